@@ -1,0 +1,301 @@
+"""Read the header of a received object and turn it into index values, level by level.
+
+The tables below say which DICOM keyword feeds which index column and how the value is
+normalised. They are the single place where ingest learns what the index holds
+(``raddx.db.models`` documents the columns and the PS3.4 keys they serve).
+
+pydicom decodes text with the object's Specific Character Set (ISO 2022 IR 13/87/159, ISO_IR
+192, …) when an attribute is accessed, so every value here is already Unicode.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from raddx.archive.names import split_person_name
+from raddx.archive.part10 import FileMeta, Part10Error, check_structure, read_file_meta
+from raddx.errors import InvalidInput
+
+__all__ = ["HeaderRecord", "parse_header"]
+
+log = logging.getLogger(__name__)
+
+# pydicom reads leniently and reports oddities through ``warnings``. We turn those into
+# ingest warnings (logged, never fatal). ``warnings.catch_warnings`` swaps process-global
+# state, so parsing is serialised by this lock; parsing is pure Python under the GIL anyway,
+# so the lock costs no throughput.
+_PARSE_LOCK = threading.Lock()
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+_UID_CHARS = re.compile(r"^[0-9.]+$")
+_DA = re.compile(r"^(\d{4})\.?(\d{2})\.?(\d{2})$")  # YYYYMMDD, or ACR-NEMA YYYY.MM.DD
+_TM = re.compile(r"^(\d{2})(?::?(\d{2})(?::?(\d{2})(\.\d{1,6})?)?)?$")
+_DT = re.compile(r"^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?$")
+
+
+def check_uid(value: str, *, strict: bool) -> tuple[bool, str]:
+    """PS3.5 9.1 UID rules as ``(ok, reason)``; reason is also set for tolerated flaws.
+
+    Strict mode rejects leading zeros in a component; lenient mode accepts them (several
+    modality vendors emit them) with a reason to log.
+    """
+    if not value:
+        return False, "is empty"
+    if len(value) > 64:
+        return False, f"is {len(value)} characters long (at most 64 allowed)"
+    if not _UID_CHARS.match(value):
+        bad = sorted({c for c in value if c not in "0123456789."})
+        return False, f"contains characters other than digits and dots: {''.join(bad)!r}"
+    components = value.split(".")
+    if any(c == "" for c in components):
+        return False, "has an empty component (two dots in a row, or a leading/trailing dot)"
+    if any(len(c) > 1 and c[0] == "0" for c in components):
+        if strict:
+            return False, "has a component with a leading zero"
+        return True, "has a component with a leading zero (tolerated)"
+    return True, ""
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list | tuple | pydicom.multival.MultiValue):
+        text = "\\".join(str(v) for v in value)
+    else:
+        text = str(value)
+    text = text.strip()
+    return text or None
+
+
+def _da(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    m = _DA.match(text)
+    return "".join(m.groups()) if m else None
+
+
+def _tm(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    m = _TM.match(text)
+    if not m:
+        return None
+    return "".join(g for g in m.groups() if g)
+
+
+def _dt(value: Any) -> str | None:
+    text = _text(value)
+    return text if text is not None and _DT.match(text) else None
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(float(str(value).strip()))
+    except (TypeError, ValueError):
+        return None
+    return number if -(2**31) <= number < 2**31 else None
+
+
+_Converter = Callable[[Any], Any]
+_CONVERTERS: dict[str, _Converter] = {"text": _text, "da": _da, "tm": _tm, "dt": _dt, "int": _int}
+
+# (keyword, column, kind). "pn" expands to the verbatim value, its three groups and their
+# normalised forms (see raddx.archive.names).
+_PATIENT = (
+    ("PatientID", "patient_id", "text"),
+    ("IssuerOfPatientID", "issuer_of_patient_id", "text"),
+    ("PatientName", "patient_name", "pn"),
+    ("PatientBirthDate", "patient_birth_date", "da"),
+    ("PatientBirthTime", "patient_birth_time", "tm"),
+    ("PatientSex", "patient_sex", "text"),
+    ("OtherPatientIDs", "other_patient_ids", "text"),
+    ("EthnicGroup", "ethnic_group", "text"),
+    ("PatientComments", "patient_comments", "text"),
+)
+_STUDY = (
+    ("StudyInstanceUID", "study_instance_uid", "text"),
+    ("StudyDate", "study_date", "da"),
+    ("StudyTime", "study_time", "tm"),
+    ("AccessionNumber", "accession_number", "text"),
+    ("StudyID", "study_id", "text"),
+    ("StudyDescription", "study_description", "text"),
+    ("ReferringPhysicianName", "referring_physician_name", "pn"),
+    ("PatientAge", "patient_age", "text"),
+    ("PatientSize", "patient_size", "text"),
+    ("PatientWeight", "patient_weight", "text"),
+    ("TimezoneOffsetFromUTC", "timezone_offset_from_utc", "text"),
+    ("InstitutionName", "institution_name", "text"),
+)
+_SERIES = (
+    ("SeriesInstanceUID", "series_instance_uid", "text"),
+    ("Modality", "modality", "text"),
+    ("SeriesNumber", "series_number", "int"),
+    ("SeriesDescription", "series_description", "text"),
+    ("SeriesDate", "series_date", "da"),
+    ("SeriesTime", "series_time", "tm"),
+    ("BodyPartExamined", "body_part_examined", "text"),
+    ("Laterality", "laterality", "text"),
+    ("ProtocolName", "protocol_name", "text"),
+    ("StationName", "station_name", "text"),
+    ("Manufacturer", "manufacturer", "text"),
+    ("PerformedProcedureStepStartDate", "performed_procedure_step_start_date", "da"),
+    ("PerformedProcedureStepStartTime", "performed_procedure_step_start_time", "tm"),
+)
+_INSTANCE = (
+    ("SOPInstanceUID", "sop_instance_uid", "text"),
+    ("SOPClassUID", "sop_class_uid", "text"),
+    ("InstanceNumber", "instance_number", "int"),
+    ("ContentDate", "content_date", "da"),
+    ("ContentTime", "content_time", "tm"),
+    ("AcquisitionDateTime", "acquisition_date_time", "dt"),
+    ("NumberOfFrames", "number_of_frames", "int"),
+    ("Rows", "rows", "int"),
+    ("Columns", "columns", "int"),
+)
+_REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+@dataclass(slots=True)
+class HeaderRecord:
+    """What ingest needs from one object: index values per level, plus framing facts."""
+
+    meta: FileMeta
+    specific_character_set: str | None
+    patient: dict[str, Any] = field(default_factory=dict)
+    study: dict[str, Any] = field(default_factory=dict)
+    series: dict[str, Any] = field(default_factory=dict)
+    instance: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def sop_instance_uid(self) -> str:
+        return str(self.instance["sop_instance_uid"])
+
+    @property
+    def study_instance_uid(self) -> str:
+        return str(self.study["study_instance_uid"])
+
+    @property
+    def series_instance_uid(self) -> str:
+        return str(self.series["series_instance_uid"])
+
+
+def _fill(ds: Dataset, table: tuple[tuple[str, str, str], ...], target: dict[str, Any]) -> None:
+    for keyword, column, kind in table:
+        value = ds.get(keyword)
+        if kind == "pn":
+            groups = split_person_name(None if value is None else str(value))
+            target[column] = groups.full if groups else None
+            alpha, ideo, phon = groups.normalized if groups else (None, None, None)
+            target[f"{column}_alphabetic"] = groups.alphabetic if groups else None
+            target[f"{column}_ideographic"] = groups.ideographic if groups else None
+            target[f"{column}_phonetic"] = groups.phonetic if groups else None
+            target[f"{column}_alphabetic_norm"] = alpha
+            target[f"{column}_ideographic_norm"] = ideo
+            target[f"{column}_phonetic_norm"] = phon
+        else:
+            target[column] = _CONVERTERS[kind](value)
+
+
+def parse_header(data: bytes, *, strict: bool = False) -> HeaderRecord:
+    """Validate a Part 10 object and extract its index values.
+
+    Parameters
+    ----------
+    data
+        The complete Part 10 bytes.
+    strict
+        Apply strict validation (``validation_mode = strict``).
+
+    Raises
+    ------
+    InvalidInput
+        Not DICOM, truncated or damaged, a required UID missing or malformed, or the File
+        Meta and the dataset disagree on the SOP Instance UID. The message names the problem.
+    """
+    try:
+        meta = read_file_meta(data)
+        tolerated = check_structure(data, meta)
+    except Part10Error as exc:
+        raise InvalidInput(str(exc)) from None
+    with _PARSE_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=False, defer_size=256)
+        except Exception as exc:  # pydicom raises many types on damaged input
+            raise InvalidInput(f"cannot parse the DICOM dataset: {exc}") from None
+        record = _extract(ds, meta, strict=strict)
+    record.warnings[:0] = tolerated
+    record.warnings.extend(f"pydicom: {w.message}" for w in caught)
+    return record
+
+
+def _extract(ds: Dataset, meta: FileMeta, *, strict: bool) -> HeaderRecord:
+    problems: list[str] = []
+    notes: list[str] = []
+    for keyword in _REQUIRED_UIDS:
+        raw = ds.get(keyword)
+        value = str(raw).strip().rstrip("\0") if raw is not None else ""
+        if not value:
+            problems.append(f"{keyword} is missing")
+            continue
+        ok, reason = check_uid(value, strict=strict)
+        if not ok:
+            problems.append(f"{keyword} {value!r} {reason}")
+        elif reason:
+            notes.append(f"{keyword} {reason}")
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    ts_ok, ts_reason = check_uid(meta.transfer_syntax_uid, strict=True)
+    if not ts_ok:
+        raise InvalidInput(f"Transfer Syntax UID {meta.transfer_syntax_uid!r} {ts_reason}")
+    sop_instance = str(ds.SOPInstanceUID).strip()
+    if meta.media_storage_sop_instance_uid and meta.media_storage_sop_instance_uid != sop_instance:
+        # pydicom's own chrJapMulti.dcm has this flaw; real files do too. The dataset's
+        # SOPInstanceUID is the object's identity, so lenient mode files it under that.
+        mismatch = (
+            f"File Meta says Media Storage SOP Instance UID "
+            f"{meta.media_storage_sop_instance_uid!r} but the dataset's SOPInstanceUID is "
+            f"{sop_instance!r}"
+        )
+        if strict:
+            raise InvalidInput(mismatch)
+        notes.append(f"{mismatch}; filed under the dataset's UID")
+    sop_class = str(ds.SOPClassUID).strip()
+    if meta.media_storage_sop_class_uid and meta.media_storage_sop_class_uid != sop_class:
+        notes.append("File Meta SOP Class UID differs from the dataset's SOPClassUID")
+    if "Rows" in ds and "Columns" in ds and not any(k in ds for k in _PIXEL_KEYWORDS):
+        # Image Pixel module without pixel data: a file cut off exactly at the start of
+        # (7FE0,0010) looks like this, and the length walk cannot see it. But real
+        # objects (pydicom's chrJapMulti.dcm) also carry Rows/Columns alone.
+        missing = "the object has Rows/Columns but no Pixel Data (truncated file?)"
+        if strict:
+            raise InvalidInput(missing)
+        notes.append(missing)
+
+    charset = _text(ds.get("SpecificCharacterSet"))
+    record = HeaderRecord(meta=meta, specific_character_set=charset, warnings=notes)
+    _fill(ds, _PATIENT, record.patient)
+    _fill(ds, _STUDY, record.study)
+    _fill(ds, _SERIES, record.series)
+    _fill(ds, _INSTANCE, record.instance)
+    record.patient["patient_id"] = record.patient["patient_id"] or ""
+    record.patient["issuer_of_patient_id"] = record.patient["issuer_of_patient_id"] or ""
+    record.instance["sop_class_uid"] = str(UID(sop_class))
+    return record

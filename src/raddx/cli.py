@@ -1,0 +1,195 @@
+"""The ``raddx`` command: serve, import, and maintenance.
+
+Settings come from ``raddx.toml`` and ``RADDX_*`` environment variables (``raddx.config``);
+options given here override both for this run.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from raddx import __version__
+from raddx.config import Settings, load_settings
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="raddx — medical-imaging archive (PACS), RIS and report system.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Index database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Root for blobs and the SQLite index [RADDX_DATA_DIR]."),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="SQLAlchemy URL of the index [RADDX_DATABASE_URL]."),
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except Exception as exc:  # pydantic ValidationError and TOML errors: show, don't trace
+        typer.echo(f"raddx: invalid configuration:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"raddx {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    ae_title: Annotated[
+        str | None, typer.Option("--ae-title", help="Our AE title [RADDX_AE_TITLE].")
+    ] = None,
+    dicom_port: Annotated[
+        int | None, typer.Option("--dicom-port", help="DIMSE port [RADDX_DICOM_PORT].")
+    ] = None,
+    http_port: Annotated[
+        int | None, typer.Option("--http-port", help="HTTP port [RADDX_HTTP_PORT].")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--dicom-workers", help="DIMSE worker processes; 0 = one per core."),
+    ] = None,
+) -> None:
+    """Run the archive: DICOM C-ECHO/C-STORE (default port 11112, AE RADDX) and HTTP
+    (default 127.0.0.1:8080, health at /healthz). Ctrl-C stops it cleanly.
+
+    Every stored object is fsynced and its index row committed before the sender gets
+    Success. DCMTK-based senders (storescu, Orthanc) need TCP_NODELAY=1 in their environment
+    or each object waits ~40 ms on Nagle's algorithm.
+    """
+    from raddx.server import configure_logging
+    from raddx.server import serve as run_server
+
+    configure_logging()
+    settings = _settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        ae_title=ae_title,
+        dicom_port=dicom_port,
+        http_port=http_port,
+        dicom_workers=workers,
+    )
+    raise typer.Exit(run_server(settings))
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files, folders (recursive), .zip files, DICOMDIRs.")
+    ],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Import DICOM files into the archive through the same ingest as C-STORE.
+
+    Prints a summary: stored, duplicates (identical copy already stored), replaced, rejected
+    (with the reason for each), and skipped non-DICOM files. Exits 1 if anything was
+    rejected, 0 otherwise.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from raddx.archive.importer import ImportEvent, import_paths
+    from raddx.server import configure_logging
+    from raddx.services import Services
+
+    configure_logging(logging.WARNING)
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        typer.echo(f"raddx: no such file or folder: {', '.join(map(str, missing))}", err=True)
+        raise typer.Exit(2)
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    services = Services.from_settings(settings)
+    started = time.perf_counter()
+    try:
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[current]}"),
+            disable=quiet or not sys.stderr.isatty(),
+            transient=True,
+        ) as progress:
+            task = progress.add_task("importing", total=None, current="")
+
+            def _on_event(event: ImportEvent) -> None:
+                progress.update(
+                    task, total=event.total, completed=event.done, current=event.name[-50:]
+                )
+
+            summary = import_paths(paths, ingest=services.ingest, progress=_on_event)
+    finally:
+        services.close()
+    elapsed = time.perf_counter() - started
+    typer.echo(summary.render(elapsed=elapsed))
+    raise typer.Exit(1 if summary.rejected else 0)
+
+
+@app.command()
+def sweep(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    grace: Annotated[
+        int | None,
+        typer.Option(help="Leave files younger than this many seconds [orphan_grace_seconds]."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report.")] = False,
+) -> None:
+    """Remove orphan blobs (no index row; left by a crash between write and commit) and
+    unfinished temp files. Safe while the server runs: young files are left alone."""
+    from raddx.archive.sweep import sweep_orphans
+    from raddx.services import Services
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    services = Services.from_settings(settings)
+    try:
+        report = sweep_orphans(
+            session_factory=services.session_factory,
+            blobs=services.blobs,
+            grace_seconds=settings.orphan_grace_seconds if grace is None else grace,
+            dry_run=dry_run,
+        )
+    finally:
+        services.close()
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(
+        f"{verb} {report.orphan_blobs} orphan blob(s) ({report.orphan_bytes} bytes) and "
+        f"{report.temp_files} unfinished temp file(s); {report.missing_blobs} indexed "
+        f"instance(s) have no blob"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Apply the index schema migrations (serve and import also do this at start)."""
+    from raddx.services import Services
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    Services.from_settings(settings, migrate=True).close()
+    typer.echo("index schema is up to date")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,170 @@
+"""Settings: defaults → ``raddx.toml`` → ``RADDX_*`` environment variables.
+
+Every knob of the system lives here with its default and one line saying what it does, so an
+operator can read this file (or ``raddx serve --help``) and know everything that can be set.
+Later sources win: a value in the environment overrides the TOML file, which overrides the
+default. Nested values (``remote_aes``) are given in the environment as JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = [
+    "DuplicatePolicyValues",
+    "RemoteAE",
+    "Settings",
+    "ValidationModeValues",
+    "load_settings",
+]
+
+#: PS3.8 9.3.1: an AE title is 1–16 characters of the default repertoire without backslash.
+AETitle = Annotated[
+    str, Field(min_length=1, max_length=16, pattern=r"^[ -\[\]-~]*[!-\[\]-~][ -\[\]-~]*$")
+]
+
+
+class DuplicatePolicyValues(StrEnum):
+    """What ingest does when a SOP Instance UID arrives again with *different* bytes."""
+
+    #: Keep the newest bytes, record the replacement (the default, as most PACS do).
+    REPLACE = "replace"
+    #: Refuse the new bytes; the stored instance stays as it is.
+    REJECT = "reject"
+
+
+class ValidationModeValues(StrEnum):
+    """How strictly inbound objects are checked (STYLE rule 5: read leniently, write strictly)."""
+
+    #: Accept what real modalities send (e.g. UID components with leading zeros), log a warning.
+    LENIENT = "lenient"
+    #: Reject anything that breaks a PS3.5 rule we check.
+    STRICT = "strict"
+
+
+class RemoteAE(BaseModel):
+    """A DICOM peer we may send to or retrieve from (C-MOVE destination, C-FIND target)."""
+
+    ae_title: AETitle
+    host: str
+    port: int = Field(ge=1, le=65535)
+    description: str = ""
+
+
+class Settings(BaseSettings):
+    """All raddx settings; see each field's description."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RADDX_",
+        toml_file="raddx.toml",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(
+        Path("data"), description="Root for the embedded default: blobs and the SQLite index."
+    )
+    storage_path: Path | None = Field(
+        None, description="Where blobs live; default <data_dir>/blobs."
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the index; default sqlite:///<data_dir>/index.sqlite. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db.",
+    )
+    sqlite_synchronous: str = Field(
+        "FULL",
+        description="SQLite PRAGMA synchronous in WAL mode. FULL makes every acknowledged "
+        "C-STORE survive a power cut; NORMAL is faster but may lose the last commits.",
+    )
+    ae_title: AETitle = Field("RADDX", description="Our DICOM AE title.")
+    dicom_host: str = Field("0.0.0.0", description="Address the DICOM listener binds.")
+    dicom_port: int = Field(11112, ge=0, le=65535, description="DICOM (DIMSE) port.")
+    dicom_workers: int = Field(
+        0,
+        ge=0,
+        description="DIMSE worker processes sharing the listening socket; 0 = one per CPU core.",
+    )
+    dicom_poll_interval: float = Field(
+        0.0002,
+        gt=0,
+        le=0.01,
+        description="pynetdicom reactor idle sleep in seconds (stock 0.001). Lower = faster "
+        "C-STORE round trips, more idle CPU per open association.",
+    )
+    require_called_ae_title: bool = Field(
+        False, description="Reject associations whose Called AE Title is not ae_title."
+    )
+    http_host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port (health, later DICOMweb).")
+    remote_aes: list[RemoteAE] = Field(
+        default_factory=list, description="Known remote AEs (title, host, port)."
+    )
+    duplicate_policy: DuplicatePolicyValues = Field(
+        DuplicatePolicyValues.REPLACE,
+        description="Same SOP Instance UID, different bytes: replace (default) or reject.",
+    )
+    validation_mode: ValidationModeValues = Field(
+        ValidationModeValues.LENIENT, description="lenient (default) or strict input checks."
+    )
+    fsync: bool = Field(
+        True, description="fsync every blob before acknowledging it (durability on power loss)."
+    )
+    orphan_grace_seconds: int = Field(
+        3600,
+        ge=0,
+        description="The orphan sweep leaves blobs and temp files younger than this alone "
+        "(they may belong to an ingest still in flight).",
+    )
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _check_synchronous(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence, highest first: explicit arguments, environment, raddx.toml.
+        toml_file = os.environ.get("RADDX_CONFIG", "raddx.toml")
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    @property
+    def resolved_storage_path(self) -> Path:
+        """The blob root, defaulting under ``data_dir``."""
+        return self.storage_path if self.storage_path is not None else self.data_dir / "blobs"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The index URL, defaulting to SQLite under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'index.sqlite').as_posix()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from all sources; ``overrides`` win over everything (tests, CLI flags)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

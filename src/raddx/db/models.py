@@ -1,0 +1,206 @@
+"""The index: Patient → Study → Series → Instance.
+
+Each level carries the attributes PS3.4 C.6.1.1 / C.6.2.1 (Patient Root and Study Root
+Query/Retrieve information models) list as Required or Unique keys at that level, plus the
+commonly queried optional ones and the computed ones (counts, ModalitiesInStudy, sizes).
+
+Conventions (ARCHITECTURE.md "Storage and index"):
+
+* Columns are the snake_case DICOM keyword.
+* Text is kept *verbatim* (decoded to Unicode from the instance's Specific Character Set) for
+  answers. Person names additionally keep their three component groups (alphabetic, ideographic,
+  phonetic; PS3.5 6.2.1.2) and a normalised copy of each group for matching
+  (``raddx.archive.names``).
+* DA/TM/DT are stored normalised (``YYYYMMDD``, ``HHMMSS.ffffff``) so that range matching is a
+  string comparison; values we could not parse are left NULL (the blob keeps the original).
+* Nothing here is PostgreSQL- or SQLite-specific: the same models and migrations run on both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "Instance", "Patient", "Series", "Study"]
+
+# VR-sized column types, declared once (STYLE rule 9). Sizes follow PS3.5 Table 6.2-1 where we
+# validate or normalise the value before it reaches the index; free text is unbounded because
+# real modalities overrun LO/SH limits and the index must never refuse what the blob keeps.
+UI = Annotated[str, "UI"]
+CS = Annotated[str, "CS"]
+DA = Annotated[str, "DA"]
+TM = Annotated[str, "TM"]
+DT = Annotated[str, "DT"]
+
+# Naming convention so that constraint names are identical on SQLite and PostgreSQL and
+# alembic migrations can refer to them.
+_NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        UI: String(64),
+        CS: String(64),
+        DA: String(8),
+        TM: String(16),
+        DT: String(32),
+        str: Text(),
+        dt.datetime: DateTime(timezone=True),
+    }
+
+
+class Patient(Base):
+    """PS3.4 C.6.1.1.2: PatientName (R), PatientID (U), plus optional keys.
+
+    A patient is identified by PatientID within IssuerOfPatientID ('' when absent, so that the
+    unique constraint also holds on databases that treat NULLs as distinct).
+    """
+
+    __tablename__ = "patient"
+    __table_args__ = (UniqueConstraint("patient_id", "issuer_of_patient_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(index=True)
+    issuer_of_patient_id: Mapped[str] = mapped_column(default="")
+    patient_name: Mapped[str | None]
+    patient_name_alphabetic: Mapped[str | None]
+    patient_name_ideographic: Mapped[str | None]
+    patient_name_phonetic: Mapped[str | None]
+    patient_name_alphabetic_norm: Mapped[str | None] = mapped_column(index=True)
+    patient_name_ideographic_norm: Mapped[str | None] = mapped_column(index=True)
+    patient_name_phonetic_norm: Mapped[str | None] = mapped_column(index=True)
+    patient_birth_date: Mapped[DA | None]
+    patient_birth_time: Mapped[TM | None]
+    patient_sex: Mapped[CS | None]
+    other_patient_ids: Mapped[str | None]
+    ethnic_group: Mapped[str | None]
+    patient_comments: Mapped[str | None]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class Study(Base):
+    """PS3.4 C.6.2.1.2: StudyDate, StudyTime, AccessionNumber, StudyID (R), StudyInstanceUID (U).
+
+    ``patient_conflict`` is set when an instance of this study carried patient attributes that
+    differ from the stored patient (same PatientID, other name or birth date; or a known study
+    arriving under another PatientID). The instance is stored, the study is flagged, nothing is
+    merged: a person must decide (issue 3, ingest rule).
+    """
+
+    __tablename__ = "study"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_instance_uid: Mapped[UI] = mapped_column(unique=True)
+    patient_fk: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    study_date: Mapped[DA | None] = mapped_column(index=True)
+    study_time: Mapped[TM | None]
+    accession_number: Mapped[str | None] = mapped_column(index=True)
+    study_id: Mapped[str | None]
+    study_description: Mapped[str | None]
+    referring_physician_name: Mapped[str | None]
+    referring_physician_name_alphabetic: Mapped[str | None]
+    referring_physician_name_ideographic: Mapped[str | None]
+    referring_physician_name_phonetic: Mapped[str | None]
+    referring_physician_name_alphabetic_norm: Mapped[str | None]
+    referring_physician_name_ideographic_norm: Mapped[str | None]
+    referring_physician_name_phonetic_norm: Mapped[str | None]
+    patient_age: Mapped[str | None]
+    patient_size: Mapped[str | None]
+    patient_weight: Mapped[str | None]
+    timezone_offset_from_utc: Mapped[str | None]
+    institution_name: Mapped[str | None]
+    #: Computed (PS3.4 C.6.2.1.2 optional keys), maintained on ingest; backslash-separated.
+    modalities_in_study: Mapped[str] = mapped_column(default="")
+    sop_classes_in_study: Mapped[str] = mapped_column(default="")
+    number_of_study_related_series: Mapped[int] = mapped_column(Integer, default=0)
+    number_of_study_related_instances: Mapped[int] = mapped_column(Integer, default=0)
+    study_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    specific_character_set: Mapped[str | None]
+    patient_conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+    patient_conflict_detail: Mapped[str | None]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class Series(Base):
+    """PS3.4 C.6.2.1.2 series level: Modality, SeriesNumber (R), SeriesInstanceUID (U)."""
+
+    __tablename__ = "series"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    series_instance_uid: Mapped[UI] = mapped_column(unique=True)
+    study_fk: Mapped[int] = mapped_column(ForeignKey("study.id"), index=True)
+    modality: Mapped[CS | None] = mapped_column(index=True)
+    series_number: Mapped[int | None] = mapped_column(Integer)
+    series_description: Mapped[str | None]
+    series_date: Mapped[DA | None]
+    series_time: Mapped[TM | None]
+    body_part_examined: Mapped[CS | None]
+    laterality: Mapped[CS | None]
+    protocol_name: Mapped[str | None]
+    station_name: Mapped[str | None]
+    manufacturer: Mapped[str | None]
+    performed_procedure_step_start_date: Mapped[DA | None]
+    performed_procedure_step_start_time: Mapped[TM | None]
+    number_of_series_related_instances: Mapped[int] = mapped_column(Integer, default=0)
+    series_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class Instance(Base):
+    """PS3.4 C.6.2.1.2 image level: InstanceNumber (R), SOPInstanceUID (U), SOPClassUID.
+
+    Besides the query keys it records where the bytes are (``blob_key``, ``size``, ``sha256``),
+    how they arrived (transfer syntax, character set, calling/called AE, ``received_at``) and
+    how often they were replaced by different bytes under the same UID.
+    """
+
+    __tablename__ = "instance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sop_instance_uid: Mapped[UI] = mapped_column(unique=True)
+    series_fk: Mapped[int] = mapped_column(ForeignKey("series.id"), index=True)
+    sop_class_uid: Mapped[UI]
+    instance_number: Mapped[int | None] = mapped_column(Integer)
+    content_date: Mapped[DA | None]
+    content_time: Mapped[TM | None]
+    acquisition_date_time: Mapped[DT | None]
+    number_of_frames: Mapped[int | None] = mapped_column(Integer)
+    rows: Mapped[int | None] = mapped_column(Integer)
+    columns: Mapped[int | None] = mapped_column(Integer)
+    transfer_syntax_uid: Mapped[UI]
+    specific_character_set: Mapped[str | None]
+    blob_key: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime]
+    calling_ae_title: Mapped[str | None] = mapped_column(String(16))
+    called_ae_title: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    replaced_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+Index("ix_instance_blob_key", Instance.blob_key)

@@ -1,0 +1,72 @@
+"""DIMSE handlers: decode the request, call one domain service, return a status.
+
+Bound to pynetdicom events in :mod:`raddx.dimse.server`. They hold no business logic: the
+C-STORE handler only frames the received dataset as Part 10 and hands it to ingest.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydicom.dataset import Dataset
+from pynetdicom.events import Event
+
+from raddx.archive import IngestService
+from raddx.archive.part10 import build_part10
+from raddx.dimse.status import SUCCESS, status_dataset, status_for_error
+from raddx.errors import RaddxError
+
+__all__ = ["handle_echo", "handle_store"]
+
+log = logging.getLogger(__name__)
+
+
+def handle_echo(event: Event) -> int:
+    """C-ECHO (PS3.4 A.4): always Success (0x0000) while the archive runs."""
+    return SUCCESS
+
+
+def handle_store(event: Event, ingest: IngestService) -> int | Dataset:
+    """C-STORE (PS3.4 B.2): keep the received object exactly as sent.
+
+    Statuses (PS3.4 Table B.2-1, PS3.7 C): 0x0000 Success (also for an identical re-send);
+    0xC000 Cannot understand (not valid DICOM, truncated, missing/malformed UIDs);
+    0xA700 Out of resources (disk full); 0x0111 Duplicate SOP Instance (different bytes
+    under a stored UID while the duplicate policy is ``reject``); 0x0110 Processing
+    failure (our bug; logged with traceback). Failures carry an Error Comment.
+
+    The request's raw Data Set is used without decoding (never ``event.dataset``): decoding
+    and re-encoding would cost time and could alter the bytes.
+    """
+    request = event.request
+    assoc = event.assoc
+    data = build_part10(
+        request.DataSet.getvalue(),  # type: ignore[union-attr]
+        sop_class_uid=str(request.AffectedSOPClassUID),
+        sop_instance_uid=str(request.AffectedSOPInstanceUID),
+        transfer_syntax_uid=str(event.context.transfer_syntax),
+        source_ae_title=assoc.requestor.ae_title,
+    )
+    try:
+        ingest.store(
+            data,
+            source="dimse",
+            calling_ae_title=assoc.requestor.ae_title,
+            called_ae_title=assoc.acceptor.ae_title,
+        )
+    except RaddxError as exc:
+        log.warning(
+            "C-STORE refused calling_ae=%s sop_instance_uid=%s reason=%s",
+            assoc.requestor.ae_title,
+            request.AffectedSOPInstanceUID,
+            exc,
+        )
+        return status_dataset(status_for_error(exc), str(exc))
+    except Exception:
+        log.exception(
+            "C-STORE failed calling_ae=%s sop_instance_uid=%s",
+            assoc.requestor.ae_title,
+            request.AffectedSOPInstanceUID,
+        )
+        return status_dataset(status_for_error(Exception()), "internal error; see server log")
+    return SUCCESS

@@ -1,0 +1,46 @@
+"""The DIMSE door's one table from domain error to C-STORE status (STYLE rule 7).
+
+Status values are from PS3.4 Table B.2-1 (Storage Service Class) and PS3.7 Annex C (general
+statuses). The Error Comment (0000,0902) is LO, so it is cut to 64 characters.
+"""
+
+from __future__ import annotations
+
+from pydicom.dataset import Dataset
+
+from raddx.errors import Conflict, InvalidInput, OutOfResources, RaddxError
+
+__all__ = ["SUCCESS", "status_dataset", "status_for_error"]
+
+SUCCESS = 0x0000
+#: PS3.4 B.2.3: Refused: Out of Resources.
+OUT_OF_RESOURCES = 0xA700
+#: PS3.4 B.2.3: Error: Cannot understand — the object is not valid DICOM or lacks its UIDs.
+CANNOT_UNDERSTAND = 0xC000
+#: PS3.7 C.5.10: Duplicate SOP Instance — different bytes under a stored UID, policy reject.
+DUPLICATE_SOP_INSTANCE = 0x0111
+#: PS3.7 C.4.2: Processing failure — our fault, not the sender's.
+PROCESSING_FAILURE = 0x0110
+
+_TABLE: tuple[tuple[type[RaddxError], int], ...] = (
+    (InvalidInput, CANNOT_UNDERSTAND),
+    (OutOfResources, OUT_OF_RESOURCES),
+    (Conflict, DUPLICATE_SOP_INSTANCE),
+)
+
+
+def status_for_error(exc: BaseException) -> int:
+    """The status for a failed operation; unknown exceptions are a processing failure."""
+    for error_class, status in _TABLE:
+        if isinstance(exc, error_class):
+            return status
+    return PROCESSING_FAILURE
+
+
+def status_dataset(status: int, comment: str | None = None) -> Dataset:
+    """A status dataset with an Error Comment a person can read in the sender's log."""
+    ds = Dataset()
+    ds.Status = status
+    if comment:
+        ds.ErrorComment = comment.replace("\\", "/")[:64]
+    return ds

@@ -1,0 +1,146 @@
+"""``raddx serve``: the configured doors in one process group, shut down cleanly.
+
+Process model: the parent migrates the index, binds the DICOM socket, then forks
+``dicom_workers - 1`` DIMSE worker processes that share that socket. The parent itself also
+serves DIMSE (in a thread) and HTTP (uvicorn, main thread). Forking happens before any
+thread or database connection exists, so children inherit no locks or connections.
+
+Ctrl-C (SIGINT to the whole terminal process group) or SIGTERM to the parent stops
+everything: the parent stops HTTP, stops accepting associations, aborts open ones, then
+sends SIGTERM to the workers and waits for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from types import FrameType
+
+import uvicorn
+
+from raddx.config import Settings
+from raddx.dimse import DimseServer, listen_socket
+from raddx.services import Services
+from raddx.web import create_app
+
+__all__ = ["configure_logging", "serve"]
+
+log = logging.getLogger("raddx.server")
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """key=value logs on stderr; pynetdicom's per-association chatter only at WARNING."""
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+class _Stop(Exception):
+    """Raised in the main thread by our SIGTERM handler."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signum)
+
+
+def _worker(settings: Settings, sock: socket.socket) -> None:
+    """A forked DIMSE worker: serve until SIGTERM/SIGINT, then exit without returning."""
+    code = 0
+    try:
+        services = Services.from_settings(settings, migrate=False)
+        server = DimseServer(settings=settings, ingest=services.ingest, sock=sock)
+        stopping = threading.Event()
+
+        def _on_signal(signum: int, frame: FrameType | None) -> None:
+            if not stopping.is_set():
+                stopping.set()
+                # shutdown() waits for serve_forever to return: call it from another thread.
+                threading.Thread(target=server.stop, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+        server.serve_forever()
+        services.close()
+    except BaseException:
+        log.exception("DIMSE worker failed")
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def serve(settings: Settings) -> int:
+    """Run until interrupted; return the process exit code."""
+    Services.from_settings(settings, migrate=True).close()  # migrate once, before forking
+    sock = listen_socket(settings.dicom_host, settings.dicom_port)
+    workers = settings.dicom_workers or os.cpu_count() or 1
+    children: list[int] = []
+    for _ in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            _worker(settings, sock)
+        children.append(pid)
+
+    signal.signal(signal.SIGTERM, _raise_stop)
+    services = Services.from_settings(settings, migrate=False)
+    dimse = DimseServer(settings=settings, ingest=services.ingest, sock=sock)
+    dimse.start()
+    host, port = dimse.address
+    http = uvicorn.Server(
+        uvicorn.Config(
+            create_app(services),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    log.info(
+        "raddx ready ae_title=%s dicom=%s:%d http=%s:%d dicom_workers=%d storage=%s",
+        settings.ae_title,
+        host,
+        port,
+        settings.http_host,
+        settings.http_port,
+        workers,
+        settings.resolved_storage_path,
+    )
+    try:
+        http.run()
+    except (KeyboardInterrupt, _Stop):
+        pass
+    finally:
+        log.info("raddx stopping")
+        with contextlib.suppress(KeyboardInterrupt, _Stop):
+            dimse.stop()
+            _stop_children(children)
+            sock.close()
+            services.close()
+    log.info("raddx stopped")
+    return 0
+
+
+def _stop_children(children: list[int], timeout: float = 15.0) -> None:
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    remaining = set(children)
+    while remaining and time.monotonic() < deadline:
+        for pid in list(remaining):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                remaining.discard(pid)
+        if remaining:
+            time.sleep(0.05)
+    for pid in remaining:
+        log.warning("DIMSE worker did not stop in time; killing pid=%d", pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)

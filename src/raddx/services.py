@@ -1,0 +1,59 @@
+"""Wiring: build the engine, the blob store and the domain services from the settings, once.
+
+Every process entry point (``raddx serve`` and its workers, ``raddx import``, tests) goes
+through :meth:`Services.from_settings`, so there is one place that decides how the parts fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+from raddx.archive import IngestService
+from raddx.config import Settings, ValidationModeValues
+from raddx.db import make_engine, make_session_factory, upgrade
+from raddx.storage import FileBlobStore
+
+__all__ = ["Services"]
+
+
+@dataclass
+class Services:
+    """The long-lived objects of one process."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Any]
+    blobs: FileBlobStore
+    ingest: IngestService
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Services:
+        """Create everything; with ``migrate`` bring the index schema up to date first."""
+        engine = make_engine(
+            settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
+        if migrate:
+            upgrade(engine)
+        session_factory = make_session_factory(engine)
+        blobs = FileBlobStore(settings.resolved_storage_path, fsync=settings.fsync)
+        ingest = IngestService(
+            session_factory=session_factory,
+            blobs=blobs,
+            duplicate_policy=settings.duplicate_policy,
+            strict=settings.validation_mode is ValidationModeValues.STRICT,
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            session_factory=session_factory,
+            blobs=blobs,
+            ingest=ingest,
+        )
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()

@@ -1,0 +1,46 @@
+"""The HTTP door's application factory. For now: the health endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from raddx import __version__
+from raddx.services import Services
+
+__all__ = ["create_app"]
+
+
+def create_app(services: Services) -> FastAPI:
+    """Build the FastAPI application on ``services``."""
+    app = FastAPI(title="raddx", version=__version__)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> JSONResponse:
+        """Liveness and readiness: the index answers and the blob store is writable.
+
+        200 with ``{"status": "ok"}`` when both work, 503 naming the broken part otherwise
+        (for load balancers and ``systemd`` watchdogs)."""
+        checks: dict[str, Any] = {}
+        try:
+            with services.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # report, don't crash: this endpoint exists to say so
+            checks["database"] = f"error: {type(exc).__name__}"
+        root = services.blobs.root
+        checks["storage"] = "ok" if root.is_dir() and _writable(root) else "error: not writable"
+        healthy = all(v == "ok" for v in checks.values())
+        body = {"status": "ok" if healthy else "error", "version": __version__, **checks}
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    return app
+
+
+def _writable(path: Any) -> bool:
+    import os
+
+    return os.access(path, os.W_OK)
