@@ -35,9 +35,10 @@ its directory once the xdist controller process (the workers' parent) exits, whi
 run killed by a signal. Without xdist the single pytest process stops the cluster at exit and the
 watchdog is only the safety net.
 
-The cluster directory is made with :func:`tempfile.mkdtemp`, not under pytest's basetemp: run as
-root, the server runs as the ``postgres`` user, which cannot enter the 0700 basetemp, and a short
-path keeps the Unix socket under its 107-byte limit.
+The cluster directory comes from ``pg-throwaway.sh mktemp`` (/dev/shm when roomy, else /tmp), not
+from pytest's basetemp: run as root, the server runs as the ``postgres`` user, which cannot enter
+the 0700 basetemp; a short path keeps the Unix socket under its 107-byte limit; and on tmpfs
+CREATE DATABASE is about 20 times faster than on a VM disk.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -142,7 +142,10 @@ def _start_cluster(*, owner_pid: int, stop_at_exit: bool) -> URL:
     """
     if not _SCRIPT.is_file():
         raise _Unavailable(f"{_SCRIPT} is missing")
-    cluster_dir = tempfile.mkdtemp(prefix="raddx-pg-")
+    made = _run_script("mktemp", timeout=30)
+    if made.returncode != 0:
+        raise _Unavailable(f"pg-throwaway.sh mktemp failed: {made.stderr.strip()}")
+    cluster_dir = made.stdout.strip()
     # The watchdog goes first so that even a start that dies halfway is cleaned up.
     _run_script("watch", str(owner_pid), cluster_dir, timeout=30).check_returncode()
     try:

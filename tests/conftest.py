@@ -1,0 +1,74 @@
+"""Shared fixtures: settings on a temp dir, the index on SQLite and PostgreSQL, a live DIMSE
+server on a free loopback port, and the DCMTK tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from postgres_fixture import (  # noqa: F401 - fixtures re-exported for all tests
+    postgres_database_factory,
+    postgres_empty_url,
+    postgres_url,
+)
+from raddx.config import Settings, load_settings
+from raddx.dimse import DimseServer, listen_socket
+from raddx.services import Services
+
+DCMTK_TOOLS = ("echoscu", "storescu", "dcmsend", "findscu")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Settings must come from the test, never from the developer's raddx.toml or env."""
+    for name in list(os.environ):
+        if name.startswith("RADDX_") and not name.startswith(("RADDX_TEST_", "RADDX_REQUIRE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("RADDX_CONFIG", str(tmp_path / "absent-raddx.toml"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The index URL: every test using it runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'index.sqlite'}"
+    return str(request.getfixturevalue("postgres_empty_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return load_settings(data_dir=tmp_path / "data", database_url=database_url, fsync=True)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    svc = Services.from_settings(settings)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def dimse_server(services: Services) -> Iterator[tuple[str, int]]:
+    """A live C-ECHO/C-STORE SCP on 127.0.0.1:<free port>; yields (host, port)."""
+    sock = listen_socket("127.0.0.1", 0)
+    server = DimseServer(settings=services.settings, ingest=services.ingest, sock=sock)
+    server.start()
+    yield server.address
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def dcmtk() -> Callable[[str], str]:
+    """Absolute path of a DCMTK tool. pynetdicom installs same-named scripts (echoscu,
+    storescu…) into the venv, so the tools are looked up outside it."""
+    paths: dict[str, str] = {}
+    for tool in DCMTK_TOOLS:
+        found = shutil.which(tool, path="/usr/bin:/usr/local/bin")
+        if found is None:
+            pytest.fail(f"DCMTK tool {tool!r} not found: install Debian's dcmtk (see README)")
+        paths[tool] = found
+    return paths.__getitem__

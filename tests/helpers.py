@@ -1,0 +1,31 @@
+"""Helpers for tests: run DCMTK tools, poll for a condition."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+
+__all__ = ["dcmtk_env", "run_tool", "wait_for"]
+
+
+def dcmtk_env() -> dict[str, str]:
+    """DCMTK reads TCP_NODELAY from the environment; without it each message waits ~40 ms."""
+    return {**os.environ, "TCP_NODELAY": "1"}
+
+
+def run_tool(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, capture_output=True, text=True, timeout=timeout, env=dcmtk_env(), check=False
+    )
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05) -> None:
+    """Poll ``predicate`` until true; fail after ``timeout`` seconds (never a bare sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from dicom_factory import make_dataset, to_part10
+from raddx.archive.header import check_uid, parse_header
+from raddx.errors import InvalidInput
+
+
+@pytest.mark.parametrize(
+    ("uid", "strict", "ok"),
+    [
+        ("1.2.840.10008.5.1.4.1.1.2", True, True),
+        ("2.25.329800735698586629295641978511506172918", True, True),
+        ("1.2.03.4", True, False),  # leading zero: refused in strict mode…
+        ("1.2.03.4", False, True),  # …tolerated (and reported) in lenient mode
+        ("1.2.3a", False, False),
+        ("1.2 .3", False, False),
+        ("1..2", False, False),
+        (".1.2", False, False),
+        ("1.2.", False, False),
+        ("", False, False),
+        ("1." + "2" * 63, False, False),  # 65 characters
+    ],
+)
+def test_check_uid(uid: str, strict: bool, ok: bool) -> None:
+    result, reason = check_uid(uid, strict=strict)
+    assert result is ok
+    assert bool(reason) is (not ok or "leading zero" in reason)
+
+
+def test_missing_sop_instance_uid_is_refused_with_its_name() -> None:
+    ds = make_dataset()
+    data = to_part10(ds)
+    del ds.SOPInstanceUID
+    ds.preamble = b"\0" * 128
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=False)
+    with pytest.raises(InvalidInput, match="SOPInstanceUID is missing"):
+        parse_header(buffer.getvalue())
+    assert parse_header(data).sop_instance_uid
+
+
+def test_invalid_uid_characters_are_refused() -> None:
+    ds = make_dataset(study_uid="1.2.840.ABC")
+    with pytest.raises(InvalidInput, match=r"StudyInstanceUID '1\.2\.840\.ABC' contains"):
+        parse_header(to_part10(ds))
+
+
+@pytest.mark.parametrize(
+    ("name", "patient_name", "groups"),
+    [
+        (
+            "chrH31.dcm",
+            "Yamada^Tarou=山田^太郎=やまだ^たろう",
+            ("YAMADA^TAROU", "山田^太郎", "やまだ^たろう"),
+        ),
+        (
+            "chrH32.dcm",
+            "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう",
+            ("ヤマダ^タロウ", "山田^太郎", "やまだ^たろう"),
+        ),
+    ],
+)
+def test_japanese_names_decoded_into_all_groups(
+    name: str, patient_name: str, groups: tuple[str, ...]
+) -> None:
+    """ISO 2022 IR 87 (H31) and IR 13 + IR 87 (H32): every group survives, none is mangled."""
+    data = Path(pydicom.data.get_charset_files(name)[0]).read_bytes()
+    record = parse_header(data)
+    assert record.patient["patient_name"] == patient_name
+    assert (
+        record.patient["patient_name_alphabetic_norm"],
+        record.patient["patient_name_ideographic_norm"],
+        record.patient["patient_name_phonetic_norm"],
+    ) == groups
+    assert record.specific_character_set is not None
+
+
+def test_utf8_name() -> None:
+    ds = make_dataset(charset="ISO_IR 192", patient_name="Yamada^Tarou=山田^太郎=やまだ^たろう")
+    record = parse_header(to_part10(ds))
+    assert record.patient["patient_name_ideographic"] == "山田^太郎"
+    assert record.specific_character_set == "ISO_IR 192"
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "column", "expected"),
+    [
+        ("StudyDate", "20261125", "study_date", "20261125"),
+        ("StudyDate", "2026.11.25", "study_date", "20261125"),  # ACR-NEMA style
+        ("StudyDate", "garbage", "study_date", None),  # not indexed; the blob keeps it
+        ("StudyTime", "101010.123", "study_time", "101010.123"),
+        ("StudyTime", "10:10:10", "study_time", "101010"),  # legacy colons
+        ("StudyTime", "1010", "study_time", "1010"),
+    ],
+)
+def test_dates_and_times_normalised(
+    attribute: str, value: str, column: str, expected: str | None
+) -> None:
+    ds = make_dataset()
+    setattr(ds, attribute, value)
+    record = parse_header(to_part10(ds))
+    assert record.study[column] == expected
+
+
+def test_meta_and_dataset_uid_mismatch_lenient_vs_strict() -> None:
+    ds = make_dataset()
+    data = to_part10(ds)
+    wrong = data.replace(ds.SOPInstanceUID.encode(), ds.SOPInstanceUID[:-1].encode() + b"9", 1)
+    if wrong == data:  # the UID ends in 9 already
+        wrong = data.replace(ds.SOPInstanceUID.encode(), ds.SOPInstanceUID[:-1].encode() + b"8", 1)
+    record = parse_header(wrong)
+    assert record.sop_instance_uid == ds.SOPInstanceUID
+    assert any("Media Storage SOP Instance UID" in w for w in record.warnings)
+    with pytest.raises(InvalidInput, match="Media Storage SOP Instance UID"):
+        parse_header(wrong, strict=True)

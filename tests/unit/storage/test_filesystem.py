@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from raddx.storage import BlobExistsError, BlobNotFoundError, BlobStore, FileBlobStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileBlobStore:
+    return FileBlobStore(tmp_path / "blobs")
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_is_a_blob_store(store: FileBlobStore) -> None:
+    assert isinstance(store, BlobStore)
+
+
+def test_put_get_roundtrip_exact_bytes(store: FileBlobStore) -> None:
+    data = bytes(range(256)) * 1000
+    assert store.put("ab/abcdef", data) == len(data)
+    assert store.get("ab/abcdef") == data
+    assert store.exists("ab/abcdef")
+    with store.open("ab/abcdef") as fh:
+        assert fh.read() == data
+
+
+def test_put_accepts_chunks_and_streams_back_in_chunks(store: FileBlobStore) -> None:
+    chunks = [b"a" * 1000, b"b" * 1000, b"c"]
+    assert store.put("00/x", iter(chunks)) == 2001
+    assert list(store.iter_chunks("00/x", chunk_size=1000)) == [b"a" * 1000, b"b" * 1000, b"c"]
+
+
+def test_blobs_are_write_once(store: FileBlobStore) -> None:
+    store.put("00/x", b"first")
+    with pytest.raises(BlobExistsError):
+        store.put("00/x", b"second")
+    assert store.get("00/x") == b"first"
+    assert _files(store.root) == ["00/x"]  # no temp file left behind
+
+
+def test_missing_blob(store: FileBlobStore) -> None:
+    with pytest.raises(BlobNotFoundError):
+        store.get("00/none")
+    assert not store.exists("00/none")
+    assert store.delete("00/none") is False
+
+
+def test_delete(store: FileBlobStore) -> None:
+    store.put("00/x", b"data")
+    assert store.delete("00/x") is True
+    assert not store.exists("00/x")
+
+
+@pytest.mark.parametrize("key", ["", "../escape", "a/../../b", ".hidden/x", "a//b", "/abs"])
+def test_rejects_keys_outside_the_root(store: FileBlobStore, key: str) -> None:
+    with pytest.raises(ValueError, match="invalid blob key"):
+        store.put(key, b"x")
+
+
+def test_disk_full_leaves_nothing(store: FileBlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC in the middle of a write: the error reaches the caller, no temp file and no
+    blob remain. (A real full disk cannot be made portably in CI; the failure is injected
+    at the system call.)"""
+    real_write = os.write
+    calls = {"n": 0}
+
+    def failing_write(fd: int, data: bytes | memoryview) -> int:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, bytes(data)[:10])
+
+    monkeypatch.setattr(os, "write", failing_write)
+    with pytest.raises(OSError) as info:
+        store.put("00/big", b"x" * 100)
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert _files(store.root) == []
+
+
+def test_listing_excludes_temp_files_and_sweep_removes_stale_ones(store: FileBlobStore) -> None:
+    store.put("00/kept", b"data")
+    stale = store.root / "00" / ".kept.deadbeef.tmp"
+    stale.write_bytes(b"half")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    fresh = store.root / "00" / ".other.cafe.tmp"
+    fresh.write_bytes(b"in flight")
+    assert [b.key for b in store.list_blobs()] == ["00/kept"]
+    assert store.remove_stale_temp(older_than=time.time() - 3600) == 1
+    assert not stale.exists()
+    assert fresh.exists()
