@@ -87,8 +87,9 @@ def _worker_id() -> str:
 
 def _unavailable(reason: str) -> NoReturn:
     if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"PostgreSQL is required ({REQUIRE_ENV}=1) but unavailable: {reason}")
-    pytest.skip(f"PostgreSQL unavailable: {reason} (set {URL_ENV} or install postgresql)")
+        # No traceback: the reason says it all, and it repeats for every PostgreSQL test.
+        pytest.fail(f"PostgreSQL is required ({REQUIRE_ENV}=1) but {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
 
 
 def _connect(url: URL) -> psycopg.Connection[TupleRow]:
@@ -156,7 +157,10 @@ def _start_cluster(*, owner_pid: int, stop_at_exit: bool) -> URL:
     if done.returncode != 0:
         _stop_cluster(cluster_dir)
         if done.returncode == _EXIT_NO_BINARIES:
-            raise _Unavailable(f"{URL_ENV} is not set and no PostgreSQL server binaries were found")
+            raise _Unavailable(
+                f"{URL_ENV} is not set and no PostgreSQL server binaries were found "
+                "(install postgresql, or point PG_BINDIR at the directory holding initdb)"
+            )
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise _Unavailable(f"pg-throwaway.sh start failed ({done.returncode}):\n{tail}")
     if stop_at_exit:
@@ -201,11 +205,21 @@ def _locate_server(tmp_path_factory: pytest.TempPathFactory) -> URL:
     return url
 
 
+def _probe(url: URL) -> URL:
+    """Check that *url* accepts connections, so an unreachable server is reported once, clearly."""
+    try:
+        with _connect(url) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        raise _Unavailable(f"cannot connect to {url}: {exc}") from exc
+    return url
+
+
 def _server_url(tmp_path_factory: pytest.TempPathFactory) -> URL:
     """The server to create test databases on; fails or skips the test when there is none."""
     if "server" not in _server_cache:
         try:
-            _server_cache["server"] = _locate_server(tmp_path_factory)
+            _server_cache["server"] = _probe(_locate_server(tmp_path_factory))
         except _Unavailable as exc:
             _server_cache["server"] = str(exc)
     server = _server_cache["server"]
@@ -224,13 +238,8 @@ def _database(server: URL, prefix: str) -> Iterator[str]:
     """
     name = f"{prefix}_{_worker_id()}_{secrets.token_hex(4)}".lower()
     ident = sql.Identifier(name)
-    try:
-        with _connect(server) as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(ident)
-            )
-    except psycopg.OperationalError as exc:
-        _unavailable(f"cannot connect to {server}: {exc}")
+    with _connect(server) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(ident))
     yield server.set(drivername=DRIVER, database=name).render_as_string(hide_password=False)
     with _connect(server) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))

@@ -33,8 +33,8 @@ _CHILD = textwrap.dedent(
     if moment == "during-write":
         os.fsync = die          # the temp file is written, not yet fsynced or linked
     else:
-        from sqlalchemy.orm import Session
-        Session.flush = die     # the blob is linked, the index transaction not committed
+        from raddx.archive.ingest import IngestService
+        IngestService._index = die  # the blob is linked, the index transaction not committed
     services.ingest.store(open(payload, "rb").read(), source="test")
     """
 )
