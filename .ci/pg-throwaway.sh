@@ -9,7 +9,8 @@
 #   pg-throwaway.sh mktemp              make and print a fresh directory suited to `start`
 #   pg-throwaway.sh bindir              print the PostgreSQL server bin directory
 #
-# Sourcing the file instead defines pg_throwaway_start/stop/watch/mktemp/bindir for the caller.
+# Execute it rather than source it: the functions rely on `set -euo pipefail`, which a sourcing
+# shell's command substitutions would not apply.
 #
 # Exit status: 0 ok, 1 failure, 2 usage, 3 no PostgreSQL server binaries on this machine (callers
 # such as tests/postgres_fixture.py skip on 3 and fail on anything else).
@@ -41,7 +42,7 @@ pg_throwaway_bindir() {
         fi
     fi
     d=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null |
-        sort -V | tail -n 1)
+        sort -V | tail -n 1 || true)
     if [[ -n "$d" && -x "$d/initdb" && -x "$d/pg_ctl" ]]; then
         printf '%s\n' "$d"
         return 0
@@ -67,6 +68,7 @@ _pgt_as_owner() {
     elif command -v runuser >/dev/null 2>&1; then
         (cd / && runuser -u "$owner" -- "$@")
     else
+        # shellcheck disable=SC2016  # $0 and $@ belong to the inner sh
         (cd / && su -s /bin/sh "$owner" -c '"$0" "$@"' -- "$@")
     fi
 }
@@ -76,17 +78,20 @@ _pgt_as_owner() {
 # create one database per test. Docker's default 64 MB /dev/shm is too small for a cluster, hence
 # the 1 GiB floor; otherwise $TMPDIR or /tmp. PG_THROWAWAY_PARENT overrides the choice.
 pg_throwaway_mktemp() {
-    local parent=${PG_THROWAWAY_PARENT:-} avail_kib
+    local parent=${PG_THROWAWAY_PARENT:-} avail_kib dir
     if [[ -z "$parent" ]]; then
         parent=${TMPDIR:-/tmp}
         if [[ -d /dev/shm && -w /dev/shm ]]; then
-            avail_kib=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
+            avail_kib=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }' || true)
             if [[ "$avail_kib" =~ ^[0-9]+$ ]] && ((avail_kib >= 1048576)); then
                 parent=/dev/shm
             fi
         fi
     fi
-    mktemp -d "$parent/raddx-pg.XXXXXXXX"
+    dir=$(mktemp -d "$parent/raddx-pg.XXXXXXXX")
+    # Marked at once, so that `stop` cleans up even if `start` gives up before initdb.
+    : >"$dir/.pg-throwaway"
+    printf '%s\n' "$dir"
 }
 
 _pgt_free_port() {
@@ -108,7 +113,7 @@ pg_throwaway_start() {
     }
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd -P)
-    if [[ -n "$(ls -A "$dir")" ]]; then
+    if [[ -n "$(find "$dir" -mindepth 1 -maxdepth 1 ! -name .pg-throwaway -print -quit)" ]]; then
         _pgt_log "$dir is not empty; refusing to initdb into it"
         return 1
     fi
@@ -135,7 +140,8 @@ pg_throwaway_start() {
     # C.UTF-8 ships with glibc >= 2.35 (Debian 12); it gives UTF-8 ctype (upper() on non-ASCII
     # names) with code-point collation, so results do not depend on the host's locale.
     locale_opt=--no-locale
-    if locale -a 2>/dev/null | grep -qix 'c\.utf-\?8'; then
+    # (No grep -q: with pipefail, locale's SIGPIPE on an early grep exit would read as "absent".)
+    if locale -a 2>/dev/null | grep -ix 'c\.utf-\?8' >/dev/null; then
         locale_opt=--locale=C.UTF-8
     fi
     _pgt_as_owner "$owner" "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust \
@@ -189,6 +195,7 @@ EOF
 
 pg_throwaway_stop() {
     local dir=${1:?usage: pg_throwaway_stop <dir>}
+    # shellcheck disable=SC2034  # PORT is set by the state file, kept there for humans
     local OWNER BINDIR PORT pid
     [[ -d "$dir" ]] || return 0
     if [[ ! -e "$dir/.pg-throwaway" ]]; then
@@ -217,7 +224,12 @@ pg_throwaway_stop() {
 pg_throwaway_watch() {
     local pid=${1:?usage: pg_throwaway_watch <pid> <dir>} dir=${2:?usage: pg_throwaway_watch <pid> <dir>}
     local self
+    if [[ ! "$pid" =~ ^[0-9]+$ ]]; then
+        _pgt_log "watch: not a process id: $pid"
+        return 2
+    fi
     self=$(readlink -f "${BASH_SOURCE[0]}")
+    # shellcheck disable=SC2016  # expanded by the watchdog's own bash
     setsid bash -c '
         while kill -0 "$1" 2>/dev/null; do sleep 0.5; done
         exec bash "$2" stop "$3"
@@ -225,16 +237,16 @@ pg_throwaway_watch() {
     disown
 }
 
-if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-    set -euo pipefail
-    case "${1:-}" in
-    start) [[ $# == 2 ]] || { _pgt_log "usage: $0 start <dir>"; exit 2; }; pg_throwaway_start "$2" ;;
-    stop) [[ $# == 2 ]] || { _pgt_log "usage: $0 stop <dir>"; exit 2; }; pg_throwaway_stop "$2" ;;
-    watch) [[ $# == 3 ]] || { _pgt_log "usage: $0 watch <pid> <dir>"; exit 2; }
-        pg_throwaway_watch "$2" "$3" ;;
-    mktemp) pg_throwaway_mktemp ;;
-    bindir) pg_throwaway_bindir ;;
-    *) _pgt_log "usage: $0 start <dir> | stop <dir> | watch <pid> <dir> | mktemp | bindir"
-        exit 2 ;;
-    esac
-fi
+set -euo pipefail
+_pgt_usage="usage: $0 start <dir> | stop <dir> | watch <pid> <dir> | mktemp | bindir"
+case "${1:-}:$#" in
+start:2) pg_throwaway_start "$2" ;;
+stop:2) pg_throwaway_stop "$2" ;;
+watch:3) pg_throwaway_watch "$2" "$3" ;;
+mktemp:1) pg_throwaway_mktemp ;;
+bindir:1) pg_throwaway_bindir ;;
+*)
+    _pgt_log "$_pgt_usage"
+    exit 2
+    ;;
+esac
