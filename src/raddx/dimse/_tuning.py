@@ -40,12 +40,10 @@ def apply_reactor_tuning(poll_interval: float) -> None:
     if "patched" in _applied:
         return
     _applied["patched"] = 1.0
-    real_sleep = time.sleep
-
     def _sleep(seconds: float) -> None:
         # Only the association reactor's fixed 1 ms poll is shortened; every other sleep
         # in the module (timeouts, waits for the peer) keeps its length.
-        real_sleep(_applied["poll"] if seconds == _STOCK_ASSOCIATION_SLEEP else seconds)
+        time.sleep(_applied["poll"] if seconds == _STOCK_ASSOCIATION_SLEEP else seconds)
 
     shim = types.SimpleNamespace(
         **{k: getattr(time, k) for k in dir(time) if not k.startswith("_")}

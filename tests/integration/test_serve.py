@@ -1,0 +1,108 @@
+"""``raddx serve`` as a user runs it: a real process, real ports, Ctrl-C to stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dicom_factory import write_files
+from helpers import run_tool, wait_for
+
+pytestmark = pytest.mark.dcmtk
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _health(port: int) -> dict[str, str] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+    except OSError:
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_serve_stores_answers_health_and_stops_cleanly_on_ctrl_c(
+    tmp_path: Path, dcmtk: Callable[[str], str]
+) -> None:
+    dicom_port, http_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "RADDX_DATA_DIR": str(tmp_path / "data"),
+        "RADDX_DICOM_HOST": "127.0.0.1",
+        "RADDX_DICOM_PORT": str(dicom_port),
+        "RADDX_HTTP_PORT": str(http_port),
+        "RADDX_DICOM_WORKERS": "2",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "raddx.cli", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _health(http_port) is not None or process.poll() is not None, 60)
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert _health(http_port) == {
+            "status": "ok",
+            "version": "0.1.0",
+            "database": "ok",
+            "storage": "ok",
+        }
+        workers = _children(process.pid)
+        assert len(workers) == 1  # dicom_workers=2: the parent plus one forked worker
+        echo = run_tool([dcmtk("echoscu"), "-aec", "RADDX", "127.0.0.1", str(dicom_port)])
+        assert echo.returncode == 0, echo.stderr
+        files = write_files(tmp_path / "in", 5)
+        store = run_tool(
+            [dcmtk("storescu"), "-aec", "RADDX", "127.0.0.1", str(dicom_port), *map(str, files)]
+        )
+        assert store.returncode == 0 and "Store Failed" not in store.stderr, store.stderr
+        blobs = [p for p in (tmp_path / "data" / "blobs").rglob("*") if p.is_file()]
+        assert len(blobs) == 5
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+            pytest.fail(f"raddx serve did not stop within 30 s after SIGINT:\n{output}")
+    assert process.returncode == 0, output
+    assert "Traceback" not in output, output
+    assert "raddx stopped" in output
+    for pid in workers:
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        ), f"worker {pid} still running"
+
+
+def test_serve_refuses_bad_configuration(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "raddx.cli", "serve", "--ae-title", "WAY_TOO_LONG_AE_TITLE"],
+        env={**os.environ, "RADDX_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "ae_title" in result.stderr
