@@ -41,7 +41,7 @@ class Services:
         session_factory = make_session_factory(engine)
         blobs = FileBlobStore(settings.resolved_storage_path, fsync=settings.fsync)
         ingest = IngestService(
-            session_factory=session_factory,
+            engine=engine,
             blobs=blobs,
             duplicate_policy=settings.duplicate_policy,
             strict=settings.validation_mode is ValidationModeValues.STRICT,

@@ -197,12 +197,12 @@ def test_disk_full_keeps_nothing(services: Services, monkeypatch: pytest.MonkeyP
 def test_index_failure_removes_the_written_blob(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sqlalchemy.orm import Session
+    import raddx.archive.ingest as ingest_module
 
-    def broken_flush(self: Session, objects: object = None) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(Session, "flush", broken_flush)
+    monkeypatch.setattr(ingest_module, "file_instance", broken)
     with pytest.raises(RuntimeError):
         services.ingest.store(to_part10(make_dataset()), source="test")
     monkeypatch.undo()

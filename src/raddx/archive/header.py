@@ -10,7 +10,7 @@ pydicom decodes text with the object's Specific Character Set (ISO 2022 IR 13/87
 
 from __future__ import annotations
 
-import io
+import functools
 import logging
 import re
 import threading
@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydicom
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
 from raddx.archive.names import split_person_name
-from raddx.archive.part10 import FileMeta, Part10Error, check_structure, read_file_meta
+from raddx.archive.part10 import DatasetScan, FileMeta, Part10Error, read_file_meta, scan_dataset
 from raddx.errors import InvalidInput
 
 __all__ = ["HeaderRecord", "parse_header"]
@@ -213,6 +216,40 @@ def _fill(ds: Dataset, table: tuple[tuple[str, str, str], ...], target: dict[str
             target[column] = _CONVERTERS[kind](value)
 
 
+@functools.lru_cache(maxsize=1)
+def _collected_tags() -> frozenset[int]:
+    keywords = {k for table in (_PATIENT, _STUDY, _SERIES, _INSTANCE) for k, _, _ in table}
+    keywords |= {*_REQUIRED_UIDS, *_PIXEL_KEYWORDS, "SpecificCharacterSet"}
+    return frozenset(int(tag_for_keyword(k)) for k in keywords)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=1)
+def _pixel_tags() -> frozenset[int]:
+    return frozenset(int(tag_for_keyword(k)) for k in _PIXEL_KEYWORDS)  # type: ignore[arg-type]
+
+
+def _header_dataset(scan: DatasetScan) -> Dataset:
+    """A pydicom Dataset holding only the collected elements, still encoded.
+
+    pydicom decodes a raw element (text per the Specific Character Set, numbers, PN groups)
+    when it is first accessed, so handing it just these few elements gives us pydicom's
+    decoding without pydicom walking every element of the object a second time.
+    """
+    implicit, little = not scan.explicit_vr, scan.little_endian
+    payload = scan.payload
+    pixel_tags = _pixel_tags()
+    raw: dict[BaseTag, RawDataElement] = {}
+    for tag, (vr, offset, length) in scan.elements.items():
+        # Pixel data is only checked for presence; its value is never copied.
+        value = b"" if tag in pixel_tags else bytes(payload[offset : offset + length])
+        raw[BaseTag(tag)] = RawDataElement(
+            BaseTag(tag), vr, len(value), value, offset, implicit, little
+        )
+    ds = Dataset(raw)
+    ds.set_original_encoding(implicit, little)
+    return ds
+
+
 def parse_header(data: bytes, *, strict: bool = False) -> HeaderRecord:
     """Validate a Part 10 object and extract its index values.
 
@@ -226,22 +263,24 @@ def parse_header(data: bytes, *, strict: bool = False) -> HeaderRecord:
     Raises
     ------
     InvalidInput
-        Not DICOM, truncated or damaged, a required UID missing or malformed, or the File
-        Meta and the dataset disagree on the SOP Instance UID. The message names the problem.
+        Not DICOM, truncated or damaged, a required UID missing or malformed, or (strict)
+        the File Meta and the dataset disagree on the SOP Instance UID. The message names
+        the problem.
     """
     try:
         meta = read_file_meta(data)
-        tolerated = check_structure(data, meta)
+        scan = scan_dataset(data, meta, _collected_tags())
     except Part10Error as exc:
         raise InvalidInput(str(exc)) from None
     with _PARSE_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=False, defer_size=256)
-        except Exception as exc:  # pydicom raises many types on damaged input
-            raise InvalidInput(f"cannot parse the DICOM dataset: {exc}") from None
-        record = _extract(ds, meta, strict=strict)
-    record.warnings[:0] = tolerated
+            record = _extract(_header_dataset(scan), meta, strict=strict)
+        except InvalidInput:
+            raise
+        except Exception as exc:  # pydicom raises many types on damaged values
+            raise InvalidInput(f"cannot decode the DICOM header: {exc}") from None
+    record.warnings[:0] = scan.tolerated
     record.warnings.extend(f"pydicom: {w.message}" for w in caught)
     return record
 

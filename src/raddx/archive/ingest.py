@@ -7,14 +7,15 @@ Order of work, and why (ARCHITECTURE.md "Storage and index"):
 
 1. Parse and validate the header (no lock held). Bad input raises :class:`InvalidInput`
    before anything is written.
-2. If an identical copy is already indexed, stop: re-storing the same bytes is a no-op.
-3. Write the blob (temp + fsync + link; no database lock held, so associations overlap
+2. Write the blob (temp + fsync + link; no database lock held, so associations overlap
    their disk writes). Blob keys are write-once: the first copy of an instance gets
    ``<2 hex>/<sha256(SOPInstanceUID)>``; a different copy gets that name plus ``.`` and the
    first 16 hex digits of its content hash. So an existing file is never overwritten and a
    file that exists under a content-suffixed name has exactly those bytes.
-4. Index it in one transaction (patient, study, series, instance rows and counters). If
-   that fails, the blob written in step 3 is deleted; if the process dies in between, the
+3. Index it in one transaction (patient, study, series, instance rows and counters). An
+   identical copy already indexed makes this a no-op (and our redundant blob is deleted):
+   re-storing the same bytes changes nothing. If the transaction fails, the blob written in
+   step 2 is deleted; if the process dies in between, the
    orphan sweep (``raddx.archive.sweep``) removes it later. A superseded blob is deleted
    only after the commit.
 
@@ -29,20 +30,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
 
+from raddx.archive._index_writer import file_instance
 from raddx.archive.header import HeaderRecord, parse_header
-from raddx.archive.names import normalize_group
 from raddx.config import DuplicatePolicyValues
-from raddx.db.models import Instance, Patient, Series, Study
-from raddx.errors import Conflict, OutOfResources
+from raddx.errors import OutOfResources
 from raddx.storage import BlobExistsError, BlobStore
 from raddx.types import BlobKey
 
@@ -100,9 +97,9 @@ class IngestService:
 
     Parameters
     ----------
-    session_factory
-        Makes a new ORM session per stored object (the service owns this unit of work,
-        because blob and rows must succeed or fail together).
+    engine
+        The index. The service owns each object's unit of work (one transaction), because
+        blob and rows must succeed or fail together.
     blobs
         Where the bytes go.
     duplicate_policy
@@ -114,12 +111,12 @@ class IngestService:
     def __init__(
         self,
         *,
-        session_factory: Callable[[], Session],
+        engine: Engine,
         blobs: BlobStore,
         duplicate_policy: DuplicatePolicyValues = DuplicatePolicyValues.REPLACE,
         strict: bool = False,
     ) -> None:
-        self._session_factory = session_factory
+        self._engine = engine
         self._blobs = blobs
         self._policy = duplicate_policy
         self._strict = strict
@@ -160,12 +157,9 @@ class IngestService:
                 warning,
             )
         sha = hashlib.sha256(data).hexdigest()
-        existing = self._lookup(record.sop_instance_uid)
-        if existing is not None and existing == sha:
-            return self._result(record, IngestOutcome.DUPLICATE, len(data))
-        if existing is not None and self._policy is DuplicatePolicyValues.REJECT:
-            raise Conflict(_reject_message(record.sop_instance_uid))
-
+        # No "already stored?" read before the write: it cost ~0.3 ms on every object to save
+        # a blob write on the rare identical re-send, which the index step detects anyway
+        # (and then deletes the redundant copy).
         pending = _Pending()
         try:
             self._write_blob(record.sop_instance_uid, sha, data, pending)
@@ -206,12 +200,6 @@ class IngestService:
 
     # -- steps -------------------------------------------------------------------------
 
-    def _lookup(self, sop_instance_uid: str) -> str | None:
-        with self._session_factory() as session, session.begin():
-            return session.scalar(
-                select(Instance.sha256).where(Instance.sop_instance_uid == sop_instance_uid)
-            )
-
     def _write_blob(self, sop_instance_uid: str, sha: str, data: bytes, pending: _Pending) -> None:
         for key in (blob_key_for(sop_instance_uid), blob_key_for(sop_instance_uid, sha)):
             try:
@@ -242,203 +230,43 @@ class IngestService:
         called_ae_title: str | None,
     ) -> IngestResult:
         assert pending.key is not None
-        now = _now()
-        with self._session_factory() as session, session.begin():
-            instance = session.scalars(
-                select(Instance)
-                .where(Instance.sop_instance_uid == record.sop_instance_uid)
-                .with_for_update()
-            ).one_or_none()
-            outcome = IngestOutcome.STORED
-            if instance is not None:
-                if instance.sha256 == sha:
-                    # A concurrent association stored the same bytes first.
-                    if pending.created and pending.key != instance.blob_key:
-                        pending.delete_after_commit.append(pending.key)
-                        pending.created = False
-                    return self._result(record, IngestOutcome.DUPLICATE, size)
-                if self._policy is DuplicatePolicyValues.REJECT:
-                    raise Conflict(_reject_message(record.sop_instance_uid))
-                outcome = IngestOutcome.REPLACED
-                if instance.blob_key != pending.key:
-                    pending.delete_after_commit.append(instance.blob_key)
-                self._detach(session, instance, now)
-
-            patient, conflicts = self._patient(session, record, now)
-            study = self._study(session, record, patient, conflicts, now)
-            series = self._series(session, record, study, conflicts, now)
-            values: dict[str, Any] = dict(record.instance)
-            values.update(
-                transfer_syntax_uid=record.meta.transfer_syntax_uid,
-                specific_character_set=record.specific_character_set,
-                blob_key=pending.key,
-                size=size,
+        with self._engine.begin() as conn:
+            filed = file_instance(
+                conn,
+                record,
                 sha256=sha,
-                received_at=now,
-                calling_ae_title=calling_ae_title,
-                called_ae_title=called_ae_title,
-                source=source,
+                size=size,
+                blob_key=pending.key,
+                policy=self._policy,
+                now=_now(),
+                instance_values={
+                    "transfer_syntax_uid": record.meta.transfer_syntax_uid,
+                    "specific_character_set": record.specific_character_set,
+                    "calling_ae_title": calling_ae_title,
+                    "called_ae_title": called_ae_title,
+                    "source": source,
+                },
             )
-            if instance is None:
-                instance = Instance(series_fk=series.id, replaced_count=0, **values)
-                session.add(instance)
-            else:
-                for column, value in values.items():
-                    setattr(instance, column, value)
-                instance.series_fk = series.id
-                instance.replaced_count += 1
-            series.number_of_series_related_instances += 1
-            series.series_size += size
-            series.updated_at = now
-            study.number_of_study_related_instances += 1
-            study.study_size += size
-            study.sop_classes_in_study = _add_value(
-                study.sop_classes_in_study, instance.sop_class_uid
-            )
-            study.modalities_in_study = _add_value(study.modalities_in_study, series.modality)
-            study.updated_at = now
-            if conflicts:
-                study.patient_conflict = True
-                study.patient_conflict_detail = _append_detail(
-                    study.patient_conflict_detail, conflicts
-                )
-            session.flush()
-            patient_conflict = study.patient_conflict
-        pending.created = False  # committed: the blob is now owned by the index
-        if outcome is IngestOutcome.REPLACED:
+        # Committed: the blob now belongs to the index (or is redundant, if a concurrent
+        # association stored the same bytes first).
+        pending.created = False
+        pending.delete_after_commit.extend(filed.superseded)
+        if filed.duplicate:
+            return self._result(record, IngestOutcome.DUPLICATE, size)
+        if filed.replaced:
             log.warning(
                 "instance replaced by different bytes sop_instance_uid=%s source=%s calling_ae=%s",
                 record.sop_instance_uid,
                 source,
                 calling_ae_title,
             )
-        if conflicts:
+        if filed.conflicts:
             log.warning(
                 "patient attributes conflict; study flagged study_instance_uid=%s",
                 record.study_instance_uid,
             )
-        return self._result(record, outcome, size, patient_conflict=patient_conflict)
-
-    @staticmethod
-    def _detach(session: Session, instance: Instance, now: dt.datetime) -> None:
-        """Take a replaced instance out of its series' and study's counters; the new copy is
-        then counted like a new instance (possibly in another series)."""
-        series = session.get(Series, instance.series_fk, with_for_update=True)
-        assert series is not None
-        study = session.get(Study, series.study_fk, with_for_update=True)
-        assert study is not None
-        series.number_of_series_related_instances -= 1
-        series.series_size -= instance.size
-        study.number_of_study_related_instances -= 1
-        study.study_size -= instance.size
-        series.updated_at = study.updated_at = now
-        session.flush()
-
-    @staticmethod
-    def _patient(
-        session: Session, record: HeaderRecord, now: dt.datetime
-    ) -> tuple[Patient, list[str]]:
-        values = record.patient
-        patient = session.scalars(
-            select(Patient).where(
-                Patient.patient_id == values["patient_id"],
-                Patient.issuer_of_patient_id == values["issuer_of_patient_id"],
-            )
-        ).one_or_none()
-        if patient is None:
-            patient = Patient(created_at=now, updated_at=now, **values)
-            session.add(patient)
-            session.flush()
-            return patient, []
-        conflicts: list[str] = []
-        for column, label in (
-            ("patient_name", "PatientName"),
-            ("patient_birth_date", "PatientBirthDate"),
-            ("patient_sex", "PatientSex"),
-        ):
-            stored, received = getattr(patient, column), values[column]
-            if received is None:
-                continue
-            if stored is None:
-                _fill_patient(patient, column, values)  # filling a gap is not a conflict
-            elif _differs(column, stored, received):
-                conflicts.append(
-                    f"{label} received {received!r} differs from stored {stored!r} "
-                    f"for PatientID {values['patient_id']!r}"
-                )
-            elif column == "patient_name" and len(received) > len(stored):
-                # Same name, more groups (e.g. ideographic and phonetic added): keep the
-                # richer form so Japanese queries find the patient.
-                _fill_patient(patient, column, values)
-        if any(getattr(patient, c) != v for c, v in values.items() if c.startswith("patient_")):
-            patient.updated_at = now
-        return patient, conflicts
-
-    @staticmethod
-    def _study(
-        session: Session,
-        record: HeaderRecord,
-        patient: Patient,
-        conflicts: list[str],
-        now: dt.datetime,
-    ) -> Study:
-        study = session.scalars(
-            select(Study)
-            .where(Study.study_instance_uid == record.study_instance_uid)
-            .with_for_update()
-        ).one_or_none()
-        if study is None:
-            study = Study(
-                patient_fk=patient.id,
-                specific_character_set=record.specific_character_set,
-                modalities_in_study="",
-                sop_classes_in_study="",
-                number_of_study_related_series=0,
-                number_of_study_related_instances=0,
-                study_size=0,
-                patient_conflict=False,
-                created_at=now,
-                updated_at=now,
-                **record.study,
-            )
-            session.add(study)
-            session.flush()
-        elif study.patient_fk != patient.id:
-            conflicts.append(
-                f"study is stored under another patient; this object says PatientID "
-                f"{record.patient['patient_id']!r}"
-            )
-        return study
-
-    @staticmethod
-    def _series(
-        session: Session,
-        record: HeaderRecord,
-        study: Study,
-        conflicts: list[str],
-        now: dt.datetime,
-    ) -> Series:
-        series = session.scalars(
-            select(Series).where(Series.series_instance_uid == record.series_instance_uid)
-        ).one_or_none()
-        if series is None:
-            series = Series(
-                study_fk=study.id,
-                number_of_series_related_instances=0,
-                series_size=0,
-                created_at=now,
-                updated_at=now,
-                **record.series,
-            )
-            session.add(series)
-            session.flush()
-            study.number_of_study_related_series += 1
-        elif series.study_fk != study.id:
-            conflicts.append(
-                f"SeriesInstanceUID {record.series_instance_uid} already belongs to another "
-                f"study; the object was filed under that series"
-            )
-        return series
+        outcome = IngestOutcome.REPLACED if filed.replaced else IngestOutcome.STORED
+        return self._result(record, outcome, size, patient_conflict=filed.patient_conflict)
 
     @staticmethod
     def _result(
@@ -462,49 +290,3 @@ _DISK_FULL_ERRNOS = frozenset({28, 122})  # ENOSPC, EDQUOT
 def _is_disk_full(exc: OperationalError) -> bool:
     text = str(exc.orig).lower()
     return "database or disk is full" in text or "no space left" in text
-
-
-def _reject_message(sop_instance_uid: str) -> str:
-    return (
-        f"SOP Instance UID {sop_instance_uid} is already stored with different content and "
-        f"the duplicate policy is 'reject'"
-    )
-
-
-def _add_value(joined: str, value: str | None) -> str:
-    """Add ``value`` to a backslash-separated set kept in first-seen order."""
-    if not value:
-        return joined
-    values = joined.split("\\") if joined else []
-    if value in values:
-        return joined
-    return "\\".join([*values, value])
-
-
-def _fill_patient(patient: Patient, column: str, values: dict[str, Any]) -> None:
-    """Copy ``column`` (for a name: all its group and normalised columns) onto the patient."""
-    for name, value in values.items():
-        if name == column or name.startswith(f"{column}_"):
-            setattr(patient, name, value)
-
-
-def _differs(column: str, stored: str, received: str) -> bool:
-    """Whether a received patient attribute contradicts the stored one.
-
-    Names are compared group by group on the normalised form, and only where both sides have
-    the group: ``YAMADA^TAROU`` and ``Yamada^Tarou=山田^太郎`` are the same person, more fully
-    written; ``Yamada^Tarou`` and ``Yamada^Hanako`` are not.
-    """
-    if column != "patient_name":
-        return stored.strip().upper() != received.strip().upper()
-    stored_groups = [normalize_group(g) for g in stored.split("=")]
-    received_groups = [normalize_group(g) for g in received.split("=")]
-    return any(a and b and a != b for a, b in zip(stored_groups, received_groups, strict=False))
-
-
-def _append_detail(existing: str | None, conflicts: list[str]) -> str:
-    lines = existing.split("\n") if existing else []
-    for conflict in conflicts:
-        if conflict not in lines:
-            lines.append(conflict)
-    return "\n".join(lines[-20:])  # bounded: a study re-sent many times stays readable

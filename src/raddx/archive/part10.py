@@ -29,11 +29,13 @@ from raddx import __version__
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
+    "DatasetScan",
     "FileMeta",
     "Part10Error",
     "build_part10",
     "check_structure",
     "read_file_meta",
+    "scan_dataset",
 ]
 
 #: Our implementation class UID (PS3.7 D.3.3.2), under a 2.25 UUID-derived root.
@@ -170,12 +172,26 @@ def read_file_meta(data: bytes) -> FileMeta:
     )
 
 
-def check_structure(data: bytes, meta: FileMeta) -> list[str]:
-    """Check that the dataset's element lengths account for every byte up to the end.
+@dataclass(slots=True)
+class DatasetScan:
+    """The result of one length walk: how the dataset is encoded and where the collected
+    top-level elements are, so the header can be decoded without a second parse."""
 
-    Returns the problems that were tolerated, for the caller to log: like pydicom, a dataset
-    whose first element is encoded in the other VR style (explicit vs implicit) than its
-    transfer syntax says is walked in the style actually found.
+    explicit_vr: bool
+    little_endian: bool
+    payload: bytes | memoryview
+    #: tag → (VR or None when implicit, offset of the value in ``payload``, value length)
+    elements: dict[int, tuple[str | None, int, int]]
+    tolerated: list[str]
+
+
+def scan_dataset(data: bytes, meta: FileMeta, collect: frozenset[int] = frozenset()) -> DatasetScan:
+    """Walk the dataset's element lengths up to the end, noting the top-level elements whose
+    tags are in ``collect``.
+
+    Tolerated problems are listed in ``tolerated`` for the caller to log: like pydicom, a
+    dataset whose first element is encoded in the other VR style (explicit vs implicit) than
+    its transfer syntax says is walked in the style actually found.
 
     Raises
     ------
@@ -209,17 +225,38 @@ def check_structure(data: bytes, meta: FileMeta) -> list[str]:
                 f"but the dataset is {found} VR; read as {found}"
             )
             explicit = looks_explicit
-    walker = _Walker(payload, little=little, offset=meta.dataset_offset)
+    walker = _Walker(payload, little=little, offset=meta.dataset_offset, collect=collect)
     walker.walk(0, len(payload), explicit=explicit, depth=0, stop_at_item_delimiter=False)
-    return tolerated
+    return DatasetScan(
+        explicit_vr=explicit,
+        little_endian=little,
+        payload=payload,
+        elements=walker.collected,
+        tolerated=tolerated,
+    )
+
+
+def check_structure(data: bytes, meta: FileMeta) -> list[str]:
+    """Check that the dataset's element lengths account for every byte up to the end;
+    return the tolerated problems (see :func:`scan_dataset`)."""
+    return scan_dataset(data, meta).tolerated
 
 
 class _Walker:
     """Length walk over an encoded dataset (PS3.5 7.1, 7.5); positions are reported in file
     bytes so a person can find the damage with a hex viewer."""
 
-    def __init__(self, data: bytes | memoryview, *, little: bool, offset: int) -> None:
+    def __init__(
+        self,
+        data: bytes | memoryview,
+        *,
+        little: bool,
+        offset: int,
+        collect: frozenset[int] = frozenset(),
+    ) -> None:
         self.data = data
+        self.collect = collect
+        self.collected: dict[int, tuple[str | None, int, int]] = {}
         self.end = len(data)
         self.offset = offset
         self.little = little
@@ -271,6 +308,8 @@ class _Walker:
                 (length,) = self._u32.unpack_from(self.data, pos + 4)
                 pos += 8
             if length == _UNDEFINED:
+                if depth == 0 and tag in self.collect:  # e.g. encapsulated Pixel Data
+                    self.collected[tag] = (vr.decode("ascii") if vr else None, pos, length)
                 # PS3.5 6.2.2: an undefined-length UN holds an implicit VR LE sequence.
                 nested_explicit = explicit and vr != b"UN"
                 pos = self._sequence(pos, end, explicit=nested_explicit, depth=depth + 1)
@@ -281,6 +320,8 @@ class _Walker:
                         f"file is truncated: element ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
                         f"needs {length} bytes, {end - pos} remain",
                     )
+                if depth == 0 and tag in self.collect:
+                    self.collected[tag] = (vr.decode("ascii") if vr else None, pos, length)
                 pos += length
         if stop_at_item_delimiter:
             raise self._fail(pos, "file is truncated: item delimiter missing")

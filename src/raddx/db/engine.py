@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
-__all__ = ["make_engine", "make_session_factory"]
+__all__ = ["make_engine", "make_session_factory", "read_only"]
+
+_READ_ONLY = "raddx_read_only"
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", echo: bool = False) -> Engine:
@@ -50,7 +54,22 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # a snapshot read; never blocks the writer
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextlib.contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads that must not queue behind (or block) writers.
+
+    On SQLite it starts a deferred transaction (a WAL snapshot) instead of ``BEGIN
+    IMMEDIATE``; elsewhere it is an ordinary transaction that is rolled back at the end.
+    """
+    with engine.connect().execution_options(**{_READ_ONLY: True}) as conn, conn.begin() as tx:
+        yield conn
+        tx.rollback()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Any]:

@@ -40,6 +40,7 @@ def apply_reactor_tuning(poll_interval: float) -> None:
     if "patched" in _applied:
         return
     _applied["patched"] = 1.0
+
     def _sleep(seconds: float) -> None:
         # Only the association reactor's fixed 1 ms poll is shortened; every other sleep
         # in the module (timeouts, waits for the peer) keeps its length.
