@@ -44,6 +44,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Protocol
 
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "bench" / "_work"
 #: Set in the environment of the re-executed script, so it knows it already runs in its own
@@ -112,7 +121,7 @@ class RunResult:
 
 
 @dataclasses.dataclass(frozen=True)
-class Dataset:
+class ClientFiles:
     """The generated files one client sends, and the SOP Instance UIDs they carry."""
 
     directory: Path
@@ -173,17 +182,13 @@ def loopback_up() -> None:
 # Data generation
 
 
-def _base_dataset(sop_class_uid: str, study: str, series: str, sop: str, number: int) -> object:
+def _base_dataset(sop_class_uid: UID, study: str, series: str, sop: str, number: int) -> Dataset:
     """Patient/study/series/instance modules shared by both object kinds."""
-    from pydicom.dataset import Dataset as PydicomDataset
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian
-
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class_uid
-    meta.MediaStorageSOPInstanceUID = sop
+    meta.MediaStorageSOPInstanceUID = UID(sop)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = PydicomDataset()
+    ds = Dataset()
     ds.file_meta = meta
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.SOPClassUID = sop_class_uid
@@ -207,62 +212,56 @@ def _base_dataset(sop_class_uid: str, study: str, series: str, sop: str, number:
     return ds
 
 
-def _ct(study: str, series: str, frame: str, sop: str, number: int, pixels: bytes) -> object:
+def _ct(study: str, series: str, frame: str, sop: str, number: int, pixels: bytes) -> Dataset:
     """A 512×512 16-bit CT Image (≈512 kB), the typical cross-sectional slice."""
-    from pydicom.uid import CTImageStorage
-
     ds = _base_dataset(CTImageStorage, study, series, sop, number)
-    ds.Modality = "CT"  # type: ignore[attr-defined]
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]  # type: ignore[attr-defined]
-    ds.FrameOfReferenceUID = frame  # type: ignore[attr-defined]
-    ds.ImagePositionPatient = [-250, -250, -number * 1.25]  # type: ignore[attr-defined]
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]  # type: ignore[attr-defined]
-    ds.PixelSpacing = [0.9765625, 0.9765625]  # type: ignore[attr-defined]
-    ds.SliceThickness = 1.25  # type: ignore[attr-defined]
-    ds.KVP = 120  # type: ignore[attr-defined]
-    ds.Rows = ds.Columns = 512  # type: ignore[attr-defined]
-    ds.BitsAllocated = 16  # type: ignore[attr-defined]
-    ds.BitsStored = 12  # type: ignore[attr-defined]
-    ds.HighBit = 11  # type: ignore[attr-defined]
-    ds.RescaleIntercept = -1024  # type: ignore[attr-defined]
-    ds.RescaleSlope = 1  # type: ignore[attr-defined]
-    ds.PixelData = pixels  # type: ignore[attr-defined]
+    ds.Modality = "CT"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.FrameOfReferenceUID = frame
+    ds.ImagePositionPatient = [-250, -250, -number * 1.25]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing = [0.9765625, 0.9765625]
+    ds.SliceThickness = 1.25
+    ds.KVP = 120
+    ds.Rows = ds.Columns = 512
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.RescaleIntercept = -1024
+    ds.RescaleSlope = 1
+    ds.PixelData = pixels
     return ds
 
 
-def _small(study: str, series: str, sop: str, number: int, pixels: bytes) -> object:
+def _small(study: str, series: str, sop: str, number: int, pixels: bytes) -> Dataset:
     """A 16×16 8-bit Secondary Capture (~1.4 kB): dose sheets, key images, scanned forms —
     the objects where per-instance overhead, not bandwidth, decides the rate."""
-    from pydicom.uid import SecondaryCaptureImageStorage
-
     ds = _base_dataset(SecondaryCaptureImageStorage, study, series, sop, number)
-    ds.Modality = "OT"  # type: ignore[attr-defined]
-    ds.ConversionType = "WSD"  # type: ignore[attr-defined]
-    ds.StudyDescription = "raddx ingest benchmark, small objects"  # type: ignore[attr-defined]
-    ds.SeriesDescription = "Secondary capture 16x16"  # type: ignore[attr-defined]
-    ds.InstitutionName = "raddx bench"  # type: ignore[attr-defined]
-    ds.ImageComments = "synthetic " * 8  # type: ignore[attr-defined]
-    ds.Rows = ds.Columns = 16  # type: ignore[attr-defined]
-    ds.BitsAllocated = ds.BitsStored = 8  # type: ignore[attr-defined]
-    ds.HighBit = 7  # type: ignore[attr-defined]
-    ds.PixelData = pixels  # type: ignore[attr-defined]
+    ds.Modality = "OT"
+    ds.ConversionType = "WSD"
+    ds.StudyDescription = "raddx ingest benchmark, small objects"
+    ds.SeriesDescription = "Secondary capture 16x16"
+    ds.InstitutionName = "raddx bench"
+    ds.ImageComments = "synthetic " * 8
+    ds.Rows = ds.Columns = 16
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelData = pixels
     return ds
 
 
-def generate(kind: str, count: int, client: int) -> Dataset:
+def generate(kind: str, count: int, client: int) -> ClientFiles:
     """Write ``count`` files of one kind for one client, or reuse a complete earlier copy.
 
     Each client gets its own Study/Series/SOP Instance UIDs, so two concurrent clients store
     2×count distinct instances, as a PACS receiving two modalities would.
     """
-    from pydicom.uid import generate_uid
-
     directory = WORK / "data" / f"{DATA_VERSION}-{kind}-{count}" / f"c{client}"
     manifest = directory.parent / f"c{client}.uids"
     if manifest.exists():
-        uids = frozenset(manifest.read_text().split())
-        if len(uids) == count and len(list(directory.glob("*.dcm"))) == count:
-            return Dataset(directory, uids)
+        cached = frozenset(manifest.read_text().split())
+        if len(cached) == count and len(list(directory.glob("*.dcm"))) == count:
+            return ClientFiles(directory, cached)
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     study, series, frame = generate_uid(), generate_uid(), generate_uid()
@@ -273,14 +272,14 @@ def generate(kind: str, count: int, client: int) -> Dataset:
             ds = _ct(study, series, frame, sop, number, os.urandom(512 * 512 * 2))
         else:
             ds = _small(study, series, sop, number, os.urandom(16 * 16))
-        ds.save_as(directory / f"{number:05d}.dcm", enforce_file_format=True)  # type: ignore[attr-defined]
+        ds.save_as(directory / f"{number:05d}.dcm", enforce_file_format=True)
         uids.append(sop)
     # The manifest is written last: its presence marks a complete directory.
     manifest.write_text("\n".join(uids) + "\n")
-    return Dataset(directory, frozenset(uids))
+    return ClientFiles(directory, frozenset(uids))
 
 
-def generate_all(ct: int, small: int) -> dict[tuple[str, int], Dataset]:
+def generate_all(ct: int, small: int) -> dict[tuple[str, int], ClientFiles]:
     """Both kinds for both clients; reused across rounds and invocations."""
     started = time.perf_counter()
     datasets = {
@@ -648,7 +647,7 @@ def run_once(
     server: Server,
     scenario: Scenario,
     round_number: int,
-    datasets: dict[tuple[str, int], Dataset],
+    datasets: dict[tuple[str, int], ClientFiles],
     keep: bool,
     problems: list[str],
 ) -> RunResult:

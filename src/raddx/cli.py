@@ -23,6 +23,7 @@ app = typer.Typer(
     help="raddx — medical-imaging archive (PACS), RIS and report system.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",  # re-flow docstring paragraphs in --help
 )
 db_app = typer.Typer(help="Index database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -111,7 +112,7 @@ def import_(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from raddx.archive.importer import ImportEvent, import_paths
+    from raddx.archive import ImportEvent, import_paths
     from raddx.server import configure_logging
     from raddx.services import Services
 
@@ -159,7 +160,7 @@ def sweep(
 ) -> None:
     """Remove orphan blobs (no index row; left by a crash between write and commit) and
     unfinished temp files. Safe while the server runs: young files are left alone."""
-    from raddx.archive.sweep import sweep_orphans
+    from raddx.archive import sweep_orphans
     from raddx.services import Services
 
     settings = _settings(data_dir=data_dir, database_url=database_url)

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from raddx.archive.importer import ImportEvent, ImportSummary, import_paths
 from raddx.archive.ingest import IngestOutcome, IngestResult, IngestService, blob_key_for
+from raddx.archive.sweep import SweepReport, sweep_orphans
 
-__all__ = ["IngestOutcome", "IngestResult", "IngestService", "blob_key_for"]
+__all__ = [
+    "ImportEvent",
+    "ImportSummary",
+    "IngestOutcome",
+    "IngestResult",
+    "IngestService",
+    "SweepReport",
+    "blob_key_for",
+    "import_paths",
+    "sweep_orphans",
+]
