@@ -108,6 +108,8 @@ class RunResult:
     error: str | None = None
     #: CPU seconds (user + system) the server's processes used during the timed part.
     server_cpu: float = 0.0
+    #: Seconds from the stop signal until the server's process group was gone.
+    stop_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -389,7 +391,7 @@ def _spawn(argv: Sequence[str], env: dict[str, str], cwd: Path, log_path: Path) 
 
 def _stop(
     proc: Proc, sig: signal.Signals, name: str, problems: list[str], clean: tuple[int, ...] = (0,)
-) -> None:
+) -> float:
     """Signal the server, wait up to STOP_TIMEOUT, then SIGKILL its whole process group.
     Anything but a clean, timely exit is recorded as a problem: a PACS that hangs or crashes on
     shutdown loses in-flight work."""
@@ -398,9 +400,9 @@ def _stop(
     started = time.monotonic()
     try:
         code = proc.popen.wait(STOP_TIMEOUT)
-        elapsed = time.monotonic() - started
         if code not in clean:
-            problems.append(f"{name}: exit code {code} after {sig.name} ({elapsed:.1f} s)")
+            waited = time.monotonic() - started
+            problems.append(f"{name}: exit code {code} after {sig.name} ({waited:.1f} s)")
     except subprocess.TimeoutExpired:
         problems.append(f"{name}: still running {STOP_TIMEOUT:.0f} s after {sig.name}; SIGKILL")
         with contextlib.suppress(ProcessLookupError):
@@ -411,8 +413,10 @@ def _stop(
         os.killpg(proc.popen.pid, 0)
         problems.append(f"{name}: processes left in its group after the parent exited; SIGKILL")
         os.killpg(proc.popen.pid, signal.SIGKILL)
+    elapsed = time.monotonic() - started
     proc.log.close()
     problems.extend(_log_findings(proc.log_path, name))
+    return elapsed
 
 
 def _log_findings(path: Path, name: str) -> list[str]:
@@ -445,8 +449,9 @@ class Server(Protocol):
     def stored(self, expected: frozenset[str]) -> int:
         """How many of the ``expected`` instances the server has committed."""
 
-    def stop(self, problems: list[str]) -> None:
-        """Stop cleanly, appending anything abnormal to ``problems``."""
+    def stop(self, problems: list[str]) -> float:
+        """Stop cleanly, appending anything abnormal to ``problems``; return the seconds the
+        server took to exit."""
 
 
 class Orthanc:
@@ -508,11 +513,12 @@ class Orthanc:
             raise ServerError("Orthanc /statistics did not answer")
         return int(json.loads(body)["CountInstances"])
 
-    def stop(self, problems: list[str]) -> None:
+    def stop(self, problems: list[str]) -> float:
         """SIGTERM is Orthanc's documented clean stop."""
         if self.proc is not None:
-            _stop(self.proc, signal.SIGTERM, self.name, problems)
-            self.proc = None
+            proc, self.proc = self.proc, None
+            return _stop(proc, signal.SIGTERM, self.name, problems)
+        return 0.0
 
 
 class Raddx:
@@ -573,11 +579,12 @@ class Raddx:
             db.close()
         return len(rows & expected)
 
-    def stop(self, problems: list[str]) -> None:
+    def stop(self, problems: list[str]) -> float:
         """SIGINT, as Ctrl-C would; raddx must stop cleanly and promptly."""
         if self.proc is not None:
-            _stop(self.proc, signal.SIGINT, self.name, problems)
-            self.proc = None
+            proc, self.proc = self.proc, None
+            return _stop(proc, signal.SIGINT, self.name, problems)
+        return 0.0
 
 
 class StorescpStandIn:
@@ -612,11 +619,12 @@ class StorescpStandIn:
         assert self.out is not None
         return sum(1 for p in self.out.iterdir() if p.name.split(".", 1)[-1] in expected)
 
-    def stop(self, problems: list[str]) -> None:
+    def stop(self, problems: list[str]) -> float:
         """storescp has no graceful stop; SIGTERM is what its users send."""
         if self.proc is not None:
-            _stop(self.proc, signal.SIGTERM, "storescp", problems, clean=(0, -signal.SIGTERM))
-            self.proc = None
+            proc, self.proc = self.proc, None
+            return _stop(proc, signal.SIGTERM, "storescp", problems, clean=(0, -signal.SIGTERM))
+        return 0.0
 
 
 def _clean_env() -> dict[str, str]:
@@ -661,16 +669,18 @@ def run_once(
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     result = RunResult(server.name, scenario, round_number, len(expected), 0.0, 0)
+    clients: list[subprocess.Popen[bytes]] = []
+    client_logs: list[IO[bytes]] = []
     try:
         server.start(scratch, logs / f"{tag}.server.log")
         # Flush earlier runs' and the generator's dirty pages, so that this run does not pay
         # for someone else's writeback.
         os.sync()
         env = {**os.environ, **NODELAY_ENV}
-        client_logs = [(logs / f"{tag}.storescu{i}.log").open("wb") for i in range(len(sent))]
+        client_logs += [(logs / f"{tag}.storescu{i}.log").open("wb") for i in range(len(sent))]
         cpu_before = session_cpu_seconds(server.session)
         started = time.perf_counter()
-        clients = [
+        clients += [
             subprocess.Popen(
                 [
                     "storescu",
@@ -692,8 +702,6 @@ def run_once(
         codes = [c.wait(STORE_TIMEOUT) for c in clients]
         result.seconds = time.perf_counter() - started
         result.server_cpu = session_cpu_seconds(server.session) - cpu_before
-        for log in client_logs:
-            log.close()
         result.stored = server.stored(expected)
         if any(codes):
             result.error = f"storescu exit codes {codes} (see {logs}/{tag}.storescu*.log)"
@@ -704,8 +712,14 @@ def run_once(
     except (ServerError, OSError, subprocess.SubprocessError, sqlite3.Error) as exc:
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
+        for client in clients:  # only after a timeout or error: a hung sender must not linger
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+        for log in client_logs:
+            log.close()
         stop_problems: list[str] = []
-        server.stop(stop_problems)
+        result.stop_seconds = server.stop(stop_problems)
         problems.extend(f"{tag}: {p}" for p in stop_problems)
         if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -927,6 +941,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for r in results
         )
     )
+    for server in servers:
+        stops = [r.stop_seconds for r in results if r.server == server.name]
+        if stops:
+            print(
+                f"{server.name} stop (signal to exit): median {statistics.median(stops):.2f} s,"
+                f" max {max(stops):.2f} s"
+            )
     if problems:
         print()
         print("Problems:")

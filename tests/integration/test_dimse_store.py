@@ -266,3 +266,29 @@ def test_part10_of_received_object_is_valid(
     assert read.file_meta.SourceApplicationEntityTitle == "PYSCU"
     assert read.PatientName == JAPANESE_NAME
     assert to_part10(read)  # re-encodes cleanly
+
+
+def test_same_instance_from_two_associations_at_once(
+    dimse_server: tuple[str, int], services: Services
+) -> None:
+    """Two modalities deliver the same object simultaneously: both get Success, the archive
+    holds one instance and one blob with exactly those bytes."""
+    import threading
+
+    ds = make_dataset()
+    statuses: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def send() -> None:
+        barrier.wait()
+        copy = pydicom.Dataset(ds)
+        statuses.append(int(_send_with_pynetdicom(dimse_server[1], copy).Status))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert statuses == [0, 0]
+    assert list(_instances(services)) == [ds.SOPInstanceUID]
+    assert len([p for p in services.blobs.root.rglob("*") if p.is_file()]) == 1
