@@ -34,12 +34,12 @@ __all__ = ["HeaderRecord", "parse_header"]
 
 log = logging.getLogger(__name__)
 
-# pydicom reads leniently and reports oddities through ``warnings``. We turn those into
-# ingest warnings (logged, never fatal). ``warnings.catch_warnings`` swaps process-global
+# pydicom reads leniently and reports oddities (invalid values, unknown character sets)
+# through ``warnings``. We turn those into ingest warnings (logged, never fatal) instead of
+# changing pydicom's process-wide validation mode. ``warnings.catch_warnings`` swaps process-global
 # state, so parsing is serialised by this lock; parsing is pure Python under the GIL anyway,
 # so the lock costs no throughput.
 _PARSE_LOCK = threading.Lock()
-pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
 _UID_CHARS = re.compile(r"^[0-9.]+$")
 _DA = re.compile(r"^(\d{4})\.?(\d{2})\.?(\d{2})$")  # YYYYMMDD, or ACR-NEMA YYYY.MM.DD
