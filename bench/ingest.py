@@ -905,6 +905,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results: list[RunResult] = []
     problems: list[str] = []
+    # Other work on the host (a test suite, a build) skews every number: show it.
+    load_before = os.getloadavg()[0]
+    # Versions and commit as they are when the runs start (the checkout may move meanwhile).
+    machine = machine_report(servers, raddx_env)
     started = time.perf_counter()
     for round_number in range(1, args.rounds + 1):
         # Alternate which server goes first, so neither always runs right after the other's
@@ -921,10 +925,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(f"## Ingest: raddx vs Orthanc (storescu, TCP_NODELAY=1 on both ends), `{command}`")
     print()
-    print(machine_report(servers, raddx_env))
+    print(machine)
     print(
         f"- {args.ct} CT (512 kB) and {args.small} small files per client; {args.rounds} "
-        f"interleaved rounds, fresh server per run; bench time {elapsed:.0f} s"
+        f"interleaved rounds, fresh server per run; bench time {elapsed:.0f} s; 1-min load "
+        f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (ours included)"
     )
     if args.stand_in:
         print("- **raddx column is DCMTK storescp standing in for raddx (harness test)**")
