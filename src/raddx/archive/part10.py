@@ -34,6 +34,7 @@ __all__ = [
     "Part10Error",
     "build_part10",
     "check_structure",
+    "file_meta_header",
     "read_file_meta",
     "scan_dataset",
 ]
@@ -82,20 +83,18 @@ def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
     return struct.pack("<HH2sH", 0x0002, element, vr, len(value)) + value
 
 
-def build_part10(
-    dataset: bytes | memoryview,
+def file_meta_header(
     *,
     sop_class_uid: str,
     sop_instance_uid: str,
     transfer_syntax_uid: str,
     source_ae_title: str | None = None,
 ) -> bytes:
-    """Return a Part 10 file: preamble, File Meta group, then ``dataset`` unchanged.
+    """Preamble, ``DICM`` and the File Meta Information group (PS3.10 7.1) for a dataset
+    received over the network; the dataset bytes follow it unchanged.
 
     Parameters
     ----------
-    dataset
-        The encoded dataset exactly as received (e.g. the C-STORE Data Set).
     sop_class_uid, sop_instance_uid
         Affected SOP Class/Instance UID of the request; go to (0002,0002)/(0002,0003).
     transfer_syntax_uid
@@ -119,7 +118,25 @@ def build_part10(
         )
     )
     group_length = struct.pack("<HH2sHI", 0x0002, 0x0000, b"UL", 4, len(meta))
-    return b"".join((_PREAMBLE, group_length, meta, bytes(dataset)))
+    return b"".join((_PREAMBLE, group_length, meta))
+
+
+def build_part10(
+    dataset: bytes | memoryview,
+    *,
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    transfer_syntax_uid: str,
+    source_ae_title: str | None = None,
+) -> bytes:
+    """Return a whole Part 10 file: :func:`file_meta_header` followed by ``dataset``."""
+    header = file_meta_header(
+        sop_class_uid=sop_class_uid,
+        sop_instance_uid=sop_instance_uid,
+        transfer_syntax_uid=transfer_syntax_uid,
+        source_ae_title=source_ae_title,
+    )
+    return b"".join((header, dataset))
 
 
 def read_file_meta(data: bytes) -> FileMeta:
@@ -185,9 +202,19 @@ class DatasetScan:
     tolerated: list[str]
 
 
-def scan_dataset(data: bytes, meta: FileMeta, collect: frozenset[int] = frozenset()) -> DatasetScan:
+def scan_dataset(
+    data: bytes | memoryview,
+    meta: FileMeta,
+    collect: frozenset[int] = frozenset(),
+    *,
+    dataset: memoryview | None = None,
+) -> DatasetScan:
     """Walk the dataset's element lengths up to the end, noting the top-level elements whose
     tags are in ``collect``.
+
+    The dataset is ``data`` after the File Meta group, or ``dataset`` when given (``data`` is
+    then only the preamble and meta group): a received dataset is never copied to be
+    checked.
 
     Tolerated problems are listed in ``tolerated`` for the caller to log: like pydicom, a
     dataset whose first element is encoded in the other VR style (explicit vs implicit) than
@@ -199,7 +226,9 @@ def scan_dataset(data: bytes, meta: FileMeta, collect: frozenset[int] = frozense
         The file ends inside an element or sequence (truncated), or an element header is
         garbage (damaged).
     """
-    payload: bytes | memoryview = memoryview(data)[meta.dataset_offset :]
+    payload: bytes | memoryview = (
+        dataset if dataset is not None else memoryview(data)[meta.dataset_offset :]
+    )
     ts = meta.transfer_syntax_uid
     if ts == DeflatedExplicitVRLittleEndian:
         try:

@@ -12,7 +12,6 @@ from pydicom.dataset import Dataset
 from pynetdicom.events import Event
 
 from raddx.archive import IngestService
-from raddx.archive.part10 import build_part10
 from raddx.dimse.status import SUCCESS, status_dataset, status_for_error
 from raddx.errors import RaddxError
 
@@ -35,21 +34,17 @@ def handle_store(event: Event, ingest: IngestService) -> int | Dataset:
     under a stored UID while the duplicate policy is ``reject``); 0x0110 Processing
     failure (our bug; logged with traceback). Failures carry an Error Comment.
 
-    The request's raw Data Set is used without decoding (never ``event.dataset``): decoding
-    and re-encoding would cost time and could alter the bytes.
+    The request's raw Data Set is used without decoding or copying (never ``event.dataset``):
+    decoding and re-encoding would cost time and could alter the bytes.
     """
     request = event.request
     assoc = event.assoc
-    data = build_part10(
-        request.DataSet.getvalue(),  # type: ignore[union-attr]
-        sop_class_uid=str(request.AffectedSOPClassUID),
-        sop_instance_uid=str(request.AffectedSOPInstanceUID),
-        transfer_syntax_uid=str(event.context.transfer_syntax),
-        source_ae_title=assoc.requestor.ae_title,
-    )
     try:
-        ingest.store(
-            data,
+        ingest.store_dataset(
+            request.DataSet.getbuffer(),  # type: ignore[union-attr]
+            sop_class_uid=str(request.AffectedSOPClassUID),
+            sop_instance_uid=str(request.AffectedSOPInstanceUID),
+            transfer_syntax_uid=str(event.context.transfer_syntax),
             source="dimse",
             calling_ae_title=assoc.requestor.ae_title,
             called_ae_title=assoc.acceptor.ae_title,

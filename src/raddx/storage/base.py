@@ -43,7 +43,7 @@ class BlobStore(Protocol):
     or an exception there is either the complete blob or nothing under ``key``.
     """
 
-    def put(self, key: BlobKey, data: bytes | Iterable[bytes]) -> int:
+    def put(self, key: BlobKey, data: bytes | memoryview | Iterable[bytes | memoryview]) -> int:
         """Store ``data`` under ``key`` and return its size.
 
         Raises

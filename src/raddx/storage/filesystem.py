@@ -53,7 +53,7 @@ class FileBlobStore:
             directory.mkdir(parents=True, exist_ok=True)
             self._known_dirs.add(name)
 
-    def put(self, key: BlobKey, data: bytes | Iterable[bytes]) -> int:
+    def put(self, key: BlobKey, data: bytes | memoryview | Iterable[bytes | memoryview]) -> int:
         final = self._path(key)
         self._ensure_dir(final.parent)
         if final.exists():
