@@ -1,0 +1,199 @@
+"""De-identification policies: which options, which overrides, which key, what to quarantine.
+
+A policy is a small declarative document (YAML or JSON). The named modes ship as files in
+``raddx/deid/policies/`` (``basic``, ``pseudonymize``, ``anonymize``); users copy one and edit
+it. Loading validates everything, so an engine is never built from a policy it cannot honour
+(STYLE rule 4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydicom.datadict import tag_for_keyword
+
+from raddx.deid.profile import Action, DeidentificationOption
+
+__all__ = ["DateShiftPolicy", "Policy", "QuarantinePolicy", "list_policies", "load_policy"]
+
+#: Options whose work the engine does not do yet. Selecting one would make us write a CID 7050
+#: code for cleaning that never happened, so the policy is refused instead.
+_NOT_IMPLEMENTED = {
+    DeidentificationOption.CLEAN_PIXEL_DATA: "pixel cleaning (high-risk objects are quarantined)",
+    DeidentificationOption.CLEAN_RECOGNIZABLE_VISUAL_FEATURES: "defacing",
+    DeidentificationOption.RETAIN_SAFE_PRIVATE: "the safe-private allow-list",
+}
+
+
+class DateShiftPolicy(BaseModel):
+    """Per-patient date offset for the Modified Dates option (PS3.15 E.3.6).
+
+    Every date of one patient moves back by the same whole number of days, drawn from
+    ``[min_days, max_days]`` by the keyed HMAC of the patient's identity, so intervals are
+    kept and times of day stay valid.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    min_days: int = Field(30, ge=1)
+    max_days: int = Field(3650, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateShiftPolicy:
+        if self.max_days < self.min_days:
+            raise ValueError("date_shift.max_days must be >= min_days")
+        return self
+
+
+class QuarantinePolicy(BaseModel):
+    """Objects that go to quarantine instead of the output (burned-in text risk).
+
+    Ultrasound, secondary capture and "other" objects and anything declaring
+    BurnedInAnnotation YES (0028,0301) commonly carry patient text in the pixels, which header
+    de-identification cannot remove (PS3.15 E.3.1; JESRA TR-0045 burned-in annotations).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    modalities: tuple[str, ...] = ("US", "OT", "SC", "XC", "DOC")
+    sop_classes: tuple[str, ...] = (
+        "SecondaryCaptureImageStorage",
+        "MultiFrameSingleBitSecondaryCaptureImageStorage",
+        "MultiFrameGrayscaleByteSecondaryCaptureImageStorage",
+        "MultiFrameGrayscaleWordSecondaryCaptureImageStorage",
+        "MultiFrameTrueColorSecondaryCaptureImageStorage",
+        "EncapsulatedPDFStorage",
+    )
+    burned_in_annotation: bool = True
+
+    @field_validator("sop_classes")
+    @classmethod
+    def _known_sop_classes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import pydicom.uid
+
+        unknown = [v for v in value if not isinstance(getattr(pydicom.uid, v, None), str)]
+        if unknown:
+            raise ValueError(f"quarantine.sop_classes: unknown SOP class keyword(s) {unknown}")
+        return value
+
+
+class Policy(BaseModel):
+    """One de-identification mode.
+
+    Attributes
+    ----------
+    name : str
+        Recorded in DeidentificationMethod (0012,0063) and the manifest.
+    options : tuple of DeidentificationOption
+        PS3.15 E.3 options by name (``clean_descriptors``) or CID 7050 code (``"113105"``).
+    overrides : dict
+        DICOM keyword or ``"ggggeeee"`` tag → action code (``K``, ``X``, ``Z``, ``D``, ``C``,
+        ``U`` or ``P`` for the keyed patient pseudonym); applied after the options.
+    key : {"project", "ephemeral"}
+        ``project``: UIDs, pseudonyms and date offsets come from a keyed HMAC with the project
+        key, so two runs give the same output (linkable, APPI 仮名加工情報; the key is the
+        削除情報等 and must be kept safe). ``ephemeral``: a random key per run that is never
+        stored, so nothing links the output back (APPI 匿名加工情報 ③).
+    output_charset : {"ISO_IR 192", "keep"}
+        Write text in UTF-8, or in the object's original Specific Character Set.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    options: tuple[DeidentificationOption, ...] = ()
+    overrides: dict[str, Action] = Field(default_factory=dict)
+    key: Literal["project", "ephemeral"] = "ephemeral"
+    date_shift: DateShiftPolicy = DateShiftPolicy()
+    output_charset: Literal["ISO_IR 192", "keep"] = "ISO_IR 192"
+    quarantine: QuarantinePolicy = QuarantinePolicy()
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _option_names(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        names = {o.name.lower(): o for o in DeidentificationOption}
+        return tuple(names.get(str(v).lower(), v) for v in value)
+
+    @field_validator("options")
+    @classmethod
+    def _supported(cls, value: tuple[DeidentificationOption, ...]) -> Any:
+        for option in value:
+            if option in _NOT_IMPLEMENTED:
+                raise ValueError(
+                    f"option {option.name.lower()} is not supported yet ({_NOT_IMPLEMENTED[option]})"
+                )
+        dates = {
+            DeidentificationOption.RETAIN_LONGITUDINAL_FULL_DATES,
+            DeidentificationOption.RETAIN_LONGITUDINAL_MODIFIED_DATES,
+        }
+        if dates <= set(value):
+            raise ValueError("full and modified dates are mutually exclusive (PS3.15 E.3.6)")
+        return tuple(sorted(set(value)))
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_tags(cls, value: dict[str, Action]) -> dict[str, Action]:
+        for key in value:
+            _override_tag(key)
+        return value
+
+    def override_tags(self) -> dict[int, Action]:
+        """``overrides`` keyed by integer tag."""
+        return {_override_tag(k): v for k, v in self.overrides.items()}
+
+    def config_hash(self) -> str:
+        """SHA-256 of the canonical JSON of this policy, for the run manifest."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _override_tag(key: str) -> int:
+    tag = tag_for_keyword(key)
+    if tag is not None:
+        return tag
+    hex_digits = key.strip("()").replace(",", "")
+    if len(hex_digits) == 8:
+        try:
+            return int(hex_digits, 16)
+        except ValueError:
+            pass
+    raise ValueError(f"overrides: {key!r} is neither a DICOM keyword nor a tag 'ggggeeee'")
+
+
+def list_policies() -> list[str]:
+    """Names of the policies shipped with raddx."""
+    folder = resources.files("raddx.deid").joinpath("policies")
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_policy(name_or_path: str | Path) -> Policy:
+    """A shipped policy by name, or a YAML/JSON policy file by path.
+
+    Raises
+    ------
+    ValueError
+        Unknown name, unreadable file or invalid policy (the message says which field).
+    """
+    path = Path(name_or_path)
+    if path.suffix.lower() in {".yaml", ".yml", ".json"} or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read policy file {path}: {exc.strerror}") from None
+    else:
+        if str(name_or_path) not in list_policies():
+            raise ValueError(
+                f"unknown policy {name_or_path!r}; shipped: {', '.join(list_policies())}"
+            )
+        folder = resources.files("raddx.deid").joinpath("policies")
+        text = folder.joinpath(f"{name_or_path}.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)  # JSON is a subset of YAML 1.2 for these documents
+    if not isinstance(data, dict):
+        raise ValueError("a policy is a mapping (name, options, overrides, …)")
+    return Policy.model_validate(data)
