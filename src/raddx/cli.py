@@ -16,6 +16,7 @@ import typer
 
 from raddx import __version__
 from raddx.config import Settings, load_settings
+from raddx.deid.cli import deid_app
 
 __all__ = ["app"]
 
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Index database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(deid_app, name="deid")
 
 DataDir = Annotated[
     Path | None,

@@ -31,7 +31,13 @@ _CHILD = textwrap.dedent(
     services = Services.from_settings(load_settings(data_dir=data_dir, database_url=url))
     die = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
     if moment == "during-write":
-        os.fsync = die          # the temp file is written, not yet fsynced or linked
+        real_write = os.write
+        def half_then_die(fd, data):  # half of the object reaches the temp file, then kill -9
+            real_write(fd, bytes(data)[: len(data) // 2])
+            die()
+        os.write = half_then_die
+    elif moment == "during-fsync":
+        os.fsync = die          # complete and linked, not yet flushed or indexed
     else:
         from raddx.archive.ingest import IngestService
         IngestService._index = die  # the blob is linked, the index transaction not committed
@@ -40,7 +46,7 @@ _CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("moment", ["during-write", "before-commit"])
+@pytest.mark.parametrize("moment", ["during-write", "during-fsync", "before-commit"])
 def test_killed_ingest_leaves_nothing_half_done(
     tmp_path: Path, settings: Settings, services: Services, moment: str
 ) -> None:
@@ -73,6 +79,7 @@ def test_killed_ingest_leaves_nothing_half_done(
         assert [p.name.endswith(".tmp") for p in leftovers] == [True]
     else:
         assert leftovers == [final]  # a complete, unindexed blob: an orphan
+        assert final.read_bytes() == data
 
     report = sweep_orphans(
         session_factory=services.session_factory, blobs=services.blobs, grace_seconds=0

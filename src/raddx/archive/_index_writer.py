@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from raddx.archive._executor import Executor, Row, executor_for
 from raddx.archive.header import HeaderRecord
 from raddx.archive.names import normalize_group
 from raddx.config import DuplicatePolicyValues
@@ -157,7 +158,8 @@ def file_instance(
     """
     sql = _statements()
     filed = Filed()
-    existing = conn.execute(sql.instance_by_uid, {"p_uid": record.sop_instance_uid}).first()
+    db = executor_for(conn)
+    existing = db.first(sql.instance_by_uid, {"p_uid": record.sop_instance_uid})
     replaced_count = 0
     if existing is not None:
         if existing.sha256 == sha256:
@@ -171,12 +173,12 @@ def file_instance(
         replaced_count = existing.replaced_count + 1
         if existing.blob_key != blob_key:
             filed.superseded.append(existing.blob_key)
-        _detach(conn, existing, now)
+        _detach(db, existing, now)
 
-    patient_fk = _patient(conn, record, filed.conflicts, now)
-    study = _study(conn, record, patient_fk, filed.conflicts, now)
-    series_fk, modality, new_series = _series(conn, record, study.id, filed.conflicts, now)
-    conn.execute(
+    patient_fk = _patient(db, record, filed.conflicts, now)
+    study = _study(db, record, patient_fk, filed.conflicts, now)
+    series_fk, modality, new_series = _series(db, record, study.id, filed.conflicts, now)
+    db.run(
         sql.insert_instance,
         {
             **record.instance,
@@ -189,8 +191,8 @@ def file_instance(
             "received_at": now,
         },
     )
-    conn.execute(sql.count_series, {"p_id": series_fk, "p_count": 1, "p_size": size, "p_now": now})
-    conn.execute(
+    db.run(sql.count_series, {"p_id": series_fk, "p_count": 1, "p_size": size, "p_now": now})
+    db.run(
         sql.count_study,
         {
             "p_id": study.id,
@@ -211,7 +213,7 @@ def file_instance(
         study.sop_classes_in_study,
         study.patient_conflict_detail,
     ) or filed.patient_conflict != bool(study.patient_conflict):
-        conn.execute(
+        db.run(
             sql.describe_study,
             {
                 "p_id": study.id,
@@ -224,31 +226,31 @@ def file_instance(
     return filed
 
 
-def _detach(conn: Connection, existing: Any, now: dt.datetime) -> None:
+def _detach(db: Executor, existing: Row, now: dt.datetime) -> None:
     """Take a replaced instance out of its series' and study's counters and drop its row;
     the new copy is then filed like a new instance (possibly into another series)."""
     sql = _statements()
-    study_fk = conn.execute(sql.series_study, {"p_id": existing.series_fk}).scalar_one()
+    found = db.first(sql.series_study, {"p_id": existing.series_fk})
+    assert found is not None  # the foreign key guarantees it
+    study_fk = found.study_fk
     delta = {"p_count": -1, "p_size": -existing.size, "p_now": now}
-    conn.execute(sql.count_series, {"p_id": existing.series_fk, **delta})
-    conn.execute(sql.count_study, {"p_id": study_fk, "p_series": 0, **delta})
-    conn.execute(sql.delete_instance, {"p_id": existing.id})
+    db.run(sql.count_series, {"p_id": existing.series_fk, **delta})
+    db.run(sql.count_study, {"p_id": study_fk, "p_series": 0, **delta})
+    db.run(sql.delete_instance, {"p_id": existing.id})
 
 
-def _patient(conn: Connection, record: HeaderRecord, conflicts: list[str], now: dt.datetime) -> int:
+def _patient(db: Executor, record: HeaderRecord, conflicts: list[str], now: dt.datetime) -> int:
     sql = _statements()
     values = record.patient
-    row = (
-        conn.execute(
-            sql.patient_by_id,
-            {"p_pid": values["patient_id"], "p_issuer": values["issuer_of_patient_id"]},
-        )
-        .mappings()
-        .first()
+    row = db.first(
+        sql.patient_by_id,
+        {"p_pid": values["patient_id"], "p_issuer": values["issuer_of_patient_id"]},
     )
     if row is None:
         params = {**values, "created_at": now, "updated_at": now}
-        return int(conn.execute(sql.insert_patient, params).scalar_one())
+        inserted = db.first(sql.insert_patient, params)
+        assert inserted is not None  # INSERT … RETURNING
+        return int(inserted.id)
     changes: dict[str, Any] = {}
     for column, label in _PATIENT_CHECKED:
         stored, received = row[column], values[column]
@@ -266,21 +268,22 @@ def _patient(conn: Connection, record: HeaderRecord, conflicts: list[str], now: 
             # that Japanese queries find the patient.
             changes.update(_columns_of(column, values))
     if changes:
-        conn.execute(
+        # Built per call (the changed columns vary), so it takes SQLAlchemy's generic path.
+        db.conn.execute(
             update(Patient).where(Patient.id == row["id"]).values(updated_at=now, **changes)
         )
     return int(row["id"])
 
 
 def _study(
-    conn: Connection,
+    db: Executor,
     record: HeaderRecord,
     patient_fk: int,
     conflicts: list[str],
     now: dt.datetime,
-) -> Any:
+) -> Row:
     sql = _statements()
-    row = conn.execute(sql.study_by_uid, {"p_uid": record.study_instance_uid}).first()
+    row = db.first(sql.study_by_uid, {"p_uid": record.study_instance_uid})
     if row is None:
         params = {
             **record.study,
@@ -296,7 +299,9 @@ def _study(
             "created_at": now,
             "updated_at": now,
         }
-        return conn.execute(sql.insert_study, params).one()
+        inserted = db.first(sql.insert_study, params)
+        assert inserted is not None  # INSERT … RETURNING
+        return inserted
     if row.patient_fk != patient_fk:
         conflicts.append(
             f"study is stored under another patient; this object says PatientID "
@@ -306,14 +311,14 @@ def _study(
 
 
 def _series(
-    conn: Connection,
+    db: Executor,
     record: HeaderRecord,
     study_fk: int,
     conflicts: list[str],
     now: dt.datetime,
 ) -> tuple[int, str | None, bool]:
     sql = _statements()
-    row = conn.execute(sql.series_by_uid, {"p_uid": record.series_instance_uid}).first()
+    row = db.first(sql.series_by_uid, {"p_uid": record.series_instance_uid})
     if row is None:
         params = {
             **record.series,
@@ -323,8 +328,9 @@ def _series(
             "created_at": now,
             "updated_at": now,
         }
-        series_id = conn.execute(sql.insert_series, params).scalar_one()
-        return int(series_id), record.series["modality"], True
+        inserted = db.first(sql.insert_series, params)
+        assert inserted is not None  # INSERT … RETURNING
+        return int(inserted.id), record.series["modality"], True
     if row.study_fk != study_fk:
         conflicts.append(
             f"SeriesInstanceUID {record.series_instance_uid} already belongs to another "

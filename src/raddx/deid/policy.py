@@ -125,9 +125,8 @@ class Policy(BaseModel):
     def _supported(cls, value: tuple[DeidentificationOption, ...]) -> Any:
         for option in value:
             if option in _NOT_IMPLEMENTED:
-                raise ValueError(
-                    f"option {option.name.lower()} is not supported yet ({_NOT_IMPLEMENTED[option]})"
-                )
+                why = _NOT_IMPLEMENTED[option]
+                raise ValueError(f"option {option.name.lower()} is not supported yet ({why})")
         dates = {
             DeidentificationOption.RETAIN_LONGITUDINAL_FULL_DATES,
             DeidentificationOption.RETAIN_LONGITUDINAL_MODIFIED_DATES,
@@ -169,7 +168,9 @@ def _override_tag(key: str) -> int:
 def list_policies() -> list[str]:
     """Names of the policies shipped with raddx."""
     folder = resources.files("raddx.deid").joinpath("policies")
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def load_policy(name_or_path: str | Path) -> Policy:

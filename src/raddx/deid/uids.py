@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydicom.uid import UID
+# pydicom's registry table (PS3.6 Annex A); pydicom is pinned to 3.0.x in pyproject.toml. Looked
+# up directly because constructing a pydicom UID validates (and warns about) overlong input.
+from pydicom._uid_dict import UID_dictionary
 
 from raddx.deid.keys import ProjectKey
 from raddx.types import UIDStr
@@ -19,7 +21,7 @@ def is_well_known(uid: str) -> bool:
 
     Covers the DICOM root (PS3.6 Annex A) and every UID pydicom's dictionary names.
     """
-    return uid.startswith(_DICOM_ROOT) or UID(uid).name != uid
+    return uid.startswith(_DICOM_ROOT) or uid in UID_dictionary
 
 
 class UIDMapper:

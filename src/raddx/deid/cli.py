@@ -1,0 +1,148 @@
+"""``raddx deid``: de-identify files and folders, and check the result for leaks.
+
+A door (ARCHITECTURE.md): it parses options, calls ``deid.run`` / ``deid.verify`` and prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from raddx.deid.engine import ActionRecord
+from raddx.deid.keys import KEY_ENV, ProjectKey, read_key
+from raddx.deid.policy import Policy, list_policies, load_policy
+from raddx.deid.run import FileOutcome, deidentify_paths
+from raddx.deid.verify import verify_paths
+from raddx.errors import InvalidInput
+
+__all__ = ["deid_app"]
+
+deid_app = typer.Typer(
+    help="De-identification (DICOM PS3.15 Annex E; JESRA TR-0045/TR-0047).",
+    no_args_is_help=True,
+)
+
+PolicyOption = Annotated[
+    str,
+    typer.Option(
+        "--policy",
+        "-p",
+        help=f"Shipped policy ({', '.join(list_policies())}) or a YAML/JSON policy file.",
+    ),
+]
+
+
+def _policy(name: str) -> Policy:
+    try:
+        return load_policy(name)
+    except ValueError as exc:
+        typer.echo(f"raddx deid: invalid policy: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _key(policy: Policy, key_file: Path | None) -> ProjectKey:
+    if policy.key == "ephemeral":
+        return ProjectKey.random()
+    try:
+        return read_key(key_file)
+    except ValueError as exc:
+        typer.echo(f"raddx deid: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@deid_app.command("run")
+def run(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    policy: PolicyOption = "anonymize",
+    key_file: Annotated[
+        Path | None,
+        typer.Option("--key-file", help=f"Project key for linkable policies [${KEY_ENV}]."),
+    ] = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(help="Quarantine folder [default: OUT-quarantine, beside OUT]."),
+    ] = None,
+    what_if: Annotated[
+        bool, typer.Option("--what-if", help="List every action per file; write nothing.")
+    ] = False,
+) -> None:
+    """De-identify DICOM files into OUT as ``<Study>/<Series>/<SOP>.dcm`` with a
+    ``manifest.json`` (profile edition, policy, config hash, key id).
+
+    Corrupt files and high-risk objects (US, secondary capture, BurnedInAnnotation YES) are
+    copied to the quarantine folder with their reason in ``reasons.jsonl``; the run goes on.
+    Exits 1 if anything was quarantined, 2 on a usage error (e.g. OUT not writable).
+    """
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        typer.echo(f"raddx deid: no such file or folder: {', '.join(map(str, missing))}", err=True)
+        raise typer.Exit(2)
+    chosen = _policy(policy)
+    key = _key(chosen, key_file)
+    quarantine_dir = quarantine or out.with_name(out.name + "-quarantine")
+
+    def _show(outcome: FileOutcome) -> None:
+        if not what_if:
+            return
+        verdict = f"quarantine: {outcome.reason}" if outcome.reason else f"→ {outcome.output}"
+        typer.echo(f"{outcome.source} {verdict}")
+        for action in outcome.actions:
+            typer.echo(f"    {_describe(action)}")
+
+    try:
+        summary = deidentify_paths(
+            paths,
+            out_dir=out,
+            quarantine_dir=quarantine_dir,
+            policy=chosen,
+            key=key,
+            what_if=what_if,
+            on_file=_show,
+        )
+    except InvalidInput as exc:
+        typer.echo(f"raddx deid: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(summary.render())
+    if summary.manifest is not None:
+        typer.echo(f"manifest    {summary.manifest}")
+    raise typer.Exit(1 if summary.quarantined else 0)
+
+
+def _describe(action: ActionRecord) -> str:
+    return str(action)
+
+
+@deid_app.command("verify")
+def verify(
+    inputs: Annotated[Path, typer.Argument(help="The original files (folder or file).")],
+    output: Annotated[Path, typer.Argument(help="The de-identified folder.")],
+    policy: PolicyOption = "anonymize",
+) -> None:
+    """Report every PHI token of INPUTS that survived in OUTPUT (decoded values at every
+    depth, private and file meta included, and raw bytes) and every output missing
+    PatientIdentityRemoved and the other required attributes. Exits 1 on any finding."""
+    report = verify_paths([inputs], output, policy=_policy(policy))
+    for finding in report.findings:
+        typer.echo(f"LEAK {finding}" if finding.where != "required" else f"MISSING {finding}")
+    typer.echo(
+        f"checked {report.outputs} output(s) against {report.tokens} token(s) from "
+        f"{report.inputs} input(s): {len(report.findings)} finding(s)"
+    )
+    if report.outputs == 0:
+        typer.echo("raddx deid verify: no DICOM output found", err=True)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@deid_app.command("policies")
+def policies() -> None:
+    """List the shipped policies (copy one with ``--policy FILE`` to customise)."""
+    for name in list_policies():
+        typer.echo(f"{name:<14}{load_policy(name).description}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    deid_app(sys.argv[1:])
