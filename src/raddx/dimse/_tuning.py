@@ -23,6 +23,7 @@ import pynetdicom.dul as _dul
 
 __all__ = ["apply_reactor_tuning", "set_nodelay"]
 
+
 _STOCK_ASSOCIATION_SLEEP = 0.001
 _applied: dict[str, float] = {}
 

@@ -19,6 +19,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from raddx.archive import IngestService
 from raddx.config import Settings
+from raddx.dimse._command_codec import install as install_command_codec
 from raddx.dimse._tuning import apply_reactor_tuning, set_nodelay
 from raddx.dimse.contexts import storage_contexts, verification_contexts
 from raddx.dimse.handlers import handle_echo, handle_store
@@ -93,6 +94,7 @@ class DimseServer:
 
     def __init__(self, *, settings: Settings, ingest: IngestService, sock: socket.socket) -> None:
         apply_reactor_tuning(settings.dicom_poll_interval)
+        install_command_codec()
         ae = AE(ae_title=settings.ae_title)
         ae.maximum_pdu_size = 0  # unlimited: fewer, larger P-DATA PDUs from the peer
         ae.require_called_aet = settings.require_called_ae_title

@@ -1,0 +1,58 @@
+"""The hand encoder must produce exactly pydicom's bytes for every command set we send."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import CTImageStorage, generate_uid
+from pynetdicom.dsutils import encode as pydicom_encode
+
+from raddx.dimse._command_codec import encode_command_set
+
+
+def _store_rsp(status: int, comment: str | None = None, uid_odd: bool = False) -> Dataset:
+    ds = Dataset()
+    ds.CommandGroupLength = 0
+    ds.AffectedSOPClassUID = CTImageStorage
+    ds.CommandField = 0x8001
+    ds.MessageIDBeingRespondedTo = 7
+    ds.CommandDataSetType = 0x0101
+    ds.Status = status
+    ds.AffectedSOPInstanceUID = "1.2.3" if uid_odd else generate_uid()
+    if comment is not None:
+        ds.ErrorComment = comment
+    return ds
+
+
+def _echo_rsp() -> Dataset:
+    ds = Dataset()
+    ds.CommandGroupLength = 0
+    ds.AffectedSOPClassUID = "1.2.840.10008.1.1"
+    ds.CommandField = 0x8030
+    ds.MessageIDBeingRespondedTo = 1
+    ds.CommandDataSetType = 0x0101
+    ds.Status = 0
+    return ds
+
+
+@pytest.mark.parametrize(
+    "ds",
+    [
+        _store_rsp(0x0000),
+        _store_rsp(0xC000, "StudyInstanceUID is missing"),  # even-length comment
+        _store_rsp(0xA700, "storage is full"),  # odd-length comment: padded with a space
+        _store_rsp(0x0000, uid_odd=True),  # odd-length UID: padded with NUL
+        _echo_rsp(),
+    ],
+)
+def test_same_bytes_as_pydicom(ds: Dataset) -> None:
+    assert encode_command_set(ds) == pydicom_encode(ds, True, True)
+
+
+def test_unhandled_content_falls_back() -> None:
+    ds = _store_rsp(0)
+    ds.OffendingElement = [0x00100010]  # AT: left to pydicom
+    assert encode_command_set(ds) is None
+    other = Dataset()
+    other.PatientName = "not a command set"
+    assert encode_command_set(other) is None
