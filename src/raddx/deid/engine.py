@@ -37,6 +37,7 @@ from raddx.deid.profile import (
     resolve_actions,
 )
 from raddx.deid.uids import UIDMapper
+from raddx.errors import InvalidInput
 
 __all__ = ["ActionRecord", "Deidentifier"]
 
@@ -211,6 +212,8 @@ class Deidentifier:
 
         Raises
         ------
+        InvalidInput
+            Text holds ISO 2022 escape sequences the declared character set does not allow.
         Exception
             Whatever pydicom raises for an element it cannot decode (corrupt input); the
             dataset is then half-processed and must not be written.
@@ -233,6 +236,16 @@ class Deidentifier:
                 continue
             if tag == _SPECIFIC_CHARACTER_SET:
                 continue
+            if elem.VR in _TEXT_VRS | {"PN"} and "\x1b" in str(elem.value or ""):
+                # pydicom removes the escapes of a declared ISO 2022 set while decoding; one
+                # left over means the bytes are in a set the object does not declare. Writing
+                # it back would leave orphan escape sequences, and the scrubber cannot see the
+                # text it encodes (PS3.5 6.1.2.5.3).
+                raise InvalidInput(
+                    f"wrong SpecificCharacterSet: {path} holds ISO 2022 escape sequences "
+                    f"that {ds.get('SpecificCharacterSet', 'the default repertoire')!s} "
+                    "does not allow"
+                )
             action = self.actions.get(tag)
             if action is None:
                 action = self._unlisted(elem, mode)

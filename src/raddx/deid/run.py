@@ -154,6 +154,8 @@ def _process(
             engine.deidentify(ds, log=actions.append if keep_actions else None)
     except InvalidDicomError as exc:
         return None, f"not a DICOM Part 10 file: {exc}", actions
+    except InvalidInput as exc:
+        return None, str(exc), actions
     except Exception as exc:  # truncated or undecodable input: quarantine, keep going
         return None, f"corrupt: {type(exc).__name__}: {exc}", actions
     if "SOPInstanceUID" not in ds:

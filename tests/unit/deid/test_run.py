@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.uid import CTImageStorage
 
 from deid_corpus import build_corpus
 from dicom_factory import make_dataset, to_part10
@@ -27,6 +29,15 @@ def _inbox(tmp_path: Path) -> Path:
     burned = make_dataset(modality="CT")
     burned.BurnedInAnnotation = "YES"
     (inbox / "burned.dcm").write_bytes(to_part10(burned))
+    # ISO 2022 IR 87 bytes under a declared ISO_IR 100: the escapes would survive decoding
+    jis = pydicom.data.get_charset_files("chrH31.dcm")[0]
+    data = Path(jis).read_bytes().replace(b"\\ISO 2022 IR 87 ", b"ISO_IR 100      ")
+    wrong = pydicom.dcmread(io.BytesIO(data))
+    wrong.Modality = "CT"  # not quarantined for its modality or class: only for its charset
+    wrong.SOPClassUID = wrong.file_meta.MediaStorageSOPClassUID = CTImageStorage
+    buffer = io.BytesIO()
+    wrong.save_as(buffer)
+    (inbox / "wrong-charset.dcm").write_bytes(buffer.getvalue())
     return inbox
 
 
@@ -39,7 +50,7 @@ def test_run_writes_outputs_manifest_and_quarantine(tmp_path: Path) -> None:
         key=KEY,
     )  # fmt: skip
 
-    assert (summary.written, summary.quarantined) == (5, 4)
+    assert (summary.written, summary.quarantined) == (5, 5)
     reasons = {
         Path(r["file"]).name: r["reason"]
         for r in map(json.loads, (quarantine / "reasons.jsonl").read_text().splitlines())
@@ -48,7 +59,8 @@ def test_run_writes_outputs_manifest_and_quarantine(tmp_path: Path) -> None:
     assert reasons["notes.txt"].startswith("not a DICOM Part 10 file")
     assert reasons["us.dcm"] == "Modality US: burned-in text risk"
     assert reasons["burned.dcm"].startswith("BurnedInAnnotation YES")
-    assert len(list(quarantine.glob("*-*"))) == 4  # the originals, kept for review
+    assert reasons["wrong-charset.dcm"].startswith("wrong SpecificCharacterSet: (0010,0010)")
+    assert len(list(quarantine.glob("*-*"))) == 5  # the originals, kept for review
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["profile"]["edition"] == "2024b"
     assert manifest["policy"] == "pseudonymize"
