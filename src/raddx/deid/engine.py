@@ -12,11 +12,13 @@ is re-encoded in UTF-8.
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -62,6 +64,14 @@ _CODE_TAGS = frozenset(
     }
 )
 _SPECIFIC_CHARACTER_SET = 0x00080005
+#: VRs that can carry a name, ID or date (the others are never decoded to look for tokens).
+_TOKEN_VRS = frozenset({"PN", "DA", "DT", "LO", "SH", "AE", "SQ"})
+#: Unlisted attributes of these VRs are kept as read without decoding: they hold neither text
+#: (nothing to re-encode in UTF-8) nor UIDs nor items.
+_PASSIVE_VRS = frozenset(
+    {"AT", "DS", "FD", "FL", "IS", "OB", "OD", "OF", "OL", "OV", "OW", "SL", "SS", "SV", "UL",
+     "US", "UV", "US or SS", "OB or OW", "US or OW", "US or SS or OW", "AS", "CS", "TM", "DA"}
+)  # fmt: skip
 _FILE_META_KEPT = frozenset(
     {0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013}
 )
@@ -120,11 +130,12 @@ class _Run:
                     engine.key, identity, min_days=shift.min_days, max_days=shift.max_days
                 )
             )
-        self.scrubber = Scrubber(engine.phi_tokens(ds)) if engine.cleans_text else None
+        self.scrubber = _scrubber(frozenset(engine.phi_tokens(ds))) if engine.cleans_text else None
 
-    def record(self, path: str, elem: DataElement, action: Action | str) -> None:
+    def record(self, path: str, elem: DataElement | str, action: Action | str) -> None:
         if self.log is not None:
-            self.log(ActionRecord(path, elem.keyword, str(action)))
+            keyword = elem if isinstance(elem, str) else elem.keyword
+            self.log(ActionRecord(path, keyword, str(action)))
 
 
 class Deidentifier:
@@ -171,12 +182,15 @@ class Deidentifier:
         return tokens
 
     def _collect(self, ds: Dataset, tokens: set[str], names: bool, dates: bool) -> None:
-        for elem in ds:
+        for tag in list(ds.keys()):
+            if tag.is_private or _raw_vr(ds, tag) not in _TOKEN_VRS:
+                continue  # not decoded: numbers and pixel data hold no name
+            elem = ds[tag]
             if elem.VR == "SQ":
                 for item in elem.value:
                     self._collect(item, tokens, names, dates)
                 continue
-            if elem.tag.is_private or elem.value is None or elem.value == "":
+            if elem.value is None or elem.value == "":
                 continue
             values = elem.value if isinstance(elem.value, MultiValue) else [elem.value]
             if elem.VR == "PN" and names:
@@ -228,14 +242,17 @@ class Deidentifier:
 
     def _walk(self, ds: Dataset, run: _Run, mode: _Mode, prefix: str) -> None:
         for tag in list(ds.keys()):
-            elem = ds[tag]  # converts the raw element: decodes with the object's charset
             path = f"{prefix}({tag.group:04X},{tag.element:04X})"
             if tag.is_private:
                 del ds[tag]
-                run.record(path, elem, Action.X)
+                run.record(path, "", Action.X)
                 continue
             if tag == _SPECIFIC_CHARACTER_SET:
                 continue
+            action = self.actions.get(tag)
+            if action is None and mode is _Mode.NORMAL and _raw_vr(ds, tag) in _PASSIVE_VRS:
+                continue  # kept as read, never decoded: the fast path for pixel data
+            elem = ds[tag]  # converts the raw element: decodes with the object's charset
             if elem.VR in _TEXT_VRS | {"PN"} and "\x1b" in str(elem.value or ""):
                 # pydicom removes the escapes of a declared ISO 2022 set while decoding; one
                 # left over means the bytes are in a set the object does not declare. Writing
@@ -246,7 +263,6 @@ class Deidentifier:
                     f"that {ds.get('SpecificCharacterSet', 'the default repertoire')!s} "
                     "does not allow"
                 )
-            action = self.actions.get(tag)
             if action is None:
                 action = self._unlisted(elem, mode)
             self._apply(ds, elem, action, run, mode, path)
@@ -378,6 +394,24 @@ class Deidentifier:
             meta.MediaStorageSOPInstanceUID = self.uids.map(meta.MediaStorageSOPInstanceUID)
 
 
+def _raw_vr(ds: Dataset, tag: int) -> str:
+    """The VR of ``ds[tag]`` without decoding its value (implicit VR: from the dictionary)."""
+    elem = ds.get_item(tag)
+    vr = elem.VR if elem is not None else None
+    if vr is None:
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            vr = "UN"
+    return vr
+
+
+@functools.lru_cache(maxsize=64)
+def _scrubber(tokens: frozenset[str]) -> Scrubber:
+    """Objects of one patient and study share their tokens: compile their pattern once."""
+    return Scrubber(tokens)
+
+
 def _map_values(elem: DataElement, function: Callable[[str], str]) -> bool:
     """Apply ``function`` to each value of a string element; True if any value changed."""
     value: Any = elem.value
@@ -403,19 +437,24 @@ def _to_utf8(ds: Dataset) -> None:
 
 
 def _nested_utf8(ds: Dataset) -> None:
-    for elem in ds:
-        if elem.VR == "SQ":
-            for item in elem.value:
-                if "SpecificCharacterSet" in item:
-                    item.SpecificCharacterSet = "ISO_IR 192"
-                _nested_utf8(item)
+    for item in _items(ds):
+        if "SpecificCharacterSet" in item:
+            item.SpecificCharacterSet = "ISO_IR 192"
+        _nested_utf8(item)
+
+
+def _items(ds: Dataset) -> list[Dataset]:
+    return [item for tag in list(ds.keys()) if _raw_vr(ds, tag) == "SQ" for item in ds[tag].value]
 
 
 def _has_non_ascii(ds: Dataset) -> bool:
-    for elem in ds:
-        if elem.VR == "SQ":
-            if any(_has_non_ascii(item) for item in elem.value):
+    for tag in list(ds.keys()):
+        vr = _raw_vr(ds, tag)
+        if vr == "SQ":
+            if any(_has_non_ascii(item) for item in ds[tag].value):
                 return True
-        elif elem.VR in _STRING_VRS and elem.value is not None and not str(elem.value).isascii():
-            return True
+        elif vr in _TEXT_VRS | {"PN"}:
+            value = ds[tag].value
+            if value is not None and not str(value).isascii():
+                return True
     return False

@@ -1,0 +1,138 @@
+"""De-identification benchmark: raddx against dicognito and the pydicom read+write ceiling.
+
+Research notes ``../shared/reference/deidentification.md`` §5: same seeded PHI corpus (the test
+suite's ``tests/deid_corpus.py``), same output disk, same Python, page cache warm, timing
+around read → de-identify → write only. Each configuration runs ``--rounds`` times, rounds
+interleaved; the table shows the median files/s and MB/s, and the leak findings of our
+verifier (``raddx deid verify``) on each tool's output under the ``pseudonymize`` policy.
+
+dicognito is the peer named in issue 8 (install it into the venv: ``pip install dicognito``);
+it keeps private attributes by default, so it is also run with ``remove_private_tags()``.
+
+Run from the repository::
+
+    .venv/bin/python bench/deid.py [--patients 40] [--images 12] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pydicom
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from deid_corpus import build_corpus
+from raddx.deid import Deidentifier, ProjectKey, load_policy, verify_paths
+
+KEY = b"raddx benchmark project key 0001"
+Tool = Callable[[list[Path], Path], None]
+
+
+def _pydicom_ceiling(files: list[Path], out: Path) -> None:
+    for index, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.save_as(out / f"{index}.dcm")
+
+
+def _raddx(files: list[Path], out: Path) -> None:
+    engine = Deidentifier(load_policy("pseudonymize"), ProjectKey(KEY))
+    for path in files:
+        ds = engine.deidentify(pydicom.dcmread(path))
+        ds.save_as(out / f"{ds.SOPInstanceUID}.dcm", enforce_file_format=True)
+
+
+def _raddx_2_processes(files: list[Path], out: Path) -> None:
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_raddx, [files[0::2], files[1::2]], [out, out]))
+
+
+def _dicognito(files: list[Path], out: Path, *, remove_private: bool = False) -> None:
+    from dicognito.anonymizer import Anonymizer
+
+    anonymizer = Anonymizer()  # one for the whole set: required for its consistency
+    for path in files:
+        ds = pydicom.dcmread(path)
+        anonymizer.anonymize(ds)
+        if remove_private:
+            ds.remove_private_tags()
+        ds.save_as(out / f"{ds.SOPInstanceUID}.dcm")
+
+
+def _tools() -> dict[str, Tool]:
+    tools: dict[str, Tool] = {
+        "pydicom read+write (ceiling)": _pydicom_ceiling,
+        "raddx pseudonymize, 1 process": _raddx,
+        "raddx pseudonymize, 2 processes": _raddx_2_processes,
+    }
+    try:
+        importlib.metadata.version("dicognito")
+    except importlib.metadata.PackageNotFoundError:
+        print("dicognito not installed: pip install dicognito", file=sys.stderr)
+    else:
+        tools["dicognito"] = _dicognito
+        tools["dicognito + remove_private_tags"] = lambda f, o: _dicognito(
+            f, o, remove_private=True
+        )
+    return tools
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--patients", type=int, default=40)
+    parser.add_argument("--images", type=int, default=12, help="images per series")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="raddx-bench-deid-"))
+    try:
+        corpus = build_corpus(work / "in", patients=args.patients, images_per_series=args.images)
+        files = corpus.files
+        size = sum(p.stat().st_size for p in files)
+        for path in files:  # warm the page cache
+            path.read_bytes()
+        tools = _tools()
+        times: dict[str, list[float]] = {name: [] for name in tools}
+        for _ in range(args.rounds):
+            for name, tool in tools.items():
+                out = work / "out" / name.replace(" ", "_")
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir(parents=True)
+                started = time.perf_counter()
+                tool(files, out)
+                times[name].append(time.perf_counter() - started)
+        policy = load_policy("pseudonymize")
+        print(
+            f"corpus: {len(files)} files, {size / 1e6:.1f} MB; {platform.processor() or '?'}, "
+            f"{os.cpu_count()} cores, Python {platform.python_version()}, pydicom "
+            f"{pydicom.__version__}; median of {args.rounds} rounds\n"
+        )
+        print(f"| {'tool':<34} | files/s | MB/s | files with leaks |")
+        print(f"|{'-' * 36}|---------|------|------------------|")
+        for name in tools:
+            seconds = statistics.median(times[name])
+            out = work / "out" / name.replace(" ", "_")
+            leaks = "–"
+            if not name.startswith("pydicom"):
+                report = verify_paths([work / "in"], out, policy=policy)
+                leaks = str(len({f.output for f in report.findings if f.where != "required"}))
+            print(
+                f"| {name:<34} | {len(files) / seconds:7.0f} | {size / 1e6 / seconds:4.1f} "
+                f"| {leaks:>16} |"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
