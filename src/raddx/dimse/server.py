@@ -21,7 +21,7 @@ from raddx.archive import IngestService
 from raddx.config import Settings
 from raddx.dimse._command_codec import install as install_command_codec
 from raddx.dimse._tuning import apply_reactor_tuning, set_nodelay
-from raddx.dimse.contexts import storage_contexts, verification_contexts
+from raddx.dimse.contexts import cheap_copy_contexts, storage_contexts, verification_contexts
 from raddx.dimse.handlers import handle_echo, handle_store
 
 __all__ = ["DimseServer", "listen_socket"]
@@ -112,6 +112,7 @@ class DimseServer:
                 (evt.EVT_C_STORE, handle_store, [ingest]),
             ],
             server_class=_PreboundServer,
+            contexts=cheap_copy_contexts(ae.supported_contexts),
             listen_socket=sock,
         )
         self._thread: threading.Thread | None = None
