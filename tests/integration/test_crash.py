@@ -109,3 +109,19 @@ def test_sweep_keeps_indexed_and_young_blobs(services: Services) -> None:
     with services.session_factory() as session:
         key = session.scalars(select(Instance.blob_key)).one()
     assert services.blobs.exists(key)
+
+
+def test_incomplete_file_under_a_replacement_name_is_not_adopted(services: Services) -> None:
+    """Both blob names of an instance taken, the content-suffixed one holding a torn write
+    (what a power cut can leave): ingest must rewrite it, not index the torn bytes."""
+    ds = make_dataset()
+    data = to_part10(ds)
+    import hashlib
+
+    sha = hashlib.sha256(data).hexdigest()
+    services.blobs.put(blob_key_for(ds.SOPInstanceUID), b"some other object")
+    services.blobs.put(blob_key_for(ds.SOPInstanceUID, sha), data[: len(data) // 2])
+    assert services.ingest.store(data, source="test").outcome is IngestOutcome.STORED
+    with services.session_factory() as session:
+        key = session.scalars(select(Instance.blob_key)).one()
+    assert services.blobs.get(key) == data

@@ -41,7 +41,7 @@ from raddx.archive.header import HeaderRecord, parse_header
 from raddx.archive.part10 import file_meta_header
 from raddx.config import DuplicatePolicyValues
 from raddx.errors import OutOfResources
-from raddx.storage import BlobExistsError, BlobStore
+from raddx.storage import BlobExistsError, BlobNotFoundError, BlobStore
 from raddx.types import BlobKey
 
 __all__ = ["IngestOutcome", "IngestResult", "IngestService", "blob_key_for"]
@@ -267,9 +267,16 @@ class IngestService:
                 raise
             pending.key, pending.created = key, True
             return
-        # Both names taken: the content-suffixed one holds exactly these bytes already
-        # (an earlier copy, or a concurrent association storing the same object).
-        pending.key, pending.created = blob_key_for(sop_instance_uid, sha), False
+        # Both names taken: the content-suffixed one normally holds exactly these bytes (an
+        # earlier copy, or a concurrent association storing the same object). A power cut
+        # can leave an incomplete file under it (see FileBlobStore), so check before adopting.
+        key = blob_key_for(sop_instance_uid, sha)
+        if not _holds(self._blobs, key, sha):
+            self._blobs.delete(key)
+            self._blobs.put(key, chunks)
+            pending.key, pending.created = key, True
+            return
+        pending.key, pending.created = key, False
 
     def _index(
         self,
@@ -335,6 +342,17 @@ class IngestService:
             patient_conflict=patient_conflict,
             warnings=tuple(record.warnings),
         )
+
+
+def _holds(blobs: BlobStore, key: BlobKey, sha: str) -> bool:
+    """Whether the blob under ``key`` exists and has content hash ``sha``."""
+    digest = hashlib.sha256()
+    try:
+        for chunk in blobs.iter_chunks(key):
+            digest.update(chunk)
+    except BlobNotFoundError:
+        return False
+    return digest.hexdigest() == sha
 
 
 _DISK_FULL_ERRNOS = frozenset({28, 122})  # ENOSPC, EDQUOT
