@@ -1,0 +1,24 @@
+"""Query: the one place matching lives (ARCHITECTURE.md "Query"; PS3.4 C.2.2.2, C.6).
+
+Doors build a :class:`Query` (it validates itself) and call :func:`find` or
+:meth:`QueryService.find`; no door matches anything itself.
+"""
+
+from __future__ import annotations
+
+from raddx.archive.query.enum import (
+    AttributeKindValues,
+    InformationModelValues,
+    QueryRetrieveLevelValues,
+)
+from raddx.archive.query.query import Query
+from raddx.archive.query.service import QueryService, find
+
+__all__ = [
+    "AttributeKindValues",
+    "InformationModelValues",
+    "Query",
+    "QueryRetrieveLevelValues",
+    "QueryService",
+    "find",
+]

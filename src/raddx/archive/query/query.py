@@ -1,0 +1,96 @@
+"""The neutral query every door builds: C-FIND, QIDO-RS, the REST API and the UI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.datadict import tag_for_keyword
+
+from raddx.archive.query.attributes import ATTRIBUTES, level_in_model
+from raddx.archive.query.enum import InformationModelValues, QueryRetrieveLevelValues
+from raddx.archive.query.matching import KeyMatch, parse_key
+from raddx.errors import InvalidInput
+
+__all__ = ["Query"]
+
+
+def _coerce(enum: type[Any], value: Any, name: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise InvalidInput(f"{name} {value!r} is not one of {allowed}") from None
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query against the archive index, checked when it is built (PS3.4 C.2.2, C.6).
+
+    Parameters
+    ----------
+    level
+        QueryRetrieveLevel: PATIENT, STUDY, SERIES or IMAGE.
+    information_model
+        PATIENT_ROOT or STUDY_ROOT (no PATIENT level in Study Root).
+    keys
+        DICOM keyword → matching value as decoded text; ``None`` or ``""`` makes the key a
+        return key (universal match). Keywords the index does not hold are returned empty and
+        their values are not matched (PS3.4 C.2.2.1: optional keys an SCP does not support).
+    case_insensitive_pn
+        Match person names ignoring case (and Unicode width, NFKC); default on (issue 4).
+    fuzzy
+        Fuzzy semantic matching of person names (C.2.2.2.1.1); not supported yet.
+    limit, offset
+        Paging over the matches, in index order.
+
+    Raises
+    ------
+    InvalidInput
+        Unknown level or model; PATIENT level in Study Root; a keyword that is not a DICOM
+        keyword; a key of a level below the query level (e.g. SOPInstanceUID at STUDY level);
+        a malformed value (see :func:`~raddx.archive.query.matching.parse_key`); ``fuzzy``;
+        a negative offset or a limit below 1.
+    """
+
+    level: QueryRetrieveLevelValues
+    information_model: InformationModelValues
+    keys: Mapping[str, str | None]
+    case_insensitive_pn: bool = True
+    fuzzy: bool = False
+    limit: int | None = None
+    offset: int = 0
+    matches: tuple[KeyMatch, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        level = _coerce(QueryRetrieveLevelValues, self.level, "QueryRetrieveLevel")
+        model = _coerce(InformationModelValues, self.information_model, "information model")
+        object.__setattr__(self, "level", level)
+        object.__setattr__(self, "information_model", model)
+        object.__setattr__(self, "keys", dict(self.keys))
+        if model is InformationModelValues.STUDY_ROOT and level is QueryRetrieveLevelValues.PATIENT:
+            raise InvalidInput("QueryRetrieveLevel PATIENT does not exist in the Study Root model")
+        if self.fuzzy:
+            raise InvalidInput("fuzzy semantic matching of person names is not supported")
+        if self.limit is not None and self.limit < 1:
+            raise InvalidInput(f"limit must be at least 1, not {self.limit}")
+        if self.offset < 0:
+            raise InvalidInput(f"offset must not be negative, not {self.offset}")
+        matches = []
+        for keyword, value in self.keys.items():
+            if tag_for_keyword(keyword) is None:
+                raise InvalidInput(f"{keyword!r} is not a DICOM keyword")
+            attribute = ATTRIBUTES.get(keyword)
+            if attribute is None:
+                continue
+            key_level = level_in_model(attribute.entity, model)
+            if key_level.depth > level.depth:
+                raise InvalidInput(
+                    f"{keyword} is a {key_level.value}-level key; it cannot be used in a "
+                    f"{level.value}-level query ({model.value})"
+                )
+            match = parse_key(attribute, value, case_insensitive=self.case_insensitive_pn)
+            if match.terms or match.groups is not None:
+                matches.append(match)
+        object.__setattr__(self, "matches", tuple(matches))

@@ -1,0 +1,111 @@
+"""Run a :class:`~raddx.archive.query.Query` against the index and build the answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from raddx.archive.query.attributes import ATTRIBUTES, UNIQUE_KEYS, Attribute
+from raddx.archive.query.enum import (
+    AttributeKindValues,
+    InformationModelValues,
+    QueryRetrieveLevelValues,
+)
+from raddx.archive.query.matching import where_clause
+from raddx.archive.query.query import Query
+from raddx.db.models import Instance, Patient, Series, Study
+
+__all__ = ["QueryService", "find"]
+
+_L = QueryRetrieveLevelValues
+_LEVEL_TABLE: dict[QueryRetrieveLevelValues, Any] = {
+    _L.PATIENT: Patient,
+    _L.STUDY: Study,
+    _L.SERIES: Series,
+    _L.IMAGE: Instance,
+}
+
+
+def _return_attributes(query: Query) -> list[Attribute]:
+    """Requested keys the index knows, plus the Unique Keys of the query level and above
+    (PatientID only in Patient Root, where PATIENT is a level)."""
+    keywords = list(query.keys)
+    for level in _L:
+        if level.depth > query.level.depth:
+            break
+        if level is _L.PATIENT and query.information_model is InformationModelValues.STUDY_ROOT:
+            continue
+        if UNIQUE_KEYS[level] not in keywords:
+            keywords.append(UNIQUE_KEYS[level])
+    return [ATTRIBUTES[k] for k in keywords if k in ATTRIBUTES]
+
+
+def _statement(query: Query, returned: list[Attribute]) -> Select[Any]:
+    table = _LEVEL_TABLE[query.level]
+    columns = [a.expression().label(a.keyword) for a in returned]
+    stmt = select(*columns).select_from(table)
+    # Join upwards to every ancestor: keys of higher levels may be matched and returned.
+    if query.level.depth >= _L.IMAGE.depth:
+        stmt = stmt.join(Series, Instance.series_fk == Series.id)
+    if query.level.depth >= _L.SERIES.depth:
+        stmt = stmt.join(Study, Series.study_fk == Study.id)
+    if query.level.depth >= _L.STUDY.depth:
+        stmt = stmt.join(Patient, Study.patient_fk == Patient.id)
+    for match in query.matches:
+        clause = where_clause(match)
+        if clause is not None:
+            stmt = stmt.where(clause)
+    stmt = stmt.order_by(table.id).offset(query.offset or None)
+    if query.limit is not None:
+        stmt = stmt.limit(query.limit)
+    return stmt
+
+
+def _value(attribute: Attribute, value: Any) -> Any:
+    if attribute.kind is AttributeKindValues.MODALITIES:
+        return [m for m in (value or "").split("\\") if m]
+    return value
+
+
+def find(query: Query, *, session: Session) -> Iterator[dict[str, Any]]:
+    """Yield one answer per match: keyword → value, in index order.
+
+    Each answer holds ``QueryRetrieveLevel``, every requested key (``None`` when the index
+    does not hold it or the entity has no value), and the Unique Keys of the query level and
+    the levels above it. Text is the verbatim decoded value (person names with all their
+    component groups), DA/TM as stored (``YYYYMMDD``, ``HHMMSS[.ffffff]``), counts as ``int``,
+    ModalitiesInStudy as a list. PS3.4 C.2.2.3, C.4.1.2.2.
+    """
+    returned = _return_attributes(query)
+    stmt = _statement(query, returned)
+    unknown = [k for k in query.keys if k not in ATTRIBUTES]
+    for row in session.execute(stmt):
+        answer: dict[str, Any] = {"QueryRetrieveLevel": query.level.value}
+        mapping = row._mapping
+        for attribute in returned:
+            answer[attribute.keyword] = _value(attribute, mapping[attribute.keyword])
+        for keyword in unknown:
+            answer[keyword] = None
+        yield answer
+
+
+class QueryService:
+    """Runs queries in read-only units of work of their own (for doors without a session).
+
+    Parameters
+    ----------
+    session_factory
+        Sessions on the index; one is opened per :meth:`find` and closed when the iterator
+        is exhausted or closed (so a C-CANCEL that stops iteration releases it).
+    """
+
+    def __init__(self, session_factory: sessionmaker[Any]) -> None:
+        self._session_factory = session_factory
+
+    def find(self, query: Query) -> Iterator[dict[str, Any]]:
+        """Like :func:`find`, in a session owned by the iterator."""
+        with self._session_factory() as session, session.begin():
+            yield from find(query, session=session)
