@@ -53,9 +53,14 @@ def services(settings: Settings) -> Iterator[Services]:
 
 @pytest.fixture
 def dimse_server(services: Services) -> Iterator[tuple[str, int]]:
-    """A live C-ECHO/C-STORE SCP on 127.0.0.1:<free port>; yields (host, port)."""
+    """A live C-ECHO/C-STORE/C-FIND SCP on 127.0.0.1:<free port>; yields (host, port)."""
     sock = listen_socket("127.0.0.1", 0)
-    server = DimseServer(settings=services.settings, ingest=services.ingest, sock=sock)
+    server = DimseServer(
+        settings=services.settings,
+        ingest=services.ingest,
+        sock=sock,
+        session_factory=services.session_factory,
+    )
     server.start()
     yield server.address
     server.stop()

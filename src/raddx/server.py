@@ -55,7 +55,12 @@ def _worker(settings: Settings, sock: socket.socket) -> None:
     code = 0
     try:
         services = Services.from_settings(settings, migrate=False)
-        server = DimseServer(settings=settings, ingest=services.ingest, sock=sock)
+        server = DimseServer(
+            settings=settings,
+            ingest=services.ingest,
+            sock=sock,
+            session_factory=services.session_factory,
+        )
         stopping = threading.Event()
 
         def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -89,7 +94,12 @@ def serve(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, _raise_stop)
     services = Services.from_settings(settings, migrate=False)
-    dimse = DimseServer(settings=settings, ingest=services.ingest, sock=sock)
+    dimse = DimseServer(
+        settings=settings,
+        ingest=services.ingest,
+        sock=sock,
+        session_factory=services.session_factory,
+    )
     dimse.start()
     host, port = dimse.address
     http = uvicorn.Server(

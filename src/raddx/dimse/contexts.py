@@ -28,11 +28,16 @@ from pydicom.uid import (
 )
 from pynetdicom import AllStoragePresentationContexts, build_context
 from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+    Verification,
+)
 
 __all__ = [
     "STORAGE_TRANSFER_SYNTAXES",
     "cheap_copy_contexts",
+    "find_contexts",
     "storage_contexts",
     "verification_contexts",
 ]
@@ -71,6 +76,18 @@ def storage_contexts() -> list[PresentationContext]:
 def verification_contexts() -> list[PresentationContext]:
     """Verification (C-ECHO) in the uncompressed syntaxes."""
     return [build_context(Verification, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])]
+
+
+def find_contexts() -> list[PresentationContext]:
+    """Patient Root and Study Root Query/Retrieve - FIND (PS3.4 C.4.1) in the uncompressed
+    syntaxes."""
+    return [
+        build_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+        for sop_class in (
+            PatientRootQueryRetrieveInformationModelFind,
+            StudyRootQueryRetrieveInformationModelFind,
+        )
+    ]
 
 
 class _CheapCopyContext(PresentationContext):

@@ -16,12 +16,20 @@ from typing import Any
 
 from pynetdicom import AE, evt
 from pynetdicom.transport import ThreadedAssociationServer
+from sqlalchemy.orm import sessionmaker
 
 from raddx.archive import IngestService
+from raddx.archive.query import QueryService
 from raddx.config import Settings
 from raddx.dimse._command_codec import install as install_command_codec
 from raddx.dimse._tuning import apply_reactor_tuning, set_nodelay
-from raddx.dimse.contexts import cheap_copy_contexts, storage_contexts, verification_contexts
+from raddx.dimse.contexts import (
+    cheap_copy_contexts,
+    find_contexts,
+    storage_contexts,
+    verification_contexts,
+)
+from raddx.dimse.find import DEFAULT_MAX_FIND_MATCHES, handle_find
 from raddx.dimse.handlers import handle_echo, handle_store
 
 __all__ = ["DimseServer", "listen_socket"]
@@ -80,7 +88,7 @@ class _PreboundServer(ThreadedAssociationServer):
 
 
 class DimseServer:
-    """Accepts associations for C-ECHO and C-STORE on ``sock``.
+    """Accepts associations for C-ECHO, C-STORE and C-FIND on ``sock``.
 
     Parameters
     ----------
@@ -90,9 +98,21 @@ class DimseServer:
         The service every C-STORE is handed to.
     sock
         A listening socket from :func:`listen_socket`.
+    session_factory
+        Sessions on the index, for C-FIND.
+    max_find_matches
+        Most matches one C-FIND answers (then 0xA700; see :func:`handle_find`).
     """
 
-    def __init__(self, *, settings: Settings, ingest: IngestService, sock: socket.socket) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        ingest: IngestService,
+        sock: socket.socket,
+        session_factory: sessionmaker[Any],
+        max_find_matches: int = DEFAULT_MAX_FIND_MATCHES,
+    ) -> None:
         apply_reactor_tuning(settings.dicom_poll_interval)
         install_command_codec()
         ae = AE(ae_title=settings.ae_title)
@@ -102,7 +122,7 @@ class DimseServer:
         ae.network_timeout = 60
         ae.dimse_timeout = 60
         ae.acse_timeout = 30
-        for context in [*verification_contexts(), *storage_contexts()]:
+        for context in [*verification_contexts(), *storage_contexts(), *find_contexts()]:
             ae.add_supported_context(context.abstract_syntax, context.transfer_syntax)
         self._ae = ae
         self._server = ae.make_server(
@@ -110,6 +130,7 @@ class DimseServer:
             evt_handlers=[
                 (evt.EVT_C_ECHO, handle_echo),
                 (evt.EVT_C_STORE, handle_store, [ingest]),
+                (evt.EVT_C_FIND, handle_find, [QueryService(session_factory), max_find_matches]),
             ],
             server_class=_PreboundServer,
             contexts=cheap_copy_contexts(ae.supported_contexts),
