@@ -19,9 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import literal
+from sqlalchemy.types import NullType
 
 from raddx.archive.names import normalize_group
 from raddx.archive.query.attributes import Attribute
@@ -204,7 +205,9 @@ class _CaseSensitiveLike(ColumnElement[bool]):
 
     # The pattern is not part of a cache key; statements holding this are simply not cached.
     inherit_cache = False
-    type = Boolean()
+    # Not Boolean: SQLAlchemy would render "GLOB ? = 1" on SQLite (no native boolean), and
+    # SQLite only serves a GLOB prefix from an index when GLOB is the whole condition.
+    type = NullType()
 
     def __init__(self, column: ColumnElement[Any], pattern: str) -> None:
         self.column = column

@@ -58,7 +58,10 @@ def _statement(query: Query, returned: list[Attribute]) -> Select[Any]:
         clause = where_clause(match)
         if clause is not None:
             stmt = stmt.where(clause)
-    stmt = stmt.order_by(table.id).offset(query.offset or None)
+    # Ordered for stable paging. "id + 0", not "id": ordering by the bare rowid makes SQLite
+    # prefer walking the whole table in id order over an index search on the matching keys
+    # (seen with name wildcards); sorting the matches instead is cheap.
+    stmt = stmt.order_by(table.id + 0).offset(query.offset or None)
     if query.limit is not None:
         stmt = stmt.limit(query.limit)
     return stmt
