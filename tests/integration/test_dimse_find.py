@@ -185,14 +185,27 @@ def test_findscu_japanese_key_in_utf8(
     assert str(answer.PatientName) == JAPANESE_NAME
 
 
-@pytest.mark.parametrize("name", ["山田*", "やまだ^たろう", "Yamada^Tarou=山田^太郎"])
-def test_findscu_japanese_key_in_iso2022_ir87(
-    loaded_server: tuple[str, int], dcmtk: Callable[[str], str], tmp_path: Path, name: str
+@pytest.mark.parametrize(
+    ("charset", "name"),
+    [
+        (["", "ISO 2022 IR 87"], "山田*"),
+        (["", "ISO 2022 IR 87"], "やまだ^たろう"),
+        (["", "ISO 2022 IR 87"], "Yamada^Tarou=山田^太郎"),
+        # JIS X 0201 (half-width katakana, romaji) + JIS X 0208, as Japanese modalities send.
+        (["ISO 2022 IR 13", "ISO 2022 IR 87"], "山田*"),
+    ],
+)
+def test_findscu_japanese_key_in_iso2022(
+    loaded_server: tuple[str, int],
+    dcmtk: Callable[[str], str],
+    tmp_path: Path,
+    charset: list[str],
+    name: str,
 ) -> None:
-    """The query is a file encoded by pydicom in ``\\ISO 2022 IR 87`` (JIS X 0208 with escape
+    """The query is a file encoded by pydicom in ISO 2022 (JIS X 0208 behind escape
     sequences); the answer comes back in the same character set, since it can hold the name."""
     query = Dataset()
-    query.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    query.SpecificCharacterSet = charset
     query.QueryRetrieveLevel = "STUDY"
     query.PatientID = ""
     query.PatientName = name
@@ -201,7 +214,7 @@ def test_findscu_japanese_key_in_iso2022_ir87(
     assert b"\x1b$B" in query_file.read_bytes()  # really JIS-encoded on the wire
     answers = _findscu(dcmtk, loaded_server, tmp_path / "out", [], query_file=query_file)
     [answer] = answers
-    assert answer.SpecificCharacterSet == ["", "ISO 2022 IR 87"]
+    assert answer.SpecificCharacterSet == charset
     assert answer.PatientID == "J1"
     assert str(answer.PatientName) == JAPANESE_NAME
     raw = (tmp_path / "out" / "rsp0001.dcm").read_bytes()

@@ -21,6 +21,8 @@ from sqlalchemy import text
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
 from postgres_fixture import _database, _server_url
 from raddx.archive.query import Query, find
+from raddx.archive.query.attributes import ATTRIBUTES
+from raddx.archive.query.matching import Range, SingleValue, parse_key
 from raddx.config import load_settings
 from raddx.errors import InvalidInput
 from raddx.services import Services
@@ -365,3 +367,18 @@ def test_key_lookups_use_indexes(index: Services, keys: dict[str, str], index_na
         conn.rollback()
     assert index_name in plan, plan  # also matches the "<name>_pattern" indexes
     assert not any(scan in plan for scan in scans), plan
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("20240101120000", SingleValue("20240101120000")),
+        ("20240101-0500", SingleValue("20240101-0500")),  # an offset, not a range
+        ("20240101120000-20240102", Range("20240101120000", "20240102")),
+        ("-20240102", Range(None, "20240102")),
+        ("2024010112-", Range("2024010112", None)),
+    ],
+)
+def test_date_time_values(value: str, expected: object) -> None:
+    match = parse_key(ATTRIBUTES["AcquisitionDateTime"], value)
+    assert match.terms == (expected,)
