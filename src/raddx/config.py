@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     require_called_ae_title: bool = Field(
         False, description="Reject associations whose Called AE Title is not ae_title."
     )
+    max_find_matches: int = Field(
+        10000,
+        ge=1,
+        description="C-FIND answers at most this many matches, then ends with 0xA700 and a "
+        "comment saying the list was cut.",
+    )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP port (health, later DICOMweb).")
     remote_aes: list[RemoteAE] = Field(

@@ -79,11 +79,10 @@ def archive(
         addresses = []
         for max_matches in (DEFAULT_MAX_FIND_MATCHES, 2):
             server = DimseServer(
-                settings=services.settings,
+                settings=services.settings.model_copy(update={"max_find_matches": max_matches}),
                 ingest=services.ingest,
                 sock=listen_socket("127.0.0.1", 0),
                 session_factory=services.session_factory,
-                max_find_matches=max_matches,
             )
             server.start()
             stack.callback(server.stop)

@@ -96,7 +96,10 @@ def _tm(value: Any) -> str | None:
     m = _TM.match(text)
     if not m:
         return None
-    return "".join(g for g in m.groups() if g)
+    hours, minutes, seconds, fraction = m.groups()
+    # Padded to HHMMSS so that text comparison is time comparison in range matching
+    # ("1010" is 10:10:00, and must not sort before "101000").
+    return f"{hours}{minutes or '00'}{seconds or '00'}{fraction or ''}"
 
 
 def _dt(value: Any) -> str | None:

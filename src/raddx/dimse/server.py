@@ -29,7 +29,7 @@ from raddx.dimse.contexts import (
     storage_contexts,
     verification_contexts,
 )
-from raddx.dimse.find import DEFAULT_MAX_FIND_MATCHES, handle_find
+from raddx.dimse.find import handle_find
 from raddx.dimse.handlers import handle_echo, handle_store
 
 __all__ = ["DimseServer", "listen_socket"]
@@ -100,8 +100,6 @@ class DimseServer:
         A listening socket from :func:`listen_socket`.
     session_factory
         Sessions on the index, for C-FIND.
-    max_find_matches
-        Most matches one C-FIND answers (then 0xA700; see :func:`handle_find`).
     """
 
     def __init__(
@@ -111,7 +109,6 @@ class DimseServer:
         ingest: IngestService,
         sock: socket.socket,
         session_factory: sessionmaker[Any],
-        max_find_matches: int = DEFAULT_MAX_FIND_MATCHES,
     ) -> None:
         apply_reactor_tuning(settings.dicom_poll_interval)
         install_command_codec()
@@ -130,7 +127,11 @@ class DimseServer:
             evt_handlers=[
                 (evt.EVT_C_ECHO, handle_echo),
                 (evt.EVT_C_STORE, handle_store, [ingest]),
-                (evt.EVT_C_FIND, handle_find, [QueryService(session_factory), max_find_matches]),
+                (
+                    evt.EVT_C_FIND,
+                    handle_find,
+                    [QueryService(session_factory), settings.max_find_matches],
+                ),
             ],
             server_class=_PreboundServer,
             contexts=cheap_copy_contexts(ae.supported_contexts),

@@ -97,7 +97,8 @@ def test_utf8_name() -> None:
         ("StudyDate", "garbage", "study_date", None),  # not indexed; the blob keeps it
         ("StudyTime", "101010.123", "study_time", "101010.123"),
         ("StudyTime", "10:10:10", "study_time", "101010"),  # legacy colons
-        ("StudyTime", "1010", "study_time", "1010"),
+        ("StudyTime", "1010", "study_time", "101000"),  # padded for range matching
+        ("StudyTime", "10", "study_time", "100000"),
     ],
 )
 def test_dates_and_times_normalised(
