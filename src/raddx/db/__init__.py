@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from raddx.db.engine import make_engine, make_session_factory
+from raddx.db.engine import READ_ONLY_OPTIONS, make_engine, make_session_factory, read_only
 from raddx.db.migrate import upgrade
 from raddx.db.models import Base, Instance, Patient, Series, Study
 
 __all__ = [
+    "READ_ONLY_OPTIONS",
     "Base",
     "Instance",
     "Patient",
@@ -14,5 +15,6 @@ __all__ = [
     "Study",
     "make_engine",
     "make_session_factory",
+    "read_only",
     "upgrade",
 ]

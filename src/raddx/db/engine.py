@@ -10,9 +10,13 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
-__all__ = ["make_engine", "make_session_factory", "read_only"]
+__all__ = ["READ_ONLY_OPTIONS", "make_engine", "make_session_factory", "read_only"]
 
 _READ_ONLY = "raddx_read_only"
+#: Execution options for a read-only unit of work: on SQLite its transaction is a deferred
+#: ``BEGIN`` (a WAL snapshot) that neither waits for nor blocks the writer, e.g.
+#: ``session.connection(execution_options=READ_ONLY_OPTIONS)`` right after ``begin()``.
+READ_ONLY_OPTIONS = {_READ_ONLY: True}
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", echo: bool = False) -> Engine:

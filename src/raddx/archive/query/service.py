@@ -16,6 +16,7 @@ from raddx.archive.query.enum import (
 )
 from raddx.archive.query.matching import where_clause
 from raddx.archive.query.query import Query
+from raddx.db import READ_ONLY_OPTIONS
 from raddx.db.models import Instance, Patient, Series, Study
 
 __all__ = ["QueryService", "find"]
@@ -111,4 +112,7 @@ class QueryService:
     def find(self, query: Query) -> Iterator[dict[str, Any]]:
         """Like :func:`find`, in a session owned by the iterator."""
         with self._session_factory() as session, session.begin():
+            # A query must not hold SQLite's write lock while the caller pages through the
+            # answers: C-FIND would otherwise stall every C-STORE for its whole duration.
+            session.connection(execution_options=READ_ONLY_OPTIONS)
             yield from find(query, session=session)
