@@ -19,7 +19,7 @@ from raddx.config import Settings, load_settings
 from raddx.dimse import DimseServer, listen_socket
 from raddx.services import Services
 
-DCMTK_TOOLS = ("echoscu", "storescu", "dcmsend", "findscu")
+DCMTK_TOOLS = ("echoscu", "storescu", "dcmsend", "findscu", "movescu", "getscu", "storescp")
 
 
 @pytest.fixture(autouse=True)

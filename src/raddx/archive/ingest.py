@@ -122,6 +122,11 @@ class IngestService:
         self._policy = duplicate_policy
         self._strict = strict
 
+    @property
+    def blobs(self) -> BlobStore:
+        """The store the objects are kept in (retrieve reads them from the same one)."""
+        return self._blobs
+
     def store(
         self,
         data: bytes,

@@ -30,7 +30,11 @@ from pynetdicom import AllStoragePresentationContexts, build_context
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
     StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
 
@@ -38,6 +42,7 @@ __all__ = [
     "STORAGE_TRANSFER_SYNTAXES",
     "cheap_copy_contexts",
     "find_contexts",
+    "retrieve_contexts",
     "storage_contexts",
     "verification_contexts",
 ]
@@ -86,6 +91,20 @@ def find_contexts() -> list[PresentationContext]:
         for sop_class in (
             PatientRootQueryRetrieveInformationModelFind,
             StudyRootQueryRetrieveInformationModelFind,
+        )
+    ]
+
+
+def retrieve_contexts() -> list[PresentationContext]:
+    """Patient Root and Study Root Query/Retrieve - GET (PS3.4 C.4.3) and - MOVE (PS3.4
+    C.4.2) in the uncompressed syntaxes."""
+    return [
+        build_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+        for sop_class in (
+            PatientRootQueryRetrieveInformationModelGet,
+            StudyRootQueryRetrieveInformationModelGet,
+            PatientRootQueryRetrieveInformationModelMove,
+            StudyRootQueryRetrieveInformationModelMove,
         )
     ]
 

@@ -18,7 +18,7 @@ from pynetdicom import AE, evt
 from pynetdicom.transport import ThreadedAssociationServer
 from sqlalchemy.orm import sessionmaker
 
-from raddx.archive import IngestService
+from raddx.archive import IngestService, RetrieveService
 from raddx.archive.query import QueryService
 from raddx.config import Settings
 from raddx.dimse._command_codec import install as install_command_codec
@@ -26,11 +26,13 @@ from raddx.dimse._tuning import apply_reactor_tuning, set_nodelay
 from raddx.dimse.contexts import (
     cheap_copy_contexts,
     find_contexts,
+    retrieve_contexts,
     storage_contexts,
     verification_contexts,
 )
 from raddx.dimse.find import handle_find
 from raddx.dimse.handlers import handle_echo, handle_store
+from raddx.dimse.retrieve import handle_get, handle_move
 
 __all__ = ["DimseServer", "listen_socket"]
 
@@ -88,7 +90,7 @@ class _PreboundServer(ThreadedAssociationServer):
 
 
 class DimseServer:
-    """Accepts associations for C-ECHO, C-STORE and C-FIND on ``sock``.
+    """Accepts associations for C-ECHO, C-STORE, C-FIND, C-GET and C-MOVE on ``sock``.
 
     Parameters
     ----------
@@ -99,7 +101,7 @@ class DimseServer:
     sock
         A listening socket from :func:`listen_socket`.
     session_factory
-        Sessions on the index, for C-FIND.
+        Sessions on the index, for C-FIND, C-GET and C-MOVE.
     """
 
     def __init__(
@@ -119,8 +121,15 @@ class DimseServer:
         ae.network_timeout = 60
         ae.dimse_timeout = 60
         ae.acse_timeout = 30
-        for context in [*verification_contexts(), *storage_contexts(), *find_contexts()]:
+        for context in [*verification_contexts(), *find_contexts(), *retrieve_contexts()]:
             ae.add_supported_context(context.abstract_syntax, context.transfer_syntax)
+        for context in storage_contexts():
+            # Role selection (PS3.7 D.3.3.4): a C-GET requestor proposes the storage classes
+            # with itself as SCP, so that we can send the C-STORE sub-operations back to it.
+            ae.add_supported_context(
+                context.abstract_syntax, context.transfer_syntax, scu_role=True, scp_role=True
+            )
+        retrieve = RetrieveService(session_factory, ingest.blobs)
         self._ae = ae
         self._server = ae.make_server(
             sock.getsockname()[:2],
@@ -132,6 +141,8 @@ class DimseServer:
                     handle_find,
                     [QueryService(session_factory), settings.max_find_matches],
                 ),
+                (evt.EVT_C_GET, handle_get, [retrieve]),
+                (evt.EVT_C_MOVE, handle_move, [retrieve, settings]),
             ],
             server_class=_PreboundServer,
             contexts=cheap_copy_contexts(ae.supported_contexts),

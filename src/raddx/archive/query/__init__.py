@@ -12,13 +12,15 @@ from raddx.archive.query.enum import (
     QueryRetrieveLevelValues,
 )
 from raddx.archive.query.query import Query
-from raddx.archive.query.service import QueryService, find
+from raddx.archive.query.service import InstanceRef, QueryService, find, matching_instances
 
 __all__ = [
     "AttributeKindValues",
     "InformationModelValues",
+    "InstanceRef",
     "Query",
     "QueryRetrieveLevelValues",
     "QueryService",
     "find",
+    "matching_instances",
 ]

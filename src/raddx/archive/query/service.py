@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,7 +19,7 @@ from raddx.archive.query.query import Query
 from raddx.db import READ_ONLY_OPTIONS
 from raddx.db.models import Instance, Patient, Series, Study
 
-__all__ = ["QueryService", "find"]
+__all__ = ["InstanceRef", "QueryService", "find", "matching_instances"]
 
 _L = QueryRetrieveLevelValues
 _LEVEL_TABLE: dict[QueryRetrieveLevelValues, Any] = {
@@ -44,21 +44,26 @@ def _return_attributes(query: Query) -> list[Attribute]:
     return [ATTRIBUTES[k] for k in keywords if k in ATTRIBUTES]
 
 
-def _statement(query: Query, returned: list[Attribute]) -> Select[Any]:
-    table = _LEVEL_TABLE[query.level]
-    columns = [a.expression().label(a.keyword) for a in returned]
-    stmt = select(*columns).select_from(table)
-    # Join upwards to every ancestor: keys of higher levels may be matched and returned.
-    if query.level.depth >= _L.IMAGE.depth:
+def _matched(stmt: Select[Any], query: Query, level: QueryRetrieveLevelValues) -> Select[Any]:
+    """``stmt`` on the table of ``level``, joined upwards to every ancestor (keys of higher
+    levels may be matched and returned), restricted to the query's matches."""
+    if level.depth >= _L.IMAGE.depth:
         stmt = stmt.join(Series, Instance.series_fk == Series.id)
-    if query.level.depth >= _L.SERIES.depth:
+    if level.depth >= _L.SERIES.depth:
         stmt = stmt.join(Study, Series.study_fk == Study.id)
-    if query.level.depth >= _L.STUDY.depth:
+    if level.depth >= _L.STUDY.depth:
         stmt = stmt.join(Patient, Study.patient_fk == Patient.id)
     for match in query.matches:
         clause = where_clause(match)
         if clause is not None:
             stmt = stmt.where(clause)
+    return stmt
+
+
+def _statement(query: Query, returned: list[Attribute]) -> Select[Any]:
+    table = _LEVEL_TABLE[query.level]
+    columns = [a.expression().label(a.keyword) for a in returned]
+    stmt = _matched(select(*columns).select_from(table), query, query.level)
     # Ordered for stable paging. "id + 0", not "id": ordering by the bare rowid makes SQLite
     # prefer walking the whole table in id order over an index search on the matching keys
     # (seen with name wildcards); sorting the matches instead is cheap.
@@ -94,6 +99,32 @@ def find(query: Query, *, session: Session) -> Iterator[dict[str, Any]]:
         for keyword in unknown:
             answer[keyword] = None
         yield answer
+
+
+class InstanceRef(NamedTuple):
+    """Where a stored instance is and what it is: enough to send it (C-GET, C-MOVE)."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+    blob_key: str
+
+
+def matching_instances(query: Query, *, session: Session) -> list[InstanceRef]:
+    """The instances below the entities ``query`` matches, with the same matching as
+    :func:`find` (PS3.4 C.4.2.2.1, C.4.3.2.1: a retrieve sends every instance of each match).
+
+    Ordered by series, then instance number, so a study arrives series by series.
+    """
+    columns = (
+        Instance.sop_class_uid,
+        Instance.sop_instance_uid,
+        Instance.transfer_syntax_uid,
+        Instance.blob_key,
+    )
+    stmt = _matched(select(*columns).select_from(Instance), query, _L.IMAGE)
+    stmt = stmt.order_by(Instance.series_fk, Instance.instance_number, Instance.id)
+    return [InstanceRef(*row) for row in session.execute(stmt)]
 
 
 class QueryService:

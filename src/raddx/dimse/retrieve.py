@@ -1,0 +1,242 @@
+"""C-GET SCP (PS3.4 C.4.3) and C-MOVE SCP (PS3.4 C.4.2): Patient Root and Study Root.
+
+The handlers decode the identifier into a neutral :class:`~raddx.archive.query.Query` (the same
+way C-FIND does), ask :class:`~raddx.archive.retrieve.RetrieveService` for the instances and
+yield them; pynetdicom performs the C-STORE sub-operations (on the same association for C-GET,
+on a new one to the Move Destination for C-MOVE), counts completed/failed/warning and sends
+the pending and final responses. Each object is sent in the transfer syntax it was stored in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import build_context
+from pynetdicom.events import Event
+from pynetdicom.presentation import PresentationContext
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+)
+
+from raddx.archive.query import InformationModelValues, InstanceRef, Query
+from raddx.archive.retrieve import RetrieveService
+from raddx.config import Settings
+from raddx.dimse.find import query_from_identifier
+from raddx.errors import InvalidInput
+
+__all__ = ["destination_contexts", "handle_get", "handle_move"]
+
+log = logging.getLogger(__name__)
+
+#: PS3.4 Table C.4-2 (C-MOVE) and C.4-3 (C-GET) statuses.
+SUCCESS = 0x0000
+PENDING = 0xFF00
+CANCEL = 0xFE00
+#: Refused: Out of Resources – Unable to perform sub-operations (the destination refused).
+UNABLE_TO_PERFORM_SUBOPERATIONS = 0xA702
+#: Refused: Move Destination unknown (C-MOVE only).
+MOVE_DESTINATION_UNKNOWN = 0xA801
+IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+UNABLE_TO_PROCESS = 0xC000
+
+_MODELS = {
+    PatientRootQueryRetrieveInformationModelGet: InformationModelValues.PATIENT_ROOT,
+    StudyRootQueryRetrieveInformationModelGet: InformationModelValues.STUDY_ROOT,
+    PatientRootQueryRetrieveInformationModelMove: InformationModelValues.PATIENT_ROOT,
+    StudyRootQueryRetrieveInformationModelMove: InformationModelValues.STUDY_ROOT,
+}
+_UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+#: PS3.8 9.3.2.2: at most 128 presentation contexts (odd IDs 1-255) per association.
+_MAX_CONTEXTS = 128
+
+
+@contextlib.contextmanager
+def _rewrite_final_response(
+    event: Event,
+    *,
+    when: int,
+    status: int,
+    comment: str,
+    failed: int | None = None,
+) -> Iterator[None]:
+    """While active, this request's response with status ``when`` goes out as ``status``.
+
+    Why: pynetdicom 3.0 builds the final C-GET/C-MOVE responses itself and gives the handler
+    no way to refuse with its own status, an Error Comment or counts. It answers a bare
+    0xA801 when the handler names no destination or the destination refuses the association,
+    and Success when the handler reports no sub-operations. Those are the only places a
+    refusal can happen before any sub-operation, so the response is amended on the way out.
+    ``failed`` sets the sub-operation counts (PS3.4 C.4.2.1.4: all failed, none completed);
+    ``None`` leaves them out.
+    """
+    dimse = event.assoc.dimse
+    send = dimse.send_msg
+    message_id = event.request.MessageID
+
+    def send_msg(primitive: Any, context_id: int) -> None:
+        if (
+            getattr(primitive, "MessageIDBeingRespondedTo", None) == message_id
+            and primitive.Status == when
+        ):
+            primitive.Status = status
+            primitive.ErrorComment = comment.replace("\\", "/")[:64]
+            primitive.Identifier = None
+            primitive.NumberOfRemainingSuboperations = None
+            primitive.NumberOfFailedSuboperations = failed
+            primitive.NumberOfCompletedSuboperations = None if failed is None else 0
+            primitive.NumberOfWarningSuboperations = None if failed is None else 0
+        send(primitive, context_id)
+
+    dimse.send_msg = send_msg
+    try:
+        yield
+    finally:
+        dimse.__dict__.pop("send_msg", None)
+
+
+def _instances(event: Event, retrieve_service: RetrieveService) -> list[InstanceRef]:
+    model = _MODELS[event.request.AffectedSOPClassUID]
+    query: Query = query_from_identifier(event.identifier, model)
+    return retrieve_service.instances(query)
+
+
+def _refusal(exc: BaseException) -> tuple[int, str]:
+    if isinstance(exc, InvalidInput):
+        return IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)
+    return UNABLE_TO_PROCESS, "internal error; see server log"
+
+
+def _log_refusal(service: str, event: Event, exc: BaseException) -> None:
+    calling_ae = event.assoc.requestor.ae_title
+    if isinstance(exc, InvalidInput):
+        log.warning("%s refused calling_ae=%s reason=%s", service, calling_ae, exc)
+    else:
+        log.error("%s failed calling_ae=%s", service, calling_ae, exc_info=exc)
+
+
+def _sub_operations(
+    event: Event, retrieve_service: RetrieveService, refs: list[InstanceRef]
+) -> Iterator[tuple[int, Dataset | str | None]]:
+    """Pending (status, dataset) per instance; an unreadable one is yielded as its UID, which
+    pynetdicom counts as a failed sub-operation without sending anything."""
+    for retrieved in retrieve_service.read(refs):
+        if event.is_cancelled:
+            yield CANCEL, None
+            return
+        if retrieved.dataset is None:
+            yield PENDING, retrieved.ref.sop_instance_uid
+        else:
+            yield PENDING, retrieved.dataset
+
+
+def handle_get(
+    event: Event, retrieve_service: RetrieveService
+) -> Iterator[int | tuple[int, Dataset | str | None]]:
+    """C-GET (PS3.4 C.4.3): send the matching instances back over the same association.
+
+    The requestor must have proposed each storage SOP class with the SCP role (PS3.4
+    C.4.3.1.2, role selection PS3.7 D.3.3.4); an instance without such a context is a failed
+    sub-operation.
+
+    Statuses (PS3.4 Table C.4-3): 0xFF00 Pending after each sub-operation; 0x0000 Success
+    (also for no matches, with zero counts); 0xB000 Warning when some sub-operations failed;
+    0xA702 when all failed; 0xFE00 Cancel after a C-CANCEL; 0xA900 Identifier does not match
+    SOP Class (no or unknown level, no Unique Key for the level, a bad value); 0xC000 Unable to
+    process (our fault; logged). Refusals carry an Error Comment.
+    """
+    try:
+        refs = _instances(event, retrieve_service)
+    except Exception as exc:
+        _log_refusal("C-GET", event, exc)
+        status, comment = _refusal(exc)
+        with _rewrite_final_response(event, when=SUCCESS, status=status, comment=comment):
+            yield 0
+        return
+    yield len(refs)
+    yield from _sub_operations(event, retrieve_service, refs)
+
+
+def destination_contexts(refs: list[InstanceRef]) -> list[PresentationContext]:
+    """The contexts to propose to a Move Destination for ``refs``.
+
+    Per SOP class one context with the uncompressed syntaxes (pynetdicom converts between
+    them) and one per compressed syntax stored: objects are never transcoded, so a compressed
+    object reaches a destination only in its stored syntax. Beyond 128 contexts the rest are
+    left out and their instances fail.
+    """
+    wanted: dict[tuple[str, tuple[UID, ...]], None] = {}
+    for ref in refs:
+        syntax = UID(ref.transfer_syntax_uid)
+        syntaxes = _UNCOMPRESSED if syntax in _UNCOMPRESSED else (syntax,)
+        wanted.setdefault((ref.sop_class_uid, syntaxes), None)
+    contexts = [build_context(sop_class, list(ts)) for sop_class, ts in wanted]
+    return contexts[:_MAX_CONTEXTS]
+
+
+def _destination(settings: Settings, ae_title: str | None) -> tuple[str, int] | None:
+    title = (ae_title or "").strip()
+    for remote in settings.remote_aes:
+        if remote.ae_title.strip() == title:
+            return remote.host, remote.port
+    return None
+
+
+def handle_move(
+    event: Event, retrieve_service: RetrieveService, settings: Settings
+) -> Iterator[Any]:
+    """C-MOVE (PS3.4 C.4.2): send the matching instances to a configured Move Destination.
+
+    Destinations are ``settings.remote_aes``, looked up by AE title.
+
+    Statuses (PS3.4 Table C.4-2): 0xFF00 Pending after each sub-operation; 0x0000 Success
+    (also for no matches); 0xB000 Warning when some sub-operations failed; 0xA702 when all
+    failed, including when the destination refuses the association or cannot be reached
+    (every sub-operation counted failed); 0xA801 Move Destination unknown; 0xFE00 Cancel;
+    0xA900 Identifier does not match SOP Class; 0xC000 Unable to process (our fault;
+    logged). Refusals carry an Error Comment.
+    """
+    destination_ae = event.move_destination
+    try:
+        refs = _instances(event, retrieve_service)
+    except Exception as exc:
+        _log_refusal("C-MOVE", event, exc)
+        status, comment = _refusal(exc)
+        with _rewrite_final_response(
+            event, when=MOVE_DESTINATION_UNKNOWN, status=status, comment=comment
+        ):
+            yield None, None
+        return
+    address = _destination(settings, destination_ae)
+    if address is None:
+        log.warning(
+            "C-MOVE refused calling_ae=%s unknown destination=%s",
+            event.assoc.requestor.ae_title,
+            destination_ae,
+        )
+        comment = f"unknown move destination {destination_ae!r}"
+        with _rewrite_final_response(
+            event, when=MOVE_DESTINATION_UNKNOWN, status=MOVE_DESTINATION_UNKNOWN, comment=comment
+        ):
+            yield None, None
+        return
+    host, port = address
+    comment = f"move destination {destination_ae} refused or unreachable"
+    with _rewrite_final_response(
+        event,
+        when=MOVE_DESTINATION_UNKNOWN,
+        status=UNABLE_TO_PERFORM_SUBOPERATIONS,
+        comment=comment,
+        failed=len(refs),
+    ):
+        yield host, port, {"contexts": destination_contexts(refs)}
+        yield len(refs)
+    # Reached only once pynetdicom has associated with the destination.
+    yield from _sub_operations(event, retrieve_service, refs)
