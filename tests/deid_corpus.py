@@ -296,7 +296,8 @@ def _write(ds: Dataset, path: Path, transfer_syntax: str) -> None:
 def build_corpus(
     folder: Path, *, seed: int = 8, patients: int = 4, images_per_series: int = 3
 ) -> Corpus:
-    """Write the corpus under ``folder/<family name>/…`` (folder names carry PHI, as in life).
+    """Write the corpus under ``folder/<n> <patient name>/…`` (folder names carry PHI, as in
+    life).
 
     One image has a 64-character SOP Instance UID (the longest valid one).
     """
@@ -347,7 +348,9 @@ def build_corpus(
                 corpus.dates[sop] = {date, patient.birth_date}
                 corpus.uids |= {sop, series, study, frame}
                 syntax = ImplicitVRLittleEndian if number == 1 else ExplicitVRLittleEndian
-                path = folder / f"{family}^{given}" / f"s{series_no}" / f"IM{number}.dcm"
+                path = (
+                    folder / f"{index:03d} {family}^{given}" / f"s{series_no}" / f"IM{number}.dcm"
+                )
                 _write(ds, path, syntax)
                 corpus.files.append(path)
                 images.append((series, sop))
@@ -363,7 +366,7 @@ def build_corpus(
         corpus.references[sr.SOPInstanceUID] = {sop for _, sop in images}
         corpus.dates[sr.SOPInstanceUID] = {date, patient.birth_date}
         corpus.uids |= {sr.SOPInstanceUID, sr.SeriesInstanceUID}
-        path = folder / f"{family}^{given}" / "sr" / "SR.dcm"
+        path = folder / f"{index:03d} {family}^{given}" / "sr" / "SR.dcm"
         _write(sr, path, ExplicitVRLittleEndian)
         corpus.files.append(path)
     return corpus

@@ -173,11 +173,12 @@ def verify_paths(inputs: Iterable[Path], output: Path, *, policy: Policy) -> Ver
     if manifest.exists():
         for entry in json.loads(manifest.read_text(encoding="utf-8")).get("files", []):
             paired[output / entry["output"]] = dates_by_hash.get(entry["input_sha256"], all_dates)
-    base = Scrubber(names)
     report.tokens = len(names) + len(all_dates)
+    patterns: dict[frozenset[str], tuple[Scrubber, re.Pattern[bytes] | None]] = {}
     for path in sorted(p for p in iter_files([output]) if p.suffix == ".dcm"):
-        dates = paired.get(path, all_dates)
-        scrubber = Scrubber(names | dates) if dates else base
+        tokens = frozenset(names | paired.get(path, all_dates))
+        if tokens not in patterns:  # objects of one study share their dates: compile once
+            patterns[tokens] = (Scrubber(tokens), _raw_pattern(set(tokens)))
         report.outputs += 1
-        report.findings += _check_file(path, scrubber, _raw_pattern(names | dates))
+        report.findings += _check_file(path, *patterns[tokens])
     return report
