@@ -1,4 +1,8 @@
-"""The engine on the seeded PHI corpus: no leak, references intact, UIDs a stable bijection."""
+"""deid/engine.py on the seeded PHI corpus: no leak, references intact, UIDs a stable bijection.
+
+Named test_deid_engine (not test_engine) because tests/unit/db/test_engine.py exists and pytest
+imports test modules by basename.
+"""
 
 from __future__ import annotations
 
