@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -61,6 +62,7 @@ class _Archive:
     services: Services
     stored: dict[str, Dataset]  # SOPInstanceUID -> dataset as stored
     storescp_dir: Path
+    flaky_port: int  # FLAKY's port; a test starts a destination there
 
 
 def _load(services: Services) -> dict[str, Dataset]:
@@ -107,6 +109,7 @@ def archive(
     storescp_dir = tmp / "storescp"
     storescp_dir.mkdir()
     storescp_port = _free_port()
+    flaky_port = _free_port()
     with contextlib.ExitStack() as stack:
         if request.param == "postgres":
             url = stack.enter_context(_database(_server_url(tmp_path_factory), "raddx_retrieve"))
@@ -118,6 +121,7 @@ def archive(
             remote_aes=[
                 {"ae_title": "DEST", "host": "127.0.0.1", "port": storescp_port},
                 {"ae_title": "DEAD", "host": "127.0.0.1", "port": _free_port()},
+                {"ae_title": "FLAKY", "host": "127.0.0.1", "port": flaky_port},
             ],
         )
         services = Services.from_settings(settings)
@@ -138,9 +142,13 @@ def archive(
             sock=listen_socket("127.0.0.1", 0),
             session_factory=services.session_factory,
         )
+        # When a Move Destination aborts while a C-STORE sub-operation waits for its response,
+        # pynetdicom 3.0 sometimes notices only at the DIMSE timeout (60 s in production);
+        # shorter here so that test_destination_going_away_mid_transfer stays quick.
+        server._ae.dimse_timeout = 5
         server.start()
         stack.callback(server.stop)
-        yield _Archive(server.address, services, stored, storescp_dir)
+        yield _Archive(server.address, services, stored, storescp_dir, flaky_port)
 
 
 def _check_received(files: list[Path], archive: _Archive) -> None:
@@ -235,6 +243,36 @@ def test_destination_refusing_the_association(archive: _Archive) -> None:
     assert "DEAD" in final.ErrorComment
     after = (_instance_count(archive), sorted(b.key for b in archive.services.blobs.list_blobs()))
     assert after == before
+
+
+def test_destination_going_away_mid_transfer(archive: _Archive) -> None:
+    """FLAKY takes the first object, then aborts: one completed, the rest failed (0xB000)."""
+    received: list[str] = []
+
+    def on_store(event: Any) -> int:
+        if received:
+            event.assoc.abort()
+            return 0xA700
+        received.append(event.dataset.SOPInstanceUID)
+        return 0x0000
+
+    flaky = AE(ae_title="FLAKY")
+    flaky.add_supported_context(CTImageStorage, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    server = flaky.start_server(
+        ("127.0.0.1", archive.flaky_port),
+        block=False,
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    try:
+        before = _instance_count(archive)
+        final = _move(archive, "FLAKY", _identifier("STUDY", StudyInstanceUID=STUDY))[-1]
+    finally:
+        server.shutdown()
+    assert final.Status == 0xB000
+    assert final.NumberOfCompletedSuboperations == 1
+    assert final.NumberOfFailedSuboperations == 2
+    assert len(received) == 1
+    assert _instance_count(archive) == before
 
 
 def test_move_without_unique_key_is_refused(archive: _Archive) -> None:
