@@ -42,6 +42,7 @@ STUDY = generate_uid()
 SERIES = (generate_uid(), generate_uid())
 #: A study whose second instance's blob is gone: one failed sub-operation.
 BROKEN_STUDY = generate_uid()
+BROKEN_UID = generate_uid()
 
 
 def _free_port() -> int:
@@ -82,8 +83,8 @@ def _load(services: Services) -> dict[str, Dataset]:
         ds.PixelData = ds.PixelData[: ds.Rows * ds.Columns * 2]
         services.ingest.store(to_part10(ds, syntax), source="test")
         stored[ds.SOPInstanceUID] = ds
-    for number in (1, 2):
-        ds = make_dataset(patient_id="R2", study_uid=BROKEN_STUDY)
+    for number, sop_uid in ((1, None), (2, BROKEN_UID)):
+        ds = make_dataset(patient_id="R2", study_uid=BROKEN_STUDY, sop_uid=sop_uid)
         ds.InstanceNumber = number
         services.ingest.store(to_part10(ds), source="test")
     with services.session_factory() as session:
@@ -281,7 +282,9 @@ def test_move_without_unique_key_is_refused(archive: _Archive) -> None:
     assert "StudyInstanceUID" in final.ErrorComment
 
 
-def _get(archive: _Archive, identifier: Dataset, model: str) -> tuple[list[Dataset], list[str]]:
+def _get(
+    archive: _Archive, identifier: Dataset, model: str
+) -> tuple[list[tuple[Dataset, Dataset | None]], list[str]]:
     received: list[str] = []
 
     def on_store(event: object) -> int:
@@ -299,31 +302,33 @@ def _get(archive: _Archive, identifier: Dataset, model: str) -> tuple[list[Datas
     )
     assert assoc.is_established
     try:
-        statuses = [status for status, _ in assoc.send_c_get(identifier, model)]
+        responses = list(assoc.send_c_get(identifier, model))
     finally:
         assoc.release()
-    return statuses, received
+    return responses, received
 
 
 def test_get_with_a_missing_blob_warns(archive: _Archive) -> None:
     """One of two blobs is gone: one completed, one failed, final 0xB000 (PS3.4 C.4.3.1.3)."""
-    statuses, received = _get(
+    responses, received = _get(
         archive,
         _identifier("STUDY", PatientID="R2", StudyInstanceUID=BROKEN_STUDY),
         PatientRootQueryRetrieveInformationModelGet,
     )
-    final = statuses[-1]
+    final, identifier = responses[-1]
     assert final.Status == 0xB000
+    assert identifier is not None
+    assert identifier.FailedSOPInstanceUIDList == BROKEN_UID
     assert final.NumberOfCompletedSuboperations == 1
     assert final.NumberOfFailedSuboperations == 1
     assert len(received) == 1
 
 
 def test_get_without_matches_succeeds_empty(archive: _Archive) -> None:
-    statuses, received = _get(
+    responses, received = _get(
         archive,
         _identifier("SERIES", SeriesInstanceUID=generate_uid()),
         StudyRootQueryRetrieveInformationModelGet,
     )
-    assert statuses[-1].Status == 0x0000
+    assert responses[-1][0].Status == 0x0000
     assert received == []

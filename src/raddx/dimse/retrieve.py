@@ -122,24 +122,34 @@ def _log_refusal(service: str, event: Event, exc: BaseException) -> None:
         log.error("%s failed calling_ae=%s", service, calling_ae, exc_info=exc)
 
 
+def _unsendable(ref: InstanceRef) -> Dataset:
+    """Stands in for an instance whose stored object cannot be read.
+
+    pynetdicom's C-STORE refuses a dataset without SOPClassUID before sending anything and
+    counts a failed sub-operation, listing its SOPInstanceUID in the Failed SOP Instance UID
+    List (PS3.4 C.4.2.1.4.2) and decrementing the remaining count. Yielding a non-dataset
+    instead would also count a failure, but with an empty UID and a wrong remaining count.
+    """
+    ds = Dataset()
+    ds.SOPInstanceUID = ref.sop_instance_uid
+    return ds
+
+
 def _sub_operations(
     event: Event, retrieve_service: RetrieveService, refs: list[InstanceRef]
-) -> Iterator[tuple[int, Dataset | str | None]]:
-    """Pending (status, dataset) per instance; an unreadable one is yielded as its UID, which
-    pynetdicom counts as a failed sub-operation without sending anything."""
+) -> Iterator[tuple[int, Dataset | None]]:
+    """Pending (status, dataset) per instance, stopping with Cancel after a C-CANCEL."""
     for retrieved in retrieve_service.read(refs):
         if event.is_cancelled:
             yield CANCEL, None
             return
-        if retrieved.dataset is None:
-            yield PENDING, retrieved.ref.sop_instance_uid
-        else:
-            yield PENDING, retrieved.dataset
+        dataset = retrieved.dataset
+        yield PENDING, _unsendable(retrieved.ref) if dataset is None else dataset
 
 
 def handle_get(
     event: Event, retrieve_service: RetrieveService
-) -> Iterator[int | tuple[int, Dataset | str | None]]:
+) -> Iterator[int | tuple[int, Dataset | None]]:
     """C-GET (PS3.4 C.4.3): send the matching instances back over the same association.
 
     The requestor must have proposed each storage SOP class with the SCP role (PS3.4

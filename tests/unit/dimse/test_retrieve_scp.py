@@ -50,6 +50,7 @@ class _Service:
                 yield RetrievedInstance(ref, None, "gone")
             else:
                 ds = Dataset()
+                ds.SOPClassUID = ref.sop_class_uid
                 ds.SOPInstanceUID = ref.sop_instance_uid
                 yield RetrievedInstance(ref, ds)
 
@@ -108,8 +109,10 @@ def test_get_yields_count_then_pending_datasets_and_fails_unreadable() -> None:
     out = list(handle_get(event, _Service(refs, frozenset({"1.2.3.2"}))))  # type: ignore[arg-type]
     assert out[0] == 3
     assert [status for status, _ in out[1:]] == [0xFF00] * 3
-    # An unreadable object is yielded as a non-dataset: pynetdicom counts it failed, sends nothing.
-    assert [type(d).__name__ for _, d in out[1:]] == ["Dataset", "str", "Dataset"]
+    # An unreadable object is yielded without SOPClassUID: pynetdicom's C-STORE refuses it
+    # before sending and counts a failed sub-operation under its SOPInstanceUID.
+    assert ["SOPClassUID" in d for _, d in out[1:]] == [True, False, True]
+    assert out[2][1].SOPInstanceUID == "1.2.3.2"
 
 
 def test_get_cancel() -> None:
