@@ -160,8 +160,9 @@ def sweep(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report.")] = False,
 ) -> None:
-    """Remove orphan blobs (no index row; left by a crash between write and commit) and
-    unfinished temp files. Safe while the server runs: young files are left alone."""
+    """Reconcile the blob store with the index after a crash: re-index complete objects whose
+    index row was lost, remove torn or redundant blobs and unfinished temp files. Safe while
+    the server runs: files younger than the grace period are left alone."""
     from raddx.archive import sweep_orphans
     from raddx.services import Services
 
@@ -171,16 +172,19 @@ def sweep(
         report = sweep_orphans(
             session_factory=services.session_factory,
             blobs=services.blobs,
+            ingest=services.ingest,
             grace_seconds=settings.orphan_grace_seconds if grace is None else grace,
             dry_run=dry_run,
         )
     finally:
         services.close()
-    verb = "would remove" if dry_run else "removed"
+    removed, recovered = (
+        ("would remove", "would re-index") if dry_run else ("removed", "re-indexed")
+    )
     typer.echo(
-        f"{verb} {report.orphan_blobs} orphan blob(s) ({report.orphan_bytes} bytes) and "
-        f"{report.temp_files} unfinished temp file(s); {report.missing_blobs} indexed "
-        f"instance(s) have no blob"
+        f"{recovered} {report.recovered} unindexed object(s); {removed} {report.orphan_blobs} "
+        f"orphan blob(s) ({report.orphan_bytes} bytes) and {report.temp_files} unfinished "
+        f"temp file(s); {report.missing_blobs} indexed instance(s) have no blob"
     )
 
 

@@ -82,7 +82,12 @@ def _worker(settings: Settings, sock: socket.socket) -> None:
 
 def serve(settings: Settings) -> int:
     """Run until interrupted; return the process exit code."""
-    Services.from_settings(settings, migrate=True).close()  # migrate once, before forking
+    services = Services.from_settings(settings, migrate=True)  # migrate once, before forking
+    try:
+        if settings.startup_sweep:
+            _startup_sweep(services)
+    finally:
+        services.close()
     sock = listen_socket(settings.dicom_host, settings.dicom_port)
     workers = settings.dicom_workers or os.cpu_count() or 1
     children: list[int] = []
@@ -134,6 +139,31 @@ def serve(settings: Settings) -> int:
             services.close()
     log.info("raddx stopped")
     return 0
+
+
+#: At start nothing of this server is in flight; a younger file may belong to another raddx
+#: process sharing the storage (e.g. ``raddx import``).
+_STARTUP_SWEEP_GRACE = 60.0
+
+
+def _startup_sweep(services: Services) -> None:
+    """Reconcile blobs and index after a possible crash (see ``raddx.archive.sweep``)."""
+    from raddx.archive import sweep_orphans
+
+    report = sweep_orphans(
+        session_factory=services.session_factory,
+        blobs=services.blobs,
+        ingest=services.ingest,
+        grace_seconds=min(_STARTUP_SWEEP_GRACE, services.settings.orphan_grace_seconds),
+    )
+    if report.recovered or report.orphan_blobs or report.temp_files or report.missing_blobs:
+        log.warning(
+            "startup sweep recovered=%d removed_blobs=%d removed_temp=%d missing_blobs=%d",
+            report.recovered,
+            report.orphan_blobs,
+            report.temp_files,
+            report.missing_blobs,
+        )
 
 
 def _stop_children(children: list[int], timeout: float = 15.0) -> None:

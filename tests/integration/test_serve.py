@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from dicom_factory import write_files
+from dicom_factory import make_dataset, to_part10, write_files
 from helpers import run_tool, wait_for
 
 pytestmark = pytest.mark.dcmtk
@@ -42,6 +45,15 @@ def _children(pid: int) -> list[int]:
 def test_serve_stores_answers_health_and_stops_cleanly_on_ctrl_c(
     tmp_path: Path, dcmtk: Callable[[str], str]
 ) -> None:
+    # A complete object left unindexed by an earlier crash: the startup sweep recovers it.
+    from raddx.archive import blob_key_for
+    from raddx.storage import FileBlobStore
+
+    survivor = make_dataset()
+    key = blob_key_for(survivor.SOPInstanceUID)
+    FileBlobStore(tmp_path / "data" / "blobs").put(key, to_part10(survivor))
+    old = time.time() - 3600
+    os.utime(tmp_path / "data" / "blobs" / key, (old, old))
     dicom_port, http_port = _free_port(), _free_port()
     env = {
         **os.environ,
@@ -77,7 +89,11 @@ def test_serve_stores_answers_health_and_stops_cleanly_on_ctrl_c(
         )
         assert store.returncode == 0 and "Store Failed" not in store.stderr, store.stderr
         blobs = [p for p in (tmp_path / "data" / "blobs").rglob("*") if p.is_file()]
-        assert len(blobs) == 5
+        assert len(blobs) == 6
+        with contextlib.closing(sqlite3.connect(tmp_path / "data" / "index.sqlite")) as db:
+            sources = dict(db.execute("SELECT sop_instance_uid, source FROM instance"))
+        assert sources[survivor.SOPInstanceUID] == "recovered"
+        assert sorted(sources.values()) == ["dimse"] * 5 + ["recovered"]
     finally:
         process.send_signal(signal.SIGINT)
         try:

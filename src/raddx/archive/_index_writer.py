@@ -75,6 +75,9 @@ class _Statements:
         )
         self.insert_instance = insert(Instance)
         self.delete_instance = delete(Instance).where(Instance.id == b("p_id"))
+        self.repoint_instance = (
+            update(Instance).where(Instance.id == b("p_id")).values(blob_key=b("p_key"))
+        )
         self.patient_by_id = select(Patient).where(
             Patient.patient_id == b("p_pid"), Patient.issuer_of_patient_id == b("p_issuer")
         )
@@ -145,8 +148,13 @@ def file_instance(
     policy: DuplicatePolicyValues,
     now: dt.datetime,
     instance_values: dict[str, Any],
+    adopt: bool = False,
 ) -> Filed:
     """Insert (or replace) one instance and maintain every counter above it.
+
+    With ``adopt`` the blob under ``blob_key`` is already in the store and the indexed blob
+    of the same UID, if any, is known to be missing: identical content is re-pointed to the
+    adopted blob instead of the adopted blob being discarded as redundant.
 
     Raises
     ------
@@ -165,7 +173,10 @@ def file_instance(
         if existing.sha256 == sha256:
             filed.duplicate = True
             if existing.blob_key != blob_key:
-                filed.superseded.append(blob_key)  # our copy is redundant
+                if adopt:
+                    db.run(sql.repoint_instance, {"p_id": existing.id, "p_key": blob_key})
+                else:
+                    filed.superseded.append(blob_key)  # our copy is redundant
             return filed
         if policy is DuplicatePolicyValues.REJECT:
             raise Conflict(reject_message(record.sop_instance_uid))

@@ -250,6 +250,35 @@ class IngestService:
                 log.exception("could not delete superseded blob key=%s", key)
         return result
 
+    def adopt(self, key: BlobKey) -> IngestResult:
+        """Index a blob that is already in the store, in place (crash recovery).
+
+        Used by the sweep for a complete blob whose index row was never committed or was
+        lost (process killed between write and commit; power cut with SQLite
+        ``synchronous=NORMAL``). The blob's own bytes decide what is indexed; it replaces
+        whatever the index holds for its SOP Instance UID, whose blob the caller has found
+        missing.
+
+        Raises
+        ------
+        InvalidInput
+            The blob is not a complete, valid object (e.g. torn by a power cut).
+        """
+        data = self._blobs.get(key)
+        record = parse_header(data, strict=False)
+        pending = _Pending(key=key, created=False)
+        return self._index(
+            record,
+            sha=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            pending=pending,
+            source="recovered",
+            calling_ae_title=None,
+            called_ae_title=None,
+            policy=DuplicatePolicyValues.REPLACE,
+            adopt=True,
+        )
+
     # -- steps -------------------------------------------------------------------------
 
     def _write_blob(
@@ -293,6 +322,8 @@ class IngestService:
         source: str,
         calling_ae_title: str | None,
         called_ae_title: str | None,
+        policy: DuplicatePolicyValues | None = None,
+        adopt: bool = False,
     ) -> IngestResult:
         assert pending.key is not None
         with self._engine.begin() as conn:
@@ -302,7 +333,8 @@ class IngestService:
                 sha256=sha,
                 size=size,
                 blob_key=pending.key,
-                policy=self._policy,
+                policy=policy or self._policy,
+                adopt=adopt,
                 now=_now(),
                 instance_values={
                     "transfer_syntax_uid": record.meta.transfer_syntax_uid,
