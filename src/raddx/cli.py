@@ -109,8 +109,10 @@ def import_(
     """Import DICOM files into the archive through the same ingest as C-STORE.
 
     Prints a summary: stored, duplicates (identical copy already stored), replaced, rejected
-    (with the reason for each), and skipped non-DICOM files. Exits 1 if anything was
-    rejected, 0 otherwise.
+    (with the reason for each), and skipped non-DICOM files. A full disk or Ctrl-C stops the
+    import with the summary so far; running it again continues (nothing is stored twice).
+    Exits 0 when everything was stored, 1 if anything was rejected or the disk filled up, 130
+    on Ctrl-C.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -147,7 +149,9 @@ def import_(
         services.close()
     elapsed = time.perf_counter() - started
     typer.echo(summary.render(elapsed=elapsed))
-    raise typer.Exit(1 if summary.rejected else 0)
+    if summary.stopped == "interrupted":
+        raise typer.Exit(130)
+    raise typer.Exit(1 if summary.rejected or summary.stopped else 0)
 
 
 @app.command()

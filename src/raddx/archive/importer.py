@@ -107,6 +107,10 @@ class ImportSummary:
     bytes_stored: int = 0
     dicomdirs: int = 0
     ignored: int = 0
+    #: Why the import stopped before the end (storage full, Ctrl-C); ``None`` if it finished.
+    stopped: str | None = None
+    #: Items not attempted because the import stopped.
+    not_attempted: int = 0
 
     @property
     def processed(self) -> int:
@@ -137,6 +141,11 @@ class ImportSummary:
             lines.append(f"read {self.dicomdirs} DICOMDIR(s) and imported the files they list")
         if self.ignored:
             lines.append(f"ignored {self.ignored} hidden or system file(s) (.DS_Store, …)")
+        if self.stopped:
+            lines.append(
+                f"STOPPED: {self.stopped}; {self.not_attempted} item(s) not attempted "
+                "(run the same import again to continue: stored objects are not duplicated)"
+            )
         if self.rejected:
             lines.append("rejected:")
             lines.extend(f"  {name}: {reason}" for name, reason in self.rejected)
@@ -159,7 +168,10 @@ def import_paths(
     """Import every DICOM object found under ``paths`` through ``ingest``.
 
     One bad item never stops the import: its reason goes into the summary and the next item
-    follows. See the module docstring for what counts as skipped, rejected and ignored.
+    follows. Two things do stop it, with the summary saying so (``stopped``,
+    ``not_attempted``): storage running out (:class:`~raddx.errors.OutOfResources`), and
+    Ctrl-C (``KeyboardInterrupt`` is caught here so the person still sees what was stored).
+    See the module docstring for what counts as skipped, rejected and ignored.
 
     Parameters
     ----------
@@ -499,17 +511,33 @@ def _import_items(
 ) -> None:
     """Pass 2: read and store each item, one at a time, and report progress."""
     zips = _ZipReader()
+    finished = 0
     try:
         for done, item in enumerate(items, start=1):
             try:
                 _import_one(item, ingest=ingest, summary=summary, zips=zips)
+            except OutOfResources as exc:
+                # A full disk refuses every remaining object too: stop rather than reject
+                # each of them with the same message.
+                summary.rejected.append((item.name, str(exc)))
+                summary.stopped = str(exc)
+                summary.not_attempted = len(items) - done
+                return
+            except KeyboardInterrupt:
+                raise
             except Exception as exc:
                 # The CLI shows the name with the reason; the log gets no path (PHI rule).
                 log.exception(
                     "internal error importing item %d of %d; continuing", done, len(items)
                 )
                 summary.rejected.append((item.name, f"internal error: {type(exc).__name__}: {exc}"))
+            finished = done
             notify(ImportEvent(total=len(items), done=done, name=item.name))
+    except KeyboardInterrupt:
+        # The person pressed Ctrl-C (during an item or a progress update): keep what was
+        # stored, report it and stop.
+        summary.stopped = "interrupted"
+        summary.not_attempted = len(items) - finished
     finally:
         zips.close()
 
@@ -543,7 +571,7 @@ def _import_one(
         return
     try:
         result = ingest.store(data, source=_SOURCE)
-    except (InvalidInput, Conflict, OutOfResources) as exc:
+    except (InvalidInput, Conflict) as exc:
         summary.rejected.append((item.name, str(exc)))
         return
     if result.outcome is IngestOutcome.DUPLICATE:

@@ -449,3 +449,54 @@ def test_render_lists_every_rejection_and_the_first_skipped() -> None:
     assert "15.5/s" in text  # 31 items in 2 s
     assert "patient conflicts: 1" in text
     assert ImportSummary().render(elapsed=0.0).startswith("stored")  # no division by zero
+
+
+def test_full_disk_stops_the_import_and_says_so(
+    sqlite_services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the first ENOSPC every further object would fail the same way: stop, keep what
+    was stored, report how much was not attempted; a second run finishes the job."""
+    import errno
+    import os
+
+    from dicom_factory import write_files
+
+    write_files(tmp_path / "in", 5)
+    real_write = os.write
+    calls = {"n": 0}
+
+    def fill_up(fd: int, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] > 2:  # two objects fit, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", fill_up)
+    summary = _import(sqlite_services, tmp_path / "in")
+    monkeypatch.undo()
+    assert summary.stored == 2
+    assert len(summary.rejected) == 1 and "storage is full" in summary.rejected[0][1]
+    assert summary.stopped is not None and summary.not_attempted == 2
+    assert "STOPPED" in summary.render(elapsed=1.0)
+    again = _import(sqlite_services, tmp_path / "in")
+    assert (again.stored, again.duplicates, again.stopped) == (3, 2, None)
+
+
+def test_ctrl_c_returns_the_summary_so_far(sqlite_services: Services, tmp_path: Path) -> None:
+    from dicom_factory import write_files
+
+    write_files(tmp_path / "in", 4)
+    seen: list[int] = []
+
+    def interrupt_after_two(event: ImportEvent) -> None:
+        if event.total is not None:
+            seen.append(event.done)
+            if event.done == 2:
+                raise KeyboardInterrupt
+
+    summary = import_paths(
+        [tmp_path / "in"], ingest=sqlite_services.ingest, progress=interrupt_after_two
+    )
+    assert summary.stopped == "interrupted"
+    assert summary.stored == 2 and summary.not_attempted == 2
+    assert _instance_count(sqlite_services) == 2
