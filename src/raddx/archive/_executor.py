@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 
 __all__ = ["Executor", "Row", "executor_for"]
 
@@ -37,12 +38,12 @@ class Executor:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def first(self, stmt: ClauseElement, params: Mapping[str, Any]) -> Row | None:
+    def first(self, stmt: Executable, params: Mapping[str, Any]) -> Row | None:
         """The first row, or ``None``."""
         row = self.conn.execute(stmt, dict(params)).mappings().first()
         return None if row is None else Row(row)
 
-    def run(self, stmt: ClauseElement, params: Mapping[str, Any]) -> None:
+    def run(self, stmt: Executable, params: Mapping[str, Any]) -> None:
         """Execute for its effect."""
         self.conn.execute(stmt, dict(params))
 
@@ -56,22 +57,25 @@ class _SQLiteExecutor(Executor):
         super().__init__(conn)
         self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
-    def _compiled(self, stmt: ClauseElement, keys: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    def _compiled(self, stmt: Executable, keys: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
         # INSERTs are compiled for the exact columns given; other statements ignore ``keys``
         # beyond the cache key. The statements are module-level singletons, so id() is stable.
         cache_key = (id(stmt), keys)
         found = self._cache.get(cache_key)
         if found is None:
-            compiled = stmt.compile(dialect=self.conn.dialect, column_keys=list(keys))
+            compiled = cast(
+                SQLCompiler,
+                stmt.compile(dialect=self.conn.dialect, column_keys=list(keys)),  # type: ignore[attr-defined]
+            )
             found = (str(compiled), tuple(compiled.positiontup or ()))
             self._cache[cache_key] = found
         return found
 
-    def _execute(self, stmt: ClauseElement, params: Mapping[str, Any]) -> Any:
+    def _execute(self, stmt: Executable, params: Mapping[str, Any]) -> Any:
         sql, order = self._compiled(stmt, tuple(sorted(params)))
         return self._cursor.execute(sql, [_sqlite_value(params[name]) for name in order])
 
-    def first(self, stmt: ClauseElement, params: Mapping[str, Any]) -> Row | None:
+    def first(self, stmt: Executable, params: Mapping[str, Any]) -> Row | None:
         cursor = self._execute(stmt, params)
         row = cursor.fetchone()
         if row is None:
@@ -80,7 +84,7 @@ class _SQLiteExecutor(Executor):
         cursor.fetchall()  # finish the statement (RETURNING must be fully consumed)
         return Row(zip(names, row, strict=True))
 
-    def run(self, stmt: ClauseElement, params: Mapping[str, Any]) -> None:
+    def run(self, stmt: Executable, params: Mapping[str, Any]) -> None:
         self._execute(stmt, params)
 
 

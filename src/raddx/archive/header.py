@@ -304,7 +304,7 @@ class _HeaderValues:
                 raw[BaseTag(tag)] = RawDataElement(
                     BaseTag(tag), vr, len(value), value, offset, implicit, little
                 )
-            self._dataset = Dataset(raw)
+            self._dataset = Dataset(raw)  # type: ignore[arg-type]  # pydicom's stub is invariant
             self._dataset.set_original_encoding(implicit, little)
         return self._dataset
 

@@ -298,7 +298,7 @@ class _Walker:
 
     def _read_tag(self, pos: int) -> int:
         group, element = self._tag.unpack_from(self.data, pos)
-        return (group << 16) | element
+        return int((group << 16) | element)
 
     def walk(
         self, pos: int, end: int, *, explicit: bool, depth: int, stop_at_item_delimiter: bool

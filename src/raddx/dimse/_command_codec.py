@@ -63,7 +63,7 @@ def install() -> None:
     sets (Implicit VR Little Endian, not deflated). Idempotent."""
     import pynetdicom.dimse_messages as messages
 
-    original: Callable[..., bytes | None] = messages.encode
+    original: Callable[..., bytes | None] = messages.encode  # type: ignore[attr-defined]
     if getattr(original, "_raddx", False):
         return
 
@@ -77,4 +77,4 @@ def install() -> None:
         return original(ds, is_implicit_vr, is_little_endian, deflated)
 
     encode._raddx = True  # type: ignore[attr-defined]
-    messages.encode = encode  # type: ignore[assignment]
+    messages.encode = encode  # type: ignore[attr-defined]

@@ -7,8 +7,11 @@ C-STORE handler only frames the received dataset as Part 10 and hands it to inge
 from __future__ import annotations
 
 import logging
+from io import BytesIO
+from typing import cast
 
 from pydicom.dataset import Dataset
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
 from raddx.archive import IngestService
@@ -37,11 +40,11 @@ def handle_store(event: Event, ingest: IngestService) -> int | Dataset:
     The request's raw Data Set is used without decoding or copying (never ``event.dataset``):
     decoding and re-encoding would cost time and could alter the bytes.
     """
-    request = event.request
+    request = cast(C_STORE, event.request)
     assoc = event.assoc
     try:
         ingest.store_dataset(
-            request.DataSet.getbuffer(),  # type: ignore[union-attr]
+            cast(BytesIO, request.DataSet).getbuffer(),
             sop_class_uid=str(request.AffectedSOPClassUID),
             sop_instance_uid=str(request.AffectedSOPInstanceUID),
             transfer_syntax_uid=str(event.context.transfer_syntax),

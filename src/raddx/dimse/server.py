@@ -65,7 +65,8 @@ class _PreboundServer(ThreadedAssociationServer):
         super().__init__(*args, **kwargs)
 
     def server_bind(self) -> None:
-        self.socket.close()
+        if self.socket is not None:
+            self.socket.close()
         self.socket = self._prebound
         self.server_address = self.socket.getsockname()
 
@@ -80,7 +81,8 @@ class _PreboundServer(ThreadedAssociationServer):
     def server_close(self) -> None:
         """Close only this process's handle. pynetdicom's version calls ``shutdown(SHUT_RDWR)``
         on the listening socket, which would stop the other workers sharing it."""
-        self.socket.close()
+        if self.socket is not None:
+            self.socket.close()
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         client, address = super().get_request()
@@ -122,8 +124,10 @@ class DimseServer:
         ae.dimse_timeout = 60
         ae.acse_timeout = 30
         for context in [*verification_contexts(), *find_contexts(), *retrieve_contexts()]:
+            assert context.abstract_syntax is not None  # built from named SOP classes
             ae.add_supported_context(context.abstract_syntax, context.transfer_syntax)
         for context in storage_contexts():
+            assert context.abstract_syntax is not None
             # Role selection (PS3.7 D.3.3.4): a C-GET requestor proposes the storage classes
             # with itself as SCP, so that we can send the C-STORE sub-operations back to it.
             ae.add_supported_context(
