@@ -75,12 +75,13 @@ def serve(
         typer.Option("--dicom-workers", help="DIMSE worker processes; 0 = one per core."),
     ] = None,
 ) -> None:
-    """Run the archive: DICOM C-ECHO/C-STORE (default port 11112, AE RADDX) and HTTP
-    (default 127.0.0.1:8080, health at /healthz). Ctrl-C stops it cleanly.
+    """Run the archive: DICOM C-ECHO, C-STORE, C-FIND, C-GET and C-MOVE (default port 11112,
+    AE RADDX) and HTTP (default 127.0.0.1:8080, health at /healthz). Ctrl-C stops it cleanly.
 
     Every stored object is fsynced and its index row committed before the sender gets
-    Success. DCMTK-based senders (storescu, Orthanc) need TCP_NODELAY=1 in their environment
-    or each object waits ~40 ms on Nagle's algorithm.
+    Success; at start the sweep re-indexes objects whose row a crash lost. DCMTK-based senders
+    (storescu, Orthanc) need TCP_NODELAY=1 in their environment or each object waits ~40 ms on
+    Nagle's algorithm.
     """
     from raddx.server import configure_logging
     from raddx.server import serve as run_server
