@@ -51,7 +51,8 @@ class Executor:
 class _SQLiteExecutor(Executor):
     """Compiled-once statements on the sqlite3 cursor (see the module docstring)."""
 
-    _cache: dict[tuple[int, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}  # noqa: RUF012
+    # Keyed by id(); the value keeps the statement alive so an id is never reused.
+    _cache: dict[tuple[int, tuple[str, ...]], tuple[Executable, str, tuple[str, ...]]] = {}  # noqa: RUF012
 
     def __init__(self, conn: Connection) -> None:
         super().__init__(conn)
@@ -59,7 +60,7 @@ class _SQLiteExecutor(Executor):
 
     def _compiled(self, stmt: Executable, keys: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
         # INSERTs are compiled for the exact columns given; other statements ignore ``keys``
-        # beyond the cache key. The statements are module-level singletons, so id() is stable.
+        # beyond the cache key.
         cache_key = (id(stmt), keys)
         found = self._cache.get(cache_key)
         if found is None:
@@ -67,9 +68,9 @@ class _SQLiteExecutor(Executor):
                 SQLCompiler,
                 stmt.compile(dialect=self.conn.dialect, column_keys=list(keys)),  # type: ignore[attr-defined]
             )
-            found = (str(compiled), tuple(compiled.positiontup or ()))
+            found = (stmt, str(compiled), tuple(compiled.positiontup or ()))
             self._cache[cache_key] = found
-        return found
+        return found[1], found[2]
 
     def _execute(self, stmt: Executable, params: Mapping[str, Any]) -> Any:
         sql, order = self._compiled(stmt, tuple(sorted(params)))
