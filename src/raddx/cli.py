@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from raddx import __version__
+from raddx.cli_dicom import retrieve, send
 from raddx.config import Settings, load_settings
 from raddx.deid.cli import deid_app
 
@@ -202,6 +203,9 @@ def db_upgrade(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> No
     Services.from_settings(settings, migrate=True).close()
     typer.echo("index schema is up to date")
 
+
+app.command("send")(send)
+app.command("retrieve")(retrieve)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

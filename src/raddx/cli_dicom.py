@@ -1,0 +1,314 @@
+"""``raddx send`` and ``raddx retrieve``: the archive as a DIMSE SCU.
+
+The commands choose what to send or fetch and print the summary; the DICOM exchange itself is
+in :mod:`raddx.dimse.scu`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from io import BytesIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+import typer
+
+from raddx.config import RemoteAE, Settings
+
+if TYPE_CHECKING:  # pydicom and rich load only when a command runs: `raddx --help` stays fast
+    from pydicom.dataset import Dataset
+    from rich.progress import Progress
+
+__all__ = ["retrieve", "send"]
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Root for blobs and the SQLite index [RADDX_DATA_DIR]."),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="SQLAlchemy URL of the index [RADDX_DATABASE_URL]."),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    from raddx.cli import _settings as load
+
+    return load(**overrides)
+
+
+def _remote(settings: Settings, ae_title: str) -> RemoteAE:
+    for remote in settings.remote_aes:
+        if remote.ae_title.strip() == ae_title.strip():
+            return remote
+    known = ", ".join(r.ae_title for r in settings.remote_aes) or "none configured"
+    typer.echo(
+        f"raddx: unknown remote AE {ae_title!r} (known: {known}); add it to remote_aes "
+        "in raddx.toml or RADDX_REMOTE_AES",
+        err=True,
+    )
+    raise typer.Exit(2)
+
+
+def _progress(quiet: bool) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        disable=quiet or not sys.stderr.isatty(),
+        transient=True,
+    )
+
+
+def _files(paths: list[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            yield path
+
+
+def _from_files(paths: list[Path]) -> tuple[list[Any], list[tuple[str, str]]]:
+    """Outgoing objects from files, and (file, reason) for those that are not DICOM."""
+    import pydicom
+
+    from raddx.dimse.scu import Outgoing
+
+    outgoing: list[Outgoing] = []
+    unreadable: list[tuple[str, str]] = []
+    for path in _files(paths):
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+            outgoing.append(
+                Outgoing(
+                    sop_class_uid=str(header.SOPClassUID),
+                    sop_instance_uid=str(header.SOPInstanceUID),
+                    transfer_syntax_uid=str(header.file_meta.TransferSyntaxUID),
+                    load=lambda p=path: pydicom.dcmread(p),  # type: ignore[misc]
+                )
+            )
+        except Exception as exc:  # not DICOM or without the UIDs needed to send it
+            unreadable.append((str(path), f"not a sendable DICOM file: {exc}"))
+    return outgoing, unreadable
+
+
+def _from_archive(services: Any, studies: list[str], patient_id: str | None) -> list[Any]:
+    from raddx.archive.query import Query
+    from raddx.archive.retrieve import RetrieveService
+    from raddx.dimse.scu import Outgoing
+
+    if studies:
+        # PS3.4 C.2.2.2.2: a list of UIDs, backslash-separated, matches any of them.
+        query = Query(
+            level="STUDY",  # type: ignore[arg-type]
+            information_model="STUDY_ROOT",  # type: ignore[arg-type]
+            keys={"StudyInstanceUID": "\\".join(studies)},
+        )
+    else:
+        query = Query(
+            level="PATIENT",  # type: ignore[arg-type]
+            information_model="PATIENT_ROOT",  # type: ignore[arg-type]
+            keys={"PatientID": patient_id},
+        )
+    retrieve_service = RetrieveService(services.session_factory, services.blobs)
+
+    def loader(ref: Any) -> Callable[[], Dataset]:
+        def load() -> Dataset:
+            (retrieved,) = retrieve_service.read([ref])
+            if retrieved.dataset is None:
+                raise OSError(retrieved.error)
+            return retrieved.dataset
+
+        return load
+
+    return [
+        Outgoing(ref.sop_class_uid, ref.sop_instance_uid, ref.transfer_syntax_uid, loader(ref))
+        for ref in retrieve_service.instances(query)
+    ]
+
+
+def send(
+    remote_ae: Annotated[str, typer.Argument(help="Remote AE title (from remote_aes).")],
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or folders to send instead of archive content."),
+    ] = None,
+    study: Annotated[
+        list[str] | None, typer.Option("--study", help="StudyInstanceUID (repeatable).")
+    ] = None,
+    patient_id: Annotated[
+        str | None, typer.Option("--patient-id", help="Every study of this PatientID.")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    quiet: Quiet = False,
+) -> None:
+    """Send instances to a remote AE with C-STORE: from the archive (`--study`,
+    `--patient-id`) or from files and folders.
+
+    Prints a summary (sent; failed with the peer's status and comment). Exits 0 when
+    everything was sent, 1 on any failure or when nothing matched, 2 for an unknown remote AE
+    or a wrong selection.
+    """
+    from raddx.dimse.scu import StoreOutcome, send_instances
+    from raddx.errors import RaddxError
+    from raddx.server import configure_logging
+    from raddx.services import Services
+
+    configure_logging(logging.WARNING)
+    chosen = sum(bool(x) for x in (paths, study, patient_id))
+    if chosen != 1:
+        typer.echo("raddx: give exactly one of --study, --patient-id or PATHS", err=True)
+        raise typer.Exit(2)
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    remote = _remote(settings, remote_ae)
+    failures: list[tuple[str, str]] = []
+    if paths:
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            typer.echo(f"raddx: no such file or folder: {', '.join(map(str, missing))}", err=True)
+            raise typer.Exit(2)
+        outgoing, failures = _from_files(paths)
+        services = None
+    else:
+        services = Services.from_settings(settings)
+        try:
+            outgoing = _from_archive(services, study or [], patient_id)
+        except RaddxError as exc:
+            services.close()
+            typer.echo(f"raddx: {exc}", err=True)
+            raise typer.Exit(2) from None
+    try:
+        with _progress(quiet) as progress:
+            task = progress.add_task(f"sending to {remote.ae_title}", total=len(outgoing))
+
+            def on_outcome(_outcome: StoreOutcome) -> None:
+                progress.advance(task)
+
+            outcomes = send_instances(
+                remote, outgoing, calling_ae=settings.ae_title, progress=on_outcome
+            )
+    finally:
+        if services is not None:
+            services.close()
+    sent = [o for o in outcomes if o.ok]
+    for outcome in outcomes:
+        if not outcome.ok:
+            status = "no status" if outcome.status is None else f"status 0x{outcome.status:04X}"
+            failures.append((outcome.sop_instance_uid, f"{status}: {outcome.comment}".strip()))
+    typer.echo(f"sent {len(sent)}, failed {len(failures)} to {remote.ae_title}")
+    for what, reason in failures:
+        typer.echo(f"  failed {what}: {reason}")
+    if not outgoing and not failures:
+        typer.echo("raddx: nothing matched; nothing was sent", err=True)
+        raise typer.Exit(1)
+    raise typer.Exit(1 if failures else 0)
+
+
+def _store_handler(services: Any, remote: RemoteAE) -> Callable[[Any], int | Dataset]:
+    """A C-STORE handler for C-GET sub-operations: into our archive through ingest."""
+    from raddx.dimse.status import SUCCESS, status_dataset, status_for_error
+
+    def handle_store(event: Any) -> int | Dataset:
+        request = event.request
+        try:
+            services.ingest.store_dataset(
+                cast(BytesIO, request.DataSet).getbuffer(),
+                sop_class_uid=str(request.AffectedSOPClassUID),
+                sop_instance_uid=str(request.AffectedSOPInstanceUID),
+                transfer_syntax_uid=str(event.context.transfer_syntax),
+                source="retrieve",
+                calling_ae_title=remote.ae_title,
+                called_ae_title=services.settings.ae_title,
+            )
+        except Exception as exc:  # each failure is one failed sub-operation at the peer
+            logging.getLogger(__name__).warning(
+                "retrieve: not stored sop_instance_uid=%s reason=%s",
+                request.AffectedSOPInstanceUID,
+                exc,
+            )
+            return status_dataset(status_for_error(exc), str(exc))
+        return SUCCESS
+
+    return handle_store
+
+
+def retrieve(
+    remote_ae: Annotated[str, typer.Argument(help="Remote AE title (from remote_aes).")],
+    study: Annotated[list[str], typer.Option("--study", help="StudyInstanceUID (repeatable).")],
+    use_get: Annotated[
+        bool, typer.Option("--get", help="C-GET into this archive (the default).")
+    ] = False,
+    move_to: Annotated[
+        str | None,
+        typer.Option("--move-to", help="C-MOVE to this AE instead (e.g. our running server)."),
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    quiet: Quiet = False,
+) -> None:
+    """Fetch studies from a remote AE: C-GET into this archive (stored through the same
+    ingest as C-STORE), or C-MOVE to an AE the remote knows (`--move-to`).
+
+    Prints the sub-operation counts. Exits 0 when everything arrived, 1 on any failure, 2 for
+    an unknown remote AE or wrong options.
+    """
+    from pydicom.dataset import Dataset
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
+
+    from raddx.dimse import scu
+    from raddx.server import configure_logging
+    from raddx.services import Services
+
+    configure_logging(logging.WARNING)
+    if use_get and move_to:
+        typer.echo("raddx: give either --get or --move-to, not both", err=True)
+        raise typer.Exit(2)
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    remote = _remote(settings, remote_ae)
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.StudyInstanceUID = list(study) if len(study) > 1 else study[0]
+    with _progress(quiet) as progress:
+        task = progress.add_task(f"retrieving from {remote.ae_title}", total=None)
+
+        def on_pending(status: Dataset) -> None:
+            done = sum(
+                int(status.get(k, 0) or 0)
+                for k in (
+                    "NumberOfCompletedSuboperations",
+                    "NumberOfFailedSuboperations",
+                    "NumberOfWarningSuboperations",
+                )
+            )
+            remaining = int(status.get("NumberOfRemainingSuboperations", 0) or 0)
+            progress.update(task, completed=done, total=done + remaining)
+
+        if move_to:
+            outcome = scu.move(
+                remote, identifier, move_to, calling_ae=settings.ae_title, progress=on_pending
+            )
+        else:
+            services = Services.from_settings(settings)
+            try:
+                outcome = scu.get(
+                    remote,
+                    identifier,
+                    _store_handler(services, remote),
+                    calling_ae=settings.ae_title,
+                    query_model=StudyRootQueryRetrieveInformationModelGet,
+                    progress=on_pending,
+                )
+            finally:
+                services.close()
+    status = "no status" if outcome.status is None else f"status 0x{outcome.status:04X}"
+    typer.echo(
+        f"retrieved {outcome.completed}, warning {outcome.warning}, failed {outcome.failed} "
+        f"from {remote.ae_title} ({status}{': ' + outcome.comment if outcome.comment else ''})"
+    )
+    raise typer.Exit(0 if outcome.ok else 1)

@@ -1,0 +1,292 @@
+"""The SCU side of the DIMSE door: C-STORE, C-MOVE and C-GET requests to a remote AE.
+
+Plain helpers on pynetdicom with no business logic: the caller chooses what to send and what
+to do with what arrives (the CLI's ``raddx send`` and ``raddx retrieve``, later routing). A
+failure is reported per instance or as a final status, never raised, so a caller can print
+one summary for everything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE, build_context, build_role, evt
+from pynetdicom.association import Association
+from pynetdicom.events import Event
+from pynetdicom.presentation import PresentationContext
+from pynetdicom.sop_class import (
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+)
+
+from raddx.config import RemoteAE
+from raddx.dimse._tuning import set_nodelay
+from raddx.dimse.contexts import storage_contexts
+
+__all__ = [
+    "Outgoing",
+    "RetrieveOutcome",
+    "StoreOutcome",
+    "get",
+    "move",
+    "send_instances",
+]
+
+log = logging.getLogger(__name__)
+
+#: PS3.8 9.3.2.2: at most 128 presentation contexts (odd IDs 1-255) per association.
+MAX_CONTEXTS = 128
+_UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+#: PS3.4 Table C.4-2 / C.4-3: the C-MOVE/C-GET Pending status.
+_PENDING = 0xFF00
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One object to send; ``load`` reads it only when its turn comes (bounded memory).
+
+    ``load`` returns the dataset with ``file_meta.TransferSyntaxUID`` set to
+    ``transfer_syntax_uid`` (the syntax it is sent in; nothing is transcoded except between
+    the uncompressed syntaxes, which pynetdicom does when the peer accepts only the other).
+    """
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+    load: Callable[[], Dataset]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOutcome:
+    """The result of one C-STORE: the peer's status (``None`` if none came) and why."""
+
+    sop_instance_uid: str
+    status: int | None
+    comment: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Success (0x0000) or a Warning (PS3.4 B.2.3: 0xB000, 0xB007, 0xB006)."""
+        return self.status is not None and (self.status == 0 or self.status & 0xF000 == 0xB000)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieveOutcome:
+    """The final response of a C-MOVE/C-GET (PS3.4 C.4.2.1.4 / C.4.3.1.4), or why none came."""
+
+    status: int | None
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    comment: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Success with no failed sub-operation."""
+        return self.status == 0 and self.failed == 0
+
+
+def _context_key(sop_class_uid: str, transfer_syntax_uid: str) -> tuple[str, tuple[UID, ...]]:
+    # The uncompressed syntaxes share one context: pynetdicom converts between them, and a
+    # peer accepting only Implicit VR (PS3.5 10.1 default) still gets the object.
+    syntax = UID(transfer_syntax_uid)
+    return sop_class_uid, _UNCOMPRESSED if syntax in _UNCOMPRESSED else (syntax,)
+
+
+def _batches(objects: Iterable[Outgoing]) -> list[tuple[list[PresentationContext], list[Outgoing]]]:
+    """Split ``objects`` so that no association needs more than 128 contexts."""
+    batches: list[tuple[dict[tuple[str, tuple[UID, ...]], None], list[Outgoing]]] = []
+    for item in objects:
+        key = _context_key(item.sop_class_uid, item.transfer_syntax_uid)
+        if not batches or (key not in batches[-1][0] and len(batches[-1][0]) >= MAX_CONTEXTS):
+            batches.append(({}, []))
+        batches[-1][0].setdefault(key, None)
+        batches[-1][1].append(item)
+    return [
+        ([build_context(sop_class, list(ts)) for sop_class, ts in keys], items)
+        for keys, items in batches
+    ]
+
+
+def _ae(calling_ae: str) -> AE:
+    ae = AE(ae_title=calling_ae)
+    ae.acse_timeout = 30
+    ae.dimse_timeout = 120
+    ae.network_timeout = 60
+    return ae
+
+
+def _associate(ae: AE, remote: RemoteAE, **kwargs: Any) -> tuple[Association, str]:
+    """Associate; on failure return the reason a person can act on."""
+    assoc = ae.associate(remote.host, remote.port, ae_title=remote.ae_title, **kwargs)
+    if assoc.is_established:
+        # PS3.8 has nothing to say about Nagle; without TCP_NODELAY each small PDU after a
+        # large one may wait ~40 ms for the peer's delayed ACK (STYLE rule 13).
+        sock = getattr(assoc.dul.socket, "socket", None)
+        if sock is not None:
+            set_nodelay(sock)
+        return assoc, ""
+    where = f"{remote.ae_title} at {remote.host}:{remote.port}"
+    if assoc.is_rejected:
+        return assoc, f"association rejected by {where}"
+    return assoc, f"cannot associate with {where} (unreachable, refused or aborted)"
+
+
+def send_instances(
+    remote: RemoteAE,
+    objects: Iterable[Outgoing],
+    *,
+    calling_ae: str,
+    progress: Callable[[StoreOutcome], None] | None = None,
+) -> list[StoreOutcome]:
+    """C-STORE (PS3.4 B.2) each object to ``remote``, one association per 128 contexts.
+
+    Parameters
+    ----------
+    remote
+        The Storage SCP.
+    objects
+        What to send; each is loaded only when it is sent.
+    calling_ae
+        Our AE title.
+    progress
+        Called after each object with its outcome.
+
+    Returns
+    -------
+    list[StoreOutcome]
+        One per object, in order. An object the peer did not accept a context for, one that
+        cannot be loaded, and every object after the association is lost fail with
+        ``status`` ``None`` and a comment.
+    """
+    outcomes: list[StoreOutcome] = []
+
+    def record(outcome: StoreOutcome) -> None:
+        outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome)
+
+    for contexts, items in _batches(objects):
+        ae = _ae(calling_ae)
+        ae.requested_contexts = contexts
+        assoc, reason = _associate(ae, remote)
+        try:
+            for item in items:
+                if not assoc.is_established:
+                    record(StoreOutcome(item.sop_instance_uid, None, reason or "association lost"))
+                    continue
+                record(_store_one(assoc, item))
+        finally:
+            if assoc.is_established:
+                assoc.release()
+    return outcomes
+
+
+def _store_one(assoc: Association, item: Outgoing) -> StoreOutcome:
+    try:
+        dataset = item.load()
+    except Exception as exc:  # missing or unreadable: this object fails, the rest go on
+        return StoreOutcome(item.sop_instance_uid, None, f"cannot read the object: {exc}")
+    try:
+        response = assoc.send_c_store(dataset)
+    except ValueError as exc:  # pynetdicom: no accepted context for this class/syntax
+        return StoreOutcome(item.sop_instance_uid, None, str(exc))
+    if "Status" not in response:
+        return StoreOutcome(item.sop_instance_uid, None, "no response (association lost)")
+    return StoreOutcome(
+        item.sop_instance_uid, int(response.Status), str(response.get("ErrorComment", ""))
+    )
+
+
+def _final(responses: Iterator[tuple[Dataset, Dataset | None]], on_pending: Any) -> RetrieveOutcome:
+    last: Dataset | None = None
+    for status, _identifier in responses:
+        if "Status" not in status:
+            return RetrieveOutcome(None, comment="no response (association lost or timed out)")
+        if status.Status == _PENDING:
+            if on_pending is not None:
+                on_pending(status)
+            continue
+        last = status
+    if last is None:
+        return RetrieveOutcome(None, comment="no final response")
+    return RetrieveOutcome(
+        int(last.Status),
+        completed=int(last.get("NumberOfCompletedSuboperations", 0) or 0),
+        failed=int(last.get("NumberOfFailedSuboperations", 0) or 0),
+        warning=int(last.get("NumberOfWarningSuboperations", 0) or 0),
+        comment=str(last.get("ErrorComment", "")),
+    )
+
+
+def move(
+    remote: RemoteAE,
+    identifier: Dataset,
+    destination_ae: str,
+    *,
+    calling_ae: str,
+    query_model: str = StudyRootQueryRetrieveInformationModelMove,
+    progress: Callable[[Dataset], None] | None = None,
+) -> RetrieveOutcome:
+    """C-MOVE (PS3.4 C.4.2): ask ``remote`` to send what ``identifier`` names to
+    ``destination_ae`` (which ``remote`` must know).
+
+    ``progress`` receives each Pending response (its sub-operation counts).
+    """
+    ae = _ae(calling_ae)
+    ae.add_requested_context(query_model)
+    assoc, reason = _associate(ae, remote)
+    if not assoc.is_established:
+        return RetrieveOutcome(None, comment=reason)
+    try:
+        return _final(assoc.send_c_move(identifier, destination_ae, query_model), progress)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+def get(
+    remote: RemoteAE,
+    identifier: Dataset,
+    store_into: Callable[[Event], int | Dataset],
+    *,
+    calling_ae: str,
+    sop_classes: Sequence[str] | None = None,
+    query_model: str = StudyRootQueryRetrieveInformationModelGet,
+    progress: Callable[[Dataset], None] | None = None,
+) -> RetrieveOutcome:
+    """C-GET (PS3.4 C.4.3): ``remote`` sends what ``identifier`` names back on this
+    association; ``store_into`` handles each C-STORE sub-operation and returns its status.
+
+    The storage SOP classes are proposed with us as SCP (role selection, PS3.7 D.3.3.4).
+    ``sop_classes`` narrows them; by default the first 127 known storage classes are
+    proposed (128 contexts at most, one is the query model), so an object of a rarer class
+    is a failed sub-operation.
+    """
+    ae = _ae(calling_ae)
+    ae.add_requested_context(query_model)
+    contexts = storage_contexts()
+    if sop_classes is not None:
+        wanted = set(sop_classes)
+        contexts = [cx for cx in contexts if cx.abstract_syntax in wanted]
+    contexts = contexts[: MAX_CONTEXTS - 1]
+    roles = []
+    for cx in contexts:
+        assert cx.abstract_syntax is not None  # built from named SOP classes
+        ae.add_requested_context(cx.abstract_syntax, cx.transfer_syntax)
+        roles.append(build_role(cx.abstract_syntax, scp_role=True))
+    assoc, reason = _associate(
+        ae, remote, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, store_into)]
+    )
+    if not assoc.is_established:
+        return RetrieveOutcome(None, comment=reason)
+    try:
+        return _final(assoc.send_c_get(identifier, query_model), progress)
+    finally:
+        if assoc.is_established:
+            assoc.release()
