@@ -99,14 +99,20 @@ def _context_key(sop_class_uid: str, transfer_syntax_uid: str) -> tuple[str, tup
 
 
 def _batches(objects: Iterable[Outgoing]) -> list[tuple[list[PresentationContext], list[Outgoing]]]:
-    """Split ``objects`` so that no association needs more than 128 contexts."""
+    """Split ``objects`` so that no association needs more than 128 contexts.
+
+    First fit: an object joins the first batch that already has its context or still has
+    room, so objects of a class seen early never open another association.
+    """
     batches: list[tuple[dict[tuple[str, tuple[UID, ...]], None], list[Outgoing]]] = []
     for item in objects:
         key = _context_key(item.sop_class_uid, item.transfer_syntax_uid)
-        if not batches or (key not in batches[-1][0] and len(batches[-1][0]) >= MAX_CONTEXTS):
-            batches.append(({}, []))
-        batches[-1][0].setdefault(key, None)
-        batches[-1][1].append(item)
+        batch = next((b for b in batches if key in b[0] or len(b[0]) < MAX_CONTEXTS), None)
+        if batch is None:
+            batch = ({}, [])
+            batches.append(batch)
+        batch[0].setdefault(key, None)
+        batch[1].append(item)
     return [
         ([build_context(sop_class, list(ts)) for sop_class, ts in keys], items)
         for keys, items in batches
@@ -160,7 +166,8 @@ def send_instances(
     Returns
     -------
     list[StoreOutcome]
-        One per object, in order. An object the peer did not accept a context for, one that
+        One per object, in the order sent (the order given, association by
+        association). An object the peer did not accept a context for, one that
         cannot be loaded, and every object after the association is lost fail with
         ``status`` ``None`` and a comment.
     """
