@@ -23,6 +23,7 @@ from raddx.archive.query import QueryService
 from raddx.config import Settings
 from raddx.dimse._command_codec import install as install_command_codec
 from raddx.dimse._tuning import apply_reactor_tuning, set_nodelay
+from raddx.dimse.commitment import commitment_contexts, handle_n_action
 from raddx.dimse.contexts import (
     cheap_copy_contexts,
     find_contexts,
@@ -123,7 +124,12 @@ class DimseServer:
         ae.network_timeout = 60
         ae.dimse_timeout = 60
         ae.acse_timeout = 30
-        for context in [*verification_contexts(), *find_contexts(), *retrieve_contexts()]:
+        for context in [
+            *verification_contexts(),
+            *find_contexts(),
+            *retrieve_contexts(),
+            *commitment_contexts(),
+        ]:
             assert context.abstract_syntax is not None  # built from named SOP classes
             ae.add_supported_context(context.abstract_syntax, context.transfer_syntax)
         for context in storage_contexts():
@@ -147,6 +153,7 @@ class DimseServer:
                 ),
                 (evt.EVT_C_GET, handle_get, [retrieve]),
                 (evt.EVT_C_MOVE, handle_move, [retrieve, settings]),
+                (evt.EVT_N_ACTION, handle_n_action, [retrieve]),
             ],
             server_class=_PreboundServer,
             contexts=cheap_copy_contexts(ae.supported_contexts),
