@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 from dicom_factory import make_dataset, to_part10
 from helpers import dcmtk_env, run_tool, wait_for
 from raddx.cli import app
-from raddx.config import load_settings
+from raddx.config import RemoteAE, load_settings
 from raddx.db.models import Instance
+from raddx.dimse import DimseServer, listen_socket
 from raddx.services import Services
 
 pytestmark = pytest.mark.dcmtk
@@ -180,3 +181,34 @@ def test_retrieve_unknown_study_fails_nothing_stored(
     # PS3.4 C.4.3.1.4: no match is Success with zero sub-operations.
     assert result.exit_code == 0, result.output
     assert "retrieved 0, warning 0, failed 0" in result.output
+
+
+def test_retrieve_move_to_storescp(
+    services: Services, storescp: tuple[int, Path], tmp_path: Path
+) -> None:
+    """C-MOVE: archive A sends the study to storescp, a destination A knows."""
+    scp_port, out = storescp
+    study, uids = _load(services)
+    destination = {"ae_title": STORESCP_AE, "host": "127.0.0.1", "port": scp_port}
+    settings_a = services.settings.model_copy(update={"remote_aes": [RemoteAE(**destination)]})
+    server = DimseServer(
+        settings=settings_a,
+        ingest=services.ingest,
+        sock=listen_socket("127.0.0.1", 0),
+        session_factory=services.session_factory,
+    )
+    server.start()
+    try:
+        host, port = server.address
+        remote = {"ae_title": "ARCHIVE_A", "host": host, "port": port}
+        result = CliRunner().invoke(
+            app,
+            ["retrieve", "ARCHIVE_A", "--study", study, "--move-to", STORESCP_AE, "-q"],
+            env={"RADDX_REMOTE_AES": json.dumps([remote]), "RADDX_DATA_DIR": str(tmp_path / "b")},
+        )
+    finally:
+        server.stop()
+
+    assert result.exit_code == 0, result.output
+    assert "retrieved 3, warning 0, failed 0" in result.output
+    assert {str(pydicom.dcmread(p).SOPInstanceUID) for p in out.iterdir()} == uids
