@@ -4,6 +4,7 @@ run in-process through Typer's CliRunner against real peers on loopback."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import socket
 import subprocess
@@ -141,6 +142,18 @@ def test_send_to_unreachable_remote_exits_1(services: Services) -> None:
     assert result.exit_code == 1, result.output  # type: ignore[attr-defined]
     assert "sent 0, failed 1" in result.output  # type: ignore[attr-defined]
     assert "cannot associate with GONE at 127.0.0.1" in result.output  # type: ignore[attr-defined]
+    gc.collect()  # collect the leaked socket here, where its warning is filtered
+
+
+def test_send_by_patient_id(services: Services, storescp: tuple[int, Path]) -> None:
+    port, out = storescp
+    _study, uids = _load(services)
+    remote = {"ae_title": STORESCP_AE, "host": "127.0.0.1", "port": port}
+
+    result = _invoke(services, ["send", STORESCP_AE, "--patient-id", "SEND1", "-q"], [remote])
+
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert {str(pydicom.dcmread(p).SOPInstanceUID) for p in out.iterdir()} == uids
 
 
 def test_retrieve_get_from_another_raddx(
