@@ -1,23 +1,24 @@
 """Ingest: validate a received object, keep its bytes, index it — all or nothing.
 
-Every door that brings objects in (C-STORE, ``raddx import``, later STOW-RS) calls
-:meth:`IngestService.store`; none of them touches the blob store or the index directly.
+Every door that brings objects in (C-STORE, ``raddx import``, C-GET retrieve, later STOW-RS)
+calls :meth:`IngestService.store` or :meth:`IngestService.store_dataset`; none of them touches
+the blob store or the index directly.
 
 Order of work, and why (ARCHITECTURE.md "Storage and index"):
 
 1. Parse and validate the header (no lock held). Bad input raises :class:`InvalidInput`
    before anything is written.
-2. Write the blob (temp + fsync + link; no database lock held, so associations overlap
-   their disk writes). Blob keys are write-once: the first copy of an instance gets
-   ``<2 hex>/<sha256(SOPInstanceUID)>``; a different copy gets that name plus ``.`` and the
-   first 16 hex digits of its content hash. So an existing file is never overwritten and a
-   file that exists under a content-suffixed name has exactly those bytes.
+2. Write the blob (temp + link + fsync, see ``FileBlobStore``; no database lock held, so
+   associations overlap their disk writes). Blob keys are write-once: the first copy of an
+   instance gets ``<2 hex>/<sha256(SOPInstanceUID)>``; a different copy gets that name plus
+   ``.`` and the first 16 hex digits of its content hash. An existing file is never
+   overwritten; one found under a content-suffixed name is verified before it is reused.
 3. Index it in one transaction (patient, study, series, instance rows and counters). An
    identical copy already indexed makes this a no-op (and our redundant blob is deleted):
    re-storing the same bytes changes nothing. If the transaction fails, the blob written in
-   step 2 is deleted; if the process dies in between, the
-   orphan sweep (``raddx.archive.sweep``) removes it later. A superseded blob is deleted
-   only after the commit.
+   step 2 is deleted; if the process dies in between, the sweep (``raddx.archive.sweep``)
+   re-indexes the complete blob later (:meth:`IngestService.adopt`). A superseded blob is
+   deleted only after the commit.
 
 Concurrency: on SQLite every transaction takes the write lock up front (``BEGIN
 IMMEDIATE``); on PostgreSQL the study row is locked ``FOR UPDATE`` so counters and
