@@ -10,13 +10,13 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from raddx import __version__
+from raddx._cli_options import DatabaseUrl, DataDir, Quiet, load_cli_settings
 from raddx.cli_dicom import retrieve, send
-from raddx.config import Settings, load_settings
 from raddx.deid.cli import deid_app
 
 __all__ = ["app"]
@@ -30,23 +30,6 @@ app = typer.Typer(
 db_app = typer.Typer(help="Index database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(deid_app, name="deid")
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Root for blobs and the SQLite index [RADDX_DATA_DIR]."),
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="SQLAlchemy URL of the index [RADDX_DATABASE_URL]."),
-]
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except Exception as exc:  # pydantic ValidationError and TOML errors: show, don't trace
-        typer.echo(f"raddx: invalid configuration:\n{exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.callback()
@@ -88,7 +71,7 @@ def serve(
     from raddx.server import serve as run_server
 
     configure_logging()
-    settings = _settings(
+    settings = load_cli_settings(
         data_dir=data_dir,
         database_url=database_url,
         ae_title=ae_title,
@@ -106,7 +89,7 @@ def import_(
     ],
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Import DICOM files into the archive through the same ingest as C-STORE.
 
@@ -127,7 +110,7 @@ def import_(
     if missing:
         typer.echo(f"raddx: no such file or folder: {', '.join(map(str, missing))}", err=True)
         raise typer.Exit(2)
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
     services = Services.from_settings(settings)
     started = time.perf_counter()
     try:
@@ -172,7 +155,7 @@ def sweep(
     from raddx.archive import sweep_orphans
     from raddx.services import Services
 
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
     services = Services.from_settings(settings)
     try:
         report = sweep_orphans(
@@ -199,7 +182,7 @@ def db_upgrade(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> No
     """Apply the index schema migrations (serve and import also do this at start)."""
     from raddx.services import Services
 
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
     Services.from_settings(settings, migrate=True).close()
     typer.echo("index schema is up to date")
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from raddx._cli_options import DatabaseUrl, DataDir, Quiet, load_cli_settings
 from raddx.config import RemoteAE, Settings
 
 if TYPE_CHECKING:  # pydicom and rich load only when a command runs: `raddx --help` stays fast
@@ -22,22 +23,6 @@ if TYPE_CHECKING:  # pydicom and rich load only when a command runs: `raddx --he
     from rich.progress import Progress
 
 __all__ = ["retrieve", "send"]
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Root for blobs and the SQLite index [RADDX_DATA_DIR]."),
-]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="SQLAlchemy URL of the index [RADDX_DATABASE_URL]."),
-]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-
-
-def _settings(**overrides: Any) -> Settings:
-    from raddx.cli import _settings as load
-
-    return load(**overrides)
 
 
 def _remote(settings: Settings, ae_title: str) -> RemoteAE:
@@ -165,7 +150,7 @@ def send(
     if chosen != 1:
         typer.echo("raddx: give exactly one of --study, --patient-id or PATHS", err=True)
         raise typer.Exit(2)
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
     remote = _remote(settings, remote_ae)
     failures: list[tuple[str, str]] = []
     if paths:
@@ -269,7 +254,7 @@ def retrieve(
     if use_get and move_to:
         typer.echo("raddx: give either --get or --move-to, not both", err=True)
         raise typer.Exit(2)
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
     remote = _remote(settings, remote_ae)
     identifier = Dataset()
     identifier.QueryRetrieveLevel = "STUDY"
