@@ -26,6 +26,7 @@ from pynetdicom.sop_class import (
 
 from raddx.archive.commitment import CommitmentResult, commit
 from raddx.archive.retrieve import RetrieveService
+from raddx.dimse.status import PROCESSING_FAILURE, SUCCESS
 
 __all__ = ["commitment_contexts", "event_report", "handle_n_action"]
 
@@ -36,9 +37,7 @@ REQUEST_STORAGE_COMMITMENT = 1
 #: PS3.4 J.3.3.1: Event Type ID 1 (all committed) and 2 (failures exist).
 ALL_COMMITTED = 1
 FAILURES_EXIST = 2
-#: PS3.7 C.4: N-ACTION statuses.
-SUCCESS = 0x0000
-PROCESSING_FAILURE = 0x0110
+#: PS3.7 C.4: N-ACTION statuses (besides the shared ones in raddx.dimse.status).
 NO_SUCH_ACTION_TYPE = 0x0123
 MISSING_ATTRIBUTE = 0x0120
 INVALID_ARGUMENT_VALUE = 0x0115

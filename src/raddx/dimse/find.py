@@ -30,7 +30,14 @@ from pynetdicom.sop_class import (
 )
 
 from raddx.archive.query import InformationModelValues, Query, QueryService
-from raddx.dimse.status import status_dataset
+from raddx.dimse.status import (
+    CANCEL,
+    IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+    OUT_OF_RESOURCES,
+    PENDING,
+    UNABLE_TO_PROCESS,
+    status_dataset,
+)
 from raddx.errors import InvalidInput
 
 __all__ = ["DEFAULT_MAX_FIND_MATCHES", "handle_find"]
@@ -39,13 +46,6 @@ log = logging.getLogger(__name__)
 
 #: Most matches one C-FIND answers before it stops with 0xA700 (see :func:`handle_find`).
 DEFAULT_MAX_FIND_MATCHES = 10_000
-
-#: PS3.4 Table C.4-1 (C-FIND statuses).
-PENDING = 0xFF00
-CANCEL = 0xFE00
-OUT_OF_RESOURCES = 0xA700
-IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
-UNABLE_TO_PROCESS = 0xC000
 
 _MODELS = {
     PatientRootQueryRetrieveInformationModelFind: InformationModelValues.PATIENT_ROOT,

@@ -30,22 +30,24 @@ from raddx.archive.query import InformationModelValues, InstanceRef, Query
 from raddx.archive.retrieve import RetrieveService
 from raddx.config import Settings
 from raddx.dimse.find import query_from_identifier
+from raddx.dimse.status import (
+    CANCEL,
+    IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+    PENDING,
+    SUCCESS,
+    UNABLE_TO_PROCESS,
+)
 from raddx.errors import InvalidInput
 
 __all__ = ["destination_contexts", "handle_get", "handle_move"]
 
 log = logging.getLogger(__name__)
 
-#: PS3.4 Table C.4-2 (C-MOVE) and C.4-3 (C-GET) statuses.
-SUCCESS = 0x0000
-PENDING = 0xFF00
-CANCEL = 0xFE00
+#: PS3.4 Table C.4-2 (C-MOVE) and C.4-3 (C-GET) statuses only these services use.
 #: Refused: Out of Resources – Unable to perform sub-operations (the destination refused).
 UNABLE_TO_PERFORM_SUBOPERATIONS = 0xA702
 #: Refused: Move Destination unknown (C-MOVE only).
 MOVE_DESTINATION_UNKNOWN = 0xA801
-IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
-UNABLE_TO_PROCESS = 0xC000
 
 _MODELS = {
     PatientRootQueryRetrieveInformationModelGet: InformationModelValues.PATIENT_ROOT,

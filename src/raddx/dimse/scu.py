@@ -27,6 +27,7 @@ from pynetdicom.sop_class import (
 from raddx.config import RemoteAE
 from raddx.dimse._tuning import set_nodelay
 from raddx.dimse.contexts import storage_contexts
+from raddx.dimse.status import PENDING
 
 __all__ = [
     "Outgoing",
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 #: PS3.8 9.3.2.2: at most 128 presentation contexts (odd IDs 1-255) per association.
 MAX_CONTEXTS = 128
 _UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
-#: PS3.4 Table C.4-2 / C.4-3: the C-MOVE/C-GET Pending status.
-_PENDING = 0xFF00
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +214,7 @@ def _final(responses: Iterator[tuple[Dataset, Dataset | None]], on_pending: Any)
     for status, _identifier in responses:
         if "Status" not in status:
             return RetrieveOutcome(None, comment="no response (association lost or timed out)")
-        if status.Status == _PENDING:
+        if status.Status == PENDING:
             if on_pending is not None:
                 on_pending(status)
             continue
