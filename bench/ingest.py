@@ -42,7 +42,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, ClassVar, Protocol
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
@@ -461,6 +461,8 @@ class Orthanc:
     name = "Orthanc"
     aet = ORTHANC_AET
     port = ORTHANC_DICOM_PORT
+    #: Settings a subclass adds to the reference configuration (e.g. query.py's Find/Get).
+    extra_config: ClassVar[dict[str, object]] = {}
 
     def __init__(self) -> None:
         self.proc: Proc | None = None
@@ -491,6 +493,7 @@ class Orthanc:
             "DicomCheckCalledAet": False,
             "DicomAlwaysAllowStore": True,
             "DicomAlwaysAllowEcho": True,
+            **self.extra_config,
         }
         config_path = scratch / "orthanc.json"
         config_path.write_text(json.dumps(config, indent=2))

@@ -37,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -127,44 +128,10 @@ def generate(studies: int, per_study: int, big: int) -> IndexData:
 class OrthancQR(_ingest.Orthanc):
     """ingest.py's Orthanc, plus C-FIND and C-GET allowed from any AE (ours is not declared)."""
 
-    def start(self, scratch: Path, logs: Path) -> None:
-        """The reference configuration of ingest.py with Find/Get allowed."""
-        storage = scratch / "orthanc-db"
-        storage.mkdir(parents=True)
-        config = {
-            "Name": "raddx-bench",
-            "StorageDirectory": str(storage),
-            "IndexDirectory": str(storage),
-            "StorageCompression": False,
-            "Plugins": [],
-            "HttpServerEnabled": True,
-            "HttpPort": _ingest.ORTHANC_HTTP_PORT,
-            "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
-            "DicomServerEnabled": True,
-            "DicomAet": _ingest.ORTHANC_AET,
-            "DicomPort": _ingest.ORTHANC_DICOM_PORT,
-            "DicomCheckCalledAet": False,
-            "DicomAlwaysAllowStore": True,
-            "DicomAlwaysAllowEcho": True,
-            "DicomAlwaysAllowFind": True,
-            "DicomAlwaysAllowGet": True,
-        }
-        config_path = scratch / "orthanc.json"
-        config_path.write_text(json.dumps(config, indent=2))
-        env = {**_ingest._clean_env(), **_ingest.NODELAY_ENV}
-        self.proc = _ingest._spawn(
-            [_ingest._orthanc_binary(), str(config_path)], env, scratch, logs
-        )
-        proc = self.proc
-        _ingest._wait_until(
-            "Orthanc",
-            lambda: (
-                _ingest._http_get(f"http://{HOST}:{_ingest.ORTHANC_HTTP_PORT}/system") is not None
-                and _ingest._echo(self.aet, self.port)
-            ),
-            proc,
-        )
+    extra_config: ClassVar[dict[str, object]] = {
+        "DicomAlwaysAllowFind": True,
+        "DicomAlwaysAllowGet": True,
+    }
 
 
 def load(server: _ingest.Server, data: IndexData, logs: Path) -> float:
