@@ -105,9 +105,7 @@ def _from_archive(services: Any, studies: list[str], patient_id: str | None) -> 
     def loader(ref: Any) -> Callable[[], Dataset]:
         def load() -> Dataset:
             (retrieved,) = retrieve_service.read([ref])
-            if retrieved.dataset is None:
-                raise OSError(retrieved.error)
-            return retrieved.dataset
+            return retrieved.decode()
 
         return load
 

@@ -12,6 +12,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, build_role, evt
+from pynetdicom.dsutils import decode
 from pynetdicom.sop_class import (
     CTImageStorage,
     PatientRootQueryRetrieveInformationModelGet,
@@ -31,6 +33,7 @@ from sqlalchemy import func, select
 from dicom_factory import make_dataset, to_part10
 from helpers import dcmtk_env, run_tool, wait_for
 from postgres_fixture import _database, _server_url
+from raddx.archive.part10 import read_file_meta
 from raddx.config import load_settings
 from raddx.db.models import Instance
 from raddx.dimse import DimseServer, listen_socket
@@ -283,17 +286,30 @@ def test_move_without_unique_key_is_refused(archive: _Archive) -> None:
 
 
 def _get(
-    archive: _Archive, identifier: Dataset, model: str
+    archive: _Archive,
+    identifier: Dataset,
+    model: str,
+    contexts: tuple[tuple[str, ...], ...] = ((ExplicitVRLittleEndian, ImplicitVRLittleEndian),),
+    raw: dict[str, tuple[str, bytes]] | None = None,
 ) -> tuple[list[tuple[Dataset, Dataset | None]], list[str]]:
+    """C-GET with a pynetdicom SCU proposing one CT context per item of ``contexts``; ``raw``
+    collects each received object's (transfer syntax, dataset bytes as they came off the
+    wire)."""
     received: list[str] = []
 
-    def on_store(event: object) -> int:
-        received.append(event.dataset.SOPInstanceUID)  # type: ignore[attr-defined]
+    def on_store(event: Any) -> int:
+        received.append(event.dataset.SOPInstanceUID)
+        if raw is not None:
+            raw[event.dataset.SOPInstanceUID] = (
+                str(event.context.transfer_syntax),
+                event.request.DataSet.getvalue(),
+            )
         return 0x0000
 
     ae = AE(ae_title="GETTER")
     ae.add_requested_context(model)
-    ae.add_requested_context(CTImageStorage, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    for syntaxes in contexts:
+        ae.add_requested_context(CTImageStorage, list(syntaxes))
     assoc = ae.associate(
         *archive.server,
         ae_title="RADDX",
@@ -332,3 +348,52 @@ def test_get_without_matches_succeeds_empty(archive: _Archive) -> None:
     )
     assert responses[-1][0].Status == 0x0000
     assert received == []
+
+
+def _stored_bytes(archive: _Archive, uid: str) -> tuple[str, bytes]:
+    """(transfer syntax, dataset bytes after the file meta) of the stored object."""
+    with archive.services.session_factory() as session:
+        key = session.scalar(select(Instance.blob_key).where(Instance.sop_instance_uid == uid))
+    assert key is not None
+    part10 = archive.services.blobs.get(key)
+    meta = read_file_meta(part10)
+    return meta.transfer_syntax_uid, part10[meta.dataset_offset :]
+
+
+def test_get_sends_the_stored_bytes_unchanged(archive: _Archive) -> None:
+    """Accepted in its stored syntax, an object goes out byte for byte as it was received."""
+    raw: dict[str, tuple[str, bytes]] = {}
+    responses, _ = _get(
+        archive,
+        _identifier("STUDY", StudyInstanceUID=STUDY),
+        StudyRootQueryRetrieveInformationModelGet,
+        contexts=((ExplicitVRLittleEndian,), (ImplicitVRLittleEndian,)),
+        raw=raw,
+    )
+    assert responses[-1][0].Status == 0x0000
+    assert sorted(raw) == sorted(archive.stored)
+    for uid, sent in raw.items():
+        assert sent == _stored_bytes(archive, uid)
+
+
+def test_get_re_encodes_for_a_requestor_with_the_other_uncompressed_syntax(
+    archive: _Archive,
+) -> None:
+    """A requestor that accepts CT in Implicit VR only gets the Explicit VR objects
+    re-encoded (decoded and encoded by pydicom), the Implicit VR one as stored."""
+    raw: dict[str, tuple[str, bytes]] = {}
+    responses, _ = _get(
+        archive,
+        _identifier("STUDY", StudyInstanceUID=STUDY),
+        StudyRootQueryRetrieveInformationModelGet,
+        contexts=((ImplicitVRLittleEndian,),),
+        raw=raw,
+    )
+    assert responses[-1][0].Status == 0x0000
+    assert sorted(raw) == sorted(archive.stored)
+    for uid, (syntax, data) in raw.items():
+        assert syntax == ImplicitVRLittleEndian
+        back = decode(BytesIO(data), True, True, False)
+        assert back.PixelData == archive.stored[uid].PixelData
+        stored_syntax, stored_body = _stored_bytes(archive, uid)
+        assert (data == stored_body) == (stored_syntax == ImplicitVRLittleEndian)

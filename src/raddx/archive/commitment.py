@@ -40,8 +40,8 @@ def commit(
 ) -> CommitmentResult:
     """Decide storage commitment for ``requested`` ``(sop_class_uid, sop_instance_uid)`` pairs.
 
-    Each stored object is read in full (the same read a C-GET does): a blob that is gone or
-    does not parse is not committed.
+    Each stored object is read in full and its structure checked (the same read a C-GET
+    does): a blob that is gone, torn or damaged is not committed.
     """
     requested = list(requested)
     uids = sorted({uid for _, uid in requested})
@@ -56,7 +56,7 @@ def commit(
     readable = {
         retrieved.ref.sop_instance_uid
         for retrieved in retrieve_service.read(refs.values())
-        if retrieved.dataset is not None
+        if retrieved.part10 is not None
     }
     committed: list[tuple[str, str]] = []
     failed: list[tuple[str, str, int]] = []

@@ -3,7 +3,8 @@
 Shared by every door that hands images back (C-GET, C-MOVE, later WADO-RS and routing). The
 instances are found with the query engine's matching (:func:`matching_instances`); this module
 only adds the retrieve rules of PS3.4 C.4.2.2.1 / C.4.3.2.1 and reads the stored Part 10 bytes,
-exactly as received: nothing is transcoded or rewritten, and nothing in the archive changes.
+exactly as received: nothing is decoded, transcoded or rewritten here (a door that needs a
+dataset asks :meth:`RetrievedInstance.decode`), and nothing in the archive changes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from sqlalchemy.orm import sessionmaker
 
+from raddx.archive.part10 import FileMeta, check_structure, read_file_meta
 from raddx.archive.query import InstanceRef, Query, matching_instances
 from raddx.archive.query.attributes import UNIQUE_KEYS
 from raddx.db import READ_ONLY_OPTIONS
@@ -31,15 +33,33 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RetrievedInstance:
-    """One instance to send: its dataset as stored, or why it could not be read.
+    """One instance to send: its stored Part 10 bytes, or why they could not be read.
 
-    ``dataset`` keeps ``file_meta.TransferSyntaxUID`` from the stored file, so it is sent in
-    the transfer syntax it was received in. Exactly one of ``dataset`` and ``error`` is set.
+    ``part10`` and ``meta`` are both set (the bytes passed the same length walk as at ingest)
+    or both ``None`` with ``error`` saying why. ``verbatim`` is false for an object whose
+    dataset is not encoded as its transfer syntax says (e.g. implicit VR under an explicit VR
+    syntax, which ingest tolerates as pydicom does): it must be decoded and re-encoded before
+    it is sent, or the receiver would misread it.
     """
 
     ref: InstanceRef
-    dataset: Dataset | None
+    part10: bytes | None
+    meta: FileMeta | None
     error: str | None = None
+    verbatim: bool = True
+
+    def decode(self) -> Dataset:
+        """The stored object decoded by pydicom, with its file meta (so it keeps the stored
+        transfer syntax). Costs a full parse: doors that can send bytes should.
+
+        Raises
+        ------
+        OSError
+            The stored object could not be read (``error`` says why).
+        """
+        if self.part10 is None:
+            raise OSError(self.error)
+        return pydicom.dcmread(BytesIO(self.part10))
 
 
 def check_retrieve_query(query: Query) -> None:
@@ -91,21 +111,25 @@ class RetrieveService:
             return matching_instances(query, session=session)
 
     def read(self, refs: Iterable[InstanceRef]) -> Iterator[RetrievedInstance]:
-        """Read each instance, one at a time, as a dataset with its stored file meta.
+        """Read each instance's stored bytes, one at a time, without decoding them.
 
-        A blob that is missing or does not parse is a failed instance (``error`` set, logged),
-        never an exception: the caller counts it as a failed sub-operation (PS3.4 C.4.2.1.4.2).
+        The bytes get the checks ingest made: a File Meta group, and element lengths that
+        account for every byte (:func:`~raddx.archive.part10.check_structure`, a few dozen
+        ``struct`` calls), so a torn or damaged blob is never sent as if whole. A blob that is
+        missing or fails them is a failed instance (``error`` set, logged), never an exception:
+        the caller counts it as a failed sub-operation (PS3.4 C.4.2.1.4.2).
         """
         for ref in refs:
             try:
                 data = self._blobs.get(ref.blob_key)
-                dataset = pydicom.dcmread(BytesIO(data))
+                meta = read_file_meta(data)
+                tolerated = check_structure(data, meta)
             except Exception as exc:  # missing, unreadable or not DICOM: one failure
                 log.warning(
                     "retrieve: instance unreadable sop_instance_uid=%s reason=%s",
                     ref.sop_instance_uid,
                     type(exc).__name__,
                 )
-                yield RetrievedInstance(ref, None, f"stored object unreadable: {exc!r}")
+                yield RetrievedInstance(ref, None, None, f"stored object unreadable: {exc!r}")
                 continue
-            yield RetrievedInstance(ref, dataset)
+            yield RetrievedInstance(ref, data, meta, verbatim=not tolerated)

@@ -4,7 +4,9 @@ The handlers decode the identifier into a neutral :class:`~raddx.archive.query.Q
 way C-FIND does), ask :class:`~raddx.archive.retrieve.RetrieveService` for the instances and
 yield them; pynetdicom performs the C-STORE sub-operations (on the same association for C-GET,
 on a new one to the Move Destination for C-MOVE), counts completed/failed/warning and sends
-the pending and final responses. Each object is sent in the transfer syntax it was stored in.
+the pending and final responses. Each object is sent in the transfer syntax it was stored in,
+as the stored bytes when the accepted context has that syntax (:mod:`._stored_send`); only a
+context in the other uncompressed syntax costs a decode and re-encode.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from pynetdicom.sop_class import (
 )
 
 from raddx.archive.query import InformationModelValues, InstanceRef, Query
-from raddx.archive.retrieve import RetrieveService
+from raddx.archive.retrieve import RetrievedInstance, RetrieveService
 from raddx.config import Settings
+from raddx.dimse._stored_send import StoredObject
+from raddx.dimse._stored_send import install as install_stored_send
 from raddx.dimse.find import query_from_identifier
 from raddx.dimse.status import (
     CANCEL,
@@ -141,12 +145,34 @@ def _sub_operations(
     event: Event, retrieve_service: RetrieveService, refs: list[InstanceRef]
 ) -> Iterator[tuple[int, Dataset | None]]:
     """Pending (status, dataset) per instance, stopping with Cancel after a C-CANCEL."""
+    install_stored_send()
     for retrieved in retrieve_service.read(refs):
         if event.is_cancelled:
             yield CANCEL, None
             return
-        dataset = retrieved.dataset
-        yield PENDING, _unsendable(retrieved.ref) if dataset is None else dataset
+        yield PENDING, _sendable(retrieved)
+
+
+def _sendable(retrieved: RetrievedInstance) -> Dataset:
+    ref, part10, meta = retrieved.ref, retrieved.part10, retrieved.meta
+    if part10 is None or meta is None:
+        return _unsendable(ref)
+    try:
+        return StoredObject(
+            part10,
+            dataset_offset=meta.dataset_offset,
+            sop_class_uid=ref.sop_class_uid,
+            sop_instance_uid=ref.sop_instance_uid,
+            transfer_syntax_uid=meta.transfer_syntax_uid,
+            verbatim=retrieved.verbatim,
+        )
+    except ValueError:
+        log.warning(
+            "retrieve: unknown stored transfer syntax sop_instance_uid=%s transfer_syntax=%s",
+            ref.sop_instance_uid,
+            meta.transfer_syntax_uid,
+        )
+        return _unsendable(ref)
 
 
 def handle_get(

@@ -10,6 +10,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate
 
 from dicom_factory import make_dataset, to_part10
 from raddx.archive import RetrieveService
+from raddx.archive.part10 import read_file_meta
 from raddx.archive.query import InstanceRef, Query
 from raddx.archive.retrieve import check_retrieve_query
 from raddx.errors import InvalidInput
@@ -79,20 +80,42 @@ class _Blobs:
         return self.blobs[key]
 
 
-def test_read_keeps_the_stored_syntax_and_reports_unreadable_objects() -> None:
+def test_read_keeps_the_stored_bytes_and_reports_unreadable_objects() -> None:
     ds = make_dataset()
+    good_bytes = to_part10(ds, ImplicitVRLittleEndian)
     refs = [
         InstanceRef(ds.SOPClassUID, ds.SOPInstanceUID, ImplicitVRLittleEndian, "good"),
         InstanceRef(ds.SOPClassUID, generate_uid(), ExplicitVRLittleEndian, "missing"),
         InstanceRef(ds.SOPClassUID, generate_uid(), ExplicitVRLittleEndian, "garbage"),
+        # Cut inside the pixel data: pydicom would read it without complaint.
+        InstanceRef(ds.SOPClassUID, generate_uid(), ImplicitVRLittleEndian, "torn"),
     ]
-    blobs = _Blobs({"good": to_part10(ds, ImplicitVRLittleEndian), "garbage": b"not dicom"})
+    blobs = _Blobs({"good": good_bytes, "garbage": b"not dicom", "torn": good_bytes[:-10]})
     retrieve = RetrieveService(None, blobs)  # type: ignore[arg-type]
-    good, missing, garbage = retrieve.read(refs)
-    assert good.error is None and good.dataset is not None
-    assert good.dataset.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
-    assert good.dataset.SOPInstanceUID == ds.SOPInstanceUID
-    assert pydicom.dcmread(BytesIO(blobs.blobs["good"])).PixelData == good.dataset.PixelData
-    for failed in (missing, garbage):
-        assert failed.dataset is None
+    good, missing, garbage, torn = retrieve.read(refs)
+    assert good.error is None and good.part10 == good_bytes and good.verbatim
+    assert good.meta is not None
+    assert good.meta.transfer_syntax_uid == ImplicitVRLittleEndian
+    decoded = good.decode()
+    assert decoded.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+    assert decoded.SOPInstanceUID == ds.SOPInstanceUID
+    assert pydicom.dcmread(BytesIO(good_bytes)).PixelData == decoded.PixelData
+    for failed in (missing, garbage, torn):
+        assert failed.part10 is None and failed.meta is None
         assert failed.error
+        with pytest.raises(OSError):
+            failed.decode()
+
+
+def test_read_marks_a_dataset_not_encoded_as_its_syntax_says() -> None:
+    """Implicit VR bytes under an Explicit VR file meta (tolerated at ingest, as pydicom does)
+    must be re-encoded before they are sent."""
+    ds = make_dataset()
+    implicit = to_part10(ds, ImplicitVRLittleEndian)
+    explicit_meta = to_part10(ds, ExplicitVRLittleEndian)
+    meta_end = read_file_meta(explicit_meta).dataset_offset
+    mislabelled = explicit_meta[:meta_end] + implicit[read_file_meta(implicit).dataset_offset :]
+    ref = InstanceRef(ds.SOPClassUID, ds.SOPInstanceUID, ExplicitVRLittleEndian, "k")
+    (retrieved,) = RetrieveService(None, _Blobs({"k": mislabelled})).read([ref])  # type: ignore[arg-type]
+    assert retrieved.error is None
+    assert not retrieved.verbatim

@@ -20,10 +20,13 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
 )
 
+from dicom_factory import make_dataset, to_part10
 from raddx.archive import RetrievedInstance
+from raddx.archive.part10 import read_file_meta
 from raddx.archive.query import InstanceRef, Query
 from raddx.archive.retrieve import check_retrieve_query
 from raddx.config import load_settings
+from raddx.dimse._stored_send import StoredObject
 from raddx.dimse.retrieve import destination_contexts, handle_get, handle_move
 
 STUDY = "1.2.3"
@@ -47,12 +50,11 @@ class _Service:
     def read(self, refs: Iterable[InstanceRef]) -> Iterator[RetrievedInstance]:
         for ref in refs:
             if ref.sop_instance_uid in self.unreadable:
-                yield RetrievedInstance(ref, None, "gone")
+                yield RetrievedInstance(ref, None, None, "gone")
             else:
-                ds = Dataset()
-                ds.SOPClassUID = ref.sop_class_uid
-                ds.SOPInstanceUID = ref.sop_instance_uid
-                yield RetrievedInstance(ref, ds)
+                ds = make_dataset(sop_class=ref.sop_class_uid, sop_uid=ref.sop_instance_uid)
+                part10 = to_part10(ds, ref.transfer_syntax_uid)
+                yield RetrievedInstance(ref, part10, read_file_meta(part10))
 
 
 class _Dimse:
@@ -113,6 +115,9 @@ def test_get_yields_count_then_pending_datasets_and_fails_unreadable() -> None:
     # before sending and counts a failed sub-operation under its SOPInstanceUID.
     assert ["SOPClassUID" in d for _, d in out[1:]] == [True, False, True]
     assert out[2][1].SOPInstanceUID == "1.2.3.2"
+    # A readable one goes out as its stored bytes (see test_stored_send.py).
+    assert isinstance(out[1][1], StoredObject)
+    assert out[1][1].file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
 
 
 def test_get_cancel() -> None:
