@@ -21,13 +21,29 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from raddx.archive._executor import Executor, Row, executor_for
+from raddx.archive.datetimes import study_instant_utc
 from raddx.archive.header import HeaderRecord
-from raddx.archive.names import normalize_group
+from raddx.archive.names import fuzzy_group, normalize_group
 from raddx.config import DuplicatePolicyValues
-from raddx.db.models import Instance, Patient, Series, Study
+from raddx.db.models import Instance, Patient, ProcedureCode, RequestAttributes, Series, Study
 from raddx.errors import Conflict
 
 __all__ = ["Filed", "file_instance", "reject_message"]
+
+_GROUPS = ("alphabetic", "ideographic", "phonetic")
+_PROCEDURE_CODE_COLUMNS = (
+    "code_value",
+    "coding_scheme_designator",
+    "coding_scheme_version",
+    "code_meaning",
+)
+_REQUEST_ATTRIBUTES_COLUMNS = (
+    "requested_procedure_id",
+    "scheduled_procedure_step_id",
+    "accession_number",
+    "requested_procedure_description",
+    "scheduled_procedure_step_description",
+)
 
 _PATIENT_CHECKED = (
     ("patient_name", "PatientName"),
@@ -121,6 +137,12 @@ class _Statements:
                 updated_at=b("p_now"),
             )
         )
+        self.insert_procedure_code = insert(ProcedureCode)
+        self.procedure_code_held = _item_held(ProcedureCode, "study_fk", _PROCEDURE_CODE_COLUMNS)
+        self.insert_request_attributes = insert(RequestAttributes)
+        self.request_attributes_held = _item_held(
+            RequestAttributes, "series_fk", _REQUEST_ATTRIBUTES_COLUMNS
+        )
         self.describe_study = (
             update(Study)
             .where(Study.id == b("p_id"))
@@ -131,6 +153,15 @@ class _Statements:
                 patient_conflict_detail=b("p_detail"),
             )
         )
+
+
+def _item_held(table: Any, owner: str, columns: tuple[str, ...]) -> Any:
+    """``SELECT id`` of an item equal to the bound one (NULLs equal), under one owner."""
+    # No LIMIT: it would be one more bound parameter, and items are held once each anyway.
+    return select(table.id).where(
+        getattr(table, owner) == bindparam("p_id"),
+        *(getattr(table, c).is_not_distinct_from(bindparam(c)) for c in columns),
+    )
 
 
 @functools.cache
@@ -189,6 +220,25 @@ def file_instance(
     patient_fk = _patient(db, record, filed.conflicts, now)
     study = _study(db, record, patient_fk, filed.conflicts, now)
     series_fk, modality, new_series = _series(db, record, study.id, filed.conflicts, now)
+    # Sequence items (PS3.4 C.2.2.2.6): only objects that carry the sequences get here.
+    if record.procedure_codes:
+        _add_items(
+            db,
+            sql.procedure_code_held,
+            sql.insert_procedure_code,
+            {"study_fk": study.id},
+            study.id,
+            record.procedure_codes,
+        )
+    if record.request_attributes:
+        _add_items(
+            db,
+            sql.request_attributes_held,
+            sql.insert_request_attributes,
+            {"series_fk": series_fk, "study_fk": study.id},
+            series_fk,
+            record.request_attributes,
+        )
     db.run(
         sql.insert_instance,
         {
@@ -258,7 +308,12 @@ def _patient(db: Executor, record: HeaderRecord, conflicts: list[str], now: dt.d
         {"p_pid": values["patient_id"], "p_issuer": values["issuer_of_patient_id"]},
     )
     if row is None:
-        params = {**values, "created_at": now, "updated_at": now}
+        params = {
+            **values,
+            **_fuzzy_keys("patient_name", values),
+            "created_at": now,
+            "updated_at": now,
+        }
         inserted = db.first(sql.insert_patient, params)
         assert inserted is not None  # INSERT … RETURNING
         return int(inserted.id)
@@ -269,6 +324,8 @@ def _patient(db: Executor, record: HeaderRecord, conflicts: list[str], now: dt.d
             continue
         if stored is None:
             changes.update(_columns_of(column, values))  # filling a gap is not a conflict
+            if column == "patient_name":
+                changes.update(_fuzzy_keys(column, values))
         elif _differs(column, stored, received):
             conflicts.append(
                 f"{label} received {received!r} differs from stored {stored!r} "
@@ -278,6 +335,7 @@ def _patient(db: Executor, record: HeaderRecord, conflicts: list[str], now: dt.d
             # Same name with more groups (ideographic, phonetic): keep the richer form so
             # that Japanese queries find the patient.
             changes.update(_columns_of(column, values))
+            changes.update(_fuzzy_keys(column, values))
     if changes:
         # Built per call (the changed columns vary), so it takes SQLAlchemy's generic path.
         db.conn.execute(
@@ -296,8 +354,13 @@ def _study(
     sql = _statements()
     row = db.first(sql.study_by_uid, {"p_uid": record.study_instance_uid})
     if row is None:
+        study = record.study
         params = {
-            **record.study,
+            **study,
+            **_fuzzy_keys("referring_physician_name", study),
+            "study_date_time_utc": study_instant_utc(
+                study["study_date"], study["study_time"], study["timezone_offset_from_utc"]
+            ),
             "patient_fk": patient_fk,
             "specific_character_set": record.specific_character_set,
             "modalities_in_study": "",
@@ -348,6 +411,31 @@ def _series(
             f"study; the object was filed under that series"
         )
     return int(row.id), row.modality, False
+
+
+def _fuzzy_keys(column: str, values: dict[str, Any]) -> dict[str, str | None]:
+    """The fuzzy matching keys of a name's groups. Computed where a patient or study row is
+    written, not per object: most objects of a study find their rows already there."""
+    return {
+        f"{column}_{group}_fuzzy": fuzzy_group(values[f"{column}_{group}"]) for group in _GROUPS
+    }
+
+
+def _add_items(
+    db: Executor,
+    held: Any,
+    insert_item: Any,
+    owner: dict[str, int],
+    owner_id: int,
+    items: tuple[dict[str, str | None], ...],
+) -> None:
+    """Index the sequence items not yet held for their study or series: instances of one
+    study normally repeat the same items, and a series acquired for two requests gathers
+    both (PS3.4 C.2.2.2.6 matches any item). One indexed lookup per item, on the
+    executor's fast path."""
+    for item in items:
+        if db.first(held, {"p_id": owner_id, **item}) is None:
+            db.run(insert_item, {**owner, **item})
 
 
 def _columns_of(column: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -26,8 +26,16 @@ from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
+from raddx.archive.datetimes import date_time_utc
 from raddx.archive.names import split_person_name
-from raddx.archive.part10 import DatasetScan, FileMeta, Part10Error, read_file_meta, scan_dataset
+from raddx.archive.part10 import (
+    DatasetScan,
+    FileMeta,
+    Part10Error,
+    _Walker,
+    read_file_meta,
+    scan_dataset,
+)
 from raddx.errors import InvalidInput
 
 __all__ = ["HeaderRecord", "parse_header"]
@@ -173,6 +181,23 @@ _INSTANCE = (
     ("Rows", "rows", "int"),
     ("Columns", "columns", "int"),
 )
+#: Sequences indexed item by item for sequence matching (PS3.4 C.2.2.2.6): sequence keyword
+#: → (the item keywords kept, with their columns). Text only, kept verbatim.
+_SEQUENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "ProcedureCodeSequence": (
+        ("CodeValue", "code_value"),
+        ("CodingSchemeDesignator", "coding_scheme_designator"),
+        ("CodingSchemeVersion", "coding_scheme_version"),
+        ("CodeMeaning", "code_meaning"),
+    ),
+    "RequestAttributesSequence": (
+        ("RequestedProcedureID", "requested_procedure_id"),
+        ("ScheduledProcedureStepID", "scheduled_procedure_step_id"),
+        ("AccessionNumber", "accession_number"),
+        ("RequestedProcedureDescription", "requested_procedure_description"),
+        ("ScheduledProcedureStepDescription", "scheduled_procedure_step_description"),
+    ),
+}
 _REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
@@ -188,6 +213,10 @@ class HeaderRecord:
     series: dict[str, Any] = field(default_factory=dict)
     instance: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: Items of the indexed sequences (column → value), empty when the object has none;
+    #: tuples, so an object without them allocates nothing.
+    procedure_codes: tuple[dict[str, str | None], ...] = ()
+    request_attributes: tuple[dict[str, str | None], ...] = ()
 
     @property
     def sop_instance_uid(self) -> str:
@@ -229,7 +258,7 @@ def _fill(
 @functools.lru_cache(maxsize=1)
 def _collected_tags() -> frozenset[int]:
     keywords = {k for table in (_PATIENT, _STUDY, _SERIES, _INSTANCE) for k, _, _ in table}
-    keywords |= {*_REQUIRED_UIDS, *_PIXEL_KEYWORDS, "SpecificCharacterSet"}
+    keywords |= {*_REQUIRED_UIDS, *_PIXEL_KEYWORDS, *_SEQUENCES, "SpecificCharacterSet"}
     return frozenset(int(tag_for_keyword(k)) for k in keywords)  # type: ignore[arg-type]
 
 
@@ -299,14 +328,49 @@ class _HeaderValues:
             pixel_tags = _pixel_tags()
             raw: dict[BaseTag, RawDataElement] = {}
             for tag, (vr, offset, length) in scan.elements.items():
-                # Pixel data is only checked for presence; its value is never copied.
-                value = b"" if tag in pixel_tags else bytes(scan.payload[offset : offset + length])
+                if tag in pixel_tags:
+                    value = b""  # only checked for presence; its value is never copied
+                elif length == _UNDEFINED:
+                    value = bytes(scan.payload[offset : offset + _items_length(scan, vr, offset)])
+                else:
+                    value = bytes(scan.payload[offset : offset + length])
                 raw[BaseTag(tag)] = RawDataElement(
                     BaseTag(tag), vr, len(value), value, offset, implicit, little
                 )
             self._dataset = Dataset(raw)  # type: ignore[arg-type]  # pydicom's stub is invariant
             self._dataset.set_original_encoding(implicit, little)
         return self._dataset
+
+
+_UNDEFINED = 0xFFFFFFFF
+
+
+def _items_length(scan: DatasetScan, vr: str | None, offset: int) -> int:
+    """Byte length of the items of an undefined-length sequence starting at ``offset``,
+    without its delimiter (the scan notes only where it starts). Walked again here, only
+    for the few collected sequences, so that objects without them pay nothing."""
+    walker = _Walker(scan.payload, little=scan.little_endian, offset=0)
+    explicit = scan.explicit_vr and vr != "UN"  # PS3.5 6.2.2: UN of undefined length
+    end = walker._sequence(offset, len(scan.payload), explicit=explicit, depth=1)
+    return end - 8 - offset
+
+
+def _sequence_items(
+    values: _HeaderValues, keyword: str, notes: list[str]
+) -> tuple[dict[str, str | None], ...]:
+    """The indexed item attributes of one sequence. A damaged optional sequence is logged
+    and left out of the index; it never costs the object its place in the archive."""
+    try:
+        sequence = values.get(_tag(keyword))
+        items = []
+        for item in sequence or ():
+            row = {column: _text(item.get(kw)) for kw, column in _SEQUENCES[keyword]}
+            if any(v is not None for v in row.values()):
+                items.append(row)
+        return tuple(items)
+    except Exception as exc:  # pydicom raises many types on damaged values
+        notes.append(f"{keyword} not indexed: {exc}")
+        return ()
 
 
 def parse_header(
@@ -402,6 +466,14 @@ def _extract(values: _HeaderValues, meta: FileMeta, *, strict: bool) -> HeaderRe
     _fill(values, _STUDY, record.study)
     _fill(values, _SERIES, record.series)
     _fill(values, _INSTANCE, record.instance)
+    acquired = record.instance["acquisition_date_time"]
+    record.instance["acquisition_date_time_utc"] = (
+        date_time_utc(acquired, record.study["timezone_offset_from_utc"]) if acquired else None
+    )
+    if _tag("ProcedureCodeSequence") in values:
+        record.procedure_codes = _sequence_items(values, "ProcedureCodeSequence", notes)
+    if _tag("RequestAttributesSequence") in values:
+        record.request_attributes = _sequence_items(values, "RequestAttributesSequence", notes)
     record.patient["patient_id"] = record.patient["patient_id"] or ""
     record.patient["issuer_of_patient_id"] = record.patient["issuer_of_patient_id"] or ""
     record.instance["sop_class_uid"] = str(UID(sop_class))

@@ -8,10 +8,14 @@ and a normalised copy. This module is the one place that decides what "normalise
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["PersonNameGroups", "normalize_group", "split_person_name"]
+import jaconv
+
+__all__ = ["PersonNameGroups", "fuzzy_group", "normalize_group", "split_person_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +72,91 @@ def normalize_group(group: str | None) -> str | None:
         components.pop()
     result = "^".join(components)
     return result or None
+
+
+# Old and variant kanji that are written interchangeably in Japanese surnames and given names
+# (registry forms versus everyday forms): 髙橋/高橋, 山﨑/山崎, 渡邊/渡邉/渡辺, 齋藤/斎藤, …
+# Our own selection of the commonest cases; NFKC already folds the CJK compatibility forms.
+_KANJI_VARIANTS = str.maketrans(
+    {
+        "髙": "高",
+        "﨑": "崎",
+        "嵜": "崎",
+        "邊": "辺",
+        "邉": "辺",
+        "齋": "斎",
+        "齊": "斉",
+        "濵": "浜",
+        "濱": "浜",
+        "澤": "沢",
+        "櫻": "桜",
+        "廣": "広",
+        "國": "国",
+        "藏": "蔵",
+        "德": "徳",
+        "惠": "恵",
+        "眞": "真",
+        "瀨": "瀬",
+        "龍": "竜",
+        "冨": "富",
+        "嶋": "島",
+        "嶌": "島",
+        "槇": "槙",
+        "桒": "桑",
+        "𠮷": "吉",
+    }
+)
+#: Separators a name may or may not be written with: spaces, hyphens, apostrophes
+#: (``Shin'ichi``), dots, the katakana middle dot and the long vowel mark (``サトー``).
+_SEPARATORS = re.compile(r"[\s\-'’.,・･ー‐－]")
+#: Kunrei-shiki and Nihon-shiki spellings to Hepburn (``Satou`` of a passport, ``Tuda`` of a
+#: registry, ``Tsuda`` of a card all name the same person).
+_ROMANISATION = (
+    (re.compile(r"SY"), "SH"),
+    (re.compile(r"TY"), "CH"),
+    (re.compile(r"[ZJ]Y"), "J"),
+    (re.compile(r"SI"), "SHI"),
+    (re.compile(r"TI"), "CHI"),
+    (re.compile(r"TU"), "TSU"),
+    (re.compile(r"(?<![SC])HU"), "FU"),
+    (re.compile(r"ZI"), "JI"),
+    (re.compile(r"M(?=[BPM])"), "N"),  # Homma/Honma, Sampei/Sanpei
+)
+#: Long vowels and geminates, written or not: Satō, Satou, Satoh, Sato; Hattori, Hatori.
+_LENGTH = (
+    (re.compile(r"OH(?![AEIOUY]|$)|OH$"), "O"),
+    (re.compile(r"OU"), "O"),
+    (re.compile(r"([AEIOU])\1+"), r"\1"),
+    (re.compile(r"([B-DF-HJ-NP-TV-Z])\1+"), r"\1"),
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def fuzzy_group(group: str | None) -> str | None:
+    """The fuzzy key of one component group, for fuzzy semantic matching of person names
+    (PS3.4 C.2.2.2.1.1; docs/conformance.md lists what it equates).
+
+    Two spellings of one name get the same key: width and case (NFKC, upper case), kanji
+    variants (髙/高), katakana and hiragana and their romanisation (ヤマダ, やまだ and YAMADA,
+    through jaconv's Hepburn), long vowel marks and long vowels however written (サトー,
+    さとう, Satō, Satou, Satoh → SATO), geminates (Hattori/Hatori), Kunrei against Hepburn
+    (Tuda/Tsuda), diacritics (Müller/Muller) and separators (Shin'ichi/Shinichi). Wildcards
+    ``*`` and ``?`` pass through unchanged, so a query value gets its key the same way.
+    Component structure (``^``) is kept; trailing empty components are dropped.
+    """
+    if group is None:
+        return None
+    text = unicodedata.normalize("NFKC", group).translate(_KANJI_VARIANTS)
+    text = jaconv.kana2alphabet(jaconv.kata2hira(text))
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = unicodedata.normalize("NFC", text).upper()
+    components = []
+    for component in text.split("^"):
+        component = _SEPARATORS.sub("", component)
+        for pattern, replacement in (*_ROMANISATION, *_LENGTH):
+            component = pattern.sub(replacement, component)
+        components.append(component)
+    while components and not components[-1]:
+        components.pop()
+    return "^".join(components) or None

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Instance", "Patient", "Series", "Study"]
+__all__ = ["Base", "Instance", "Patient", "ProcedureCode", "RequestAttributes", "Series", "Study"]
 
 # VR-sized column types, declared once (STYLE rule 9). Sizes follow PS3.5 Table 6.2-1 where we
 # validate or normalise the value before it reaches the index; free text is unbounded because
@@ -90,6 +90,11 @@ class Patient(Base):
     patient_name_alphabetic_norm: Mapped[str | None] = mapped_column(index=True)
     patient_name_ideographic_norm: Mapped[str | None] = mapped_column(index=True)
     patient_name_phonetic_norm: Mapped[str | None] = mapped_column(index=True)
+    #: Fuzzy keys of the three groups (``raddx.archive.names.fuzzy_group``), written when the
+    #: patient row is written (not per object), read by fuzzy semantic matching only.
+    patient_name_alphabetic_fuzzy: Mapped[str | None] = mapped_column(index=True)
+    patient_name_ideographic_fuzzy: Mapped[str | None] = mapped_column(index=True)
+    patient_name_phonetic_fuzzy: Mapped[str | None] = mapped_column(index=True)
     patient_birth_date: Mapped[DA | None]
     patient_birth_time: Mapped[TM | None]
     patient_sex: Mapped[CS | None]
@@ -126,10 +131,16 @@ class Study(Base):
     referring_physician_name_alphabetic_norm: Mapped[str | None]
     referring_physician_name_ideographic_norm: Mapped[str | None]
     referring_physician_name_phonetic_norm: Mapped[str | None]
+    referring_physician_name_alphabetic_fuzzy: Mapped[str | None]
+    referring_physician_name_ideographic_fuzzy: Mapped[str | None]
+    referring_physician_name_phonetic_fuzzy: Mapped[str | None]
     patient_age: Mapped[str | None]
     patient_size: Mapped[str | None]
     patient_weight: Mapped[str | None]
     timezone_offset_from_utc: Mapped[str | None]
+    #: StudyDate + StudyTime as a UTC instant in the study's TimezoneOffsetFromUTC
+    #: (``raddx.archive.datetimes``), for queries whose dates are in another timezone.
+    study_date_time_utc: Mapped[DT | None] = mapped_column(index=True)
     institution_name: Mapped[str | None]
     #: Computed (PS3.4 C.6.2.1.2 optional keys), maintained on ingest; backslash-separated.
     modalities_in_study: Mapped[str] = mapped_column(default="")
@@ -188,6 +199,9 @@ class Instance(Base):
     content_date: Mapped[DA | None]
     content_time: Mapped[TM | None]
     acquisition_date_time: Mapped[DT | None]
+    #: The same instant in UTC (``YYYYMMDDHHMMSS.ffffff``, as far as the value is precise),
+    #: so that DT ranges compare instants, not text (PS3.4 C.2.2.2.5, PS3.5 6.2 DT offsets).
+    acquisition_date_time_utc: Mapped[DT | None] = mapped_column(index=True)
     number_of_frames: Mapped[int | None] = mapped_column(Integer)
     rows: Mapped[int | None] = mapped_column(Integer)
     columns: Mapped[int | None] = mapped_column(Integer)
@@ -204,3 +218,40 @@ class Instance(Base):
 
 
 Index("ix_instance_blob_key", Instance.blob_key)
+
+
+class ProcedureCode(Base):
+    """One item of a study's ProcedureCodeSequence (0008,1032), for sequence matching
+    (PS3.4 C.2.2.2.6) and for returning the sequence.
+
+    A child table rather than a JSON column: the item attributes get ordinary indexes on
+    SQLite and PostgreSQL alike, and a study without the sequence costs no row at all.
+    """
+
+    __tablename__ = "procedure_code"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_fk: Mapped[int] = mapped_column(ForeignKey("study.id"), index=True)
+    code_value: Mapped[str | None] = mapped_column(index=True)
+    coding_scheme_designator: Mapped[str | None]
+    coding_scheme_version: Mapped[str | None]
+    code_meaning: Mapped[str | None]
+
+
+class RequestAttributes(Base):
+    """One item of a series' RequestAttributesSequence (0040,0275): the order (requested
+    procedure, scheduled step, accession) the series was acquired for (PS3.3 C.7.3.1,
+    C.4.10). ``study_fk`` is kept beside ``series_fk`` so a study-level query finds the
+    study of a requested procedure with one indexed lookup.
+    """
+
+    __tablename__ = "request_attributes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    series_fk: Mapped[int] = mapped_column(ForeignKey("series.id"), index=True)
+    study_fk: Mapped[int] = mapped_column(ForeignKey("study.id"), index=True)
+    requested_procedure_id: Mapped[str | None] = mapped_column(index=True)
+    scheduled_procedure_step_id: Mapped[str | None] = mapped_column(index=True)
+    accession_number: Mapped[str | None] = mapped_column(index=True)
+    requested_procedure_description: Mapped[str | None]
+    scheduled_procedure_step_description: Mapped[str | None]

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from dicom_factory import make_dataset, to_part10
+from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
 from raddx.archive.header import check_uid, parse_header
 from raddx.errors import InvalidInput
 
@@ -124,3 +125,66 @@ def test_meta_and_dataset_uid_mismatch_lenient_vs_strict() -> None:
     assert any("Media Storage SOP Instance UID" in w for w in record.warnings)
     with pytest.raises(InvalidInput, match="Media Storage SOP Instance UID"):
         parse_header(wrong, strict=True)
+
+
+def _with_sequences(charset: str | list[str] | None = None) -> pydicom.Dataset:
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = make_dataset(charset=charset, patient_name=JAPANESE_NAME if charset else "Doe^John")
+    code = Dataset()
+    code.CodeValue = "32000000"
+    code.CodingSchemeDesignator = "JJ1017"
+    code.CodeMeaning = "胸部単純CT" if charset else "CT chest"
+    ds.ProcedureCodeSequence = Sequence([code])
+    first, second = Dataset(), Dataset()
+    first.RequestedProcedureID = "RP1"
+    first.ScheduledProcedureStepID = "SPS1"
+    first.AccessionNumber = "ACC001"
+    first.RequestedProcedureDescription = "胸部CT" if charset else "Chest CT"
+    second.RequestedProcedureID = "RP2"
+    ds.RequestAttributesSequence = Sequence([first, second])
+    return ds
+
+
+@pytest.mark.parametrize("transfer_syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+@pytest.mark.parametrize("undefined_length", [False, True])
+@pytest.mark.parametrize("charset", [None, ["ISO 2022 IR 6", "ISO 2022 IR 87"], "ISO_IR 192"])
+def test_sequence_items_are_extracted(
+    transfer_syntax: str, undefined_length: bool, charset: str | list[str] | None
+) -> None:
+    ds = _with_sequences(charset)
+    for keyword in ("ProcedureCodeSequence", "RequestAttributesSequence"):
+        ds[keyword].is_undefined_length = undefined_length
+        for item in ds[keyword].value:
+            item.is_undefined_length_sequence_item = undefined_length
+    record = parse_header(to_part10(ds, transfer_syntax))
+    meaning = "胸部単純CT" if charset else "CT chest"
+    assert record.procedure_codes == (
+        {
+            "code_value": "32000000",
+            "coding_scheme_designator": "JJ1017",
+            "coding_scheme_version": None,
+            "code_meaning": meaning,
+        },
+    )
+    assert [i["requested_procedure_id"] for i in record.request_attributes] == ["RP1", "RP2"]
+    assert record.request_attributes[0]["requested_procedure_description"] == (
+        "胸部CT" if charset else "Chest CT"
+    )
+    assert record.request_attributes[1]["accession_number"] is None
+    assert not record.warnings
+
+
+def test_objects_without_sequences_have_no_items() -> None:
+    record = parse_header(to_part10(make_dataset()))
+    assert record.procedure_codes == () and record.request_attributes == ()
+
+
+def test_acquisition_date_time_gets_its_utc_instant() -> None:
+    ds = make_dataset()
+    ds.AcquisitionDateTime = "20240101090000"
+    ds.TimezoneOffsetFromUTC = "+0900"
+    record = parse_header(to_part10(ds))
+    assert record.instance["acquisition_date_time"] == "20240101090000"
+    assert record.instance["acquisition_date_time_utc"] == "20240101000000"
