@@ -12,16 +12,37 @@ command set the archive sends.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydicom.dataset import Dataset
 
-__all__ = ["encode_command_set", "install"]
+__all__ = ["encode_command", "encode_command_set", "install"]
 
 _PACK_TAG_LEN = struct.Struct("<HHI").pack
 _NUMERIC = {"US": "<H", "UL": "<I", "SS": "<h", "SL": "<i"}
 _TEXT_PAD = {"UI": b"\0", "AE": b" ", "LO": b" ", "SH": b" ", "CS": b" ", "ST": b" "}
+
+
+def _encode_value(vr: str, value: Any) -> bytes | None:
+    """One element value, or ``None`` for a VR this encoder does not handle."""
+    if value is None or value == "":
+        return b""
+    if vr in _NUMERIC:
+        values = value if isinstance(value, list | tuple) else [value]
+        try:
+            return b"".join(struct.pack(_NUMERIC[vr], int(v)) for v in values)
+        except (TypeError, ValueError, struct.error):
+            return None
+    if vr in _TEXT_PAD:
+        if not isinstance(value, str):
+            return None
+        try:
+            encoded = value.encode("ascii")
+        except UnicodeEncodeError:
+            return None
+        return encoded + _TEXT_PAD[vr] if len(encoded) % 2 else encoded
+    return None  # AT, multi-valued text, …: rare in command sets
 
 
 def encode_command_set(ds: Dataset) -> bytes | None:
@@ -32,30 +53,26 @@ def encode_command_set(ds: Dataset) -> bytes | None:
         tag = element.tag
         if tag >> 16 != 0x0000:
             return None
-        vr = element.VR
-        value: Any = element.value
-        if value is None or value == "":
-            encoded = b""
-        elif vr in _NUMERIC:
-            values = value if isinstance(value, list | tuple) else [value]
-            try:
-                encoded = b"".join(struct.pack(_NUMERIC[vr], int(v)) for v in values)
-            except (TypeError, ValueError, struct.error):
-                return None
-        elif vr in _TEXT_PAD:
-            if not isinstance(value, str):
-                return None
-            try:
-                encoded = value.encode("ascii")
-            except UnicodeEncodeError:
-                return None
-            if len(encoded) % 2:
-                encoded += _TEXT_PAD[vr]
-        else:
-            return None  # AT, multi-valued text, …: rare in command sets
+        encoded = _encode_value(element.VR, element.value)
+        if encoded is None:
+            return None
         parts.append(_PACK_TAG_LEN(tag >> 16, tag & 0xFFFF, len(encoded)))
         parts.append(encoded)
     return b"".join(parts)
+
+
+def encode_command(elements: Iterable[tuple[int, str, Any]]) -> bytes:
+    """A complete command set from ``(tag, VR, value)`` in ascending tag order, with the
+    Command Group Length (0000,0000) computed and prepended (storage fast path)."""
+    parts: list[bytes] = []
+    for tag, vr, value in elements:
+        encoded = _encode_value(vr, value)
+        if encoded is None:
+            raise ValueError(f"cannot encode ({tag:08x}) {vr} {value!r}")
+        parts.append(_PACK_TAG_LEN(0x0000, tag & 0xFFFF, len(encoded)))
+        parts.append(encoded)
+    body = b"".join(parts)
+    return _PACK_TAG_LEN(0x0000, 0x0000, 4) + struct.pack("<I", len(body)) + body
 
 
 def install() -> None:

@@ -18,7 +18,7 @@ from raddx.archive import IngestService
 from raddx.dimse.status import SUCCESS, status_dataset, status_for_error
 from raddx.errors import RaddxError
 
-__all__ = ["handle_echo", "handle_store"]
+__all__ = ["handle_echo", "handle_store", "store_received"]
 
 log = logging.getLogger(__name__)
 
@@ -29,42 +29,64 @@ def handle_echo(event: Event) -> int:
 
 
 def handle_store(event: Event, ingest: IngestService) -> int | Dataset:
-    """C-STORE (PS3.4 B.2): keep the received object exactly as sent.
-
-    Statuses (PS3.4 Table B.2-1, PS3.7 C): 0x0000 Success (also for an identical re-send);
-    0xC000 Cannot understand (not valid DICOM, truncated, missing/malformed UIDs);
-    0xA700 Out of resources (disk full); 0x0111 Duplicate SOP Instance (different bytes
-    under a stored UID while the duplicate policy is ``reject``); 0x0110 Processing
-    failure (our bug; logged with traceback). Failures carry an Error Comment.
+    """C-STORE (PS3.4 B.2) on a pynetdicom association: see :func:`store_received`.
 
     The request's raw Data Set is used without decoding or copying (never ``event.dataset``):
     decoding and re-encoding would cost time and could alter the bytes.
     """
     request = cast(C_STORE, event.request)
     assoc = event.assoc
+    status, comment = store_received(
+        ingest,
+        cast(BytesIO, request.DataSet).getbuffer(),
+        str(request.AffectedSOPClassUID),
+        str(request.AffectedSOPInstanceUID),
+        str(event.context.transfer_syntax),
+        assoc.requestor.ae_title,
+        assoc.acceptor.ae_title,
+    )
+    return SUCCESS if status == SUCCESS else status_dataset(status, comment)
+
+
+def store_received(
+    ingest: IngestService,
+    dataset: memoryview,
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    transfer_syntax_uid: str,
+    calling_ae_title: str,
+    called_ae_title: str,
+) -> tuple[int, str | None]:
+    """Keep one received C-STORE data set exactly as sent; return ``(status, Error Comment)``.
+
+    Shared by both C-STORE paths (pynetdicom's event and :mod:`raddx.dimse.fast_store`), so
+    they answer alike. Statuses (PS3.4 Table B.2-1, PS3.7 C): 0x0000 Success (also for an
+    identical re-send); 0xC000 Cannot understand (not valid DICOM, truncated,
+    missing/malformed UIDs); 0xA700 Out of resources (disk full); 0x0111 Duplicate SOP
+    Instance (different bytes under a stored UID while the duplicate policy is ``reject``);
+    0x0110 Processing failure (our bug; logged with traceback).
+    """
     try:
         ingest.store_dataset(
-            cast(BytesIO, request.DataSet).getbuffer(),
-            sop_class_uid=str(request.AffectedSOPClassUID),
-            sop_instance_uid=str(request.AffectedSOPInstanceUID),
-            transfer_syntax_uid=str(event.context.transfer_syntax),
+            dataset,
+            sop_class_uid=sop_class_uid,
+            sop_instance_uid=sop_instance_uid,
+            transfer_syntax_uid=transfer_syntax_uid,
             source="dimse",
-            calling_ae_title=assoc.requestor.ae_title,
-            called_ae_title=assoc.acceptor.ae_title,
+            calling_ae_title=calling_ae_title,
+            called_ae_title=called_ae_title,
         )
     except RaddxError as exc:
         log.warning(
             "C-STORE refused calling_ae=%s sop_instance_uid=%s reason=%s",
-            assoc.requestor.ae_title,
-            request.AffectedSOPInstanceUID,
+            calling_ae_title,
+            sop_instance_uid,
             exc,
         )
-        return status_dataset(status_for_error(exc), str(exc))
+        return status_for_error(exc), str(exc)
     except Exception:
         log.exception(
-            "C-STORE failed calling_ae=%s sop_instance_uid=%s",
-            assoc.requestor.ae_title,
-            request.AffectedSOPInstanceUID,
+            "C-STORE failed calling_ae=%s sop_instance_uid=%s", calling_ae_title, sop_instance_uid
         )
-        return status_dataset(status_for_error(Exception()), "internal error; see server log")
-    return SUCCESS
+        return status_for_error(Exception()), "internal error; see server log"
+    return SUCCESS, None

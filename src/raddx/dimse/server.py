@@ -8,6 +8,7 @@ SO_REUSEPORT, balances few peers evenly (``../shared/reference/ingest-ceiling.md
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import socketserver
@@ -31,8 +32,9 @@ from raddx.dimse.contexts import (
     storage_contexts,
     verification_contexts,
 )
+from raddx.dimse.fast_store import FastStorePath
 from raddx.dimse.find import handle_find
-from raddx.dimse.handlers import handle_echo, handle_store
+from raddx.dimse.handlers import handle_echo, handle_store, store_received
 from raddx.dimse.retrieve import handle_get, handle_move
 
 __all__ = ["DimseServer", "listen_socket"]
@@ -60,10 +62,28 @@ class _PreboundServer(ThreadedAssociationServer):
     """pynetdicom's threaded server, adopting an already listening socket."""
 
     daemon_threads = True
+    #: Serves store-only associations without pynetdicom (set by :class:`DimseServer`).
+    fast_path: FastStorePath | None = None
 
     def __init__(self, *args: Any, listen_socket: socket.socket, **kwargs: Any) -> None:
         self._prebound = listen_socket
         super().__init__(*args, **kwargs)
+
+    def process_request_thread(
+        self, request: socket.socket, client_address: tuple[str, int]
+    ) -> None:
+        """Runs on the connection's own thread: the fast path takes the association if it
+        qualifies (it only peeks before deciding), pynetdicom otherwise."""
+        fast_path = self.fast_path
+        if fast_path is not None:
+            try:
+                if fast_path.try_serve(request, client_address):
+                    return
+            except Exception:
+                log.exception("fast-path association failed peer=%s", client_address[0])
+                self.shutdown_request(request)
+                return
+        super().process_request_thread(request, client_address)
 
     def server_bind(self) -> None:
         if self.socket is not None:
@@ -124,12 +144,8 @@ class DimseServer:
         ae.network_timeout = 60
         ae.dimse_timeout = 60
         ae.acse_timeout = 30
-        for context in [
-            *verification_contexts(),
-            *find_contexts(),
-            *retrieve_contexts(),
-            *commitment_contexts(),
-        ]:
+        pynetdicom_only = [*find_contexts(), *retrieve_contexts(), *commitment_contexts()]
+        for context in [*verification_contexts(), *pynetdicom_only]:
             assert context.abstract_syntax is not None  # built from named SOP classes
             ae.add_supported_context(context.abstract_syntax, context.transfer_syntax)
         for context in storage_contexts():
@@ -159,6 +175,15 @@ class DimseServer:
             contexts=cheap_copy_contexts(ae.supported_contexts),
             listen_socket=sock,
         )
+        if settings.dicom_fast_store:
+            server = self._server
+            self._server.fast_path = FastStorePath(
+                ae=ae,
+                contexts=cheap_copy_contexts([*verification_contexts(), *storage_contexts()]),
+                other_abstract_syntaxes=[str(cx.abstract_syntax) for cx in pynetdicom_only],
+                store=functools.partial(store_received, ingest),
+                active_elsewhere=lambda: len(server.active_associations),
+            )
         self._thread: threading.Thread | None = None
 
     @property
@@ -183,6 +208,8 @@ class DimseServer:
     def stop(self) -> None:
         """Stop accepting, abort open associations, close this process's socket handle."""
         self._server.shutdown()
+        if self._server.fast_path is not None:
+            self._server.fast_path.abort_all()
         for assoc in list(self._server.active_associations):
             assoc.abort()
         self._server.server_close()

@@ -21,6 +21,7 @@ __all__ = [
     "PROCESSING_FAILURE",
     "SUCCESS",
     "UNABLE_TO_PROCESS",
+    "error_comment",
     "status_dataset",
     "status_for_error",
 ]
@@ -63,5 +64,10 @@ def status_dataset(status: int, comment: str | None = None) -> Dataset:
     ds = Dataset()
     ds.Status = status
     if comment:
-        ds.ErrorComment = comment.replace("\\", "/")[:64]
+        ds.ErrorComment = error_comment(comment)
     return ds
+
+
+def error_comment(text: str) -> str:
+    """``text`` as a valid Error Comment (LO: at most 64 characters, no backslash)."""
+    return text.replace("\\", "/")[:64]

@@ -7,7 +7,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, generate_uid
 from pynetdicom.dsutils import encode as pydicom_encode
 
-from raddx.dimse._command_codec import encode_command_set
+from raddx.dimse._command_codec import encode_command, encode_command_set
 
 
 def _store_rsp(status: int, comment: str | None = None, uid_odd: bool = False) -> Dataset:
@@ -56,3 +56,27 @@ def test_unhandled_content_falls_back() -> None:
     other = Dataset()
     other.PatientName = "not a command set"
     assert encode_command_set(other) is None
+
+
+@pytest.mark.parametrize(
+    "ds",
+    [
+        _store_rsp(0x0000),
+        _store_rsp(0xA700, "storage is full"),
+        _store_rsp(0x0000, uid_odd=True),
+        _echo_rsp(),
+    ],
+)
+def test_encode_command_computes_group_length_like_pydicom(ds: Dataset) -> None:
+    """The fast path builds responses from (tag, VR, value) without a Dataset; the bytes,
+    Command Group Length included, must equal what pydicom writes after pynetdicom sets it."""
+    expected = pydicom_encode(ds, True, True)
+    assert expected is not None
+    ds.CommandGroupLength = len(expected) - 12
+    elements = [(int(e.tag), e.VR, e.value) for e in ds if e.tag != 0x00000000]
+    assert encode_command(elements) == pydicom_encode(ds, True, True)
+
+
+def test_encode_command_refuses_what_it_cannot_encode() -> None:
+    with pytest.raises(ValueError, match="cannot encode"):
+        encode_command([(0x00000901, "AT", [0x00100010])])

@@ -1,0 +1,369 @@
+"""The storage fast path (``raddx.dimse.fast_store``): which associations take it, that it
+answers like the pynetdicom path, and what it does with peers that break the protocol.
+
+Well-behaved peers (DCMTK, pynetdicom) are covered by ``test_dimse_store.py``, whose storage
+associations all run on the fast path. Here a raw socket peer sends hand-made PDUs to reach
+the cases real tools never produce: fragments in odd places, unaccepted contexts, a peer that
+vanishes mid data set.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterator
+from io import BytesIO
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
+from pynetdicom import AE
+from pynetdicom.dsutils import decode
+from pynetdicom.pdu import A_ASSOCIATE_RQ
+from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
+from pynetdicom.presentation import build_context
+from pynetdicom.sop_class import CTImageStorage, StudyRootQueryRetrieveInformationModelFind
+from sqlalchemy import func, select
+
+from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
+from helpers import wait_for
+from raddx.archive.part10 import read_file_meta
+from raddx.db.models import Instance
+from raddx.dimse import DimseServer, listen_socket
+from raddx.dimse._command_codec import encode_command
+from raddx.services import Services
+
+
+@pytest.fixture
+def server(services: Services) -> Iterator[DimseServer]:
+    dimse = DimseServer(
+        settings=services.settings,
+        ingest=services.ingest,
+        sock=listen_socket("127.0.0.1", 0),
+        session_factory=services.session_factory,
+    )
+    dimse.start()
+    yield dimse
+    dimse.stop()
+
+
+def _fast_active(server: DimseServer) -> int:
+    fast_path = server._server.fast_path
+    assert fast_path is not None
+    return fast_path.active_count
+
+
+def _instance_count(services: Services) -> int:
+    with services.session_factory() as session:
+        return int(session.scalar(select(func.count()).select_from(Instance)) or 0)
+
+
+def _blob_files(services: Services) -> list[str]:
+    return [str(p) for p in services.blobs.root.rglob("*") if p.is_file()]
+
+
+def _image(**kwargs: object) -> Dataset:
+    """A new image with File Meta (pynetdicom picks the context from its transfer syntax)."""
+    ds = make_dataset(**kwargs)  # type: ignore[arg-type]
+    to_part10(ds)
+    return ds
+
+
+def _dataset_bytes(ds: Dataset) -> bytes:
+    data = to_part10(ds)
+    return data[read_file_meta(data).dataset_offset :]
+
+
+# -- a raw peer ----------------------------------------------------------------------------
+
+
+class RawPeer:
+    """A requestor that speaks PS3.8 by hand, one PDU at a time."""
+
+    def __init__(self, port: int, *, max_pdu: int = 0, abstract: str = CTImageStorage) -> None:
+        primitive = A_ASSOCIATE()
+        primitive.application_context_name = "1.2.840.10008.3.1.1.1"
+        primitive.calling_ae_title = "RAWPEER"
+        primitive.called_ae_title = "RADDX"
+        context = build_context(abstract, ExplicitVRLittleEndian)
+        context.context_id = 1
+        primitive.presentation_context_definition_list = [context]
+        maximum = MaximumLengthNotification()
+        maximum.maximum_length_received = max_pdu
+        primitive.user_information = [maximum]
+        pdu = A_ASSOCIATE_RQ()
+        pdu.from_primitive(primitive)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.sock.sendall(pdu.encode())
+        pdu_type, _ = self.read_pdu()
+        assert pdu_type == 0x02, "association not accepted"
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _read(self, length: int) -> bytes:
+        data = b""
+        while len(data) < length:
+            chunk = self.sock.recv(length - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    def read_pdu(self) -> tuple[int, bytes]:
+        pdu_type, length = struct.unpack(">BxI", self._read(6))
+        return pdu_type, self._read(length)
+
+    def send_pdu(self, *pdvs: tuple[int, int, bytes]) -> None:
+        """One P-DATA-TF PDU holding ``(context id, control header, value)`` PDVs."""
+        body = b"".join(struct.pack(">IBB", len(v) + 2, cx, control) + v for cx, control, v in pdvs)
+        self.sock.sendall(struct.pack(">BxI", 0x04, len(body)) + body)
+
+    def read_response(self) -> tuple[Dataset, list[int]]:
+        """The next command set, and the length of every PDU it came in."""
+        command, lengths = b"", []
+        while True:
+            pdu_type, body = self.read_pdu()
+            assert pdu_type == 0x04, f"expected P-DATA, got PDU type 0x{pdu_type:02x}"
+            lengths.append(len(body))
+            offset = 0
+            while offset < len(body):
+                item_length, _, control = struct.unpack_from(">IBB", body, offset)
+                command += body[offset + 6 : offset + 4 + item_length]
+                offset += 4 + item_length
+                if control & 0x02:
+                    return decode(BytesIO(command), True, True), lengths
+
+    def release(self) -> None:
+        self.sock.sendall(b"\x05\x00\x00\x00\x00\x04\x00\x00\x00\x00")
+        assert self.read_pdu()[0] == 0x06
+        self.close()
+
+
+def _store_rq(ds: Dataset, message_id: int = 1) -> bytes:
+    return encode_command(
+        [
+            (0x00000002, "UI", ds.SOPClassUID),
+            (0x00000100, "US", 0x0001),
+            (0x00000110, "US", message_id),
+            (0x00000700, "US", 0),
+            (0x00000800, "US", 0x0001),
+            (0x00001000, "UI", ds.SOPInstanceUID),
+        ]
+    )
+
+
+# -- which path --------------------------------------------------------------------------
+
+
+def test_store_only_association_runs_on_the_fast_path(
+    server: DimseServer, services: Services
+) -> None:
+    ae = AE(ae_title="MODALITY")
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+    assoc = ae.associate(*server.address, ae_title="RADDX")
+    assert assoc.is_established
+    try:
+        assert _fast_active(server) == 1
+        assert server._server.active_associations == []
+        ds = _image(patient_name=JAPANESE_NAME, charset="ISO_IR 192")
+        assert assoc.send_c_store(ds).Status == 0x0000
+    finally:
+        assoc.release()
+    wait_for(lambda: _fast_active(server) == 0)
+    with services.session_factory() as session:
+        stored = session.scalars(select(Instance)).one()
+        assert stored.sop_instance_uid == ds.SOPInstanceUID
+        assert stored.calling_ae_title == "MODALITY"
+
+
+def test_association_that_also_queries_goes_to_pynetdicom_and_answers_alike(
+    server: DimseServer, services: Services
+) -> None:
+    """A workstation proposing storage and C-FIND together is served by pynetdicom; a refused
+    object gets the same status and Error Comment on both paths."""
+    bad = _image()
+    del bad.StudyInstanceUID
+    statuses = []
+    for extra in ([], [StudyRootQueryRetrieveInformationModelFind]):
+        ae = AE(ae_title="WORKSTATION")
+        ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+        for abstract in extra:
+            ae.add_requested_context(abstract)
+        assoc = ae.associate(*server.address, ae_title="RADDX")
+        assert assoc.is_established
+        try:
+            assert _fast_active(server) == (0 if extra else 1)
+            status = assoc.send_c_store(bad)
+            statuses.append((int(status.Status), str(status.ErrorComment)))
+            good = _image()
+            assert assoc.send_c_store(good).Status == 0x0000
+        finally:
+            assoc.release()
+    assert statuses[0] == statuses[1]
+    assert statuses[0][0] == 0xC000 and "StudyInstanceUID" in statuses[0][1]
+    assert _instance_count(services) == 2
+
+
+def test_fast_path_can_be_switched_off(services: Services) -> None:
+    settings = services.settings.model_copy(update={"dicom_fast_store": False})
+    dimse = DimseServer(
+        settings=settings,
+        ingest=services.ingest,
+        sock=listen_socket("127.0.0.1", 0),
+        session_factory=services.session_factory,
+    )
+    dimse.start()
+    try:
+        assert dimse._server.fast_path is None
+        ae = AE()
+        ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+        assoc = ae.associate(*dimse.address, ae_title="RADDX")
+        assert assoc.is_established
+        assert assoc.send_c_store(_image()).Status == 0x0000
+        assoc.release()
+    finally:
+        dimse.stop()
+    assert _instance_count(services) == 1
+
+
+# -- framing ----------------------------------------------------------------------------
+
+
+def test_fragments_in_odd_places_are_reassembled_byte_for_byte(
+    server: DimseServer, services: Services
+) -> None:
+    ds = _image(pixel_bytes=5000)
+    command, data = _store_rq(ds), _dataset_bytes(ds)
+    peer = RawPeer(server.address[1])
+    # Command in two PDUs; data set as three PDVs in one PDU, then a fourth in another.
+    peer.send_pdu((1, 0x01, command[:10]))
+    peer.send_pdu((1, 0x03, command[10:]))
+    peer.send_pdu((1, 0x00, data[:7]), (1, 0x00, data[7:3000]), (1, 0x00, data[3000:4000]))
+    peer.send_pdu((1, 0x02, data[4000:]))
+    response, _ = peer.read_response()
+    peer.release()
+    assert response.Status == 0x0000
+    assert response.MessageIDBeingRespondedTo == 1
+    assert response.AffectedSOPInstanceUID == ds.SOPInstanceUID
+    key = next(iter(services.blobs.list_blobs())).key
+    stored = services.blobs.get(key)
+    assert stored[read_file_meta(stored).dataset_offset :] == data
+
+
+def test_response_is_fragmented_to_the_peers_maximum_pdu_length(server: DimseServer) -> None:
+    ds = _image()
+    peer = RawPeer(server.address[1], max_pdu=32)
+    peer.send_pdu((1, 0x03, _store_rq(ds, message_id=9)))
+    peer.send_pdu((1, 0x02, _dataset_bytes(ds)))
+    response, lengths = peer.read_response()
+    peer.release()
+    assert response.Status == 0x0000 and response.MessageIDBeingRespondedTo == 9
+    assert len(lengths) > 1 and max(lengths) <= 32
+
+
+# -- broken peers --------------------------------------------------------------------------
+
+
+def test_pdv_on_an_unaccepted_context_aborts_and_keeps_nothing(
+    server: DimseServer, services: Services
+) -> None:
+    ds = _image()
+    peer = RawPeer(server.address[1])
+    peer.send_pdu((1, 0x03, _store_rq(ds)))
+    peer.send_pdu((3, 0x02, _dataset_bytes(ds)))
+    pdu_type, body = peer.read_pdu()
+    peer.close()
+    assert pdu_type == 0x07  # A-ABORT
+    assert body[2:4] == b"\x02\x02"  # service provider, unexpected PDU
+    wait_for(lambda: _fast_active(server) == 0)
+    assert _instance_count(services) == 0
+    assert _blob_files(services) == []
+
+
+@pytest.mark.parametrize("how", ["disconnect", "abort"])
+def test_peer_gone_mid_data_set_keeps_nothing_and_server_carries_on(
+    server: DimseServer, services: Services, how: str
+) -> None:
+    ds = _image(pixel_bytes=20000)
+    data = _dataset_bytes(ds)
+    peer = RawPeer(server.address[1])
+    peer.send_pdu((1, 0x03, _store_rq(ds)))
+    peer.send_pdu((1, 0x00, data[: len(data) // 2]))
+    if how == "abort":
+        peer.sock.sendall(b"\x07\x00\x00\x00\x00\x04\x00\x00\x00\x00")
+    peer.close()
+    wait_for(lambda: _fast_active(server) == 0)
+    assert _instance_count(services) == 0
+    assert _blob_files(services) == []
+    # The next association is served normally.
+    again = RawPeer(server.address[1])
+    again.send_pdu((1, 0x03, _store_rq(ds)))
+    again.send_pdu((1, 0x02, data))
+    assert again.read_response()[0].Status == 0x0000
+    again.release()
+    assert _instance_count(services) == 1
+
+
+@pytest.mark.parametrize(
+    "pdu",
+    [
+        pytest.param(b"\x01\x00\x00\x00\x00\x02\x00\x01", id="second A-ASSOCIATE-RQ"),
+        pytest.param(b"\x04\x00\x00\x00\x00\x04\x00\x00\x00\x01", id="PDV shorter than header"),
+        pytest.param(b"\x04\x00\x00\x00\x00\x06\x00\x00\x00\x09\x01\x02", id="PDV overruns PDU"),
+        pytest.param(
+            b"\x04\x00\x00\x00\x00\x0a\x00\x00\x00\x06\x01\x02abcd", id="data, no command"
+        ),
+    ],
+)
+def test_malformed_pdus_abort_the_association(server: DimseServer, pdu: bytes) -> None:
+    peer = RawPeer(server.address[1])
+    peer.sock.sendall(pdu)
+    pdu_type, _ = peer.read_pdu()
+    peer.close()
+    assert pdu_type == 0x07
+    wait_for(lambda: _fast_active(server) == 0)
+
+
+def test_garbled_command_set_aborts(server: DimseServer, services: Services) -> None:
+    peer = RawPeer(server.address[1])
+    peer.send_pdu((1, 0x03, b"\x00\x00\x00\x01\xff\xff\xff\x7f"))  # length beyond the set
+    assert peer.read_pdu()[0] == 0x07
+    peer.close()
+    assert _instance_count(services) == 0
+
+
+def test_store_request_without_data_set_is_refused_with_a_comment(server: DimseServer) -> None:
+    ds = _image()
+    command = encode_command(
+        [
+            (0x00000002, "UI", ds.SOPClassUID),
+            (0x00000100, "US", 0x0001),
+            (0x00000110, "US", 4),
+            (0x00000700, "US", 0),
+            (0x00000800, "US", 0x0101),
+            (0x00001000, "UI", ds.SOPInstanceUID),
+        ]
+    )
+    peer = RawPeer(server.address[1])
+    peer.send_pdu((1, 0x03, command))
+    response, _ = peer.read_response()
+    peer.release()
+    assert response.Status == 0xC000
+    assert "without a data set" in response.ErrorComment
+
+
+def test_stop_aborts_open_fast_path_associations(services: Services) -> None:
+    dimse = DimseServer(
+        settings=services.settings,
+        ingest=services.ingest,
+        sock=listen_socket("127.0.0.1", 0),
+        session_factory=services.session_factory,
+    )
+    dimse.start()
+    ae = AE()
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+    assoc = ae.associate(*dimse.address, ae_title="RADDX")
+    assert assoc.is_established
+    dimse.stop()
+    wait_for(lambda: assoc.is_aborted)
