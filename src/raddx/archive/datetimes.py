@@ -54,13 +54,21 @@ def date_time_utc(value: str | None, default_offset: str | None = None) -> str |
     if not m:
         return None
     year, month, day, hour, minute, second, fraction, own_offset = m.groups()
+    limits = ((month, 1, 12), (day, 1, 31), (hour, 0, 23), (minute, 0, 59), (second, 0, 60))
+    if any(part is not None and not low <= int(part) <= high for part, low, high in limits):
+        return None  # PS3.5 Table 6.2-1 ranges (60: a leap second)
     offset = offset_minutes(own_offset) if own_offset else offset_minutes(default_offset)
     digits = "".join(g for g in (year, month, day, hour, minute, second) if g)
     if offset is None or offset == 0 or hour is None:
         return digits + (fraction or "") if second else digits
     try:
         local = dt.datetime(
-            int(year), int(month or 1), int(day or 1), int(hour), int(minute or 0), int(second or 0)
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hour),
+            int(minute or 0),
+            min(int(second or 0), 59),  # a leap second shifts as :59
         )
     except ValueError:
         return None

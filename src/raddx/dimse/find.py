@@ -8,6 +8,11 @@ Character Set: ISO_IR 100, ISO_IR 192, ISO 2022 IR 13/87/159 …), builds a neut
 Answers are encoded in the caller's Specific Character Set when it can represent every value,
 otherwise in ISO_IR 192 (UTF-8), with the response's Specific Character Set saying which. No
 component group of a person name is ever dropped to make it fit.
+
+Extended negotiation (PS3.4 C.5.1.1.1, the C-FIND Service Class Application Information):
+:func:`handle_sop_extended` accepts fuzzy semantic matching of person names (byte 3) and
+timezone query adjustment (byte 4) when proposed, and refuses relational queries (byte 1) and
+combined date-time matching (byte 2); :func:`handle_find` applies what was accepted.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.uid import UID
 from pynetdicom.events import Event
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
@@ -40,7 +46,7 @@ from raddx.dimse.status import (
 )
 from raddx.errors import InvalidInput
 
-__all__ = ["DEFAULT_MAX_FIND_MATCHES", "handle_find"]
+__all__ = ["DEFAULT_MAX_FIND_MATCHES", "handle_find", "handle_sop_extended"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,11 @@ _MODELS = {
 }
 #: Identifier elements that steer the query instead of being keys.
 _CONTROL = frozenset({"SpecificCharacterSet", "QueryRetrieveLevel"})
+#: Bytes of the C-FIND extended negotiation (PS3.4 C.5.1.1.1), 0-based, and whether we
+#: support each: relational queries, combined date-time matching, fuzzy semantic matching of
+#: person names, timezone query adjustment.
+_RELATIONAL, _DATE_TIME, _FUZZY, _TIMEZONE = 0, 1, 2, 3
+_SUPPORTED = {_RELATIONAL: False, _DATE_TIME: False, _FUZZY: True, _TIMEZONE: True}
 #: The default repertoire (PS3.5 6.1.2.1) is ASCII; pydicom reads it as Latin-1, but an answer
 #: with Latin-1 bytes under it would be misread by a strict peer.
 _DEFAULT_REPERTOIRE = frozenset({"", "ISO_IR 6", "ISO 2022 IR 6"})
@@ -71,10 +82,14 @@ def _charset_terms(identifier: Dataset) -> list[str]:
     return terms
 
 
-def _key_value(element: Any) -> str | None:
+def _key_value(element: Any) -> Any:
     if element.VR == "SQ":
-        # Sequence matching (C.2.2.2.6) is not supported yet: the key is return-only.
-        return None
+        # Sequence matching (C.2.2.2.6): the items as keyword → value mappings; the query
+        # refuses more than one item.
+        return [
+            {keyword_for_tag(e.tag): _key_value(e) for e in item if keyword_for_tag(e.tag)}
+            for item in element.value
+        ] or None
     value = element.value
     if value is None or value == "":
         return None
@@ -84,9 +99,16 @@ def _key_value(element: Any) -> str | None:
 
 
 def query_from_identifier(
-    identifier: Dataset, model: InformationModelValues, *, limit: int | None = None
+    identifier: Dataset,
+    model: InformationModelValues,
+    *,
+    limit: int | None = None,
+    fuzzy: bool = False,
 ) -> Query:
     """Build the neutral query from a decoded C-FIND identifier (PS3.4 C.4.1.2.1).
+
+    A TimezoneOffsetFromUTC with a value is the query's timezone (PS3.4 C.2.2.2.5) and a
+    return key; ``fuzzy`` is the negotiated fuzzy semantic matching of person names.
 
     Raises
     ------
@@ -105,7 +127,41 @@ def query_from_identifier(
         if not keyword or keyword in _CONTROL:
             continue
         keys[keyword] = _key_value(element)
-    return Query(level=level, information_model=model, keys=keys, limit=limit)
+    timezone = keys.get("TimezoneOffsetFromUTC")
+    if timezone is not None:
+        keys["TimezoneOffsetFromUTC"] = None
+    return Query(
+        level=level,
+        information_model=model,
+        keys=keys,
+        limit=limit,
+        fuzzy=fuzzy,
+        timezone_offset_from_utc=timezone,
+    )
+
+
+def handle_sop_extended(event: Event) -> dict[UID, bytes]:
+    """Answer the C-FIND extended negotiation (PS3.4 C.5.1.1.1, bound to
+    ``EVT_SOP_EXTENDED``): each proposed flag we support is accepted (1), the others are
+    refused (0), in a reply as long as the proposal (at most the four bytes we know)."""
+    replies: dict[UID, bytes] = {}
+    for sop_class, info in (event.app_info or {}).items():  # type: ignore[attr-defined]
+        if sop_class not in _MODELS or not info:
+            continue
+        replies[UID(sop_class)] = bytes(
+            1 if byte == 1 and _SUPPORTED.get(index, False) else 0
+            for index, byte in enumerate(info[: len(_SUPPORTED)])
+        )
+    return replies
+
+
+def _accepted(event: Event, flag: int) -> bool:
+    """Whether ``flag`` was accepted for this SOP class on this association."""
+    acceptor = event.assoc.acceptor
+    info = (getattr(acceptor, "sop_class_extended", None) or {}).get(
+        event.request.AffectedSOPClassUID
+    )
+    return bool(info) and len(info) > flag and info[flag] == 1
 
 
 @functools.lru_cache(maxsize=4096)
@@ -132,7 +188,11 @@ def _texts(answer: dict[str, Any]) -> Iterator[str]:
         if isinstance(value, str):
             yield value
         elif isinstance(value, list):
-            yield from (v for v in value if isinstance(v, str))
+            for v in value:
+                if isinstance(v, str):
+                    yield v
+                elif isinstance(v, dict):  # a sequence item
+                    yield from _texts(v)
 
 
 def response_charset(answer: dict[str, Any], request_terms: list[str]) -> list[str]:
@@ -150,12 +210,21 @@ def _answer_dataset(answer: dict[str, Any], terms: list[str]) -> Dataset:
     charset = response_charset(answer, terms)
     if charset:
         ds.SpecificCharacterSet = charset if len(charset) > 1 else charset[0]
-    for keyword, value in answer.items():
-        if value is None and dictionary_VR(keyword) == "SQ":
-            setattr(ds, keyword, Sequence())
+    _set_values(ds, answer)
+    return ds
+
+
+def _set_values(ds: Dataset, values: dict[str, Any]) -> None:
+    for keyword, value in values.items():
+        if dictionary_VR(keyword) == "SQ":
+            items = []
+            for item_values in value or ():
+                item = Dataset()
+                _set_values(item, item_values)
+                items.append(item)
+            setattr(ds, keyword, Sequence(items))
         else:
             setattr(ds, keyword, "" if value is None else value)
-    return ds
 
 
 def handle_find(
@@ -177,7 +246,9 @@ def handle_find(
     try:
         identifier = event.identifier
         terms = _charset_terms(identifier)
-        query = query_from_identifier(identifier, model, limit=max_matches + 1)
+        query = query_from_identifier(
+            identifier, model, limit=max_matches + 1, fuzzy=_accepted(event, _FUZZY)
+        )
     except InvalidInput as exc:
         log.warning("C-FIND refused calling_ae=%s reason=%s", assoc.requestor.ae_title, exc)
         yield status_dataset(IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)), None

@@ -33,7 +33,7 @@ from raddx.dimse.contexts import (
     verification_contexts,
 )
 from raddx.dimse.fast_store import FastStorePath
-from raddx.dimse.find import handle_find
+from raddx.dimse.find import handle_find, handle_sop_extended
 from raddx.dimse.handlers import handle_echo, handle_store, store_received
 from raddx.dimse.retrieve import handle_get, handle_move
 
@@ -167,6 +167,7 @@ class DimseServer:
                     handle_find,
                     [QueryService(session_factory), settings.max_find_matches],
                 ),
+                (evt.EVT_SOP_EXTENDED, handle_sop_extended),
                 (evt.EVT_C_GET, handle_get, [retrieve]),
                 (evt.EVT_C_MOVE, handle_move, [retrieve, settings]),
                 (evt.EVT_N_ACTION, handle_n_action, [retrieve]),

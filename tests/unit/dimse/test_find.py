@@ -11,7 +11,12 @@ from pydicom.dataset import Dataset
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from raddx.archive.query import Query
-from raddx.dimse.find import handle_find, query_from_identifier, response_charset
+from raddx.dimse.find import (
+    handle_find,
+    handle_sop_extended,
+    query_from_identifier,
+    response_charset,
+)
 
 NAME = "Yamada^Tarou=山田^太郎=やまだ^たろう"
 
@@ -117,3 +122,40 @@ def test_identifier_becomes_a_neutral_query() -> None:
 )
 def test_response_character_set(value: str, request_terms: list[str], expected: list[str]) -> None:
     assert response_charset({"PatientName": value}, request_terms) == expected
+
+
+@pytest.mark.parametrize(
+    ("proposed", "reply"),
+    [
+        (b"\x01\x01\x01\x01", b"\x00\x00\x01\x01"),  # relational, date-time refused
+        (b"\x00\x00\x01", b"\x00\x00\x01"),  # a shorter proposal gets a reply as long
+        (b"\x01", b"\x00"),
+        (b"\x00\x00\x01\x01\x01", b"\x00\x00\x01\x01"),  # a fifth byte we do not know
+    ],
+)
+def test_extended_negotiation_accepts_fuzzy_and_timezone(proposed: bytes, reply: bytes) -> None:
+    event = SimpleNamespace(app_info={StudyRootQueryRetrieveInformationModelFind: proposed})
+    assert handle_sop_extended(event) == {StudyRootQueryRetrieveInformationModelFind: reply}  # type: ignore[arg-type]
+
+
+def test_extended_negotiation_ignores_other_sop_classes() -> None:
+    event = SimpleNamespace(app_info={"1.2.840.10008.5.1.4.1.2.2.3": b"\x01"})  # GET
+    assert handle_sop_extended(event) == {}  # type: ignore[arg-type]
+
+
+def test_negotiated_fuzzy_reaches_the_query() -> None:
+    service = _Service(1)
+    event = _Event(_identifier(PatientName="さとう*"))
+    event.assoc.acceptor.sop_class_extended = {  # type: ignore[attr-defined]
+        StudyRootQueryRetrieveInformationModelFind: b"\x00\x00\x01\x01"
+    }
+    list(handle_find(event, service))  # type: ignore[arg-type]
+    assert service.query is not None and service.query.fuzzy
+
+
+def test_timezone_offset_in_the_identifier_is_the_query_timezone() -> None:
+    query = query_from_identifier(
+        _identifier(TimezoneOffsetFromUTC="+0900", StudyDate="20240101"), "STUDY_ROOT"
+    )
+    assert query.timezone_offset_from_utc == "+0900"
+    assert query.keys["TimezoneOffsetFromUTC"] is None  # returned, not matched

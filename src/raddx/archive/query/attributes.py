@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import aliased
@@ -19,9 +20,16 @@ from raddx.archive.query.enum import (
     InformationModelValues,
     QueryRetrieveLevelValues,
 )
-from raddx.db.models import Instance, Patient, Series, Study
+from raddx.db.models import Instance, Patient, ProcedureCode, RequestAttributes, Series, Study
 
-__all__ = ["ATTRIBUTES", "UNIQUE_KEYS", "Attribute", "level_in_model"]
+__all__ = [
+    "ATTRIBUTES",
+    "SEQUENCES",
+    "UNIQUE_KEYS",
+    "Attribute",
+    "SequenceAttribute",
+    "level_in_model",
+]
 
 _P = QueryRetrieveLevelValues.PATIENT
 _ST = QueryRetrieveLevelValues.STUDY
@@ -51,12 +59,21 @@ class Attribute:
     kind: AttributeKindValues
     column: str
     computed: Callable[[], ColumnElement[int]] | None = None
+    #: The table holding the column when it is not the entity's (sequence items).
+    table: Any = None
 
     def expression(self, suffix: str = "") -> ColumnElement[object]:
-        """The SQL expression of the value (``suffix`` picks a PN group column)."""
+        """The SQL expression of the value (``suffix`` picks a PN group column, or the
+        ``_utc`` instant of a DT)."""
         if self.computed is not None:
             return self.computed()
-        return getattr(_TABLES[self.entity], self.column + suffix)  # type: ignore[no-any-return]
+        table = self.table if self.table is not None else _TABLES[self.entity]
+        return getattr(table, self.column + suffix)  # type: ignore[no-any-return]
+
+    def named(self, column: str) -> ColumnElement[object]:
+        """Another column of the same table (e.g. the study's UTC instant for StudyDate)."""
+        table = self.table if self.table is not None else _TABLES[self.entity]
+        return getattr(table, column)  # type: ignore[no-any-return]
 
 
 def _patient_studies() -> ColumnElement[int]:
@@ -95,6 +112,7 @@ _ROWS: tuple[tuple[str, QueryRetrieveLevelValues, AttributeKindValues, str], ...
     ("PatientSize", _ST, _K.TEXT, "patient_size"),
     ("PatientWeight", _ST, _K.TEXT, "patient_weight"),
     ("InstitutionName", _ST, _K.TEXT, "institution_name"),
+    ("TimezoneOffsetFromUTC", _ST, _K.TEXT, "timezone_offset_from_utc"),
     ("ModalitiesInStudy", _ST, _K.MODALITIES, "modalities_in_study"),
     ("NumberOfStudyRelatedSeries", _ST, _K.INT, "number_of_study_related_series"),
     ("NumberOfStudyRelatedInstances", _ST, _K.INT, "number_of_study_related_instances"),
@@ -145,6 +163,73 @@ _COMPUTED = (
 ATTRIBUTES: dict[str, Attribute] = {
     **{kw: Attribute(kw, level, kind, column) for kw, level, kind, column in _ROWS},
     **{a.keyword: a for a in _COMPUTED},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceAttribute:
+    """A sequence whose items are indexed for sequence matching (PS3.4 C.2.2.2.6).
+
+    ``entity`` is the highest level the key may be used at; ``owners`` says, per query
+    level, which foreign key of the item table ties an item to the matched entity:
+    RequestAttributesSequence belongs to series, and at STUDY level a study matches when
+    any of its series' items does (as ModalitiesInStudy does for Modality).
+    """
+
+    keyword: str
+    entity: QueryRetrieveLevelValues
+    table: Any
+    owners: tuple[tuple[QueryRetrieveLevelValues, str], ...]
+    items: dict[str, Attribute]
+
+    def owner(self, level: QueryRetrieveLevelValues) -> tuple[ColumnElement[int], Any]:
+        """The item table's foreign key used at ``level`` and the entity table it points to."""
+        for at, column in self.owners:
+            if level.depth <= at.depth:
+                fk = getattr(self.table, column)
+                return fk, (Study if column == "study_fk" else Series)
+        raise AssertionError(f"{self.keyword} has no owner for {level}")  # table is static
+
+
+def _items(table: Any, entity: QueryRetrieveLevelValues, rows: tuple[tuple[str, str], ...]) -> Any:
+    return {kw: Attribute(kw, entity, _K.TEXT, column, table=table) for kw, column in rows}
+
+
+#: Sequence keyword → its indexed items (``raddx.archive.header`` is the writing side).
+SEQUENCES: dict[str, SequenceAttribute] = {
+    "ProcedureCodeSequence": SequenceAttribute(
+        "ProcedureCodeSequence",
+        _ST,
+        ProcedureCode,
+        ((_IM, "study_fk"),),
+        _items(
+            ProcedureCode,
+            _ST,
+            (
+                ("CodeValue", "code_value"),
+                ("CodingSchemeDesignator", "coding_scheme_designator"),
+                ("CodingSchemeVersion", "coding_scheme_version"),
+                ("CodeMeaning", "code_meaning"),
+            ),
+        ),
+    ),
+    "RequestAttributesSequence": SequenceAttribute(
+        "RequestAttributesSequence",
+        _ST,
+        RequestAttributes,
+        ((_ST, "study_fk"), (_IM, "series_fk")),
+        _items(
+            RequestAttributes,
+            _SE,
+            (
+                ("RequestedProcedureID", "requested_procedure_id"),
+                ("ScheduledProcedureStepID", "scheduled_procedure_step_id"),
+                ("AccessionNumber", "accession_number"),
+                ("RequestedProcedureDescription", "requested_procedure_description"),
+                ("ScheduledProcedureStepDescription", "scheduled_procedure_step_description"),
+            ),
+        ),
+    ),
 }
 
 #: PS3.4 C.6.1.1 / C.6.2.1: the Unique Key of each level.

@@ -8,9 +8,11 @@ SQLite and PostgreSQL.
 Supported: single value (C.2.2.2.1), list of UIDs (C.2.2.2.2), universal (C.2.2.2.3),
 wildcard ``*``/``?`` (C.2.2.2.4), range for DA/TM/DT including open ranges (C.2.2.2.5),
 multiple values separated by ``\\`` as alternatives (C.2.2.2.8). Person names match
-case-insensitively by default against any of the three component groups. Not yet: sequence
-matching (C.2.2.2.6), fuzzy semantic PN matching (C.2.2.2.1.1), timezone adjustment
-(C.2.2.2.5 with TimezoneOffsetFromUTC).
+case-insensitively by default against any of the three component groups, or by their fuzzy
+keys (C.2.2.2.1.1, :func:`raddx.archive.names.fuzzy_group`). DT values are compared as
+instants (their UTC form, ``raddx.archive.datetimes``); with a query timezone (C.2.2.2.5:
+TimezoneOffsetFromUTC in the identifier) DT values without an offset and StudyDate are taken
+in that timezone. Sequence matching (C.2.2.2.6) is in :mod:`.sequences`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import literal
 from sqlalchemy.types import NullType
 
-from raddx.archive.names import normalize_group
+from raddx.archive.datetimes import date_time_utc
+from raddx.archive.names import fuzzy_group, normalize_group
 from raddx.archive.query.attributes import Attribute
 from raddx.archive.query.enum import AttributeKindValues
 from raddx.db.models import Series, Study
@@ -79,6 +82,11 @@ class KeyMatch:
     terms: tuple[Term, ...]
     groups: tuple[Term | None, ...] | None = None
     case_insensitive: bool = True
+    #: PN: match the fuzzy keys (C.2.2.2.1.1) instead of the normalised groups.
+    fuzzy: bool = False
+    #: Match another column than the attribute's: the UTC instant of a DT (``_utc``) or of
+    #: the study (StudyDate in a query timezone).
+    column: str | None = None
 
 
 def _is_wild(value: str) -> bool:
@@ -113,15 +121,25 @@ def _dt(attribute: Attribute, value: str) -> str:
 _TEMPORAL = {_K.DA: _da, _K.TM: _tm, _K.DT: _dt}
 
 
-def _temporal_term(attribute: Attribute, value: str) -> Term:
+def _utc(attribute: Attribute, value: str, timezone: str | None) -> str:
+    utc = date_time_utc(value, timezone)
+    if utc is None:
+        raise _fail(attribute, value, "not a date-time (a month, day or hour out of range)")
+    return utc
+
+
+def _temporal_term(attribute: Attribute, value: str, timezone: str | None = None) -> Term:
     normalise = _TEMPORAL[attribute.kind]
     if attribute.kind is _K.DT:
+        # Compared as instants: each bound goes to UTC, with its own offset, else the
+        # query's timezone, else as written (see raddx.archive.datetimes).
         if _DT.match(value):  # "20240101-0500" is a DT with an offset, not a range
-            return SingleValue(value)
+            return SingleValue(_utc(attribute, value, timezone))
         m = _DT_RANGE.match(value)
         if not m or value == "-":
             raise _fail(attribute, value, "malformed date-time or range")
-        lower, upper = m.group(1), m.group(2)
+        lower = _utc(attribute, m.group(1), timezone) if m.group(1) else None
+        upper = _utc(attribute, m.group(2), timezone) if m.group(2) else None
     elif "-" in value:
         if value.count("-") != 1 or value == "-":
             raise _fail(
@@ -140,7 +158,14 @@ def _temporal_term(attribute: Attribute, value: str) -> Term:
     return Range(lower, upper)
 
 
-def _term(attribute: Attribute, value: str, *, case_insensitive: bool) -> Term:
+def _term(
+    attribute: Attribute,
+    value: str,
+    *,
+    case_insensitive: bool,
+    fuzzy: bool = False,
+    timezone: str | None = None,
+) -> Term:
     kind = attribute.kind
     if kind is _K.UID:
         if _is_wild(value):
@@ -151,23 +176,37 @@ def _term(attribute: Attribute, value: str, *, case_insensitive: bool) -> Term:
     if kind in _TEMPORAL:
         if _is_wild(value):
             raise _fail(attribute, value, f"wildcards are not allowed in {kind.value} keys")
-        return _temporal_term(attribute, value)
+        return _temporal_term(attribute, value, timezone)
     if kind is _K.INT:
         try:
             return SingleValue(int(value))
         except ValueError:
             raise _fail(attribute, value, "not an integer") from None
     if kind is _K.PN:
-        text = normalize_group(value) if case_insensitive else value.strip()
+        if fuzzy:
+            text = fuzzy_group(value) or ""
+        elif case_insensitive:
+            text = normalize_group(value) or ""
+        else:
+            text = value.strip()
         text = text or ""
         return Wildcard(text) if _is_wild(text) else SingleValue(text)
     return Wildcard(value) if _is_wild(value) else SingleValue(value)
 
 
 def parse_key(
-    attribute: Attribute, value: str | None, *, case_insensitive: bool = True
+    attribute: Attribute,
+    value: str | None,
+    *,
+    case_insensitive: bool = True,
+    fuzzy: bool = False,
+    timezone: str | None = None,
 ) -> KeyMatch:
-    """Parse a key's matching value; ``None`` when it is a universal match (return only).
+    """Parse a key's matching value; no terms when it is a universal match (return only).
+
+    ``fuzzy`` matches person names by their fuzzy keys (C.2.2.2.1.1); ``timezone`` is the
+    query's TimezoneOffsetFromUTC (C.2.2.2.5): DT values without an offset, and StudyDate,
+    are in that timezone.
 
     Raises
     ------
@@ -175,24 +214,49 @@ def parse_key(
         A wildcard in a UID, DA, TM, DT or integer key, a malformed date/time or range, a
         range whose lower bound is after its upper bound, a value that is not a UID or integer.
     """
+    options: dict[str, Any] = {"case_insensitive": case_insensitive}
+    if attribute.kind is _K.PN:
+        options["fuzzy"] = fuzzy
     text = (value or "").strip()
     # C.2.2.2.3/C.2.2.2.4: empty and a lone "*" are universal matches.
     if not text or text == "*":
-        return KeyMatch(attribute, (), case_insensitive=case_insensitive)
+        return KeyMatch(attribute, (), **options)
     if attribute.kind is _K.PN and "=" in text and "\\" not in text:
         groups = [g.strip() for g in [*text.split("="), "", ""][:3]]
         if len(text.split("=")) > 3:
             raise _fail(attribute, text, "a person name has at most three component groups")
-        parsed = tuple(
-            _term(attribute, g, case_insensitive=case_insensitive) if g and g != "*" else None
-            for g in groups
-        )
-        return KeyMatch(attribute, (), groups=parsed, case_insensitive=case_insensitive)
+        parsed = tuple(_term(attribute, g, **options) if g and g != "*" else None for g in groups)
+        return KeyMatch(attribute, (), groups=parsed, **options)
     values = [v.strip() for v in text.split("\\")]
     if any(not v for v in values):
         raise _fail(attribute, text, "empty value in a multiple-value key")
-    terms = tuple(_term(attribute, v, case_insensitive=case_insensitive) for v in values)
-    return KeyMatch(attribute, terms, case_insensitive=case_insensitive)
+    terms = tuple(_term(attribute, v, **options, timezone=timezone) for v in values)
+    if attribute.kind is _K.DT:
+        return KeyMatch(attribute, terms, column=attribute.column + "_utc", **options)
+    if attribute.keyword == "StudyDate" and timezone:
+        # The caller's days are other spans of the study's local date and time: match the
+        # study's UTC instant against the caller's day boundaries in UTC.
+        return KeyMatch(
+            attribute,
+            tuple(_day_span(attribute, t, timezone) for t in terms),
+            column="study_date_time_utc",
+            **options,
+        )
+    return KeyMatch(attribute, terms, **options)
+
+
+def _day_span(attribute: Attribute, term: Term, timezone: str) -> Range:
+    """A DA term in ``timezone`` as a range of UTC instants, midnight to midnight."""
+    if isinstance(term, SingleValue):
+        lower: str | None = str(term.value)
+        upper: str | None = str(term.value)
+    else:
+        assert isinstance(term, Range)  # DA terms are single values or ranges
+        lower, upper = term.lower, term.upper
+    return Range(
+        _utc(attribute, lower + "000000", timezone) if lower else None,
+        _utc(attribute, upper + "235959.999999", timezone) if upper else None,
+    )
 
 
 class _CaseSensitiveLike(ColumnElement[bool]):
@@ -272,7 +336,7 @@ def _term_clause(
 
 def _pn_clause(match: KeyMatch) -> ColumnElement[bool]:
     attribute = match.attribute
-    suffix = "_norm" if match.case_insensitive else ""
+    suffix = "_fuzzy" if match.fuzzy else "_norm" if match.case_insensitive else ""
     columns = [attribute.expression(group + suffix) for group in _PN_GROUPS]
     if match.groups is not None:
         return and_(
@@ -300,7 +364,8 @@ def where_clause(match: KeyMatch) -> ColumnElement[bool] | None:
         return _pn_clause(match)
     if kind is _K.MODALITIES:
         return _modalities_clause(match)
-    column = match.attribute.expression()
+    attribute = match.attribute
+    column = attribute.named(match.column) if match.column else attribute.expression()
     if kind is _K.UID and all(isinstance(t, SingleValue) for t in match.terms):
         return column.in_([t.value for t in match.terms])  # type: ignore[union-attr]
     prefix_upper = kind in (_K.TM, _K.DT)

@@ -8,9 +8,11 @@ from typing import Any
 
 from pydicom.datadict import tag_for_keyword
 
-from raddx.archive.query.attributes import ATTRIBUTES, level_in_model
+from raddx.archive.datetimes import offset_minutes
+from raddx.archive.query.attributes import ATTRIBUTES, SEQUENCES, level_in_model
 from raddx.archive.query.enum import InformationModelValues, QueryRetrieveLevelValues
 from raddx.archive.query.matching import KeyMatch, parse_key
+from raddx.archive.query.sequences import SequenceMatch, SequenceValue, parse_sequence
 from raddx.errors import InvalidInput
 
 __all__ = ["Query"]
@@ -38,10 +40,16 @@ class Query:
         DICOM keyword → matching value as decoded text; ``None`` or ``""`` makes the key a
         return key (universal match). Keywords the index does not hold are returned empty and
         their values are not matched (PS3.4 C.2.2.1: optional keys an SCP does not support).
+        A sequence key (ProcedureCodeSequence, RequestAttributesSequence) takes ``None`` or a
+        list of one item mapping item keywords to values (C.2.2.2.6).
     case_insensitive_pn
         Match person names ignoring case (and Unicode width, NFKC); default on (issue 4).
     fuzzy
-        Fuzzy semantic matching of person names (C.2.2.2.1.1); not supported yet.
+        Fuzzy semantic matching of person names (C.2.2.2.1.1): kana/romaji, width, long
+        vowels, kanji variants… (:func:`raddx.archive.names.fuzzy_group`).
+    timezone_offset_from_utc
+        The caller's timezone (``+0900``), from TimezoneOffsetFromUTC in the identifier
+        (C.2.2.2.5): DT values without an offset, and StudyDate, are taken in it.
     limit, offset
         Paging over the matches, in index order.
 
@@ -51,17 +59,20 @@ class Query:
         Unknown level or model; PATIENT level in Study Root; a keyword that is not a DICOM
         keyword; a key of a level below the query level (e.g. SOPInstanceUID at STUDY level);
         a malformed value (see :func:`~raddx.archive.query.matching.parse_key`); ``fuzzy``;
-        a negative offset or a limit below 1.
+        a malformed sequence key; a malformed timezone; a negative offset or a limit
+        below 1.
     """
 
     level: QueryRetrieveLevelValues
     information_model: InformationModelValues
-    keys: Mapping[str, str | None]
+    keys: Mapping[str, str | SequenceValue]
     case_insensitive_pn: bool = True
     fuzzy: bool = False
+    timezone_offset_from_utc: str | None = None
     limit: int | None = None
     offset: int = 0
     matches: tuple[KeyMatch, ...] = field(init=False, repr=False, compare=False)
+    sequences: tuple[SequenceMatch, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         level = _coerce(QueryRetrieveLevelValues, self.level, "QueryRetrieveLevel")
@@ -71,17 +82,21 @@ class Query:
         object.__setattr__(self, "keys", dict(self.keys))
         if model is InformationModelValues.STUDY_ROOT and level is QueryRetrieveLevelValues.PATIENT:
             raise InvalidInput("QueryRetrieveLevel PATIENT does not exist in the Study Root model")
-        if self.fuzzy:
-            raise InvalidInput("fuzzy semantic matching of person names is not supported")
+        timezone = self.timezone_offset_from_utc
+        if timezone is not None and offset_minutes(timezone) is None:
+            raise InvalidInput(
+                f"TimezoneOffsetFromUTC {timezone!r} is not an offset (&ZZXX, -1200 to +1400)"
+            )
         if self.limit is not None and self.limit < 1:
             raise InvalidInput(f"limit must be at least 1, not {self.limit}")
         if self.offset < 0:
             raise InvalidInput(f"offset must not be negative, not {self.offset}")
         matches = []
+        sequences = []
         for keyword, value in self.keys.items():
             if tag_for_keyword(keyword) is None:
                 raise InvalidInput(f"{keyword!r} is not a DICOM keyword")
-            attribute = ATTRIBUTES.get(keyword)
+            attribute = ATTRIBUTES.get(keyword) or SEQUENCES.get(keyword)
             if attribute is None:
                 continue
             key_level = level_in_model(attribute.entity, model)
@@ -90,7 +105,23 @@ class Query:
                     f"{keyword} is a {key_level.value}-level key; it cannot be used in a "
                     f"{level.value}-level query ({model.value})"
                 )
-            match = parse_key(attribute, value, case_insensitive=self.case_insensitive_pn)
+            if keyword in SEQUENCES:
+                sequences.append(
+                    parse_sequence(
+                        SEQUENCES[keyword], value, case_insensitive=self.case_insensitive_pn
+                    )
+                )
+                continue
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput(f"{keyword} is not a sequence; its key is text")
+            match = parse_key(
+                ATTRIBUTES[keyword],
+                value,
+                case_insensitive=self.case_insensitive_pn,
+                fuzzy=self.fuzzy,
+                timezone=timezone,
+            )
             if match.terms or match.groups is not None:
                 matches.append(match)
         object.__setattr__(self, "matches", tuple(matches))
+        object.__setattr__(self, "sequences", tuple(sequences))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, select
@@ -16,6 +17,7 @@ from raddx.archive.query.enum import (
 )
 from raddx.archive.query.matching import where_clause
 from raddx.archive.query.query import Query
+from raddx.archive.query.sequences import SequenceMatch, item_rows, sequence_clause
 from raddx.db import READ_ONLY_OPTIONS
 from raddx.db.models import Instance, Patient, Series, Study
 
@@ -57,12 +59,25 @@ def _matched(stmt: Select[Any], query: Query, level: QueryRetrieveLevelValues) -
         clause = where_clause(match)
         if clause is not None:
             stmt = stmt.where(clause)
+    for sequence in query.sequences:
+        # The query's level decides which entity's items match (a study's, or a series'),
+        # also when a retrieve walks down to its instances.
+        clause = sequence_clause(sequence, query.level)
+        if clause is not None:
+            stmt = stmt.where(clause)
     return stmt
+
+
+def _owner_label(sequence: SequenceMatch) -> str:
+    return f"_owner_{sequence.attribute.keyword}"
 
 
 def _statement(query: Query, returned: list[Attribute]) -> Select[Any]:
     table = _LEVEL_TABLE[query.level]
     columns = [a.expression().label(a.keyword) for a in returned]
+    for sequence in query.sequences:
+        _, parent = sequence.attribute.owner(query.level)
+        columns.append(parent.id.label(_owner_label(sequence)))
     stmt = _matched(select(*columns).select_from(table), query, query.level)
     # Ordered for stable paging. "id + 0", not "id": ordering by the bare rowid makes SQLite
     # prefer walking the whole table in id order over an index search on the matching keys
@@ -90,15 +105,56 @@ def find(query: Query, *, session: Session) -> Iterator[dict[str, Any]]:
     """
     returned = _return_attributes(query)
     stmt = _statement(query, returned)
-    unknown = [k for k in query.keys if k not in ATTRIBUTES]
-    for row in session.execute(stmt):
-        answer: dict[str, Any] = {"QueryRetrieveLevel": query.level.value}
-        mapping = row._mapping
-        for attribute in returned:
-            answer[attribute.keyword] = _value(attribute, mapping[attribute.keyword])
-        for keyword in unknown:
-            answer[keyword] = None
-        yield answer
+    sequences = {s.attribute.keyword: s for s in query.sequences}
+    unknown = [k for k in query.keys if k not in ATTRIBUTES and k not in sequences]
+    rows = session.execute(stmt)
+    # Sequence items are fetched for a batch of answers at a time (one query per sequence
+    # per batch, not per answer); without sequence keys the batching costs nothing.
+    batches: Iterable[Any] = _batched(rows, _ITEM_BATCH) if sequences else [rows]
+    for batch in batches:
+        items = {k: _items(session, s, query, batch) for k, s in sequences.items()}
+        for row in batch:
+            answer: dict[str, Any] = {"QueryRetrieveLevel": query.level.value}
+            mapping = row._mapping
+            for attribute in returned:
+                answer[attribute.keyword] = _value(attribute, mapping[attribute.keyword])
+            for keyword, by_owner in items.items():
+                owner = mapping[_owner_label(sequences[keyword])]
+                answer[keyword] = by_owner.get(owner, [])
+            for keyword in unknown:
+                answer[keyword] = None
+            yield answer
+
+
+#: Answers per sequence-item lookup: bounded so the ``IN`` list stays small.
+_ITEM_BATCH = 200
+
+
+def _batched(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    # itertools.batched arrives with Python 3.12; we support 3.11.
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _items(
+    session: Session, sequence: SequenceMatch, query: Query, batch: Iterable[Any]
+) -> dict[int, list[dict[str, Any]]]:
+    """Owner id → the items to return (matching items only, C.2.2.2.6), each holding the
+    requested item keywords (``None`` for those the index does not keep), duplicates
+    dropped (a study gathers its series' RequestAttributesSequence items)."""
+    label = _owner_label(sequence)
+    owners = sorted({row._mapping[label] for row in batch})
+    found: dict[int, list[dict[str, Any]]] = {}
+    seen: set[tuple[int, tuple[Any, ...]]] = set()
+    for row in session.execute(item_rows(sequence, query.level, owners)):
+        values = row._mapping
+        item = {k: values.get(k) for k in sequence.returned}
+        key = (values["owner"], tuple(item.values()))
+        if key not in seen:
+            seen.add(key)
+            found.setdefault(values["owner"], []).append(item)
+    return found
 
 
 class InstanceRef(NamedTuple):

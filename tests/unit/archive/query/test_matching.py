@@ -320,7 +320,21 @@ def test_limit_and_offset_page_in_index_order(index: Services) -> None:
         ("STUDY", "STUDY_ROOT", {"NumberOfStudyRelatedInstances": "many"}, {}, "not an integer"),
         ("STUDY", "STUDY_ROOT", {"PatientName": "a=b=c=d"}, {}, "at most three"),
         ("STUDY", "STUDY_ROOT", {"NotAKeyword": None}, {}, "not a DICOM keyword"),
-        ("STUDY", "STUDY_ROOT", {}, {"fuzzy": True}, "fuzzy"),
+        ("STUDY", "STUDY_ROOT", {}, {"timezone_offset_from_utc": "0900"}, "not an offset"),
+        ("STUDY", "STUDY_ROOT", {}, {"timezone_offset_from_utc": "+1500"}, "not an offset"),
+        ("IMAGE", "STUDY_ROOT", {"AcquisitionDateTime": "20241301"}, {}, "out of range"),
+        ("STUDY", "STUDY_ROOT", {"StudyDate": ["x"]}, {}, "not a sequence"),
+        ("STUDY", "STUDY_ROOT", {"ProcedureCodeSequence": "x"}, {}, "sequence of one item"),
+        ("STUDY", "STUDY_ROOT", {"ProcedureCodeSequence": [{}, {}]}, {}, "exactly one"),
+        ("STUDY", "STUDY_ROOT", {"ProcedureCodeSequence": ["x"]}, {}, "must map"),
+        ("STUDY", "STUDY_ROOT", {"ProcedureCodeSequence": [{"Nope": "1"}]}, {}, "not a DICOM"),
+        (
+            "PATIENT",
+            "PATIENT_ROOT",
+            {"RequestAttributesSequence": None},
+            {},
+            "STUDY-level key",
+        ),
         ("STUDY", "STUDY_ROOT", {}, {"limit": 0}, "limit must be at least 1"),
         ("STUDY", "STUDY_ROOT", {}, {"offset": -1}, "offset must not be negative"),
     ],
@@ -373,7 +387,11 @@ def test_key_lookups_use_indexes(index: Services, keys: dict[str, str], index_na
     ("value", "expected"),
     [
         ("20240101120000", SingleValue("20240101120000")),
-        ("20240101-0500", SingleValue("20240101-0500")),  # an offset, not a range
+        # An offset, not a range; a date without a time of day is not shifted.
+        ("20240101-0500", SingleValue("20240101")),
+        # Compared as instants: bounds with an offset go to UTC (PS3.4 C.2.2.2.5).
+        ("20240101120000+0900", SingleValue("20240101030000")),
+        ("20240101120000+0900-20240101130000-0100", Range("20240101030000", "20240101140000")),
         ("20240101120000-20240102", Range("20240101120000", "20240102")),
         ("-20240102", Range(None, "20240102")),
         ("2024010112-", Range("2024010112", None)),

@@ -1,0 +1,166 @@
+"""Query options on SQLite and PostgreSQL: fuzzy semantic matching of person names
+(PS3.4 C.2.2.2.1.1), DT ranges compared as instants, and a query timezone (C.2.2.2.5).
+
+Names are stored in ISO_IR 192 and ISO 2022 IR 87, with kana in the phonetic group, old kanji
+forms and romaji in several spellings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydicom.dataset import Dataset
+from sqlalchemy import text
+
+from dicom_factory import make_dataset, to_part10
+from postgres_fixture import _database, _server_url
+from raddx.archive.query import Query, find
+from raddx.config import load_settings
+from raddx.services import Services
+
+JAPANESE = ["ISO 2022 IR 6", "ISO 2022 IR 87"]
+
+
+def _load(services: Services) -> None:
+    def store(ds: Dataset, **attributes: Any) -> None:
+        for keyword, value in attributes.items():
+            setattr(ds, keyword, value)
+        services.ingest.store(to_part10(ds), source="test")
+
+    store(
+        make_dataset(
+            patient_id="F1", patient_name="Satou^Tarou=佐藤^太郎=さとう^たろう", charset=JAPANESE
+        )
+    )
+    store(make_dataset(patient_id="F2", patient_name="Satoh^Hanako"))
+    store(
+        make_dataset(
+            patient_id="F3", patient_name="=髙橋^一郎=タカハシ^イチロウ", charset="ISO_IR 192"
+        )
+    )
+    store(make_dataset(patient_id="F4", patient_name="SATO^JIRO"))
+    store(make_dataset(patient_id="F5", patient_name="Kato^Taro"))
+    # T1 was made in Japan and says so; T2 says nothing (taken as UTC) but its DT has an offset.
+    store(
+        make_dataset(patient_id="T1"),
+        StudyDate="20240101",
+        StudyTime="080000",
+        TimezoneOffsetFromUTC="+0900",
+        AcquisitionDateTime="20240101080000",
+    )
+    store(
+        make_dataset(patient_id="T2"),
+        StudyDate="20240101",
+        StudyTime="100000",
+        AcquisitionDateTime="20240101100000+0100",
+    )
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def index(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Services]:
+    tmp = tmp_path_factory.mktemp("options")
+    if request.param == "postgres":
+        database: Any = _database(_server_url(tmp_path_factory), "raddx_query_options")
+    else:
+        database = contextlib.nullcontext(f"sqlite:///{tmp / 'index.sqlite'}")
+    with database as url:
+        services = Services.from_settings(load_settings(data_dir=tmp / "data", database_url=url))
+        _load(services)
+        yield services
+        services.close()
+
+
+def _patients(services: Services, level: str, keys: dict[str, Any], **options: Any) -> list[str]:
+    query = Query(level, "STUDY_ROOT", {"PatientID": None, **keys}, **options)
+    with services.session_factory() as session:
+        return sorted(a["PatientID"] for a in find(query, session=session))
+
+
+@pytest.mark.parametrize(
+    ("name", "fuzzy", "expected"),
+    [
+        # hiragana query: the phonetic group by kana, the romaji groups by their reading
+        ("さとう*", True, ["F1", "F2", "F4"]),
+        ("さとう*", False, ["F1"]),
+        ("サトー^タロー", True, ["F1"]),  # katakana with long vowel marks
+        ("ｻﾄｳ*", True, ["F1", "F2", "F4"]),  # half-width katakana
+        ("Satō^Tarō", True, ["F1"]),  # macrons
+        ("Satō^Tarō", False, []),
+        ("SATOH*", True, ["F1", "F2", "F4"]),
+        ("高橋^一郎", True, ["F3"]),  # stored as 髙橋 (the registry form)
+        ("高橋^一郎", False, []),
+        ("たかはし*", True, ["F3"]),  # stored in katakana
+        ("Takahashi^Ichirou", True, ["F3"]),  # romaji against a kana-only name
+        ("Kato*", True, ["F5"]),  # fuzzy, not everything: Kato is not Sato
+        ("*", True, ["F1", "F2", "F3", "F4", "F5", "T1", "T2"]),
+    ],
+)
+def test_fuzzy_person_name_matching(
+    index: Services, name: str, fuzzy: bool, expected: list[str]
+) -> None:
+    assert _patients(index, "STUDY", {"PatientName": name}, fuzzy=fuzzy) == expected
+
+
+@pytest.mark.parametrize(
+    ("study_date", "timezone", "expected"),
+    [
+        ("20240101", None, ["T1", "T2"]),  # no timezone: the dates as the studies wrote them
+        # T1 is 2023-12-31 23:00 UTC, T2 2024-01-01 10:00 UTC
+        ("20240101", "+0000", ["T2"]),
+        ("20231231", "+0000", ["T1"]),
+        ("20240101", "+0900", ["T1", "T2"]),
+        ("20231231", "-0500", ["T1"]),
+        ("20231230-20231231", "+0000", ["T1"]),
+        ("20240101-20240102", "+0000", ["T2"]),
+        ("-20231231", "+0000", ["T1"]),
+    ],
+)
+def test_study_date_in_the_query_timezone(
+    index: Services, study_date: str, timezone: str | None, expected: list[str]
+) -> None:
+    keys = {"StudyDate": study_date}
+    assert _patients(index, "STUDY", keys, timezone_offset_from_utc=timezone) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "timezone", "expected"),
+    [
+        # T1 acquired 2023-12-31 23:00 UTC (its TimezoneOffsetFromUTC), T2 2024-01-01 09:00 UTC
+        ("20231231230000+0000", None, ["T1"]),
+        ("20240101080000+0900", None, ["T1"]),
+        ("20240101100000+0100", None, ["T2"]),
+        ("20240101080000-20240101095959", None, ["T2"]),  # no offset anywhere: as UTC
+        ("20240101080000-20240101095959", "+0900", ["T1"]),  # the query's timezone
+        ("20240101090000+0100-", None, ["T2"]),
+        ("-2023", None, ["T1"]),  # a bound as precise as written
+        ("20231231-20240101", None, ["T1", "T2"]),
+    ],
+)
+def test_date_time_ranges_compare_instants(
+    index: Services, value: str, timezone: str | None, expected: list[str]
+) -> None:
+    keys = {"AcquisitionDateTime": value}
+    assert _patients(index, "IMAGE", keys, timezone_offset_from_utc=timezone) == expected
+
+
+def test_fuzzy_lookup_uses_the_fuzzy_index(index: Services) -> None:
+    from raddx.archive.query.service import _return_attributes, _statement
+
+    query = Query("STUDY", "STUDY_ROOT", {"PatientName": "SATO*"}, fuzzy=True)
+    stmt = _statement(query, _return_attributes(query))
+    with index.engine.connect() as conn:
+        sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = " | ".join(row[0] for row in conn.execute(text(f"EXPLAIN {sql}")))
+        else:
+            plan = " | ".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+        conn.rollback()
+    assert "ix_patient_patient_name_alphabetic_fuzzy" in plan, plan
