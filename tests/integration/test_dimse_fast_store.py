@@ -77,24 +77,28 @@ def _dataset_bytes(ds: Dataset) -> bytes:
 # -- a raw peer ----------------------------------------------------------------------------
 
 
+def _associate_rq_bytes(max_pdu: int = 0, abstract: str = CTImageStorage) -> bytes:
+    primitive = A_ASSOCIATE()
+    primitive.application_context_name = "1.2.840.10008.3.1.1.1"
+    primitive.calling_ae_title = "RAWPEER"
+    primitive.called_ae_title = "RADDX"
+    context = build_context(abstract, ExplicitVRLittleEndian)
+    context.context_id = 1
+    primitive.presentation_context_definition_list = [context]
+    maximum = MaximumLengthNotification()
+    maximum.maximum_length_received = max_pdu
+    primitive.user_information = [maximum]
+    pdu = A_ASSOCIATE_RQ()
+    pdu.from_primitive(primitive)
+    return pdu.encode()
+
+
 class RawPeer:
     """A requestor that speaks PS3.8 by hand, one PDU at a time."""
 
     def __init__(self, port: int, *, max_pdu: int = 0, abstract: str = CTImageStorage) -> None:
-        primitive = A_ASSOCIATE()
-        primitive.application_context_name = "1.2.840.10008.3.1.1.1"
-        primitive.calling_ae_title = "RAWPEER"
-        primitive.called_ae_title = "RADDX"
-        context = build_context(abstract, ExplicitVRLittleEndian)
-        context.context_id = 1
-        primitive.presentation_context_definition_list = [context]
-        maximum = MaximumLengthNotification()
-        maximum.maximum_length_received = max_pdu
-        primitive.user_information = [maximum]
-        pdu = A_ASSOCIATE_RQ()
-        pdu.from_primitive(primitive)
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        self.sock.sendall(pdu.encode())
+        self.sock.sendall(_associate_rq_bytes(max_pdu, abstract))
         pdu_type, _ = self.read_pdu()
         assert pdu_type == 0x02, "association not accepted"
 
@@ -367,3 +371,34 @@ def test_stop_aborts_open_fast_path_associations(services: Services) -> None:
     assert assoc.is_established
     dimse.stop()
     wait_for(lambda: assoc.is_aborted)
+
+
+def test_association_limit_rejects_with_local_limit_exceeded(server: DimseServer) -> None:
+    server._ae.maximum_associations = 1
+    first = RawPeer(server.address[1])
+    peer = socket.create_connection(server.address, timeout=20)
+    rq = RawPeer.__new__(RawPeer)
+    rq.sock = peer
+    peer.sendall(_associate_rq_bytes())
+    pdu_type, body = rq.read_pdu()
+    peer.close()
+    first.release()
+    assert pdu_type == 0x03  # A-ASSOCIATE-RJ
+    assert body[1:4] == b"\x02\x03\x02"  # transient, service provider (presentation), limit
+
+
+def test_repeated_identical_requests_are_negotiated_once(
+    server: DimseServer, services: Services
+) -> None:
+    """A sender that opens one association per image sends the same A-ASSOCIATE-RQ bytes
+    each time; the negotiation is reused (and still correct for each association)."""
+    for _ in range(3):
+        ds = _image()
+        peer = RawPeer(server.address[1])
+        peer.send_pdu((1, 0x03, _store_rq(ds)))
+        peer.send_pdu((1, 0x02, _dataset_bytes(ds)))
+        assert peer.read_response()[0].Status == 0x0000
+        peer.release()
+    fast_path = server._server.fast_path
+    assert fast_path is not None and len(fast_path._plans) == 1
+    assert _instance_count(services) == 3

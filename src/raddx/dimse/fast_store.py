@@ -32,6 +32,7 @@ import logging
 import socket
 import struct
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -64,6 +65,8 @@ _A_ABORT = 0x07
 _PDU_HEADER = struct.Struct(">BxI")
 _PDV_HEADER = struct.Struct(">IBB")
 _ELEMENT_HEADER = struct.Struct("<HHI")
+#: Negotiation outcomes kept, by request bytes (one per sender configuration).
+_PLAN_CACHE_SIZE = 64
 #: An A-ASSOCIATE-RQ larger than this is left to pynetdicom (they are a few kB at most).
 _MAX_PEEK = 1 << 20
 
@@ -98,6 +101,18 @@ class _ProtocolError(Exception):
 
 class _PeerGone(Exception):
     """The peer closed the connection or released/aborted the association."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What negotiating one A-ASSOCIATE-RQ gave; shared by every association that sends the
+    same request (read-only)."""
+
+    calling_ae_title: str
+    called_ae_title: str
+    contexts: dict[int, PresentationContext]
+    peer_max_pdu: int
+    accept_pdu: bytes
 
 
 @dataclass(slots=True)
@@ -152,6 +167,7 @@ class FastStorePath:
         self._active_elsewhere = active_elsewhere
         self._lock = threading.Lock()
         self._active: set[socket.socket] = set()
+        self._plans: OrderedDict[bytes, _Plan | None] = OrderedDict()
 
     @property
     def active_count(self) -> int:
@@ -165,14 +181,14 @@ class FastStorePath:
         request = self._peek_request(sock)
         if request is None:
             return False
-        primitive = self._qualifying_primitive(request)
-        if primitive is None:
+        plan = self._plan(request)
+        if plan is None:
             return False
         sock.recv(len(request), socket.MSG_WAITALL)  # consume what was peeked
         with self._lock:
             self._active.add(sock)
         try:
-            self._serve(sock, address, primitive)
+            self._serve(sock, address, plan)
         finally:
             with self._lock:
                 self._active.discard(sock)
@@ -207,35 +223,40 @@ class FastStorePath:
             sock.settimeout(None)
         return request if len(request) == 6 + length else None
 
-    def _qualifying_primitive(self, request: bytes) -> A_ASSOCIATE | None:
+    def _plan(self, request: bytes) -> _Plan | None:
+        """The negotiation outcome for this exact A-ASSOCIATE-RQ, or ``None`` if it is not
+        for the fast path. Cached by the request's bytes: a modality sends the same request
+        every time, and decoding and negotiating ~128 proposed contexts costs ~25 ms, which a
+        sender opening one association per image or series would pay every time."""
+        with self._lock:
+            if request in self._plans:
+                self._plans.move_to_end(request)
+                return self._plans[request]
+        plan = self._negotiate(request)
+        with self._lock:
+            self._plans[request] = plan
+            if len(self._plans) > _PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+        return plan
+
+    def _negotiate(self, request: bytes) -> _Plan | None:
         try:
             pdu = A_ASSOCIATE_RQ()
             pdu.decode(request)
-            primitive = pdu.to_primitive()
+            rq = pdu.to_primitive()
         except Exception:  # pynetdicom will reject the malformed request in its own way
             return None
-        proposed = primitive.presentation_context_definition_list
+        proposed = rq.presentation_context_definition_list
         if not proposed or any(str(cx.abstract_syntax) in self._other_syntaxes for cx in proposed):
             return None
-        if not all(isinstance(item, _PLAIN_USER_ITEMS) for item in primitive.user_information):
+        if not all(isinstance(item, _PLAIN_USER_ITEMS) for item in rq.user_information):
             return None
         ae = self._ae
-        if ae.require_called_aet and primitive.called_ae_title != ae.ae_title:
+        if ae.require_called_aet and rq.called_ae_title != ae.ae_title:
             return None  # pynetdicom sends the proper rejection
         if ae.require_calling_aet:
             return None
-        return primitive
-
-    def _serve(self, sock: socket.socket, address: tuple[str, int], rq: A_ASSOCIATE) -> None:
-        ae = self._ae
-        if self.active_count + self._active_elsewhere() > ae.maximum_associations:
-            # Transient, service-provider (presentation), local limit exceeded (PS3.8 9.3.4).
-            sock.sendall(_reject_pdu(rq, result=0x02, source=0x03, reason=0x02))
-            log.warning("association rejected: local limit reached peer=%s", address[0])
-            return
-        results, _ = negotiate_as_acceptor(rq.presentation_context_definition_list, self._contexts)
-        accepted = {int(cx.context_id): cx for cx in results if cx.result == 0x00}  # type: ignore[arg-type]
-        sock.sendall(_accept_pdu(ae, rq, results))
+        results, _ = negotiate_as_acceptor(proposed, self._contexts)
         peer_max = next(
             (
                 int(item.maximum_length_received or 0)
@@ -244,18 +265,33 @@ class FastStorePath:
             ),
             0,
         )
-        assoc = _Association(
-            sock=sock,
+        return _Plan(
             calling_ae_title=rq.calling_ae_title,
             called_ae_title=rq.called_ae_title,
-            contexts=accepted,
+            contexts={int(cx.context_id): cx for cx in results if cx.result == 0x00},  # type: ignore[arg-type]
             peer_max_pdu=peer_max,
+            accept_pdu=_accept_pdu(ae, rq, results),
+        )
+
+    def _serve(self, sock: socket.socket, address: tuple[str, int], plan: _Plan) -> None:
+        ae = self._ae
+        if self.active_count + self._active_elsewhere() > ae.maximum_associations:
+            sock.sendall(_REJECT_LOCAL_LIMIT)
+            log.warning("association rejected: local limit reached peer=%s", address[0])
+            return
+        sock.sendall(plan.accept_pdu)
+        assoc = _Association(
+            sock=sock,
+            calling_ae_title=plan.calling_ae_title,
+            called_ae_title=plan.called_ae_title,
+            contexts=plan.contexts,
+            peer_max_pdu=plan.peer_max_pdu,
         )
         log.info(
             "association accepted calling_ae=%s peer=%s contexts=%d path=fast",
             assoc.calling_ae_title,
             address[0],
-            len(accepted),
+            len(plan.contexts),
         )
         sock.settimeout(ae.network_timeout)
         outcome = "released"
@@ -490,7 +526,7 @@ def _accept_pdu(ae: AE, rq: A_ASSOCIATE, results: list[PresentationContext]) -> 
     return pdu.encode()
 
 
-def _reject_pdu(rq: A_ASSOCIATE, *, result: int, source: int, reason: int) -> bytes:
+def _reject_pdu(*, result: int, source: int, reason: int) -> bytes:
     primitive = A_ASSOCIATE()
     primitive.result = result
     primitive.result_source = source
@@ -498,6 +534,10 @@ def _reject_pdu(rq: A_ASSOCIATE, *, result: int, source: int, reason: int) -> by
     pdu = A_ASSOCIATE_RJ()
     pdu.from_primitive(primitive)
     return pdu.encode()
+
+
+#: Transient, service-provider (presentation), local limit exceeded (PS3.8 9.3.4).
+_REJECT_LOCAL_LIMIT = _reject_pdu(result=0x02, source=0x03, reason=0x02)
 
 
 def _send_abort(sock: socket.socket, source_reason: tuple[int, int]) -> None:
