@@ -55,5 +55,6 @@ class Services:
         )
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release database connections and the blob store's directory descriptors."""
         self.engine.dispose()
+        self.blobs.close()

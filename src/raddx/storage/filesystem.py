@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import secrets
+import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -16,24 +17,60 @@ from raddx.types import BlobKey
 __all__ = ["FileBlobStore"]
 
 _TMP_SUFFIX = ".tmp"
+_O_TMPFILE: int = getattr(os, "O_TMPFILE", 0)
+_O_DIRECTORY: int = getattr(os, "O_DIRECTORY", 0)
+_O_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
+
+
+def _supports_anonymous_temp(root: Path) -> bool:
+    """Whether ``O_TMPFILE`` files can be created under ``root`` and given a name through
+    ``/proc/self/fd`` (Linux with /proc, on a filesystem that supports it)."""
+    if not _O_TMPFILE or not os.path.isdir("/proc/self/fd"):
+        return False
+    try:
+        fd = os.open(root, _O_TMPFILE | os.O_WRONLY | _O_CLOEXEC, 0o644)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _close_fds(fds: dict[str, int]) -> None:
+    while fds:
+        with contextlib.suppress(OSError):
+            os.close(fds.popitem()[1])
+
+
+def _fsync_dir(dir_fd: int) -> None:
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:  # some filesystems refuse fsync on directories
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
 
 
 class FileBlobStore:
     """Blobs as files under ``root``; a key ``ab/abcdef…`` is the path ``root/ab/abcdef…``.
 
-    A write goes to a hidden temp file in the target directory; once every byte is written it
-    is hard-linked to the final name, the temp name is removed, and then the file and its
-    directory are fsynced. ``link`` (unlike ``rename``) fails when the name exists, which gives
-    write-once semantics atomically: two associations storing the same instance at the same
-    moment can never overwrite each other's bytes.
+    A write goes to an anonymous file in the target directory (Linux ``O_TMPFILE``; elsewhere a
+    hidden temp name); once every byte is written it is hard-linked to the final name (and a
+    named temp file removed), and then the file and its directory are fsynced. ``link``
+    (unlike ``rename``) fails when the name exists, which gives write-once semantics
+    atomically: two associations storing the same instance at the same moment can never
+    overwrite each other's bytes.
+
+    Why ``O_TMPFILE``: the file has no name until it is complete, so a process killed mid-write
+    leaves nothing behind to sweep, and it saves creating and removing a temp name
+    (~15 µs per object here). Directory descriptors of the buckets are kept open for the
+    directory fsync.
 
     Why link before fsync: on journaling filesystems (ext4, XFS) the file's fsync then also
-    commits the link and unlink, so a blob costs one journal commit instead of two (the
-    directory fsync finds nothing left to do); this saved ~0.4 ms per object here. Crash
-    semantics: a process that dies at any point leaves either nothing under the final name or
-    the complete bytes (the page cache survives a killed process). A power cut before
-    ``put`` returned can leave an incomplete file under the final name; ``put`` never
-    returned for it, so no index row refers to it, and the orphan sweep removes it.
+    commits the link, so a blob costs one journal commit instead of two (the directory fsync
+    finds nothing left to do); this saved ~0.4 ms per object here. Crash semantics: a process
+    that dies at any point leaves either nothing under the final name or the complete bytes
+    (the page cache survives a killed process). A power cut before ``put`` returned can leave
+    an incomplete file under the final name; ``put`` never returned for it, so no index row
+    refers to it, and the orphan sweep removes it.
 
     Parameters
     ----------
@@ -41,17 +78,25 @@ class FileBlobStore:
         Directory holding the blobs; created if missing.
     fsync
         Flush every blob (and its directory entry) to stable storage before ``put`` returns.
+    anonymous_temp
+        Use ``O_TMPFILE``; ``None`` (default) = when the platform and filesystem support it.
     """
 
-    def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
+    def __init__(
+        self, root: Path | str, *, fsync: bool = True, anonymous_temp: bool | None = None
+    ) -> None:
         self.root = Path(root)
         self.fsync = fsync
         self.root.mkdir(parents=True, exist_ok=True)
-        self._known_dirs: set[str] = set()
+        self._dir_fds: dict[str, int] = {}
+        weakref.finalize(self, _close_fds, self._dir_fds)
         # The 256 first-level buckets (``00``…``ff``) are made up front: creating a directory
         # inside the ingest path cost ~0.3 ms each for the first object of every bucket.
         for bucket in range(256):
-            self._ensure_dir(self.root / f"{bucket:02x}")
+            (self.root / f"{bucket:02x}").mkdir(exist_ok=True)
+        self.anonymous_temp = (
+            _supports_anonymous_temp(self.root) if anonymous_temp is None else anonymous_temp
+        )
 
     def _path(self, key: BlobKey) -> Path:
         parts = key.split("/")
@@ -59,20 +104,35 @@ class FileBlobStore:
             raise ValueError(f"invalid blob key {key!r}")
         return self.root.joinpath(*parts)
 
-    def _ensure_dir(self, directory: Path) -> None:
+    def _dir_fd(self, directory: Path) -> int:
+        """An open descriptor of ``directory`` (created if missing), kept for the process."""
         name = str(directory)
-        if name not in self._known_dirs:
+        fd = self._dir_fds.get(name)
+        if fd is None:
             directory.mkdir(parents=True, exist_ok=True)
-            self._known_dirs.add(name)
+            fd = os.open(name, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+            # Another thread may have opened it meanwhile: keep one, close the other.
+            kept = self._dir_fds.setdefault(name, fd)
+            if kept != fd:
+                os.close(fd)
+            fd = kept
+        return fd
+
+    def close(self) -> None:
+        """Close the kept directory descriptors (the store stays usable; they reopen)."""
+        _close_fds(self._dir_fds)
 
     def put(self, key: BlobKey, data: bytes | memoryview | Iterable[bytes | memoryview]) -> int:
         final = self._path(key)
-        self._ensure_dir(final.parent)
-        if final.exists():
-            raise BlobExistsError(key)
-        tmp = final.parent / f".{final.name}.{secrets.token_hex(6)}{_TMP_SUFFIX}"
+        dir_fd = self._dir_fd(final.parent)
+        if self.anonymous_temp:
+            fd = os.open(".", _O_TMPFILE | os.O_WRONLY | _O_CLOEXEC, 0o644, dir_fd=dir_fd)
+            tmp_name = None
+        else:
+            tmp_name = f".{final.name}.{secrets.token_hex(6)}{_TMP_SUFFIX}"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
+            fd = os.open(tmp_name, flags, 0o644, dir_fd=dir_fd)
         size = 0
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
             try:
                 chunks = (data,) if isinstance(data, bytes | bytearray | memoryview) else data
@@ -82,38 +142,31 @@ class FileBlobStore:
                         written = os.write(fd, view)
                         view = view[written:]
                         size += written
+                source = f"/proc/self/fd/{fd}" if tmp_name is None else tmp_name
                 try:
-                    os.link(tmp, final)
+                    # With a /proc path, linkat(AT_SYMLINK_FOLLOW) gives the anonymous file
+                    # its name; the dir_fd arguments make os.link use linkat at all.
+                    os.link(source, final.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
                 except FileExistsError:
                     raise BlobExistsError(key) from None
             finally:
-                # Removed in every case: after the link the blob lives on under its final
-                # name; after a failure nothing of it may stay behind.
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+                # A named temp file is removed in every case: after the link the blob lives
+                # on under its final name; after a failure nothing of it may stay behind.
+                if tmp_name is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp_name, dir_fd=dir_fd)
             if self.fsync:
                 try:
                     os.fsync(fd)
-                    self._fsync_dir(final.parent)
+                    _fsync_dir(dir_fd)
                 except OSError:
                     # Not durable: the caller must not index it, so it must not stay either.
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(final)
+                        os.unlink(final.name, dir_fd=dir_fd)
                     raise
         finally:
             os.close(fd)
         return size
-
-    @staticmethod
-    def _fsync_dir(directory: Path) -> None:
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        except OSError as exc:  # some filesystems refuse fsync on directories
-            if exc.errno not in (errno.EINVAL, errno.EBADF):
-                raise
-        finally:
-            os.close(fd)
 
     def get(self, key: BlobKey) -> bytes:
         try:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -10,9 +11,12 @@ import pytest
 from raddx.storage import BlobExistsError, BlobNotFoundError, BlobStore, FileBlobStore
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> FileBlobStore:
-    return FileBlobStore(tmp_path / "blobs")
+@pytest.fixture(params=[True, False], ids=["anonymous-temp", "named-temp"])
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> FileBlobStore:
+    """Both ways of writing: ``O_TMPFILE`` (Linux default) and the portable named temp file."""
+    if request.param and not FileBlobStore(tmp_path / "probe").anonymous_temp:
+        pytest.skip("O_TMPFILE is not supported here")
+    return FileBlobStore(tmp_path / "blobs", anonymous_temp=request.param)
 
 
 def _files(root: Path) -> list[str]:
@@ -98,3 +102,42 @@ def test_listing_excludes_temp_files_and_sweep_removes_stale_ones(store: FileBlo
     assert store.remove_stale_temp(older_than=time.time() - 3600) == 1
     assert not stale.exists()
     assert fresh.exists()
+
+
+def test_anonymous_temp_is_detected_on_linux(tmp_path: Path) -> None:
+    """CI runs on Linux ext4/tmpfs, where the faster, sweep-free way must be the one in use."""
+    assert FileBlobStore(tmp_path / "blobs").anonymous_temp is (sys.platform == "linux")
+
+
+def test_killed_writer_leaves_no_file_with_anonymous_temp(tmp_path: Path) -> None:
+    """Mid-write, an O_TMPFILE blob has no name at all: nothing to sweep after a crash."""
+    store = FileBlobStore(tmp_path / "blobs", anonymous_temp=True)
+    if not store.anonymous_temp:
+        pytest.skip("O_TMPFILE is not supported here")
+    seen: list[list[str]] = []
+    real_write = os.write
+
+    def observing_write(fd: int, data: bytes | memoryview) -> int:
+        seen.append(_files(store.root))
+        return real_write(fd, data)
+
+    os.write = observing_write  # type: ignore[assignment]
+    try:
+        store.put("00/blob", b"payload")
+    finally:
+        os.write = real_write  # type: ignore[assignment]
+    assert seen == [[]]  # while writing, no file is visible under the root
+    assert _files(store.root) == ["00/blob"]
+
+
+def test_close_releases_directory_descriptors(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+    before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for bucket in ("00", "01", "02"):
+        store.put(f"{bucket}/x", b"data")
+    store.close()
+    if before is not None:
+        assert len(os.listdir("/proc/self/fd")) == before
+    store.put("03/x", b"still usable")
+    assert store.get("03/x") == b"still usable"
+    store.close()
