@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
@@ -146,10 +147,6 @@ def archive(
             sock=listen_socket("127.0.0.1", 0),
             session_factory=services.session_factory,
         )
-        # When a Move Destination aborts while a C-STORE sub-operation waits for its response,
-        # pynetdicom 3.0 sometimes notices only at the DIMSE timeout (60 s in production);
-        # shorter here so that test_destination_going_away_mid_transfer stays quick.
-        server._ae.dimse_timeout = 5
         server.start()
         stack.callback(server.stop)
         yield _Archive(server.address, services, stored, storescp_dir, flaky_port)
@@ -250,7 +247,8 @@ def test_destination_refusing_the_association(archive: _Archive) -> None:
 
 
 def test_destination_going_away_mid_transfer(archive: _Archive) -> None:
-    """FLAKY takes the first object, then aborts: one completed, the rest failed (0xB000)."""
+    """FLAKY takes the first object, then aborts: one completed, the rest failed (0xB000),
+    noticed at once (the DIMSE timeout is 60 s)."""
     received: list[str] = []
 
     def on_store(event: Any) -> int:
@@ -269,14 +267,60 @@ def test_destination_going_away_mid_transfer(archive: _Archive) -> None:
     )
     try:
         before = _instance_count(archive)
+        started = time.monotonic()
         final = _move(archive, "FLAKY", _identifier("STUDY", StudyInstanceUID=STUDY))[-1]
+        elapsed = time.monotonic() - started
     finally:
         server.shutdown()
+    assert elapsed < 10
     assert final.Status == 0xB000
     assert final.NumberOfCompletedSuboperations == 1
     assert final.NumberOfFailedSuboperations == 2
     assert len(received) == 1
     assert _instance_count(archive) == before
+
+
+def test_destination_killed_mid_transfer(
+    archive: _Archive, dcmtk: Callable[[str], str], tmp_path: Path
+) -> None:
+    """A DCMTK storescp as FLAKY that is killed (SIGKILL, from its own --exec-on-reception)
+    after the first object: the rest fail at once, counted; the archive is unchanged."""
+    storescp = subprocess.Popen(
+        [
+            dcmtk("storescp"),
+            "-aet",
+            "FLAKY",
+            "-od",
+            str(tmp_path),
+            "-xcr",
+            "kill -9 $PPID",  # run by storescp's /bin/sh child: $PPID is storescp
+            "-xs",
+            str(archive.flaky_port),
+        ],
+        env=dcmtk_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: _accepts(archive.flaky_port))
+        before = (
+            _instance_count(archive),
+            sorted(b.key for b in archive.services.blobs.list_blobs()),
+        )
+        started = time.monotonic()
+        final = _move(archive, "FLAKY", _identifier("STUDY", StudyInstanceUID=STUDY))[-1]
+        elapsed = time.monotonic() - started
+        storescp.wait(10)
+    finally:
+        storescp.kill()
+        storescp.wait(10)
+    assert storescp.returncode == -9
+    assert elapsed < 10  # not the 60 s DIMSE timeout
+    assert final.Status in (0xB000, 0xA702)  # the first object may or may not be answered
+    assert final.NumberOfFailedSuboperations + final.NumberOfCompletedSuboperations == 3
+    assert final.NumberOfFailedSuboperations >= 2
+    after = (_instance_count(archive), sorted(b.key for b in archive.services.blobs.list_blobs()))
+    assert after == before
 
 
 def test_move_without_unique_key_is_refused(archive: _Archive) -> None:
@@ -397,3 +441,41 @@ def test_get_re_encodes_for_a_requestor_with_the_other_uncompressed_syntax(
         assert back.PixelData == archive.stored[uid].PixelData
         stored_syntax, stored_body = _stored_bytes(archive, uid)
         assert (data == stored_body) == (stored_syntax == ImplicitVRLittleEndian)
+
+
+def test_get_cancelled_by_the_requestor(archive: _Archive) -> None:
+    """A C-CANCEL sent while a C-STORE sub-operation waits for its response: the archive
+    finishes that one and answers Cancel (0xFE00) with the counts (PS3.4 C.4.3.3)."""
+    model = StudyRootQueryRetrieveInformationModelGet
+    received: list[str] = []
+    holder: dict[str, Any] = {}
+
+    def on_store(event: Any) -> int:
+        received.append(event.dataset.SOPInstanceUID)
+        if len(received) == 1:
+            context_id = holder["assoc"]._get_valid_context(model, "", "scu").context_id
+            holder["assoc"].send_c_cancel(1, context_id)
+        return 0x0000
+
+    ae = AE(ae_title="GETTER")
+    ae.add_requested_context(model)
+    ae.add_requested_context(CTImageStorage, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    assoc = ae.associate(
+        *archive.server,
+        ae_title="RADDX",
+        ext_neg=[build_role(CTImageStorage, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    assert assoc.is_established
+    holder["assoc"] = assoc
+    try:
+        responses = list(
+            assoc.send_c_get(_identifier("STUDY", StudyInstanceUID=STUDY), model, msg_id=1)
+        )
+    finally:
+        assoc.release()
+    final = responses[-1][0]
+    assert final.Status == 0xFE00
+    assert final.NumberOfCompletedSuboperations == 1
+    assert final.NumberOfRemainingSuboperations == 2
+    assert len(received) == 1

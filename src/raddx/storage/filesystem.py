@@ -86,6 +86,7 @@ class FileBlobStore:
         self, root: Path | str, *, fsync: bool = True, anonymous_temp: bool | None = None
     ) -> None:
         self.root = Path(root)
+        self._root_str = str(self.root)
         self.fsync = fsync
         self.root.mkdir(parents=True, exist_ok=True)
         self._dir_fds: dict[str, int] = {}
@@ -99,10 +100,14 @@ class FileBlobStore:
         )
 
     def _path(self, key: BlobKey) -> Path:
+        return Path(self._path_str(key))
+
+    def _path_str(self, key: BlobKey) -> str:
+        # A str join: pathlib cost ~40 us per C-GET sub-operation, for the same check.
         parts = key.split("/")
         if not key or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
             raise ValueError(f"invalid blob key {key!r}")
-        return self.root.joinpath(*parts)
+        return os.path.join(self._root_str, *parts)
 
     def _dir_fd(self, directory: Path) -> int:
         """An open descriptor of ``directory`` (created if missing), kept for the process."""
@@ -170,7 +175,8 @@ class FileBlobStore:
 
     def get(self, key: BlobKey) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            with open(self._path_str(key), "rb", buffering=0) as fh:
+                return fh.readall()
         except FileNotFoundError:
             raise BlobNotFoundError(key) from None
 
