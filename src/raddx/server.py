@@ -25,6 +25,7 @@ import uvicorn
 
 from raddx.config import Settings
 from raddx.dimse import DimseServer, listen_socket
+from raddx.dimse.balance import LoadBoard
 from raddx.services import Services
 from raddx.web import create_app
 
@@ -50,7 +51,7 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signum)
 
 
-def _worker(settings: Settings, sock: socket.socket) -> None:
+def _worker(settings: Settings, sock: socket.socket, board: LoadBoard, slot: int) -> None:
     """A forked DIMSE worker: serve until SIGTERM/SIGINT, then exit without returning."""
     code = 0
     try:
@@ -60,6 +61,8 @@ def _worker(settings: Settings, sock: socket.socket) -> None:
             ingest=services.ingest,
             sock=sock,
             session_factory=services.session_factory,
+            board=board,
+            slot=slot,
         )
         stopping = threading.Event()
 
@@ -90,11 +93,12 @@ def serve(settings: Settings) -> int:
         services.close()
     sock = listen_socket(settings.dicom_host, settings.dicom_port)
     workers = settings.dicom_workers or os.cpu_count() or 1
+    board = LoadBoard(workers)  # shared memory: made before forking
     children: list[int] = []
-    for _ in range(workers - 1):
+    for slot in range(1, workers):
         pid = os.fork()
         if pid == 0:
-            _worker(settings, sock)
+            _worker(settings, sock, board, slot)
         children.append(pid)
 
     signal.signal(signal.SIGTERM, _raise_stop)
@@ -104,6 +108,8 @@ def serve(settings: Settings) -> int:
         ingest=services.ingest,
         sock=sock,
         session_factory=services.session_factory,
+        board=board if workers > 1 else None,
+        slot=0,
     )
     dimse.start()
     host, port = dimse.address

@@ -122,3 +122,48 @@ def test_serve_refuses_bad_configuration(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "ae_title" in result.stderr
+
+
+def test_concurrent_associations_are_spread_over_the_workers(tmp_path: Path) -> None:
+    """Two senders at once must land in two worker processes (two GILs), not queue in one
+    (``raddx.dimse.balance``). Placement is a heuristic with a few-ms window, so the test
+    asks for a split in most of several trials, not in every one."""
+    from pydicom.uid import ExplicitVRLittleEndian
+    from pynetdicom import AE
+    from pynetdicom.sop_class import CTImageStorage
+
+    dicom_port, http_port = _free_port(), _free_port()
+    log_path = tmp_path / "serve.log"
+    env = {
+        **os.environ,
+        "RADDX_DATA_DIR": str(tmp_path / "data"),
+        "RADDX_DICOM_HOST": "127.0.0.1",
+        "RADDX_DICOM_PORT": str(dicom_port),
+        "RADDX_HTTP_PORT": str(http_port),
+        "RADDX_DICOM_WORKERS": "2",
+    }
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "raddx.cli", "serve"], env=env, stdout=log, stderr=log
+        )
+    try:
+        wait_for(lambda: _health(http_port) is not None or process.poll() is not None, 60)
+        assert process.poll() is None, log_path.read_text()
+        ae = AE(ae_title="SENDER")
+        ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+        splits = 0
+        for trial in range(5):
+            first = ae.associate("127.0.0.1", dicom_port, ae_title="RADDX")
+            second = ae.associate("127.0.0.1", dicom_port, ae_title="RADDX")
+            assert first.is_established and second.is_established
+            accepted = [
+                line.split()[2] for line in log_path.read_text().splitlines() if "path=fast" in line
+            ]
+            first.release()
+            second.release()
+            assert len(accepted) == 2 * (trial + 1)
+            splits += accepted[-1] != accepted[-2]
+        assert splits >= 4, log_path.read_text()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)

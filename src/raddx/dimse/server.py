@@ -13,6 +13,7 @@ import logging
 import socket
 import socketserver
 import threading
+import time
 from typing import Any
 
 from pynetdicom import AE, evt
@@ -24,6 +25,7 @@ from raddx.archive.query import QueryService
 from raddx.config import Settings
 from raddx.dimse._command_codec import install as install_command_codec
 from raddx.dimse._tuning import apply_reactor_tuning, set_nodelay
+from raddx.dimse.balance import DEFER_SECONDS, LoadBoard
 from raddx.dimse.commitment import commitment_contexts, handle_n_action
 from raddx.dimse.contexts import (
     cheap_copy_contexts,
@@ -64,6 +66,9 @@ class _PreboundServer(ThreadedAssociationServer):
     daemon_threads = True
     #: Serves store-only associations without pynetdicom (set by :class:`DimseServer`).
     fast_path: FastStorePath | None = None
+    #: Shared with the other workers to balance associations (set by :class:`DimseServer`).
+    board: LoadBoard | None = None
+    slot = 0
 
     def __init__(self, *args: Any, listen_socket: socket.socket, **kwargs: Any) -> None:
         self._prebound = listen_socket
@@ -83,7 +88,21 @@ class _PreboundServer(ThreadedAssociationServer):
                 log.exception("fast-path association failed peer=%s", client_address[0])
                 self.shutdown_request(request)
                 return
+            finally:
+                self.publish_load()
         super().process_request_thread(request, client_address)
+
+    def publish_load(self) -> None:
+        """Tell the other workers how many associations this one serves now."""
+        if self.board is not None:
+            fast = self.fast_path.active_count if self.fast_path is not None else 0
+            self.board.publish(self.slot, fast + len(self.active_associations))
+
+    def service_actions(self) -> None:
+        """Called by ``serve_forever`` at least every poll interval: keeps the published load
+        current as pynetdicom's associations end (they have no end hook of ours)."""
+        super().service_actions()
+        self.publish_load()
 
     def server_bind(self) -> None:
         if self.socket is not None:
@@ -106,7 +125,13 @@ class _PreboundServer(ThreadedAssociationServer):
             self.socket.close()
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        client, address = super().get_request()
+        if self.board is not None:
+            self.publish_load()
+            if self.board.busier_than_another(self.slot):
+                time.sleep(DEFER_SECONDS)  # let an idler worker take it (dimse/balance.py)
+        client, address = super().get_request()  # BlockingIOError if another worker took it
+        if self.board is not None:
+            self.board.publish(self.slot, self.board.load(self.slot) + 1)
         client.setblocking(True)
         set_nodelay(client)
         return client, address
@@ -125,6 +150,8 @@ class DimseServer:
         A listening socket from :func:`listen_socket`.
     session_factory
         Sessions on the index, for C-FIND, C-GET and C-MOVE.
+    board, slot
+        With several worker processes: the shared load board and this worker's slot in it.
     """
 
     def __init__(
@@ -134,6 +161,8 @@ class DimseServer:
         ingest: IngestService,
         sock: socket.socket,
         session_factory: sessionmaker[Any],
+        board: LoadBoard | None = None,
+        slot: int = 0,
     ) -> None:
         apply_reactor_tuning(settings.dicom_poll_interval)
         install_command_codec()
@@ -185,6 +214,8 @@ class DimseServer:
                 store=functools.partial(store_received, ingest),
                 active_elsewhere=lambda: len(server.active_associations),
             )
+        self._server.board = board
+        self._server.slot = slot
         self._thread: threading.Thread | None = None
 
     @property
