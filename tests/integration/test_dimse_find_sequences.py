@@ -216,7 +216,12 @@ def test_findscu_two_items_in_a_sequence_key_get_a900(
     assert "DataSetDoesNotMatchSOPClass" in output  # 0xA900
 
 
-def _fuzzy_find(server: tuple[str, int], name: str, *, negotiate: bool) -> tuple[list[str], bytes]:
+def _negotiated_find(
+    server: tuple[str, int], keys: dict[str, str], *, negotiate: bool
+) -> tuple[list[str], bytes, int]:
+    """A Study Root C-FIND from a pynetdicom SCU proposing (or not) relational queries, fuzzy
+    matching and timezone adjustment; returns the PatientIDs found, the accepted extended
+    negotiation and the final status."""
     ae = AE(ae_title="PYSCU")
     ae.add_requested_context(FIND)
     extended = []
@@ -233,16 +238,18 @@ def _fuzzy_find(server: tuple[str, int], name: str, *, negotiate: bool) -> tuple
     identifier.SpecificCharacterSet = "ISO_IR 192"
     identifier.QueryRetrieveLevel = "STUDY"
     identifier.PatientID = ""
-    identifier.PatientName = name
+    for keyword, value in keys.items():
+        setattr(identifier, keyword, value)
+    found, final = [], 0
     try:
-        found = [
-            str(answer.PatientID)
-            for status, answer in assoc.send_c_find(identifier, FIND)
-            if status.Status in (0xFF00, 0xFF01)
-        ]
+        for status, answer in assoc.send_c_find(identifier, FIND):
+            if status.Status in (0xFF00, 0xFF01):
+                found.append(str(answer.PatientID))
+            else:
+                final = int(status.Status)
     finally:
         assoc.release()
-    return sorted(found), accepted
+    return sorted(found), accepted, final
 
 
 @pytest.mark.parametrize(
@@ -260,7 +267,24 @@ def _fuzzy_find(server: tuple[str, int], name: str, *, negotiate: bool) -> tuple
 def test_fuzzy_matching_is_negotiated(
     server: tuple[str, int], name: str, negotiate: bool, expected: list[str]
 ) -> None:
-    found, accepted = _fuzzy_find(server, name, negotiate=negotiate)
+    found, accepted, _ = _negotiated_find(server, {"PatientName": name}, negotiate=negotiate)
     assert found == expected
-    # Relational and combined date-time refused, fuzzy and timezone adjustment accepted.
-    assert accepted == (b"\x00\x00\x01\x01" if negotiate else b"")
+    # Combined date-time refused; relational, fuzzy and timezone adjustment accepted.
+    assert accepted == (b"\x01\x00\x01\x01" if negotiate else b"")
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({"SeriesInstanceUID": SERIES_B}, ["S1"]),  # a series key at study level
+        ({"Modality": "CT", "SeriesInstanceUID": SERIES_B}, ["S1"]),
+        ({"Modality": "MR"}, []),
+    ],
+)
+def test_relational_query_is_negotiated(
+    server: tuple[str, int], keys: dict[str, str], expected: list[str]
+) -> None:
+    found, _, final = _negotiated_find(server, keys, negotiate=True)
+    assert (found, final) == (expected, 0x0000)
+    found, _, final = _negotiated_find(server, keys, negotiate=False)
+    assert (found, final) == ([], 0xA900)  # a key below the level, not negotiated

@@ -50,6 +50,10 @@ class Query:
     timezone_offset_from_utc
         The caller's timezone (``+0900``), from TimezoneOffsetFromUTC in the identifier
         (C.2.2.2.5): DT values without an offset, and StudyDate, are taken in it.
+    relational
+        Relational query (PS3.4 C.4.1.2.2, negotiated): keys of levels below the query level
+        are allowed; an entity matches when one entity below it matches all of them (e.g.
+        studies with a CT series). Those keys are returned empty.
     limit, offset
         Paging over the matches, in index order.
 
@@ -69,10 +73,14 @@ class Query:
     case_insensitive_pn: bool = True
     fuzzy: bool = False
     timezone_offset_from_utc: str | None = None
+    relational: bool = False
     limit: int | None = None
     offset: int = 0
     matches: tuple[KeyMatch, ...] = field(init=False, repr=False, compare=False)
     sequences: tuple[SequenceMatch, ...] = field(init=False, repr=False, compare=False)
+    #: Relational: matches on keys of levels below the query level, and those keywords.
+    below: tuple[KeyMatch, ...] = field(init=False, repr=False, compare=False)
+    below_keywords: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         level = _coerce(QueryRetrieveLevelValues, self.level, "QueryRetrieveLevel")
@@ -93,6 +101,8 @@ class Query:
             raise InvalidInput(f"offset must not be negative, not {self.offset}")
         matches = []
         sequences = []
+        below = []
+        below_keywords = set()
         for keyword, value in self.keys.items():
             if tag_for_keyword(keyword) is None:
                 raise InvalidInput(f"{keyword!r} is not a DICOM keyword")
@@ -100,11 +110,14 @@ class Query:
             if attribute is None:
                 continue
             key_level = level_in_model(attribute.entity, model)
-            if key_level.depth > level.depth:
+            is_below = key_level.depth > level.depth
+            if is_below and (not self.relational or keyword in SEQUENCES):
                 raise InvalidInput(
                     f"{keyword} is a {key_level.value}-level key; it cannot be used in a "
-                    f"{level.value}-level query ({model.value})"
+                    f"{level.value}-level query ({model.value}) without relational queries"
                 )
+            if is_below:
+                below_keywords.add(keyword)
             if keyword in SEQUENCES:
                 sequences.append(
                     parse_sequence(
@@ -122,6 +135,8 @@ class Query:
                 timezone=timezone,
             )
             if match.terms or match.groups is not None:
-                matches.append(match)
+                (below if is_below else matches).append(match)
         object.__setattr__(self, "matches", tuple(matches))
+        object.__setattr__(self, "below", tuple(below))
+        object.__setattr__(self, "below_keywords", frozenset(below_keywords))
         object.__setattr__(self, "sequences", tuple(sequences))

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from raddx.archive.query.attributes import ATTRIBUTES, UNIQUE_KEYS, Attribute
@@ -43,7 +43,7 @@ def _return_attributes(query: Query) -> list[Attribute]:
             continue
         if UNIQUE_KEYS[level] not in keywords:
             keywords.append(UNIQUE_KEYS[level])
-    return [ATTRIBUTES[k] for k in keywords if k in ATTRIBUTES]
+    return [ATTRIBUTES[k] for k in keywords if k in ATTRIBUTES and k not in query.below_keywords]
 
 
 def _matched(stmt: Select[Any], query: Query, level: QueryRetrieveLevelValues) -> Select[Any]:
@@ -65,7 +65,41 @@ def _matched(stmt: Select[Any], query: Query, level: QueryRetrieveLevelValues) -
         clause = sequence_clause(sequence, query.level)
         if clause is not None:
             stmt = stmt.where(clause)
+    if query.below:
+        stmt = stmt.where(_relational_clause(query))
     return stmt
+
+
+#: Patient → Study → Series → Instance, with each table's foreign key to the one above.
+_LADDER: tuple[tuple[Any, Any], ...] = (
+    (Patient, None),
+    (Study, Study.patient_fk),
+    (Series, Series.study_fk),
+    (Instance, Instance.series_fk),
+)
+
+
+def _relational_clause(query: Query) -> ColumnElement[bool]:
+    """Relational keys (PS3.4 C.4.1.2.2): the query-level entity has, below it, one entity
+    of the deepest key's level matching every lower-level key together. Written as
+    ``id IN (SELECT fk …)`` so the lower tables' indexes drive the lookup."""
+    top = _ENTITY_DEPTH[query.level]
+    deepest = max(_ENTITY_DEPTH[m.attribute.entity] for m in query.below)
+    table, _ = _LADDER[deepest]
+    sub = select(_LADDER[top + 1][1]).select_from(table)
+    for depth in range(deepest, top + 1, -1):
+        _, fk = _LADDER[depth]
+        parent, _ = _LADDER[depth - 1]
+        sub = sub.join(parent, fk == parent.id)
+    for match in query.below:
+        clause = where_clause(match)
+        if clause is not None:
+            sub = sub.where(clause)
+    return _LADDER[top][0].id.in_(sub)  # type: ignore[no-any-return]
+
+
+#: The table depth of each level (STUDY is the Study table in both information models).
+_ENTITY_DEPTH = {_L.PATIENT: 0, _L.STUDY: 1, _L.SERIES: 2, _L.IMAGE: 3}
 
 
 def _owner_label(sequence: SequenceMatch) -> str:
@@ -106,7 +140,11 @@ def find(query: Query, *, session: Session) -> Iterator[dict[str, Any]]:
     returned = _return_attributes(query)
     stmt = _statement(query, returned)
     sequences = {s.attribute.keyword: s for s in query.sequences}
-    unknown = [k for k in query.keys if k not in ATTRIBUTES and k not in sequences]
+    unknown = [
+        k
+        for k in query.keys
+        if (k not in ATTRIBUTES and k not in sequences) or k in query.below_keywords
+    ]
     rows = session.execute(stmt)
     # Sequence items are fetched for a batch of answers at a time (one query per sequence
     # per batch, not per answer); without sequence keys the batching costs nothing.

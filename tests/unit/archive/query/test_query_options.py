@@ -19,6 +19,7 @@ from dicom_factory import make_dataset, to_part10
 from postgres_fixture import _database, _server_url
 from raddx.archive.query import Query, find
 from raddx.config import load_settings
+from raddx.errors import InvalidInput
 from raddx.services import Services
 
 JAPANESE = ["ISO 2022 IR 6", "ISO 2022 IR 87"]
@@ -164,3 +165,39 @@ def test_fuzzy_lookup_uses_the_fuzzy_index(index: Services) -> None:
             plan = " | ".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
         conn.rollback()
     assert "ix_patient_patient_name_alphabetic_fuzzy" in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("level", "model", "keys", "expected"),
+    [
+        # Patients with a study of that date; with an image of that instant in that study.
+        ("PATIENT", "PATIENT_ROOT", {"StudyDate": "20240101"}, ["T1", "T2"]),
+        (
+            "PATIENT",
+            "PATIENT_ROOT",
+            {"StudyDate": "20240101", "AcquisitionDateTime": "20231231230000+0000"},
+            ["T1"],
+        ),
+        ("STUDY", "STUDY_ROOT", {"AcquisitionDateTime": "20240101100000+0100"}, ["T2"]),
+        ("STUDY", "STUDY_ROOT", {"Modality": "MR"}, []),
+        ("SERIES", "STUDY_ROOT", {"AcquisitionDateTime": "-2023"}, ["T1"]),
+        # A universal key below the level matches everything and is returned empty.
+        ("STUDY", "STUDY_ROOT", {"Modality": None, "PatientID": "F1"}, ["F1"]),
+    ],
+)
+def test_relational_keys_below_the_query_level(
+    index: Services, level: str, model: str, keys: dict[str, Any], expected: list[str]
+) -> None:
+    query = Query(level, model, {"PatientID": None, **keys}, relational=True)
+    with index.session_factory() as session:
+        answers = list(find(query, session=session))
+    assert sorted(a["PatientID"] for a in answers) == expected
+    assert query.below_keywords  # every row has a key below its level…
+    assert all(a[k] is None for a in answers for k in query.below_keywords)  # …returned empty
+
+
+def test_relational_is_needed_for_keys_below_the_level() -> None:
+    with pytest.raises(InvalidInput, match="without relational queries"):
+        Query("STUDY", "STUDY_ROOT", {"Modality": "CT"})
+    with pytest.raises(InvalidInput, match="STUDY-level key"):  # sequences: never relational
+        Query("PATIENT", "PATIENT_ROOT", {"RequestAttributesSequence": None}, relational=True)
