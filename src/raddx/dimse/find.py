@@ -160,10 +160,9 @@ def handle_sop_extended(event: Event) -> dict[UID, bytes]:
 def _accepted(event: Event, flag: int) -> bool:
     """Whether ``flag`` was accepted for this SOP class on this association."""
     acceptor = event.assoc.acceptor
-    info = (getattr(acceptor, "sop_class_extended", None) or {}).get(
-        event.request.AffectedSOPClassUID
-    )
-    return bool(info) and len(info) > flag and info[flag] == 1
+    accepted: dict[str, bytes] = getattr(acceptor, "sop_class_extended", None) or {}
+    info = accepted.get(str(event.request.AffectedSOPClassUID)) or b""
+    return len(info) > flag and info[flag] == 1
 
 
 @functools.lru_cache(maxsize=4096)

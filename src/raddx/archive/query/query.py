@@ -99,10 +99,10 @@ class Query:
             raise InvalidInput(f"limit must be at least 1, not {self.limit}")
         if self.offset < 0:
             raise InvalidInput(f"offset must not be negative, not {self.offset}")
-        matches = []
-        sequences = []
-        below = []
-        below_keywords = set()
+        matches: list[KeyMatch] = []
+        sequences: list[SequenceMatch] = []
+        below: list[KeyMatch] = []
+        below_keywords: set[str] = set()
         for keyword, value in self.keys.items():
             if tag_for_keyword(keyword) is None:
                 raise InvalidInput(f"{keyword!r} is not a DICOM keyword")

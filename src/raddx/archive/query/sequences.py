@@ -96,7 +96,8 @@ def sequence_clause(
     if not conditions:
         return None
     fk, parent = match.attribute.owner(level)
-    return parent.id.in_(select(fk).where(*conditions))
+    clause: ColumnElement[bool] = parent.id.in_(select(fk).where(*conditions))
+    return clause
 
 
 def item_rows(
@@ -109,8 +110,9 @@ def item_rows(
     items = match.attribute.items
     columns = [items[k].expression().label(k) for k in match.returned if k in items]
     table = match.attribute.table
-    return (
+    stmt: Select[Any] = (
         select(fk.label("owner"), *columns)
         .where(and_(fk.in_(owner_ids), *_item_conditions(match)))
         .order_by(table.id)
     )
+    return stmt
