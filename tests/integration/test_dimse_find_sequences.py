@@ -288,3 +288,30 @@ def test_relational_query_is_negotiated(
     assert (found, final) == (expected, 0x0000)
     found, _, final = _negotiated_find(server, keys, negotiate=False)
     assert (found, final) == ([], 0xA900)  # a key below the level, not negotiated
+
+
+@pytest.mark.parametrize("transfer_syntax", ["-xi", "-xe"])  # implicit / explicit VR on the wire
+def test_items_of_objects_sent_by_storescu_are_indexed(
+    dimse_server: tuple[str, int], dcmtk: Callable[[str], str], tmp_path: Path, transfer_syntax: str
+) -> None:
+    """C-STORE goes through the DIMSE door's own receive path (not ``ingest.store``): the
+    sequence items of what storescu sent, with undefined lengths, are found by findscu."""
+    ds = make_dataset(patient_id="W1", charset="ISO_IR 192")
+    ds.RequestAttributesSequence = Sequence(
+        [_item(RequestedProcedureID="RP7", RequestedProcedureDescription="胸部CT")]
+    )
+    ds["RequestAttributesSequence"].is_undefined_length = True
+    ds.RequestAttributesSequence[0].is_undefined_length_sequence_item = True
+    path = tmp_path / "w1.dcm"
+    path.write_bytes(to_part10(ds))
+    result = run_tool(
+        [dcmtk("storescu"), transfer_syntax, "-aec", "RADDX", *map(str, dimse_server), str(path)]
+    )
+    assert result.returncode == 0, result.stderr
+    keys = _study(
+        "RequestAttributesSequence[0].RequestedProcedureID=RP7",
+        "RequestAttributesSequence[0].RequestedProcedureDescription",
+    )
+    [answer], _ = _findscu(dcmtk, dimse_server, tmp_path / "out", keys)
+    assert answer.PatientID == "W1"
+    assert answer.RequestAttributesSequence[0].RequestedProcedureDescription == "胸部CT"
