@@ -25,6 +25,7 @@ __all__ = [
     "DuplicatePolicyValues",
     "RemoteAE",
     "Settings",
+    "StorageCommitmentReportValues",
     "ValidationModeValues",
     "load_settings",
 ]
@@ -53,6 +54,15 @@ class ValidationModeValues(StrEnum):
     STRICT = "strict"
 
 
+class StorageCommitmentReportValues(StrEnum):
+    """Where the Storage Commitment N-EVENT-REPORT goes (PS3.4 J.3.3)."""
+
+    #: On the association that carried the N-ACTION; the requestor keeps it open meanwhile.
+    SAME_ASSOCIATION = "same_association"
+    #: On a new association from raddx to the AE's host and port, raddx in the SCP role.
+    NEW_ASSOCIATION = "new_association"
+
+
 class RemoteAE(BaseModel):
     """A DICOM peer we may send to or retrieve from (C-MOVE destination, C-FIND target)."""
 
@@ -60,6 +70,13 @@ class RemoteAE(BaseModel):
     host: str
     port: int = Field(ge=1, le=65535)
     description: str = ""
+    storage_commitment_report: StorageCommitmentReportValues = Field(
+        StorageCommitmentReportValues.SAME_ASSOCIATION,
+        description="Storage commitment requests from this AE (matched by calling AE title) "
+        "are answered on the same association (same_association, default) or on a new "
+        "association to host:port (new_association), for modalities that release right "
+        "after the N-ACTION.",
+    )
 
 
 class Settings(BaseSettings):

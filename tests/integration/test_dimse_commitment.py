@@ -1,8 +1,16 @@
 """Storage Commitment Push Model SCP (PS3.4 J.3) against a pynetdicom SCU on loopback: the
-N-EVENT-REPORT arrives on the requesting association and commits only what can be read."""
+N-EVENT-REPORT arrives on the requesting association, or on a new one raddx opens to the
+requestor's configured address, and commits only what can be read."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+
+import pytest
+from pydantic import ValidationError
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, build_role, evt
@@ -16,7 +24,9 @@ from sqlalchemy import select
 
 from dicom_factory import make_dataset, to_part10
 from helpers import wait_for
+from raddx.config import RemoteAE
 from raddx.db.models import Instance
+from raddx.dimse import DimseServer, listen_socket
 from raddx.services import Services
 
 
@@ -122,3 +132,113 @@ def test_unknown_action_type_refused(services: Services, dimse_server: tuple[str
 
     assert status == 0x0123
     assert reports == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _server_with(services: Services, remote: dict[str, object]) -> Iterator[tuple[str, int]]:
+    """A DIMSE server whose remote_aes has ``remote`` (the requestor's entry)."""
+    settings = services.settings.model_copy(update={"remote_aes": [RemoteAE(**remote)]})
+    server = DimseServer(
+        settings=settings,
+        ingest=services.ingest,
+        sock=listen_socket("127.0.0.1", 0),
+        session_factory=services.session_factory,
+    )
+    server.start()
+    try:
+        yield server.address
+    finally:
+        server.stop()
+
+
+def _n_action_then_release(address: tuple[str, int], request: Dataset) -> int:
+    """A modality that asks for commitment and releases at once, proposing no role."""
+    ae = AE(ae_title="MODALITY")
+    ae.add_requested_context(StorageCommitmentPushModel)
+    assoc = ae.associate(*address, ae_title="RADDX")
+    assert assoc.is_established
+    try:
+        status, _ = assoc.send_n_action(
+            request, 1, StorageCommitmentPushModel, StorageCommitmentPushModelInstance
+        )
+    finally:
+        assoc.release()
+    return int(status.Status)
+
+
+def test_report_on_a_new_association(services: Services) -> None:
+    """new_association: the report comes on an association raddx opens to the requestor's
+    configured address, with raddx in the SCP role (PS3.4 J.3.3)."""
+    ds = make_dataset()
+    services.ingest.store(to_part10(ds), source="test")
+    reports: list[tuple[int, Dataset, str, bool]] = []
+
+    def on_report(event: Event) -> tuple[int, None]:
+        assoc = event.assoc
+        info = (event.event_type, event.event_information)
+        reports.append((*info, assoc.requestor.ae_title, assoc.is_acceptor))
+        return 0x0000, None
+
+    listener = AE(ae_title="MODALITY")
+    # Accept the requestor (raddx) taking the SCP role for this class (PS3.7 D.3.3.4).
+    listener.add_supported_context(StorageCommitmentPushModel, scu_role=False, scp_role=True)
+    port = _free_port()
+    server = listener.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)]
+    )
+    remote = {
+        "ae_title": "MODALITY",
+        "host": "127.0.0.1",
+        "port": port,
+        "storage_commitment_report": "new_association",
+    }
+    try:
+        with _server_with(services, remote) as address:
+            transaction = generate_uid()
+            request = _request([(ds.SOPClassUID, ds.SOPInstanceUID)], transaction)
+            assert _n_action_then_release(address, request) == 0x0000
+            wait_for(lambda: bool(reports), timeout=10)
+    finally:
+        server.shutdown()
+    ((event_type, info, calling_ae, listener_accepted),) = reports
+    assert event_type == 1
+    assert info.TransactionUID == transaction
+    assert [i.ReferencedSOPInstanceUID for i in info.ReferencedSOPSequence] == [ds.SOPInstanceUID]
+    assert calling_ae == "RADDX"  # raddx opened it: a new association, not the N-ACTION's
+    assert listener_accepted
+
+
+# pynetdicom 3.0 leaks the socket of a refused connect (see test_dimse_retrieve.py).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_report_to_an_unreachable_requestor_is_logged(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """new_association with nothing listening: the N-ACTION still succeeds (commitment was
+    decided), the undelivered report is logged; the modality asks again."""
+    ds = make_dataset()
+    services.ingest.store(to_part10(ds), source="test")
+    remote = {
+        "ae_title": "MODALITY",
+        "host": "127.0.0.1",
+        "port": _free_port(),
+        "storage_commitment_report": "new_association",
+    }
+    with (
+        caplog.at_level(logging.WARNING, logger="raddx.dimse.commitment"),
+        _server_with(services, remote) as address,
+    ):
+        request = _request([(ds.SOPClassUID, ds.SOPInstanceUID)], generate_uid())
+        assert _n_action_then_release(address, request) == 0x0000
+        wait_for(lambda: "not delivered" in caplog.text, timeout=10)
+    assert "remote_ae=MODALITY" in caplog.text
+
+
+def test_unknown_report_mode_is_refused_by_settings() -> None:
+    with pytest.raises(ValidationError, match="storage_commitment_report"):
+        RemoteAE(ae_title="M", host="h", port=104, storage_commitment_report="later")

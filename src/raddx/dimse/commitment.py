@@ -1,22 +1,29 @@
 """Storage Commitment Push Model SCP (PS3.4 J.3): N-ACTION in, N-EVENT-REPORT back on the
-same association.
+same association or on a new one.
 
 The handler decodes the request and asks :func:`raddx.archive.commitment.commit`; it only
-builds the N-EVENT-REPORT. The report goes out right after the N-ACTION response, still inside
-the association's reactor (as pynetdicom's C-GET sends its C-STORE sub-operations), so the
-requestor must keep the association open until it arrives (PS3.4 J.3.3: the SCU accepts the
-report on the requesting association when it is still open). Sending it on a new association
-later is not implemented yet.
+builds the N-EVENT-REPORT and chooses where it goes, by the requestor's entry in
+``remote_aes`` (matched by calling AE title, ``storage_commitment_report``):
+
+* ``same_association`` (default, and for requestors not configured): right after the N-ACTION
+  response, still inside the association's reactor (as pynetdicom's C-GET sends its C-STORE
+  sub-operations), so the requestor must keep the association open until it arrives;
+* ``new_association``: once the N-ACTION response is out, a background thread associates to
+  the AE's host and port, proposing Storage Commitment Push Model with SCP/SCU Role Selection
+  for the SCP role (PS3.4 J.3.3, PS3.7 D.3.3.4), sends the report and releases. Modalities that
+  release right after the N-ACTION need this. A report that cannot be delivered is logged; the
+  requestor asks again (PS3.4 J.3.3: commitment requests may be repeated).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import build_context
+from pynetdicom import AE, build_context, build_role
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import (
@@ -26,9 +33,10 @@ from pynetdicom.sop_class import (
 
 from raddx.archive.commitment import CommitmentResult, commit
 from raddx.archive.retrieve import RetrieveService
+from raddx.config import RemoteAE, Settings, StorageCommitmentReportValues
 from raddx.dimse.status import PROCESSING_FAILURE, SUCCESS
 
-__all__ = ["commitment_contexts", "event_report", "handle_n_action"]
+__all__ = ["commitment_contexts", "event_report", "handle_n_action", "send_report"]
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +87,9 @@ def _requested(info: Dataset) -> list[tuple[str, str]]:
     ]
 
 
-def _report_after_response(event: Event, event_type: int, report: Dataset) -> None:
-    """Send the report once this request's N-ACTION response has gone out."""
-    assoc = event.assoc
-    dimse = assoc.dimse
+def _after_response(event: Event, then: Any) -> None:
+    """Call ``then()`` once this request's N-ACTION response has gone out."""
+    dimse = event.assoc.dimse
     send = dimse.send_msg
     message_id = event.request.MessageID
 
@@ -91,6 +98,59 @@ def _report_after_response(event: Event, event_type: int, report: Dataset) -> No
         if getattr(primitive, "MessageIDBeingRespondedTo", None) != message_id:
             return
         dimse.__dict__.pop("send_msg", None)
+        then()
+
+    dimse.send_msg = send_msg
+
+
+def send_report(ae: AE, remote: RemoteAE, event_type: int, report: Dataset) -> bool:
+    """Deliver an N-EVENT-REPORT on a new association to ``remote`` (PS3.4 J.3.3); return
+    whether the peer answered Success. Failures are logged, never raised."""
+    role = build_role(StorageCommitmentPushModel, scp_role=True)
+    try:
+        assoc = ae.associate(
+            remote.host,
+            remote.port,
+            contexts=commitment_contexts(),
+            ae_title=remote.ae_title,
+            ext_neg=[role],
+        )
+    except Exception:
+        log.warning("storage commitment report: association failed", exc_info=True)
+        return False
+    if not assoc.is_established:
+        log.warning(
+            "storage commitment report not delivered remote_ae=%s reason=association %s",
+            remote.ae_title,
+            "rejected" if assoc.is_rejected else "failed",
+        )
+        return False
+    try:
+        status, _ = assoc.send_n_event_report(
+            report, event_type, StorageCommitmentPushModel, StorageCommitmentPushModelInstance
+        )
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    code = getattr(status, "Status", None)
+    if code != SUCCESS:
+        log.warning(
+            "storage commitment report refused remote_ae=%s status=%s", remote.ae_title, code
+        )
+        return False
+    log.info(
+        "storage commitment report delivered remote_ae=%s transaction_uid=%s",
+        remote.ae_title,
+        report.TransactionUID,
+    )
+    return True
+
+
+def _report_after_response(event: Event, event_type: int, report: Dataset) -> None:
+    """Send the report on the requesting association once the N-ACTION response is out."""
+    assoc = event.assoc
+
+    def then() -> None:
         try:
             assoc.send_n_event_report(
                 report,
@@ -105,11 +165,43 @@ def _report_after_response(event: Event, event_type: int, report: Dataset) -> No
                 exc_info=True,
             )
 
-    dimse.send_msg = send_msg
+    _after_response(event, then)
 
 
-def handle_n_action(event: Event, retrieve_service: RetrieveService) -> tuple[int, None]:
+def _report_on_new_association(
+    event: Event, remote: RemoteAE, event_type: int, report: Dataset
+) -> None:
+    """Send the report from a background thread once the N-ACTION response is out: the
+    requesting association's reactor must not wait for another association."""
+    ae = event.assoc.ae
+
+    def then() -> None:
+        threading.Thread(
+            target=send_report,
+            args=(ae, remote, event_type, report),
+            name="storage-commitment-report",
+            daemon=True,
+        ).start()
+
+    _after_response(event, then)
+
+
+def _remote(settings: Settings | None, ae_title: str) -> RemoteAE | None:
+    if settings is None:
+        return None
+    for remote in settings.remote_aes:
+        if remote.ae_title.strip() == ae_title.strip():
+            return remote
+    return None
+
+
+def handle_n_action(
+    event: Event, retrieve_service: RetrieveService, settings: Settings | None = None
+) -> tuple[int, None]:
     """N-ACTION Request Storage Commitment (PS3.4 J.3.2).
+
+    The report goes where the requestor's ``remote_aes`` entry says (module docstring);
+    without ``settings`` or an entry, on the same association.
 
     Statuses (PS3.7 C.4, PS3.4 J.3.2.1.2): 0x0000 Success (the result follows in an
     N-EVENT-REPORT with Event Type 1 or 2); 0x0123 No such action type; 0x0120 Missing
@@ -135,5 +227,10 @@ def handle_n_action(event: Event, retrieve_service: RetrieveService) -> tuple[in
         len(result.failed),
     )
     event_type, report = event_report(transaction_uid, result)
-    _report_after_response(event, event_type, report)
+    remote = _remote(settings, event.assoc.requestor.ae_title)
+    new = StorageCommitmentReportValues.NEW_ASSOCIATION
+    if remote is not None and remote.storage_commitment_report == new:
+        _report_on_new_association(event, remote, event_type, report)
+    else:
+        _report_after_response(event, event_type, report)
     return SUCCESS, None

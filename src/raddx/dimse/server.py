@@ -199,7 +199,7 @@ class DimseServer:
                 (evt.EVT_SOP_EXTENDED, handle_sop_extended),
                 (evt.EVT_C_GET, handle_get, [retrieve]),
                 (evt.EVT_C_MOVE, handle_move, [retrieve, settings]),
-                (evt.EVT_N_ACTION, handle_n_action, [retrieve]),
+                (evt.EVT_N_ACTION, handle_n_action, [retrieve, settings]),
             ],
             server_class=_PreboundServer,
             contexts=cheap_copy_contexts(ae.supported_contexts),
