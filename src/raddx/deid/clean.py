@@ -11,6 +11,7 @@ hide a token, and hiragana and katakana spellings of a name match each other.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -48,12 +49,16 @@ def _japanese_era(day: dt.date) -> tuple[str, str, int] | None:
     return None
 
 
-def date_spellings(value: str) -> set[str]:
-    """The ways a DA value (``YYYYMMDD``) is commonly written in free text."""
+@functools.lru_cache(maxsize=4096)
+def date_spellings(value: str) -> frozenset[str]:
+    """The ways a DA value (``YYYYMMDD``) is commonly written in free text.
+
+    Memoised: the same few dates recur in every object of a study.
+    """
     try:
         day = dt.datetime.strptime(value[:8], "%Y%m%d").date()
     except ValueError:
-        return set()
+        return frozenset()
     y, m, d = day.year, day.month, day.day
     spellings = {f"{y:04d}{m:02d}{d:02d}"}
     for sep in "-/.":
@@ -72,10 +77,11 @@ def date_spellings(value: str) -> set[str]:
                     f"{letter}{ey}{sep}{m}{sep}{d}",
                     f"{letter}{ey}{sep}{m:02d}{sep}{d:02d}",
                 }
-    return spellings
+    return frozenset(spellings)
 
 
-def name_tokens(person_name: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def name_tokens(person_name: str) -> frozenset[str]:
     """Tokens of a PN value: each component of each group, and each group without ``^``.
 
     ``Yamada^Tarou=山田^太郎=やまだ^たろう`` gives Yamada, Tarou, "Yamada Tarou", 山田, 太郎,
@@ -89,7 +95,7 @@ def name_tokens(person_name: str) -> set[str]:
             tokens.add(" ".join(components))
             tokens.add("".join(components))
             tokens.add(" ".join(reversed(components)))
-    return tokens
+    return frozenset(tokens)
 
 
 def _variants(token: str) -> set[str]:
@@ -124,6 +130,11 @@ class Scrubber:
 
     ASCII tokens match whole words only (see :func:`_bounded`);
     tokens with kanji or kana match anywhere, since Japanese has no spaces between words.
+
+    A patient's tokens run to a few hundred (every date in ~60 spellings), and one regular
+    expression over all of them takes tens of milliseconds to compile. Most texts contain
+    none, so each text is first searched for the tokens as plain substrings, and only the
+    ones present go into a (memoised) pattern that applies the word boundaries.
     """
 
     def __init__(self, tokens: Iterable[str]) -> None:
@@ -132,22 +143,36 @@ class Scrubber:
             variants |= _variants(token)
         variants = {v for v in variants if not (v.isascii() and len(v) < _MIN_ASCII_TOKEN)}
         self.tokens = frozenset(variants)
-        patterns = [_bounded(token) for token in sorted(variants, key=len, reverse=True)]
-        self._pattern = re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
+        self._folded = tuple((token.casefold(), token) for token in variants)
+
+    def _pattern(self, normalized: str) -> re.Pattern[str] | None:
+        folded = normalized.casefold()
+        present = frozenset(token for key, token in self._folded if key in folded)
+        return _compile(present) if present else None
 
     def find(self, text: str) -> list[str]:
         """The tokens that occur in ``text``."""
-        if self._pattern is None:
+        normalized = normalize(text)
+        pattern = self._pattern(normalized)
+        if pattern is None:
             return []
-        return [m.group(0) for m in self._pattern.finditer(normalize(text))]
+        return [m.group(0) for m in pattern.finditer(normalized)]
 
     def clean(self, text: str) -> str:
         """``text`` with every token replaced by :data:`REDACTED`; unchanged if none occurs."""
-        if self._pattern is None:
-            return text
         normalized = normalize(text)
-        cleaned, count = self._pattern.subn(REDACTED, normalized)
+        pattern = self._pattern(normalized)
+        if pattern is None:
+            return text
+        cleaned, count = pattern.subn(REDACTED, normalized)
         return cleaned if count else text
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile(tokens: frozenset[str]) -> re.Pattern[str]:
+    """Longest token first, so that "Yamada Tarou" is removed whole before "Yamada"."""
+    patterns = [_bounded(token) for token in sorted(tokens, key=lambda t: (-len(t), t))]
+    return re.compile("|".join(patterns), re.IGNORECASE)
 
 
 def bounded_bytes(token: str, form: bytes) -> bytes:

@@ -69,6 +69,15 @@ def run(
     what_if: Annotated[
         bool, typer.Option("--what-if", help="List every action per file; write nothing.")
     ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Worker processes (the output is the same for any number).",
+        ),
+    ] = 1,
 ) -> None:
     """De-identify DICOM files into OUT as ``<Study>/<Series>/<SOP>.dcm`` with a
     ``manifest.json`` (profile edition, policy, config hash, key id).
@@ -102,6 +111,7 @@ def run(
             key=key,
             what_if=what_if,
             on_file=_show,
+            jobs=jobs,
         )
     except InvalidInput as exc:
         typer.echo(f"raddx deid: {exc}", err=True)

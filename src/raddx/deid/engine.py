@@ -12,15 +12,20 @@ is re-encoded in UTF-8.
 from __future__ import annotations
 
 import base64
+import copy
 import functools
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement
+from pydicom.charset import convert_encodings
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
@@ -64,6 +69,13 @@ _CODE_TAGS = frozenset(
     }
 )
 _SPECIFIC_CHARACTER_SET = 0x00080005
+_TEXT_OR_PN = _TEXT_VRS | {"PN"}
+_ESC = b"\x1b"
+_UTF8 = "ISO_IR 192"
+#: PS3.5 Table 7.1-1: explicit VR elements with a 12-byte header (reserved + 32-bit length).
+_LONG_HEADER_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
 #: VRs that can carry a name, ID or date (the others are never decoded to look for tokens).
 _TOKEN_VRS = frozenset({"PN", "DA", "DT", "LO", "SH", "AE", "SQ"})
 #: Unlisted attributes of these VRs are kept as read without decoding: they hold neither text
@@ -132,9 +144,9 @@ class _Run:
             )
         self.scrubber = _scrubber(frozenset(engine.phi_tokens(ds))) if engine.cleans_text else None
 
-    def record(self, path: str, elem: DataElement | str, action: Action | str) -> None:
+    def record(self, path: str, tag: int, action: Action | str) -> None:
         if self.log is not None:
-            keyword = elem if isinstance(elem, str) else elem.keyword
+            keyword = "" if (tag >> 16) & 1 else (keyword_for_tag(tag) or "")
             self.log(ActionRecord(path, keyword, str(action)))
 
 
@@ -169,6 +181,17 @@ class Deidentifier:
         self._keeps_dates = DeidentificationOption.RETAIN_LONGITUDINAL_FULL_DATES in set(
             policy.options
         )
+        # Table lookups memoised per tag: a miss in ``actions`` scans the repeating-group
+        # rows, and most attributes of an object are misses.
+        self._action_cache: dict[int, Action | None] = {}
+
+    def action_for(self, tag: int) -> Action | None:
+        """The resolved action for ``tag``, ``None`` if Table E.1-1 does not list it."""
+        try:
+            return self._action_cache[tag]
+        except KeyError:
+            action = self._action_cache[tag] = self.actions.get(tag)
+            return action
 
     # -- PHI tokens ---------------------------------------------------------------------------
 
@@ -183,27 +206,37 @@ class Deidentifier:
 
     def _collect(self, ds: Dataset, tokens: set[str], names: bool, dates: bool) -> None:
         for tag in list(ds.keys()):
-            if tag.is_private or _raw_vr(ds, tag) not in _TOKEN_VRS:
+            if (tag >> 16) & 1:
+                continue  # private: removed, and its creator's VRs are unknown
+            raw = ds.get_item(tag)
+            vr = _vr_of(raw, tag)
+            if vr not in _TOKEN_VRS:
                 continue  # not decoded: numbers and pixel data hold no name
-            elem = ds[tag]
-            if elem.VR == "SQ":
-                for item in elem.value:
+            if vr in ("LO", "SH", "AE") and (
+                not names or self.action_for(tag) in (None, Action.K, Action.U, Action.C)
+            ):
+                continue  # kept or cleaned, never decoded here
+            if (vr in ("DA", "DT") and not dates) or (vr == "PN" and not names):
+                continue
+            if vr == "SQ":
+                for item in ds[tag].value:
                     self._collect(item, tokens, names, dates)
                 continue
-            if elem.value is None or elem.value == "":
-                continue
-            values = elem.value if isinstance(elem.value, MultiValue) else [elem.value]
-            if elem.VR == "PN" and names:
+            values = _ascii_values(raw)
+            if values is None:
+                value = ds[tag].value
+                if value is None or value == "":
+                    continue
+                multi = value if isinstance(value, MultiValue) else [value]
+                values = [str(v) for v in multi]
+            if vr == "PN":
                 for value in values:
-                    tokens |= name_tokens(str(value))
-            elif elem.VR in ("DA", "DT"):
-                if dates:
-                    for value in values:
-                        tokens |= date_spellings(str(value))
-            elif elem.VR in ("LO", "SH", "AE") and names:
-                action = self.actions.get(elem.tag)
-                if action not in (None, Action.K, Action.U, Action.C):
-                    tokens.update(str(v).strip() for v in values if str(v).strip())
+                    tokens |= name_tokens(value)
+            elif vr in ("DA", "DT"):
+                for value in values:
+                    tokens |= date_spellings(value.strip()[:8])
+            else:
+                tokens.update(v.strip() for v in values if v.strip())
 
     # -- the walk -----------------------------------------------------------------------------
 
@@ -241,42 +274,113 @@ class Deidentifier:
         return ds
 
     def _walk(self, ds: Dataset, run: _Run, mode: _Mode, prefix: str) -> None:
+        # The hot loop. Simple actions on string values are done on the raw bytes (ASCII in
+        # every character set we read when they hold no ESC, PS3.5 6.1.2.3), so most
+        # attributes are neither decoded here nor re-encoded on write (research notes §6
+        # item 15); text that needs its character set goes through pydicom.
+        logging = run.log is not None
         for tag in list(ds.keys()):
-            path = f"{prefix}({tag.group:04X},{tag.element:04X})"
-            if tag.is_private:
+            path = f"{prefix}({tag >> 16:04X},{tag & 0xFFFF:04X})" if logging else prefix
+            if (tag >> 16) & 1:  # private (PS3.5 7.8)
                 del ds[tag]
-                run.record(path, "", Action.X)
+                run.record(path, tag, Action.X)
                 continue
             if tag == _SPECIFIC_CHARACTER_SET:
                 continue
-            action = self.actions.get(tag)
-            if action is None and mode is _Mode.NORMAL and _raw_vr(ds, tag) in _PASSIVE_VRS:
-                continue  # kept as read, never decoded: the fast path for pixel data
+            raw = ds.get_item(tag)
+            vr = _vr_of(raw, tag)
+            action = self.action_for(tag)
+            if action is None:
+                action = _unlisted(tag, vr, mode)
+            if (
+                vr != "SQ"
+                and isinstance(raw, RawDataElement)
+                and self._raw_apply(ds, raw, vr, action, run, path)
+            ):
+                continue
             elem = ds[tag]  # converts the raw element: decodes with the object's charset
-            if elem.VR in _TEXT_VRS | {"PN"} and "\x1b" in str(elem.value or ""):
+            if elem.VR in _TEXT_OR_PN and "\x1b" in str(elem.value or ""):
                 # pydicom removes the escapes of a declared ISO 2022 set while decoding; one
                 # left over means the bytes are in a set the object does not declare. Writing
                 # it back would leave orphan escape sequences, and the scrubber cannot see the
                 # text it encodes (PS3.5 6.1.2.5.3).
+                path = f"{prefix}({tag >> 16:04X},{tag & 0xFFFF:04X})"
                 raise InvalidInput(
                     f"wrong SpecificCharacterSet: {path} holds ISO 2022 escape sequences "
                     f"that {ds.get('SpecificCharacterSet', 'the default repertoire')!s} "
                     "does not allow"
                 )
-            if action is None:
-                action = self._unlisted(elem, mode)
             self._apply(ds, elem, action, run, mode, path)
 
-    def _unlisted(self, elem: DataElement, mode: _Mode) -> Action:
-        """Not in Table E.1-1: kept, except UIDs (remapped unless well known) and, inside a
-        dummied or cleaned sequence, the text that is not a coded concept."""
-        if elem.VR == "UI":
-            return Action.U
-        if mode is _Mode.NORMAL or elem.tag in _CODE_TAGS:
-            return Action.K
-        if elem.VR in _TEXT_VRS | {"PN", "DA", "DT"}:
-            return Action.D if mode is _Mode.DUMMY else Action.C
-        return Action.K
+    def _raw_apply(
+        self, ds: Dataset, raw: RawDataElement, vr: str, action: Action, run: _Run, path: str
+    ) -> bool:
+        """Apply ``action`` to a raw element without decoding it, if that is possible.
+
+        Returns False when the element must be decoded first: text to clean or to check for
+        escape sequences, binary dummies, anything unusual.
+        """
+        tag = raw.tag
+        if action is Action.X:
+            del ds[tag]
+            run.record(path, tag, action)
+            return True
+        if vr in _PASSIVE_VRS and action is Action.K:
+            return True  # kept as read, never decoded: the fast path for pixel data
+        if vr not in _STRING_VRS:
+            return False
+        values = _ascii_values(raw)
+        if values is None:
+            return False  # non-ASCII or ISO 2022: needs the character set
+        result: Action | str = action
+        new: list[str]
+        if action is Action.K:
+            return True
+        if action is Action.Z:
+            new = []
+        elif vr == "UI" or action is Action.U:
+            new = [self.uids.map(v) for v in values]
+            if new == [v.strip("\0 ") for v in values]:
+                return True
+            result = Action.U
+        elif action is Action.PSEUDONYM and vr in ("PN", "LO", "SH"):
+            new = [run.pseudonym]
+        elif action is Action.C:
+            if vr == "TM":
+                run.record(path, tag, "C (time kept)")
+                return True
+            if vr in ("DA", "DT"):
+                new, result = self._shift_values(values, vr, run)
+            elif vr in _TEXT_VRS:
+                scrubber = run.scrubber or _scrubber(frozenset())
+                new = [scrubber.clean(v) for v in values]
+                if not all(v.isascii() for v in new):
+                    return False
+                result = "C (text cleaned)"
+                if new == values:
+                    run.record(path, tag, result)
+                    return True
+            elif vr in ("PN", "AE", "LO", "SH", "CS"):
+                new, result = [_dummy_text(vr)], Action.D
+            else:
+                return True
+        else:  # D, or a pseudonym on a VR that cannot hold one
+            new, result = [_dummy_text(vr)], Action.D
+        ds[tag] = _raw_strings(raw, vr, new)
+        run.record(path, tag, result)
+        return True
+
+    def _shift_values(
+        self, values: list[str], vr: str, run: _Run
+    ) -> tuple[list[str], Action | str]:
+        """Action C on dates: shifted by the patient's offset, or removed (PS3.15 E.3.6)."""
+        if run.shifter is None:
+            return [], Action.Z
+        shift = run.shifter.shift_da if vr == "DA" else run.shifter.shift_dt
+        shifted = [shift(v.strip()) for v in values if v.strip()]
+        if any(v is None for v in shifted):
+            return [], Action.Z  # a value we cannot parse is removed, never guessed at
+        return [v for v in shifted if v is not None], "C (date shifted)"
 
     def _apply(
         self, ds: Dataset, elem: DataElement, action: Action, run: _Run, mode: _Mode, path: str
@@ -303,24 +407,25 @@ class Deidentifier:
         else:  # D, or a pseudonym on a VR that cannot hold one
             elem.value = dummy_value(vr)
             action = Action.D
-        run.record(path, elem, action)
+        run.record(path, elem.tag, action)
 
     def _apply_sequence(
         self, ds: Dataset, elem: DataElement, action: Action, run: _Run, mode: _Mode, path: str
     ) -> None:
         if action is Action.X:
             del ds[elem.tag]
-            run.record(path, elem, action)
+            run.record(path, elem.tag, action)
             return
         if action is Action.Z:
             elem.value = Sequence()
-            run.record(path, elem, action)
+            run.record(path, elem.tag, action)
             return
         inner = {Action.D: _Mode.DUMMY, Action.C: _Mode.CLEAN}.get(action, mode)
         if inner is not mode:
-            run.record(path, elem, action)
+            run.record(path, elem.tag, action)
+        logging = run.log is not None
         for index, item in enumerate(elem.value):
-            self._walk(item, run, inner, f"{path}[{index}].")
+            self._walk(item, run, inner, f"{path}[{index}]." if logging else "")
 
     def _clean(self, ds: Dataset, elem: DataElement, run: _Run) -> Action | str:
         """Action C by VR: shift dates, scrub text, replace names and AE titles."""
@@ -354,7 +459,26 @@ class Deidentifier:
     # -- what every de-identified instance carries ----------------------------------------------
 
     def _add_required(self, ds: Dataset) -> None:
-        """PS3.15 E.1.1 items 5–6 and PS3.3 C.7.1.1 / C.7.6.1: declare what was done."""
+        """PS3.15 E.1.1 items 5–6 and PS3.3 C.7.1.1 / C.7.6.1: declare what was done.
+
+        The four attributes are the same for every object of a run: they are encoded once
+        per VR encoding and added as raw elements (immutable, so sharing them is safe).
+        """
+        implicit, little = ds.original_encoding
+        if implicit is None or not little:
+            for elem in self._required_dataset():
+                ds.add(elem)
+            return
+        for raw in _encoded_required(self._required_dataset, implicit):
+            ds[raw.tag] = raw
+
+    @functools.cached_property
+    def _required_dataset(self) -> _RequiredFactory:
+        return _RequiredFactory(self)
+
+    def required_attributes(self) -> Dataset:
+        """A new dataset holding (0012,0062/0063/0064) and (0028,0303) for this policy."""
+        ds = Dataset()
         ds.PatientIdentityRemoved = "YES"
         ds.DeidentificationMethod = [
             f"raddx {__version__}",
@@ -375,6 +499,7 @@ class Deidentifier:
             if option in self.policy.options:
                 status = value
         ds.LongitudinalTemporalInformationModified = status
+        return ds
 
     @staticmethod
     def profile_code() -> str:
@@ -392,18 +517,6 @@ class Deidentifier:
             meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         elif "MediaStorageSOPInstanceUID" in meta:
             meta.MediaStorageSOPInstanceUID = self.uids.map(meta.MediaStorageSOPInstanceUID)
-
-
-def _raw_vr(ds: Dataset, tag: int) -> str:
-    """The VR of ``ds[tag]`` without decoding its value (implicit VR: from the dictionary)."""
-    elem = ds.get_item(tag)
-    vr = elem.VR if elem is not None else None
-    if vr is None:
-        try:
-            vr = dictionary_VR(tag)
-        except KeyError:
-            vr = "UN"
-    return vr
 
 
 @functools.lru_cache(maxsize=64)
@@ -428,33 +541,149 @@ def _map_values(elem: DataElement, function: Callable[[str], str]) -> bool:
     return changed
 
 
+def _unlisted(tag: int, vr: str, mode: _Mode) -> Action:
+    """Not in Table E.1-1: kept, except UIDs (remapped unless well known) and, inside a
+    dummied or cleaned sequence, the text that is not a coded concept."""
+    if vr == "UI":
+        return Action.U
+    if mode is _Mode.NORMAL or tag in _CODE_TAGS:
+        return Action.K
+    if vr in _TEXT_VRS or vr in ("PN", "DA", "DT"):
+        return Action.D if mode is _Mode.DUMMY else Action.C
+    return Action.K
+
+
+@functools.lru_cache(maxsize=4096)
+def _dictionary_vr(tag: int) -> str:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return "UN"
+
+
+def _vr_of(elem: DataElement | RawDataElement | None, tag: int) -> str:
+    """The VR of an element as read (implicit VR: from the dictionary), without decoding."""
+    vr = elem.VR if elem is not None else None
+    return vr if vr is not None else _dictionary_vr(tag)
+
+
+def _ascii_values(elem: DataElement | RawDataElement | None) -> list[str] | None:
+    """The values of a raw string element whose bytes are ASCII without ESC, else ``None``.
+
+    Such bytes mean the same in every character set (PS3.5 6.1.2.3), so they are split
+    and stripped as pydicom would, without the cost of converting the element.
+    """
+    if not isinstance(elem, RawDataElement):
+        return None
+    value = elem.value
+    if not value:
+        return []
+    if not value.isascii() or _ESC in value:
+        return None
+    text = value.decode("ascii").rstrip("\0 ")
+    return text.split("\\") if text else []
+
+
+def _dummy_text(vr: str) -> str:
+    return str(dummy_value(vr))
+
+
+def _raw_strings(raw: RawDataElement, vr: str, values: list[str]) -> RawDataElement:
+    """A raw element holding ASCII ``values``, padded to even length (PS3.5 6.2)."""
+    data = "\\".join(values).encode("ascii")
+    if len(data) % 2:
+        data += b"\0" if vr == "UI" else b" "
+    return RawDataElement(
+        raw.tag, vr, len(data), data, raw.value_tell, raw.is_implicit_VR, raw.is_little_endian
+    )
+
+
 def _to_utf8(ds: Dataset) -> None:
-    """Declare ISO_IR 192 wherever a character set is declared (every value is decoded by
-    now, so pydicom encodes all text in UTF-8 on write: no ISO 2022 escapes are left)."""
-    if "SpecificCharacterSet" in ds or _has_non_ascii(ds):
-        ds.SpecificCharacterSet = "ISO_IR 192"
-    _nested_utf8(ds)
+    """Declare ISO_IR 192 wherever a character set is declared, re-encoding only what needs it.
+
+    Text already decoded is encoded in UTF-8 by pydicom on write. Raw text is decoded here
+    only when its bytes are not plain ASCII (ISO 2022 escapes or 8-bit codes): ASCII is the
+    same in every character set we read (PS3.5 6.1.2.3), so those bytes are already valid
+    UTF-8 and are written as read. Declaring the new set as the "original" one then keeps
+    pydicom's writer on its fast path instead of decoding every value (its
+    ``set_original_encoding`` is documented for exactly this).
+    """
+    declared = ds.get("SpecificCharacterSet")
+    if _recode(ds, decode=declared != _UTF8) or declared is not None:
+        _declare_utf8(ds)
 
 
-def _nested_utf8(ds: Dataset) -> None:
-    for item in _items(ds):
-        if "SpecificCharacterSet" in item:
-            item.SpecificCharacterSet = "ISO_IR 192"
-        _nested_utf8(item)
+def _declare_utf8(ds: Dataset) -> None:
+    ds.SpecificCharacterSet = _UTF8
+    implicit, little = ds.original_encoding
+    ds.set_original_encoding(implicit, little, convert_encodings(_UTF8))
 
 
-def _items(ds: Dataset) -> list[Dataset]:
-    return [item for tag in list(ds.keys()) if _raw_vr(ds, tag) == "SQ" for item in ds[tag].value]
+def _recode(ds: Dataset, *, decode: bool) -> bool:
+    """Decode, with the character set read, every raw text value that is not ASCII, at any
+    depth, and declare UTF-8 in items that declare a set; True if any text is not ASCII.
 
-
-def _has_non_ascii(ds: Dataset) -> bool:
+    ``decode`` is False when the set read is UTF-8 already: its bytes are written as read.
+    """
+    found = False
     for tag in list(ds.keys()):
-        vr = _raw_vr(ds, tag)
+        elem = ds.get_item(tag)
+        vr = _vr_of(elem, tag)
         if vr == "SQ":
-            if any(_has_non_ascii(item) for item in ds[tag].value):
-                return True
-        elif vr in _TEXT_VRS | {"PN"}:
-            value = ds[tag].value
-            if value is not None and not str(value).isascii():
-                return True
-    return False
+            if isinstance(elem, RawDataElement) and (elem.value or b"").isascii():
+                continue  # e.g. our own code sequence: nothing to re-encode in it
+            for item in ds[tag].value:
+                own = item.get("SpecificCharacterSet")
+                item_decode = decode if own is None else own != _UTF8
+                if _recode(item, decode=item_decode) or own is not None:
+                    found = True
+                if own is not None:
+                    _declare_utf8(item)
+        elif vr in _TEXT_OR_PN and elem is not None:
+            if isinstance(elem, RawDataElement):
+                if elem.value and (not elem.value.isascii() or _ESC in elem.value):
+                    if decode:
+                        ds[tag]  # converts in place, with the character set read
+                    found = True
+            elif elem.value is not None and not str(elem.value).isascii():
+                found = True
+    return found
+
+
+class _RequiredFactory:
+    """Builds :meth:`Deidentifier.required_attributes` once and caches its encodings."""
+
+    def __init__(self, engine: Deidentifier) -> None:
+        self.template = engine.required_attributes()
+        self.encoded: dict[bool, tuple[RawDataElement, ...]] = {}
+
+    def __call__(self) -> list[DataElement]:
+        return [copy.deepcopy(elem) for elem in self.template]
+
+
+def _encoded_required(factory: _RequiredFactory, implicit: bool) -> tuple[RawDataElement, ...]:
+    """The required attributes as raw little-endian elements in ``implicit`` VR encoding."""
+    cached = factory.encoded.get(implicit)
+    if cached is not None:
+        return cached
+    raws = []
+    for elem in factory.template:
+        fp = DicomBytesIO()
+        fp.is_little_endian = True
+        fp.is_implicit_VR = implicit
+        if elem.VR == "SQ":
+            for item in elem.value:
+                body = DicomBytesIO()
+                body.is_little_endian = True
+                body.is_implicit_VR = implicit
+                write_dataset(body, item)
+                fp.write(struct.pack("<HHI", 0xFFFE, 0xE000, body.tell()) + body.getvalue())
+            value = fp.getvalue()
+        else:
+            write_data_element(fp, elem)
+            encoded = fp.getvalue()
+            header = 8 if implicit or elem.VR not in _LONG_HEADER_VRS else 12
+            value = encoded[header:]
+        raws.append(RawDataElement(elem.tag, elem.VR, len(value), value, 0, implicit, True))
+    factory.encoded[implicit] = tuple(raws)
+    return factory.encoded[implicit]

@@ -10,14 +10,19 @@ folder, with its reason, and the run continues.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import hashlib
+import io
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +32,7 @@ from pydicom.uid import MediaStorageDirectoryStorage
 
 from raddx import __version__
 from raddx.deid._integrity import truncation_reason
+from raddx.deid._writer import encode_part10
 from raddx.deid.engine import ActionRecord, Deidentifier
 from raddx.deid.keys import ProjectKey
 from raddx.deid.policy import Policy
@@ -101,6 +107,14 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
+def _read(source: Path) -> bytes:
+    """The whole input file: read once, for pydicom and for the manifest's hash."""
+    try:
+        return source.read_bytes()
+    except OSError:
+        return b""  # pydicom then reports it as not a DICOM file: quarantined with a reason
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -109,12 +123,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(ds: pydicom.Dataset, target: Path) -> None:
+def _write_atomically(data: bytes, target: Path) -> None:
+    """Write under a temporary name in the target folder, then rename: a reader (or a resumed
+    run) sees the whole file or none of it."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".dcm")
     try:
         with os.fdopen(fd, "wb") as f:
-            ds.save_as(f, enforce_file_format=True)
+            f.write(data)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -137,7 +153,7 @@ class _Quarantine:
 
 
 def _process(
-    source: Path, engine: Deidentifier, *, keep_actions: bool
+    source: Path, data: bytes, engine: Deidentifier, *, keep_actions: bool
 ) -> tuple[pydicom.Dataset | None, str | None, list[ActionRecord]]:
     actions: list[ActionRecord] = []
     try:
@@ -145,7 +161,7 @@ def _process(
             # Lenient reading: pydicom's warnings about the input are not failures here;
             # anything that stops decoding raises and quarantines the file.
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(source)
+            ds = pydicom.dcmread(io.BytesIO(data))
             if ds.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
                 return None, "DICOMDIR: rebuild it from the output instead", actions
             reason = truncation_reason(ds) or quarantine_reason(ds, engine.policy.quarantine)
@@ -172,6 +188,7 @@ def deidentify_paths(
     key: ProjectKey,
     what_if: bool = False,
     on_file: Callable[[FileOutcome], None] | None = None,
+    jobs: int = 1,
 ) -> RunSummary:
     """De-identify every file under ``paths`` into ``out_dir``.
 
@@ -187,7 +204,10 @@ def deidentify_paths(
     what_if : bool
         Only report what would be done (every action, per file); write nothing.
     on_file : callable, optional
-        Called with each :class:`FileOutcome` (progress, ``--what-if`` listing).
+        Called with each :class:`FileOutcome` (progress, ``--what-if`` listing), in input
+        order.
+    jobs : int
+        Worker processes (1: this process). The output does not depend on it.
 
     Returns
     -------
@@ -196,8 +216,11 @@ def deidentify_paths(
     Raises
     ------
     InvalidInput
-        An output folder is not writable (nothing has been read or written then).
+        An output folder is not writable, or ``jobs`` < 1 (nothing has been read or written
+        then).
     """
+    if jobs < 1:
+        raise InvalidInput(f"jobs must be at least 1, not {jobs}")
     files = list(iter_files(paths))
     if not what_if:
         check_output_dir(out_dir, must_be_empty=key.ephemeral)
@@ -207,26 +230,86 @@ def deidentify_paths(
     summary = RunSummary()
     started = dt.datetime.now(dt.UTC)
     entries = []
-    for source in files:
-        ds, reason, actions = _process(source, engine, keep_actions=what_if)
-        if ds is None:
-            outcome = FileOutcome(source, reason=reason or "unknown", actions=tuple(actions))
-            if not what_if:
-                quarantine.put(source, outcome.reason or "")
-            summary.quarantined += 1
+    with contextlib.ExitStack() as stack:
+        results: Iterator[tuple[FileOutcome, str | None]]
+        if jobs == 1 or len(files) < 2:
+            task = functools.partial(_handle, engine=engine, out_dir=out_dir, what_if=what_if)
+            results = map(task, files)
         else:
-            relative = Path(ds.StudyInstanceUID, ds.SeriesInstanceUID, f"{ds.SOPInstanceUID}.dcm")
-            if not what_if:
-                _write_atomically(ds, out_dir / relative)
-                entries.append({"output": relative.as_posix(), "input_sha256": _sha256(source)})
-            outcome = FileOutcome(source, output=out_dir / relative, actions=tuple(actions))
-            summary.written += 1
-        summary.outcomes.append(outcome)
-        if on_file is not None:
-            on_file(outcome)
+            # Every worker builds the same engine from the same policy and key, so UIDs,
+            # pseudonyms and date offsets agree whichever process handles a file (they are
+            # keyed functions of the input, not of the order). Quarantine copies and the
+            # manifest stay in this process: one writer each. Workers come from a fork
+            # server that has imported us once: quick to start, and safe in a process that
+            # runs threads (plain fork is not).
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["raddx.deid.run"])
+            pool = stack.enter_context(
+                ProcessPoolExecutor(
+                    jobs, mp_context=context, initializer=_init_worker, initargs=(policy, key)
+                )
+            )
+            task = functools.partial(_handle_in_worker, out_dir=out_dir, what_if=what_if)
+            chunk = max(1, min(32, len(files) // (jobs * 4)))
+            results = pool.map(task, files, chunksize=chunk)
+        for outcome, digest in results:
+            if outcome.reason is not None:
+                if not what_if:
+                    quarantine.put(outcome.source, outcome.reason)
+                summary.quarantined += 1
+            else:
+                summary.written += 1
+                if digest is not None and outcome.output is not None:
+                    relative = outcome.output.relative_to(out_dir).as_posix()
+                    entries.append({"output": relative, "input_sha256": digest})
+            summary.outcomes.append(outcome)
+            if on_file is not None:
+                on_file(outcome)
     if not what_if:
         summary.manifest = _write_manifest(out_dir, engine, key, summary, started, entries)
     return summary
+
+
+#: The engine of a pool worker process (set by :func:`_init_worker`).
+_WORKER_ENGINE: Deidentifier | None = None
+
+
+def _init_worker(policy: Policy, key: ProjectKey) -> None:
+    global _WORKER_ENGINE  # per-process state of a pool worker
+    _WORKER_ENGINE = Deidentifier(policy, key)
+
+
+def _handle_in_worker(
+    source: Path, *, out_dir: Path, what_if: bool
+) -> tuple[FileOutcome, str | None]:
+    if _WORKER_ENGINE is None:  # pragma: no cover -- the initializer always runs first
+        raise RuntimeError("worker started without its engine")
+    return _handle(source, engine=_WORKER_ENGINE, out_dir=out_dir, what_if=what_if)
+
+
+def _handle(
+    source: Path, *, engine: Deidentifier, out_dir: Path, what_if: bool
+) -> tuple[FileOutcome, str | None]:
+    """Read, de-identify and write one file; the outcome and the input's SHA-256 if written.
+
+    Never raises for a bad input: whatever goes wrong, including encoding the result,
+    becomes the quarantine reason.
+    """
+    data = _read(source)
+    ds, reason, actions = _process(source, data, engine, keep_actions=what_if)
+    if ds is None:
+        return FileOutcome(source, reason=reason or "unknown", actions=tuple(actions)), None
+    relative = Path(ds.StudyInstanceUID, ds.SeriesInstanceUID, f"{ds.SOPInstanceUID}.dcm")
+    if what_if:
+        return FileOutcome(source, output=out_dir / relative, actions=tuple(actions)), None
+    try:
+        encoded = encode_part10(ds)
+    except Exception as exc:  # a value pydicom cannot encode: never a half-written output
+        why = f"cannot encode the result: {type(exc).__name__}: {exc}"
+        return FileOutcome(source, reason=why, actions=tuple(actions)), None
+    _write_atomically(encoded, out_dir / relative)
+    outcome = FileOutcome(source, output=out_dir / relative, actions=tuple(actions))
+    return outcome, hashlib.sha256(data).hexdigest()
 
 
 def _write_manifest(

@@ -130,3 +130,29 @@ def test_what_if_lists_actions_and_writes_nothing(tmp_path: Path) -> None:
     assert nested in actions
     # no value is ever printed
     assert not any("Hasegawa" in a for a in actions)
+
+
+def test_two_processes_write_the_same_files_as_one(tmp_path: Path) -> None:
+    inbox = _inbox(tmp_path)
+    results = []
+    for jobs in (1, 2):
+        out, quarantine = tmp_path / f"out{jobs}", tmp_path / f"q{jobs}"
+        summary = deidentify_paths(
+            [inbox], out_dir=out, quarantine_dir=quarantine,
+            policy=load_policy("pseudonymize"), key=KEY, jobs=jobs,
+        )  # fmt: skip
+        files = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.dcm")}
+        manifest = json.loads((out / "manifest.json").read_text())["files"]
+        reasons = sorted((quarantine / "reasons.jsonl").read_text().splitlines())
+        results.append((summary.written, summary.quarantined, files, manifest, reasons))
+    assert results[0] == results[1]
+    assert results[0][0] == 5
+
+
+def test_jobs_below_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="jobs must be at least 1"):
+        deidentify_paths(
+            [tmp_path], out_dir=tmp_path / "out", quarantine_dir=tmp_path / "q",
+            policy=load_policy("basic"), key=KEY, jobs=0,
+        )  # fmt: skip
+    assert not (tmp_path / "out").exists()
