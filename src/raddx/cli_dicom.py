@@ -134,11 +134,12 @@ def send(
     """Send instances to a remote AE with C-STORE: from the archive (`--study`,
     `--patient-id`) or from files and folders.
 
-    Prints a summary (sent; failed with the peer's status and comment). Exits 0 when
-    everything was sent, 1 on any failure or when nothing matched, 2 for an unknown remote AE
-    or a wrong selection.
+    Prints a summary (sent; failed with the peer's status and comment). Ctrl-C stops at
+    once (the association is aborted) and prints the summary so far with the number not
+    attempted. Exits 0 when everything was sent, 1 on any failure or when nothing matched, 2
+    for an unknown remote AE or a wrong selection, 130 on Ctrl-C.
     """
-    from raddx.dimse.scu import StoreOutcome, send_instances
+    from raddx.dimse.scu import SendSummary, StoreOutcome, send_instances
     from raddx.errors import RaddxError
     from raddx.server import configure_logging
     from raddx.services import Services
@@ -173,12 +174,16 @@ def send(
             def on_outcome(_outcome: StoreOutcome) -> None:
                 progress.advance(task)
 
-            outcomes = send_instances(
+            summary = send_instances(
                 remote, outgoing, calling_ae=settings.ae_title, progress=on_outcome
             )
+    except KeyboardInterrupt:
+        # Ctrl-C outside the sending itself (while reading the archive or drawing progress).
+        summary = SendSummary([], interrupted=True, not_attempted=len(outgoing))
     finally:
         if services is not None:
             services.close()
+    outcomes = summary.outcomes
     sent = [o for o in outcomes if o.ok]
     for outcome in outcomes:
         if not outcome.ok:
@@ -187,6 +192,9 @@ def send(
     typer.echo(f"sent {len(sent)}, failed {len(failures)} to {remote.ae_title}")
     for what, reason in failures:
         typer.echo(f"  failed {what}: {reason}")
+    if summary.interrupted:
+        typer.echo(f"interrupted (Ctrl-C): {summary.not_attempted} not attempted")
+        raise typer.Exit(130)
     if not outgoing and not failures:
         typer.echo("raddx: nothing matched; nothing was sent", err=True)
         raise typer.Exit(1)

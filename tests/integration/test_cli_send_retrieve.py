@@ -6,14 +6,21 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
+import signal
 import socket
 import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
-from pydicom.uid import generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import CTImageStorage
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -143,6 +150,54 @@ def test_send_to_unreachable_remote_exits_1(services: Services) -> None:
     assert "sent 0, failed 1" in result.output  # type: ignore[attr-defined]
     assert "cannot associate with GONE at 127.0.0.1" in result.output  # type: ignore[attr-defined]
     gc.collect()  # collect the leaked socket here, where its warning is filtered
+
+
+def test_send_stops_cleanly_on_ctrl_c(services: Services) -> None:
+    """SIGINT while the peer holds the first C-STORE: raddx send aborts, prints the summary
+    so far (the object in flight failed, the rest not attempted) and exits 130."""
+    study, _uids = _load(services, count=5)
+    arrived, release = threading.Event(), threading.Event()
+
+    def on_store(event: Any) -> int:
+        arrived.set()
+        release.wait(timeout=30)  # a slow peer: holds the first object until the test ends
+        return 0x0000
+
+    peer = AE(ae_title="SLOW")
+    peer.add_supported_context(CTImageStorage, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    port = _free_port()
+    server = peer.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+    )
+    remote = {"ae_title": "SLOW", "host": "127.0.0.1", "port": port}
+    storage = [
+        "--data-dir",
+        str(services.settings.data_dir),
+        "--database-url",
+        services.settings.resolved_database_url,
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raddx.cli", "send", "SLOW", "--study", study, "-q", *storage],
+        env={**os.environ, "RADDX_REMOTE_AES": json.dumps([remote])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(arrived.is_set)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.shutdown()
+    assert proc.returncode == 130, (out, err)
+    assert "sent 0, failed 1 to SLOW" in out
+    assert "interrupted while sending" in out
+    assert "interrupted (Ctrl-C): 4 not attempted" in out
+    assert "Traceback" not in err
 
 
 def test_send_by_patient_id(services: Services, storescp: tuple[int, Path]) -> None:

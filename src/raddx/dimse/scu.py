@@ -32,6 +32,7 @@ from raddx.dimse.status import PENDING
 __all__ = [
     "Outgoing",
     "RetrieveOutcome",
+    "SendSummary",
     "StoreOutcome",
     "get",
     "move",
@@ -72,6 +73,16 @@ class StoreOutcome:
     def ok(self) -> bool:
         """Success (0x0000) or a Warning (PS3.4 B.2.3: 0xB000, 0xB007, 0xB006)."""
         return self.status is not None and (self.status == 0 or self.status & 0xF000 == 0xB000)
+
+
+@dataclass(frozen=True, slots=True)
+class SendSummary:
+    """What :func:`send_instances` did: one outcome per object it tried, in order; and, when
+    Ctrl-C stopped it, how many objects it never tried."""
+
+    outcomes: list[StoreOutcome]
+    interrupted: bool = False
+    not_attempted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +159,13 @@ def send_instances(
     *,
     calling_ae: str,
     progress: Callable[[StoreOutcome], None] | None = None,
-) -> list[StoreOutcome]:
+) -> SendSummary:
     """C-STORE (PS3.4 B.2) each object to ``remote``, one association per 128 contexts.
+
+    Ctrl-C (``KeyboardInterrupt``) stops the sending: the open association is aborted
+    (A-ABORT, PS3.8 7.3: a release would wait for the C-STORE in flight), the object in
+    flight counts as failed (the peer may or may not have kept it) and the rest as not
+    attempted. The summary is returned either way, so the caller can print it.
 
     Parameters
     ----------
@@ -164,11 +180,11 @@ def send_instances(
 
     Returns
     -------
-    list[StoreOutcome]
-        One per object, in the order sent (the order given, association by
-        association). An object the peer did not accept a context for, one that
-        cannot be loaded, and every object after the association is lost fail with
-        ``status`` ``None`` and a comment.
+    SendSummary
+        One outcome per object tried, in the order sent (the order given, association by
+        association). An object the peer did not accept a context for, one that cannot be
+        loaded, and every object after the association is lost fail with ``status``
+        ``None`` and a comment.
     """
     outcomes: list[StoreOutcome] = []
 
@@ -177,20 +193,37 @@ def send_instances(
         if progress is not None:
             progress(outcome)
 
-    for contexts, items in _batches(objects):
-        ae = _ae(calling_ae)
-        ae.requested_contexts = contexts
-        assoc, reason = _associate(ae, remote)
-        try:
-            for item in items:
-                if not assoc.is_established:
-                    record(StoreOutcome(item.sop_instance_uid, None, reason or "association lost"))
-                    continue
-                record(_store_one(assoc, item))
-        finally:
-            if assoc.is_established:
-                assoc.release()
-    return outcomes
+    batches = _batches(objects)
+    total = sum(len(items) for _, items in batches)
+    assoc: Association | None = None
+    in_flight: Outgoing | None = None
+    try:
+        for contexts, items in batches:
+            ae = _ae(calling_ae)
+            ae.requested_contexts = contexts
+            assoc, reason = _associate(ae, remote)
+            try:
+                for item in items:
+                    if not assoc.is_established:
+                        record(
+                            StoreOutcome(item.sop_instance_uid, None, reason or "association lost")
+                        )
+                        continue
+                    in_flight = item
+                    outcome = _store_one(assoc, item)
+                    in_flight = None
+                    record(outcome)
+            finally:
+                if assoc.is_established and in_flight is None:
+                    assoc.release()
+    except KeyboardInterrupt:
+        if assoc is not None and assoc.is_established:
+            assoc.abort()
+        if in_flight is not None:
+            comment = "interrupted while sending; the peer may or may not have kept it"
+            outcomes.append(StoreOutcome(in_flight.sop_instance_uid, None, comment))
+        return SendSummary(outcomes, interrupted=True, not_attempted=total - len(outcomes))
+    return SendSummary(outcomes)
 
 
 def _store_one(assoc: Association, item: Outgoing) -> StoreOutcome:
