@@ -269,7 +269,7 @@ def test_fuzzy_matching_is_negotiated(
 ) -> None:
     found, accepted, _ = _negotiated_find(server, {"PatientName": name}, negotiate=negotiate)
     assert found == expected
-    # Combined date-time refused; relational, fuzzy and timezone adjustment accepted.
+    # What was proposed (relational, fuzzy, timezone adjustment) is accepted.
     assert accepted == (b"\x01\x00\x01\x01" if negotiate else b"")
 
 

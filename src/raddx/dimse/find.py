@@ -10,9 +10,9 @@ otherwise in ISO_IR 192 (UTF-8), with the response's Specific Character Set sayi
 component group of a person name is ever dropped to make it fit.
 
 Extended negotiation (PS3.4 C.5.1.1.1, the C-FIND Service Class Application Information):
-:func:`handle_sop_extended` accepts relational queries (byte 1), fuzzy semantic matching of
-person names (byte 3) and timezone query adjustment (byte 4) when proposed, and refuses
-combined date-time matching (byte 2); :func:`handle_find` applies what was accepted.
+:func:`handle_sop_extended` accepts relational queries (byte 1), combined date-time matching
+(byte 2), fuzzy semantic matching of person names (byte 3) and timezone query adjustment
+(byte 4) when proposed; :func:`handle_find` applies what was accepted.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ _CONTROL = frozenset({"SpecificCharacterSet", "QueryRetrieveLevel"})
 #: support each: relational queries, combined date-time matching, fuzzy semantic matching of
 #: person names, timezone query adjustment.
 _RELATIONAL, _DATE_TIME, _FUZZY, _TIMEZONE = 0, 1, 2, 3
-_SUPPORTED = {_RELATIONAL: True, _DATE_TIME: False, _FUZZY: True, _TIMEZONE: True}
+_SUPPORTED = {_RELATIONAL: True, _DATE_TIME: True, _FUZZY: True, _TIMEZONE: True}
 #: The default repertoire (PS3.5 6.1.2.1) is ASCII; pydicom reads it as Latin-1, but an answer
 #: with Latin-1 bytes under it would be misread by a strict peer.
 _DEFAULT_REPERTOIRE = frozenset({"", "ISO_IR 6", "ISO 2022 IR 6"})
@@ -105,11 +105,13 @@ def query_from_identifier(
     limit: int | None = None,
     fuzzy: bool = False,
     relational: bool = False,
+    combined_date_time: bool = False,
 ) -> Query:
     """Build the neutral query from a decoded C-FIND identifier (PS3.4 C.4.1.2.1).
 
     A TimezoneOffsetFromUTC with a value is the query's timezone (PS3.4 C.2.2.2.5) and a
-    return key; ``fuzzy`` and ``relational`` are what the association negotiated.
+    return key; ``fuzzy``, ``relational`` and ``combined_date_time`` are what the association
+    negotiated.
 
     Raises
     ------
@@ -138,6 +140,7 @@ def query_from_identifier(
         limit=limit,
         fuzzy=fuzzy,
         relational=relational,
+        combined_date_time=combined_date_time,
         timezone_offset_from_utc=timezone,
     )
 
@@ -253,6 +256,7 @@ def handle_find(
             limit=max_matches + 1,
             fuzzy=_accepted(event, _FUZZY),
             relational=_accepted(event, _RELATIONAL),
+            combined_date_time=_accepted(event, _DATE_TIME),
         )
     except InvalidInput as exc:
         log.warning("C-FIND refused calling_ae=%s reason=%s", assoc.requestor.ae_title, exc)

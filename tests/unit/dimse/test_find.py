@@ -127,10 +127,11 @@ def test_response_character_set(value: str, request_terms: list[str], expected: 
 @pytest.mark.parametrize(
     ("proposed", "reply"),
     [
-        (b"\x01\x01\x01\x01", b"\x01\x00\x01\x01"),  # combined date-time refused
+        (b"\x01\x01\x01\x01", b"\x01\x01\x01\x01"),  # all four supported
         (b"\x00\x00\x01", b"\x00\x00\x01"),  # a shorter proposal gets a reply as long
         (b"\x01", b"\x01"),  # relational only
-        (b"\x00\x01\x01\x01\x01", b"\x00\x00\x01\x01"),  # a fifth byte we do not know
+        (b"\x00\x01\x01\x01\x01", b"\x00\x01\x01\x01"),  # a fifth byte we do not know
+        (b"\x02\x00", b"\x00\x00"),  # not a flag value
     ],
 )
 def test_extended_negotiation_accepts_fuzzy_and_timezone(proposed: bytes, reply: bytes) -> None:

@@ -128,7 +128,9 @@ def _utc(attribute: Attribute, value: str, timezone: str | None) -> str:
     return utc
 
 
-def _temporal_term(attribute: Attribute, value: str, timezone: str | None = None) -> Term:
+def _temporal_term(
+    attribute: Attribute, value: str, timezone: str | None = None, *, ordered: bool = True
+) -> Term:
     normalise = _TEMPORAL[attribute.kind]
     if attribute.kind is _K.DT:
         # Compared as instants: each bound goes to UTC, with its own offset, else the
@@ -153,7 +155,7 @@ def _temporal_term(attribute: Attribute, value: str, timezone: str | None = None
             raise _fail(attribute, value, f"malformed range: {exc}") from None
     else:
         return SingleValue(normalise(attribute, value))
-    if lower is not None and upper is not None and lower > upper:
+    if ordered and lower is not None and upper is not None and lower > upper:
         raise _fail(attribute, value, "range lower bound is after its upper bound")
     return Range(lower, upper)
 
@@ -165,6 +167,7 @@ def _term(
     case_insensitive: bool,
     fuzzy: bool = False,
     timezone: str | None = None,
+    ordered: bool = True,
 ) -> Term:
     kind = attribute.kind
     if kind is _K.UID:
@@ -176,7 +179,7 @@ def _term(
     if kind in _TEMPORAL:
         if _is_wild(value):
             raise _fail(attribute, value, f"wildcards are not allowed in {kind.value} keys")
-        return _temporal_term(attribute, value, timezone)
+        return _temporal_term(attribute, value, timezone, ordered=ordered)
     if kind is _K.INT:
         try:
             return SingleValue(int(value))
@@ -201,12 +204,14 @@ def parse_key(
     case_insensitive: bool = True,
     fuzzy: bool = False,
     timezone: str | None = None,
+    ordered: bool = True,
 ) -> KeyMatch:
     """Parse a key's matching value; no terms when it is a universal match (return only).
 
     ``fuzzy`` matches person names by their fuzzy keys (C.2.2.2.1.1); ``timezone`` is the
     query's TimezoneOffsetFromUTC (C.2.2.2.5): DT values without an offset, and StudyDate,
-    are in that timezone.
+    are in that timezone. ``ordered=False`` lets a TM range run "backwards" (``2300-0100``),
+    for combined date-time matching, where the dates order the bounds.
 
     Raises
     ------
@@ -230,7 +235,9 @@ def parse_key(
     values = [v.strip() for v in text.split("\\")]
     if any(not v for v in values):
         raise _fail(attribute, text, "empty value in a multiple-value key")
-    terms = tuple(_term(attribute, v, **options, timezone=timezone) for v in values)
+    terms = tuple(
+        _term(attribute, v, **options, timezone=timezone, ordered=ordered) for v in values
+    )
     if attribute.kind is _K.DT:
         return KeyMatch(attribute, terms, column=attribute.column + "_utc", **options)
     if attribute.keyword == "StudyDate" and timezone:

@@ -10,6 +10,7 @@ from pydicom.datadict import tag_for_keyword
 
 from raddx.archive.datetimes import offset_minutes
 from raddx.archive.query.attributes import ATTRIBUTES, SEQUENCES, level_in_model
+from raddx.archive.query.combined import CombinedMatch, combine
 from raddx.archive.query.enum import InformationModelValues, QueryRetrieveLevelValues
 from raddx.archive.query.matching import KeyMatch, parse_key
 from raddx.archive.query.sequences import SequenceMatch, SequenceValue, parse_sequence
@@ -50,6 +51,9 @@ class Query:
     timezone_offset_from_utc
         The caller's timezone (``+0900``), from TimezoneOffsetFromUTC in the identifier
         (C.2.2.2.5): DT values without an offset, and StudyDate, are taken in it.
+    combined_date_time
+        Combined date-time matching (C.2.2.2.5, negotiated): a date key and its time key
+        (StudyDate and StudyTime, …) are one range of date-times (:mod:`.combined`).
     relational
         Relational query (PS3.4 C.4.1.2.2, negotiated): keys of levels below the query level
         are allowed; an entity matches when one entity below it matches all of them (e.g.
@@ -63,8 +67,8 @@ class Query:
         Unknown level or model; PATIENT level in Study Root; a keyword that is not a DICOM
         keyword; a key of a level below the query level (e.g. SOPInstanceUID at STUDY level);
         a malformed value (see :func:`~raddx.archive.query.matching.parse_key`); ``fuzzy``;
-        a malformed sequence key; a malformed timezone; a negative offset or a limit
-        below 1.
+        a malformed sequence key; a malformed timezone; a combined date-time range that
+        ends before it starts; a negative offset or a limit below 1.
     """
 
     level: QueryRetrieveLevelValues
@@ -74,6 +78,7 @@ class Query:
     fuzzy: bool = False
     timezone_offset_from_utc: str | None = None
     relational: bool = False
+    combined_date_time: bool = False
     limit: int | None = None
     offset: int = 0
     matches: tuple[KeyMatch, ...] = field(init=False, repr=False, compare=False)
@@ -81,6 +86,8 @@ class Query:
     #: Relational: matches on keys of levels below the query level, and those keywords.
     below: tuple[KeyMatch, ...] = field(init=False, repr=False, compare=False)
     below_keywords: frozenset[str] = field(init=False, repr=False, compare=False)
+    #: Combined date-time matches (they replace their date and time keys in ``matches``).
+    combined: tuple[CombinedMatch, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         level = _coerce(QueryRetrieveLevelValues, self.level, "QueryRetrieveLevel")
@@ -127,16 +134,35 @@ class Query:
                 continue
             if value is not None and not isinstance(value, str):
                 raise InvalidInput(f"{keyword} is not a sequence; its key is text")
+            # A StudyDate to be combined with StudyTime takes the timezone in combine(); a
+            # time to be combined with its date may run past midnight (2300-0100).
+            paired = (
+                self.combined_date_time and keyword == "StudyDate" and self.keys.get("StudyTime")
+            )
+            date_keyword = keyword[: -len("Time")] + "Date" if keyword.endswith("Time") else ""
+            time_paired = self.combined_date_time and bool(self.keys.get(date_keyword))
             match = parse_key(
                 ATTRIBUTES[keyword],
                 value,
                 case_insensitive=self.case_insensitive_pn,
                 fuzzy=self.fuzzy,
-                timezone=timezone,
+                timezone=None if paired else timezone,
+                ordered=not time_paired,
             )
             if match.terms or match.groups is not None:
                 (below if is_below else matches).append(match)
+        combined: list[CombinedMatch] = []
+        if self.combined_date_time:
+            matches, combined = combine(matches, timezone)
+            # A StudyDate left uncombined (alternatives in StudyTime) takes the timezone.
+            matches = [
+                parse_key(m.attribute, str(self.keys["StudyDate"]), timezone=timezone)
+                if m.attribute.keyword == "StudyDate" and timezone
+                else m
+                for m in matches
+            ]
         object.__setattr__(self, "matches", tuple(matches))
+        object.__setattr__(self, "combined", tuple(combined))
         object.__setattr__(self, "below", tuple(below))
         object.__setattr__(self, "below_keywords", frozenset(below_keywords))
         object.__setattr__(self, "sequences", tuple(sequences))

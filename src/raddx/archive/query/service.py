@@ -65,6 +65,8 @@ def _matched(stmt: Select[Any], query: Query, level: QueryRetrieveLevelValues) -
         clause = sequence_clause(sequence, query.level)
         if clause is not None:
             stmt = stmt.where(clause)
+    for combined in query.combined:
+        stmt = stmt.where(combined.clause())
     if query.below:
         stmt = stmt.where(_relational_clause(query))
     return stmt

@@ -201,3 +201,65 @@ def test_relational_is_needed_for_keys_below_the_level() -> None:
         Query("STUDY", "STUDY_ROOT", {"Modality": "CT"})
     with pytest.raises(InvalidInput, match="STUDY-level key"):  # sequences: never relational
         Query("PATIENT", "PATIENT_ROOT", {"RequestAttributesSequence": None}, relational=True)
+
+
+@pytest.mark.parametrize(
+    ("keys", "options", "expected"),
+    [
+        # T1 2024-01-01 08:00 (+0900), T2 2024-01-01 10:00 (no offset), F* 2026-11-25 10:10:10
+        ({"StudyDate": "20231231-20240101", "StudyTime": "0900-"}, {}, ["T2"]),  # separate
+        (
+            {"StudyDate": "20231231-20240101", "StudyTime": "0900-"},
+            {"combined_date_time": True},
+            ["T1", "T2"],  # from 2023-12-31 09:00 to the end of 2024-01-01
+        ),
+        (
+            {"StudyDate": "20240101-20240102", "StudyTime": "0900-0800"},
+            {"combined_date_time": True},
+            ["T2"],  # 1 Jan 09:00 to 2 Jan 08:59: a time range "backwards" is fine combined
+        ),
+        ({"StudyDate": "20240101", "StudyTime": "0830-0930"}, {"combined_date_time": True}, []),
+        (
+            {"StudyDate": "20231231-20240101", "StudyTime": "2300-0059"},
+            {"combined_date_time": True, "timezone_offset_from_utc": "+0000"},
+            ["T1"],  # T1 is 2023-12-31 23:00 UTC
+        ),
+        # StudyTime alternatives: not combined, StudyDate still in the query timezone.
+        (
+            {"StudyDate": "20231231", "StudyTime": "080000\\100000"},
+            {"combined_date_time": True, "timezone_offset_from_utc": "+0000"},
+            ["T1"],
+        ),
+    ],
+)
+def test_combined_date_time_matching(
+    index: Services, keys: dict[str, str], options: dict[str, Any], expected: list[str]
+) -> None:
+    assert _patients(index, "STUDY", keys, **options) == expected
+
+
+def test_combined_range_must_not_end_before_it_starts() -> None:
+    keys = {"StudyDate": "20240101", "StudyTime": "1200-1000"}
+    with pytest.raises(InvalidInput, match="ends before it starts"):
+        Query("STUDY", "STUDY_ROOT", keys, combined_date_time=True)
+    keys = {"StudyDate": "20240102-20240101", "StudyTime": "1000"}
+    with pytest.raises(InvalidInput, match="lower bound is after"):
+        Query("STUDY", "STUDY_ROOT", keys, combined_date_time=True)
+
+
+@pytest.mark.parametrize(
+    ("time", "floor", "ceiling"),
+    [
+        ("12", "120000", "125959.999999"),
+        ("1230", "123000", "123059.999999"),
+        ("123015", "123015", "123015.999999"),
+        ("123015.5", "123015.5", "123015.599999"),
+        (None, "000000", "235959.999999"),
+    ],
+)
+def test_combined_time_bounds_cover_their_precision(
+    time: str | None, floor: str, ceiling: str
+) -> None:
+    from raddx.archive.query.combined import _time_ceiling, _time_floor
+
+    assert (_time_floor(time), _time_ceiling(time)) == (floor, ceiling)
