@@ -154,7 +154,13 @@ def _temporal_term(
         except InvalidInput as exc:
             raise _fail(attribute, value, f"malformed range: {exc}") from None
     else:
-        return SingleValue(normalise(attribute, value))
+        single = normalise(attribute, value)
+        if attribute.kind is _K.TM:
+            # Ingest pads TM to HHMMSS ("0930" is stored as "093000"); a single value is the
+            # same time, so it is padded the same way to compare equal.
+            whole, _, fraction = single.partition(".")
+            single = whole.ljust(6, "0") + ("." + fraction if fraction else "")
+        return SingleValue(single)
     if ordered and lower is not None and upper is not None and lower > upper:
         raise _fail(attribute, value, "range lower bound is after its upper bound")
     return Range(lower, upper)

@@ -175,6 +175,10 @@ ALL = ["D1", "D2", "D3", "H31EXAMPLE", "H32EXAMPLE", "J1"]
         ({"StudyTime": "0930-1000"}, ["J1"]),
         ({"StudyTime": "1015-1015"}, ["D2"]),
         ({"StudyTime": "-0929"}, []),
+        # A single TM value is a time, whatever its precision: 0930 is 09:30:00.
+        ({"StudyTime": "0930"}, ["J1"]),
+        ({"StudyTime": "093000"}, ["J1"]),
+        ({"StudyTime": "101530.5"}, ["D2"]),
         ({"StudyTime": "10:10-"}, ["D1", "D2", "D3"]),  # ACR-NEMA colons tolerated
         # UID: single value and list of UIDs (C.2.2.2.2).
         ({"StudyInstanceUID": J1_STUDY}, ["J1"]),
