@@ -63,6 +63,17 @@ class StorageCommitmentReportValues(StrEnum):
     NEW_ASSOCIATION = "new_association"
 
 
+class FsyncDirectoriesValues(StrEnum):
+    """When the blob store fsyncs a bucket directory after linking a new blob into it."""
+
+    #: Skip it where the file's own fsync already makes the new name durable: ext4 and XFS,
+    #: whose journal commits the link in the same transaction as the inode (the blob is linked
+    #: before it is fsynced). Everywhere else, as ``always``.
+    AUTO = "auto"
+    #: After every blob (portable POSIX durability; ~0.1 ms more per object on ext4 here).
+    ALWAYS = "always"
+
+
 class RemoteAE(BaseModel):
     """A DICOM peer we may send to or retrieve from (C-MOVE destination, C-FIND target)."""
 
@@ -150,6 +161,11 @@ class Settings(BaseSettings):
     )
     fsync: bool = Field(
         True, description="fsync every blob before acknowledging it (durability on power loss)."
+    )
+    fsync_directories: FsyncDirectoriesValues = Field(
+        FsyncDirectoriesValues.AUTO,
+        description="auto (default): fsync the blob's directory too, except on ext4/XFS where "
+        "the blob's fsync already commits its name; always: on every filesystem.",
     )
     startup_sweep: bool = Field(
         True,

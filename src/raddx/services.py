@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from raddx.archive import IngestService
-from raddx.config import Settings, ValidationModeValues
+from raddx.config import FsyncDirectoriesValues, Settings, ValidationModeValues
 from raddx.db import make_engine, make_session_factory, upgrade
 from raddx.storage import FileBlobStore
 
@@ -39,7 +39,13 @@ class Services:
         if migrate:
             upgrade(engine)
         session_factory = make_session_factory(engine)
-        blobs = FileBlobStore(settings.resolved_storage_path, fsync=settings.fsync)
+        blobs = FileBlobStore(
+            settings.resolved_storage_path,
+            fsync=settings.fsync,
+            fsync_directories=(
+                True if settings.fsync_directories is FsyncDirectoriesValues.ALWAYS else None
+            ),
+        )
         ingest = IngestService(
             engine=engine,
             blobs=blobs,

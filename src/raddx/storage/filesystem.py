@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import weakref
 from collections.abc import Iterable, Iterator
@@ -14,7 +15,7 @@ from typing import BinaryIO
 from raddx.storage.base import BlobExistsError, BlobInfo, BlobNotFoundError
 from raddx.types import BlobKey
 
-__all__ = ["FileBlobStore"]
+__all__ = ["FileBlobStore", "filesystem_type", "name_durable_with_file"]
 
 _TMP_SUFFIX = ".tmp"
 _O_TMPFILE: int = getattr(os, "O_TMPFILE", 0)
@@ -33,6 +34,41 @@ def _supports_anonymous_temp(root: Path) -> bool:
         return False
     os.close(fd)
     return True
+
+
+#: Filesystems whose journal commits a new link together with the linked inode, so that the
+#: file's fsync (after the link) also makes its name durable: ext4/ext3 (jbd2 commits the
+#: transaction holding the inode's last change, which is the link) and XFS (the log is forced
+#: up to the inode's last change, the link transaction).
+_NAME_DURABLE_WITH_FILE = frozenset({"ext4", "ext3", "xfs"})
+
+
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def filesystem_type(path: Path | str, mounts: str = "/proc/self/mounts") -> str | None:
+    """The type of the filesystem holding ``path`` (Linux), or ``None`` if unknown."""
+    target = os.path.realpath(path)
+    best, best_type = "", None
+    try:
+        with open(mounts, encoding="utf-8") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                # The kernel escapes space, tab, newline and backslash as octal (\040).
+                point = _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), fields[1])
+                inside = target == point or target.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, best_type = point, fields[2]
+    except OSError:
+        return None
+    return best_type
+
+
+def name_durable_with_file(path: Path | str) -> bool:
+    """Whether fsyncing a file just linked under ``path`` also makes its name durable."""
+    return filesystem_type(path) in _NAME_DURABLE_WITH_FILE
 
 
 def _close_fds(fds: dict[str, int]) -> None:
@@ -80,10 +116,18 @@ class FileBlobStore:
         Flush every blob (and its directory entry) to stable storage before ``put`` returns.
     anonymous_temp
         Use ``O_TMPFILE``; ``None`` (default) = when the platform and filesystem support it.
+    fsync_directories
+        Also fsync the directory after linking a blob into it. ``None`` (default): unless
+        the filesystem makes the name durable with the file (:func:`name_durable_with_file`).
     """
 
     def __init__(
-        self, root: Path | str, *, fsync: bool = True, anonymous_temp: bool | None = None
+        self,
+        root: Path | str,
+        *,
+        fsync: bool = True,
+        anonymous_temp: bool | None = None,
+        fsync_directories: bool | None = None,
     ) -> None:
         self.root = Path(root)
         self._root_str = str(self.root)
@@ -97,6 +141,11 @@ class FileBlobStore:
             (self.root / f"{bucket:02x}").mkdir(exist_ok=True)
         self.anonymous_temp = (
             _supports_anonymous_temp(self.root) if anonymous_temp is None else anonymous_temp
+        )
+        self.fsync_directories = (
+            not name_durable_with_file(self.root)
+            if fsync_directories is None
+            else fsync_directories
         )
 
     def _path(self, key: BlobKey) -> Path:
@@ -163,7 +212,8 @@ class FileBlobStore:
             if self.fsync:
                 try:
                     os.fsync(fd)
-                    _fsync_dir(dir_fd)
+                    if self.fsync_directories:
+                        _fsync_dir(dir_fd)
                 except OSError:
                     # Not durable: the caller must not index it, so it must not stay either.
                     with contextlib.suppress(FileNotFoundError):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from raddx.storage import BlobExistsError, BlobNotFoundError, BlobStore, FileBlobStore
+from raddx.storage.filesystem import filesystem_type
 
 
 @pytest.fixture(params=[True, False], ids=["anonymous-temp", "named-temp"])
@@ -141,3 +142,40 @@ def test_close_releases_directory_descriptors(tmp_path: Path) -> None:
     store.put("03/x", b"still usable")
     assert store.get("03/x") == b"still usable"
     store.close()
+
+
+def test_filesystem_type_is_the_longest_mount_prefix(tmp_path: Path) -> None:
+    mounts = tmp_path / "mounts"
+    mounts.write_text(
+        "/dev/vda / ext4 rw 0 0\n"
+        "tmpfs /srv tmpfs rw 0 0\n"
+        "/dev/vdb /srv/pacs\\040data xfs rw 0 0\n"
+        "nfs:/x /srv/pacs nfs4 rw 0 0\n"
+    )
+    assert filesystem_type("/srv/pacs data/blobs", str(mounts)) == "xfs"
+    assert filesystem_type("/srv/pacs/blobs", str(mounts)) == "nfs4"
+    assert filesystem_type("/srv/pacsX", str(mounts)) == "tmpfs"
+    assert filesystem_type("/home", str(mounts)) == "ext4"
+    assert filesystem_type("/home", str(tmp_path / "absent")) is None
+
+
+@pytest.mark.parametrize("directories", [True, False])
+def test_directory_fsync_follows_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, directories: bool
+) -> None:
+    store = FileBlobStore(tmp_path / "blobs", fsync_directories=directories)
+    synced: list[bool] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(os.path.isdir(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    store.put("00/blob", b"data")
+    assert synced == ([False, True] if directories else [False])
+
+
+def test_directory_fsync_default_depends_on_the_filesystem(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+    assert store.fsync_directories is (filesystem_type(tmp_path) not in {"ext4", "ext3", "xfs"})
