@@ -129,6 +129,7 @@ class _Run:
     ) -> None:
         self.engine = engine
         self.log = log
+        self.top = ds
         identity = f"{ds.get('IssuerOfPatientID', '')}\0{ds.get('PatientID', '')}"
         if not ds.get("PatientID"):
             identity += f"\0{ds.get('PatientName', '')}\0{ds.get('PatientBirthDate', '')}"
@@ -143,6 +144,10 @@ class _Run:
                 )
             )
         self.scrubber = _scrubber(frozenset(engine.phi_tokens(ds))) if engine.cleans_text else None
+        #: Some text is not ASCII (it was decoded: the writer encodes it in the output set).
+        self.non_ascii = False
+        #: Some sequence item declares its own Specific Character Set.
+        self.item_charsets = False
 
     def record(self, path: str, tag: int, action: Action | str) -> None:
         if self.log is not None:
@@ -270,7 +275,7 @@ class Deidentifier:
         self._add_required(ds)
         self._file_meta(ds)
         if self.policy.output_charset == "ISO_IR 192":
-            _to_utf8(ds)
+            _to_utf8(ds, run)
         return ds
 
     def _walk(self, ds: Dataset, run: _Run, mode: _Mode, prefix: str) -> None:
@@ -286,6 +291,7 @@ class Deidentifier:
                 run.record(path, tag, Action.X)
                 continue
             if tag == _SPECIFIC_CHARACTER_SET:
+                run.item_charsets = run.item_charsets or ds is not run.top
                 continue
             raw = ds.get_item(tag)
             vr = _vr_of(raw, tag)
@@ -299,6 +305,8 @@ class Deidentifier:
             ):
                 continue
             elem = ds[tag]  # converts the raw element: decodes with the object's charset
+            if elem.VR in _TEXT_OR_PN and not str(elem.value or "").isascii():
+                run.non_ascii = True
             if elem.VR in _TEXT_OR_PN and "\x1b" in str(elem.value or ""):
                 # pydicom removes the escapes of a declared ISO 2022 set while decoding; one
                 # left over means the bytes are in a set the object does not declare. Writing
@@ -329,22 +337,26 @@ class Deidentifier:
             return True  # kept as read, never decoded: the fast path for pixel data
         if vr not in _STRING_VRS:
             return False
-        values = _ascii_values(raw)
-        if values is None:
-            return False  # non-ASCII or ISO 2022: needs the character set
+        if vr in _TEXT_OR_PN and raw.value and _ESC in raw.value:
+            return False  # decoded, to be checked for escapes the declared set does not allow
         result: Action | str = action
         new: list[str]
+        replacement = self._replacement(vr, action, run)
+        if replacement is not None:  # the old value does not matter: not even decoded
+            new, result = replacement
+            ds[tag] = _raw_strings(raw, vr, new)
+            run.record(path, tag, result)
+            return True
+        values = _ascii_values(raw)
+        if values is None:
+            return False  # not ASCII: needs the character set
         if action is Action.K:
             return True
-        if action is Action.Z:
-            new = []
-        elif vr == "UI" or action is Action.U:
+        if vr == "UI" or action is Action.U:
             new = [self.uids.map(v) for v in values]
             if new == [v.strip("\0 ") for v in values]:
                 return True
             result = Action.U
-        elif action is Action.PSEUDONYM and vr in ("PN", "LO", "SH"):
-            new = [run.pseudonym]
         elif action is Action.C:
             if vr == "TM":
                 run.record(path, tag, "C (time kept)")
@@ -364,11 +376,27 @@ class Deidentifier:
                 new, result = [_dummy_text(vr)], Action.D
             else:
                 return True
-        else:  # D, or a pseudonym on a VR that cannot hold one
-            new, result = [_dummy_text(vr)], Action.D
+        else:
+            return False
         ds[tag] = _raw_strings(raw, vr, new)
         run.record(path, tag, result)
         return True
+
+    @staticmethod
+    def _replacement(vr: str, action: Action, run: _Run) -> tuple[list[str], Action] | None:
+        """The new values when ``action`` ignores the old ones (Z, D, pseudonym), else None.
+
+        UIDs are excluded: D on a UI attribute is a consistent remapping, as U.
+        """
+        if action is Action.Z:
+            return [], Action.Z
+        if vr == "UI":
+            return None
+        if action is Action.PSEUDONYM and vr in ("PN", "LO", "SH"):
+            return [run.pseudonym], Action.PSEUDONYM
+        if action in (Action.D, Action.PSEUDONYM):
+            return [_dummy_text(vr)], Action.D
+        return None
 
     def _shift_values(
         self, values: list[str], vr: str, run: _Run
@@ -598,19 +626,20 @@ def _raw_strings(raw: RawDataElement, vr: str, values: list[str]) -> RawDataElem
     )
 
 
-def _to_utf8(ds: Dataset) -> None:
-    """Declare ISO_IR 192 wherever a character set is declared, re-encoding only what needs it.
+def _to_utf8(ds: Dataset, run: _Run) -> None:
+    """Declare ISO_IR 192 wherever a character set is declared (or needed).
 
-    Text already decoded is encoded in UTF-8 by pydicom on write. Raw text is decoded here
-    only when its bytes are not plain ASCII (ISO 2022 escapes or 8-bit codes): ASCII is the
-    same in every character set we read (PS3.5 6.1.2.3), so those bytes are already valid
-    UTF-8 and are written as read. Declaring the new set as the "original" one then keeps
-    pydicom's writer on its fast path instead of decoding every value (its
-    ``set_original_encoding`` is documented for exactly this).
+    By now every text value that is not plain ASCII has been decoded by the walk (a raw
+    value is only kept as read when its bytes are ASCII without ESC, which reads the same in
+    every character set we accept, PS3.5 6.1.2.3), so pydicom encodes it in UTF-8 on write
+    and the ASCII bytes are valid UTF-8 as they stand. Declaring the new set as the
+    "original" one keeps pydicom's writer on its fast path instead of decoding every value
+    (``set_original_encoding`` is documented for exactly this).
     """
-    declared = ds.get("SpecificCharacterSet")
-    if _recode(ds, decode=declared != _UTF8) or declared is not None:
+    if run.non_ascii or "SpecificCharacterSet" in ds:
         _declare_utf8(ds)
+    if run.item_charsets:
+        _declare_utf8_in_items(ds)
 
 
 def _declare_utf8(ds: Dataset) -> None:
@@ -619,35 +648,15 @@ def _declare_utf8(ds: Dataset) -> None:
     ds.set_original_encoding(implicit, little, convert_encodings(_UTF8))
 
 
-def _recode(ds: Dataset, *, decode: bool) -> bool:
-    """Decode, with the character set read, every raw text value that is not ASCII, at any
-    depth, and declare UTF-8 in items that declare a set; True if any text is not ASCII.
-
-    ``decode`` is False when the set read is UTF-8 already: its bytes are written as read.
-    """
-    found = False
+def _declare_utf8_in_items(ds: Dataset) -> None:
     for tag in list(ds.keys()):
         elem = ds.get_item(tag)
-        vr = _vr_of(elem, tag)
-        if vr == "SQ":
-            if isinstance(elem, RawDataElement) and (elem.value or b"").isascii():
-                continue  # e.g. our own code sequence: nothing to re-encode in it
-            for item in ds[tag].value:
-                own = item.get("SpecificCharacterSet")
-                item_decode = decode if own is None else own != _UTF8
-                if _recode(item, decode=item_decode) or own is not None:
-                    found = True
-                if own is not None:
-                    _declare_utf8(item)
-        elif vr in _TEXT_OR_PN and elem is not None:
-            if isinstance(elem, RawDataElement):
-                if elem.value and (not elem.value.isascii() or _ESC in elem.value):
-                    if decode:
-                        ds[tag]  # converts in place, with the character set read
-                    found = True
-            elif elem.value is not None and not str(elem.value).isascii():
-                found = True
-    return found
+        if _vr_of(elem, tag) != "SQ" or isinstance(elem, RawDataElement):
+            continue  # a raw sequence here is one we added: no character set in it
+        for item in ds[tag].value:
+            if _SPECIFIC_CHARACTER_SET in item:
+                _declare_utf8(item)
+            _declare_utf8_in_items(item)
 
 
 class _RequiredFactory:
