@@ -246,13 +246,16 @@ def retrieve(
     """Fetch studies from a remote AE: C-GET into this archive (stored through the same
     ingest as C-STORE), or C-MOVE to an AE the remote knows (`--move-to`).
 
+    Before a C-GET, C-FINDs (SERIES, then IMAGE level) ask which SOP classes the study holds,
+    so exactly those are negotiated; a study with more than 127 classes is fetched with
+    several C-GETs. A remote that cannot answer them gets the 127 most usual classes.
+
     Prints the sub-operation counts. Exits 0 when everything arrived, 1 on any failure, 2 for
     an unknown remote AE or wrong options.
     """
     from pydicom.dataset import Dataset
-    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet
 
-    from raddx.dimse import scu
+    from raddx.dimse import get_plan, scu
     from raddx.server import configure_logging
     from raddx.services import Services
 
@@ -287,13 +290,17 @@ def retrieve(
         else:
             services = Services.from_settings(settings)
             try:
-                outcome = scu.get(
-                    remote,
-                    identifier,
-                    _store_handler(services, remote),
-                    calling_ae=settings.ae_title,
-                    query_model=StudyRootQueryRetrieveInformationModelGet,
-                    progress=on_pending,
+                outcome = get_plan.combine(
+                    [
+                        get_plan.get_study(
+                            remote,
+                            study_uid,
+                            _store_handler(services, remote),
+                            calling_ae=settings.ae_title,
+                            progress=on_pending,
+                        )
+                        for study_uid in study
+                    ]
                 )
             finally:
                 services.close()

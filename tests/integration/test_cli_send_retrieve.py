@@ -30,6 +30,7 @@ from raddx.cli import app
 from raddx.config import RemoteAE, load_settings
 from raddx.db.models import Instance
 from raddx.dimse import DimseServer, listen_socket
+from raddx.dimse.contexts import storage_contexts
 from raddx.services import Services
 
 pytestmark = pytest.mark.dcmtk
@@ -229,6 +230,43 @@ def test_retrieve_get_from_another_raddx(
         )
         assert result.exit_code == 0, result.output
         assert "retrieved 3, warning 0, failed 0" in result.output
+        with archive_b.session_factory() as session:
+            stored = set(session.scalars(select(Instance.sop_instance_uid)))
+        assert stored == uids
+    finally:
+        archive_b.close()
+
+
+def test_retrieve_get_negotiates_the_classes_of_the_study(
+    services: Services, dimse_server: tuple[str, int], tmp_path: Path
+) -> None:
+    """A study with 130 storage SOP classes (more than fit in one association, and some
+    beyond the first 127 of pynetdicom's list) in two series: C-FIND tells raddx which
+    classes to propose, and it splits the C-GET by series; everything arrives."""
+    classes = [cx.abstract_syntax for cx in storage_contexts()][-130:]
+    study = generate_uid()
+    series = (generate_uid(), generate_uid())
+    uids = set()
+    for number, sop_class in enumerate(classes):
+        ds = make_dataset(
+            patient_id="MANY", study_uid=study, series_uid=series[number % 2], sop_class=sop_class
+        )
+        services.ingest.store(to_part10(ds), source="test")
+        uids.add(str(ds.SOPInstanceUID))
+    host, port = dimse_server
+    archive_b = Services.from_settings(load_settings(data_dir=tmp_path / "b"))
+    remote = {"ae_title": "ARCHIVE_A", "host": host, "port": port}
+    try:
+        result = CliRunner().invoke(
+            app,
+            ["retrieve", "ARCHIVE_A", "--study", study, "-q"],
+            env={
+                "RADDX_REMOTE_AES": json.dumps([remote]),
+                "RADDX_DATA_DIR": str(tmp_path / "b"),
+            },
+        )
+        assert result.exit_code == 0, result.output
+        assert "retrieved 130, warning 0, failed 0" in result.output
         with archive_b.session_factory() as session:
             stored = set(session.scalars(select(Instance.sop_instance_uid)))
         assert stored == uids

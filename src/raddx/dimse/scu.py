@@ -26,7 +26,7 @@ from pynetdicom.sop_class import (
 
 from raddx.config import RemoteAE
 from raddx.dimse._tuning import set_nodelay
-from raddx.dimse.contexts import storage_contexts
+from raddx.dimse.contexts import STORAGE_TRANSFER_SYNTAXES, storage_contexts
 from raddx.dimse.status import PENDING
 
 __all__ = [
@@ -302,18 +302,27 @@ def get(
     """C-GET (PS3.4 C.4.3): ``remote`` sends what ``identifier`` names back on this
     association; ``store_into`` handles each C-STORE sub-operation and returns its status.
 
-    The storage SOP classes are proposed with us as SCP (role selection, PS3.7 D.3.3.4).
-    ``sop_classes`` narrows them; by default the first 127 known storage classes are
-    proposed (128 contexts at most, one is the query model), so an object of a rarer class
-    is a failed sub-operation.
+    The storage SOP classes are proposed with us as SCP (role selection, PS3.7 D.3.3.4),
+    each in the storage transfer syntaxes. ``sop_classes`` says which (any UID, known to
+    pynetdicom or not; :mod:`raddx.dimse.get_plan` finds them with a C-FIND first); by
+    default the first 127 known storage classes are proposed (128 contexts at most, one is
+    the query model), so an object of another class is a failed sub-operation.
+
+    Raises
+    ------
+    ValueError
+        More than 127 ``sop_classes``.
     """
     ae = _ae(calling_ae)
     ae.add_requested_context(query_model)
-    contexts = storage_contexts()
-    if sop_classes is not None:
-        wanted = set(sop_classes)
-        contexts = [cx for cx in contexts if cx.abstract_syntax in wanted]
-    contexts = contexts[: MAX_CONTEXTS - 1]
+    if sop_classes is None:
+        contexts = storage_contexts()[: MAX_CONTEXTS - 1]
+    else:
+        if len(sop_classes) > MAX_CONTEXTS - 1:
+            raise ValueError(f"{len(sop_classes)} SOP classes; at most {MAX_CONTEXTS - 1}")
+        contexts = [
+            build_context(sop_class, list(STORAGE_TRANSFER_SYNTAXES)) for sop_class in sop_classes
+        ]
     roles = []
     for cx in contexts:
         assert cx.abstract_syntax is not None  # built from named SOP classes
