@@ -43,6 +43,7 @@ from raddx.deid.profile import (
     load_profile,
     resolve_actions,
 )
+from raddx.deid.safe_private import SafePrivateEntry, SafePrivateList, load_safe_private
 from raddx.deid.uids import UIDMapper
 from raddx.errors import InvalidInput
 
@@ -186,6 +187,18 @@ class Deidentifier:
         self._keeps_dates = DeidentificationOption.RETAIN_LONGITUDINAL_FULL_DATES in set(
             policy.options
         )
+        self.safe_private: SafePrivateList | None = None
+        if DeidentificationOption.RETAIN_SAFE_PRIVATE in set(policy.options):
+            self.safe_private = load_safe_private().extended(
+                SafePrivateEntry(
+                    group=int(rule.group, 16),
+                    creator=rule.creator,
+                    element=int(rule.element[-2:], 16),
+                    vr=rule.vr,
+                    action=rule.action,
+                )
+                for rule in policy.safe_private
+            )
         # Table lookups memoised per tag: a miss in ``actions`` scans the repeating-group
         # rows, and most attributes of an object are misses.
         self._action_cache: dict[int, Action | None] = {}
@@ -287,8 +300,9 @@ class Deidentifier:
         for tag in list(ds.keys()):
             path = f"{prefix}({tag >> 16:04X},{tag & 0xFFFF:04X})" if logging else prefix
             if (tag >> 16) & 1:  # private (PS3.5 7.8)
-                del ds[tag]
-                run.record(path, tag, Action.X)
+                if self.safe_private is None or not self._safe_private(ds, tag, run, path):
+                    del ds[tag]
+                    run.record(path, tag, Action.X)
                 continue
             if tag == _SPECIFIC_CHARACTER_SET:
                 run.item_charsets = run.item_charsets or ds is not run.top
@@ -319,6 +333,66 @@ class Deidentifier:
                     "does not allow"
                 )
             self._apply(ds, elem, action, run, mode, path)
+        if self.safe_private is not None:
+            self._drop_unused_creators(ds, run, prefix)
+
+    # -- Retain Safe Private (PS3.15 E.3.10) ----------------------------------------------------
+
+    def _safe_private(self, ds: Dataset, tag: int, run: _Run, path: str) -> bool:
+        """Keep (with its action applied) a private attribute of the allow-list; False if it
+        must be removed. Private Creators are kept here and dropped after the walk if their
+        block keeps nothing."""
+        assert self.safe_private is not None
+        group, element = tag >> 16, tag & 0xFFFF
+        if 0x0010 <= element <= 0x00FF:
+            return True
+        creator = _private_creator(ds, group, element >> 8) if element >= 0x1000 else None
+        entry = self.safe_private.lookup(group, creator, element) if creator else None
+        if entry is None:
+            return False  # not on the list, or an orphan, or under another creator
+        action = self._safe_private_action(entry)
+        if action is Action.X:
+            return False
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.VR in (None, "UN") and entry.vr != "UN":
+            # Implicit VR or UN: the entry says what the bytes are. UN-encoded sequences
+            # hold implicit VR little endian items (PS3.5 6.2.2).
+            ds[tag] = raw._replace(
+                VR=entry.vr, is_implicit_VR=raw.is_implicit_VR or entry.vr == "SQ"
+            )
+        elem = ds[tag]
+        if entry.vr != elem.VR and "SQ" in (elem.VR, entry.vr):
+            return False  # not what the entry describes: never keep what we cannot read
+        self._apply(ds, elem, action, run, _Mode.NORMAL, path)
+        if action is Action.K:
+            run.record(path, tag, "K (safe private)")
+        return True
+
+    def _safe_private_action(self, entry: SafePrivateEntry) -> Action:
+        """K on a UID remaps it, on a date follows the date option (a private date is a date:
+        removed under Basic, shifted with Modified Dates, PS3.15 E.3.6)."""
+        if entry.action is not Action.K:
+            return entry.action
+        if entry.vr == "UI":
+            return Action.U
+        if entry.vr in ("DA", "DT"):
+            if self._keeps_dates:
+                return Action.K
+            modified = DeidentificationOption.RETAIN_LONGITUDINAL_MODIFIED_DATES
+            return Action.C if modified in self.policy.options else Action.X
+        return Action.K
+
+    @staticmethod
+    def _drop_unused_creators(ds: Dataset, run: _Run, prefix: str) -> None:
+        """Remove each Private Creator whose block kept no element (PS3.5 7.8.1)."""
+        tags = list(ds.keys())  # not iterating ds itself: that would decode every value
+        used = {(t >> 16, (t & 0xFFFF) >> 8) for t in tags if (t >> 16) & 1 and t & 0xFF00}
+        for tag in tags:
+            group, element = tag >> 16, tag & 0xFFFF
+            if group & 1 and 0x0010 <= element <= 0x00FF and (group, element) not in used:
+                del ds[tag]
+                if run.log is not None:
+                    run.record(f"{prefix}({group:04X},{element:04X})", tag, Action.X)
 
     def _raw_apply(
         self, ds: Dataset, raw: RawDataElement, vr: str, action: Action, run: _Run, path: str
@@ -567,6 +641,17 @@ def _map_values(elem: DataElement, function: Callable[[str], str]) -> bool:
     if changed:
         elem.value = new
     return changed
+
+
+def _private_creator(ds: Dataset, group: int, block: int) -> str | None:
+    """The Private Creator reserving ``(group, block)`` in ``ds`` (PS3.5 7.8.1), if any."""
+    elem = ds.get_item((group << 16) | block)
+    if elem is None or not elem.value:
+        return None
+    value = elem.value
+    if isinstance(value, bytes):
+        return value.decode("latin-1").strip(" \0") or None
+    return str(value).strip(" \0") or None
 
 
 def _unlisted(tag: int, vr: str, mode: _Mode) -> Action:

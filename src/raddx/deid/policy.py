@@ -20,14 +20,20 @@ from pydicom.datadict import tag_for_keyword
 
 from raddx.deid.profile import Action, DeidentificationOption
 
-__all__ = ["DateShiftPolicy", "Policy", "QuarantinePolicy", "list_policies", "load_policy"]
+__all__ = [
+    "DateShiftPolicy",
+    "Policy",
+    "QuarantinePolicy",
+    "SafePrivateRule",
+    "list_policies",
+    "load_policy",
+]
 
 #: Options whose work the engine does not do yet. Selecting one would make us write a CID 7050
 #: code for cleaning that never happened, so the policy is refused instead.
 _NOT_IMPLEMENTED = {
     DeidentificationOption.CLEAN_PIXEL_DATA: "pixel cleaning (high-risk objects are quarantined)",
     DeidentificationOption.CLEAN_RECOGNIZABLE_VISUAL_FEATURES: "defacing",
-    DeidentificationOption.RETAIN_SAFE_PRIVATE: "the safe-private allow-list",
 }
 
 
@@ -81,6 +87,36 @@ class QuarantinePolicy(BaseModel):
         return value
 
 
+class SafePrivateRule(BaseModel):
+    """A policy's own safe private attribute (added to PS3.15 Table E.3.10-1).
+
+    ``group`` and ``element`` are hexadecimal (``"0019"``, ``"0C"`` for ``(0019,xx0C)``);
+    ``creator`` is the Private Creator string the block must carry; ``vr`` is used when the
+    object does not say (implicit VR, or UN).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    group: str = Field(pattern=r"^[0-9A-Fa-f]{4}$")
+    creator: str = Field(min_length=1, max_length=64)
+    element: str = Field(pattern=r"^(xx|XX)?[0-9A-Fa-f]{2}$")
+    vr: str = Field(pattern=r"^[A-Z]{2}$")
+    action: Action = Action.K
+
+    @field_validator("group")
+    @classmethod
+    def _private_group(cls, value: str) -> str:
+        if not int(value, 16) & 1:
+            raise ValueError(f"safe_private: group {value} is not private (not odd)")
+        return value
+
+    @field_validator("action")
+    @classmethod
+    def _simple_action(cls, value: Action) -> Action:
+        if value not in (Action.K, Action.X, Action.Z, Action.D, Action.U, Action.C):
+            raise ValueError(f"safe_private: action {value} is not one of K, X, Z, D, U, C")
+        return value
+
+
 class Policy(BaseModel):
     """One de-identification mode.
 
@@ -100,6 +136,9 @@ class Policy(BaseModel):
         stored, so nothing links the output back (APPI 匿名加工情報 ③).
     output_charset : {"ISO_IR 192", "keep"}
         Write text in UTF-8, or in the object's original Specific Character Set.
+    safe_private : tuple of SafePrivateRule
+        Private attributes kept (or given another action) besides PS3.15 Table E.3.10-1;
+        only with the ``retain_safe_private`` option.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -111,6 +150,7 @@ class Policy(BaseModel):
     date_shift: DateShiftPolicy = DateShiftPolicy()
     output_charset: Literal["ISO_IR 192", "keep"] = "ISO_IR 192"
     quarantine: QuarantinePolicy = QuarantinePolicy()
+    safe_private: tuple[SafePrivateRule, ...] = ()
 
     @field_validator("options", mode="before")
     @classmethod
@@ -141,6 +181,12 @@ class Policy(BaseModel):
         for key in value:
             _override_tag(key)
         return value
+
+    @model_validator(mode="after")
+    def _safe_private_needs_its_option(self) -> Policy:
+        if self.safe_private and (DeidentificationOption.RETAIN_SAFE_PRIVATE not in self.options):
+            raise ValueError("safe_private entries need the retain_safe_private option")
+        return self
 
     def override_tags(self) -> dict[int, Action]:
         """``overrides`` keyed by integer tag."""

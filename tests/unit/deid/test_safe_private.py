@@ -1,0 +1,145 @@
+"""deid/safe_private.py and the Retain Safe Private Option in the engine (PS3.15 E.3.10)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from raddx.deid import Deidentifier, Policy, ProjectKey, load_policy
+from raddx.deid._generate_safe_private import build_table
+from raddx.deid._writer import encode_part10
+from raddx.deid.safe_private import SafePrivateEntry, load_safe_private
+
+KEY = ProjectKey(b"raddx test project key 0001")
+PRIVATE_UID = "1.2.826.0.1.3680043.10.999.77"
+
+
+def _policy(**changes: Any) -> Policy:
+    """pseudonymize + Retain Safe Private, with a policy entry for a private UID and date."""
+    data = load_policy("pseudonymize").model_dump(mode="json")  # has retain_safe_private
+    data["safe_private"] = [
+        {"group": "0029", "creator": "RADDX TEST", "element": "01", "vr": "UI"},
+        {"group": "0029", "creator": "RADDX TEST", "element": "xx02", "vr": "DA"},
+        {"group": "0029", "creator": "RADDX TEST", "element": "03", "vr": "LO", "action": "X"},
+    ]
+    data.update(changes)
+    return Policy.model_validate(data)
+
+
+def _dataset(syntax: str = ExplicitVRLittleEndian) -> Dataset:
+    ds = Dataset()
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = "1.2.826.0.1.3680043.10.999.1"
+    ds.PatientName = "Hasegawa^Hanako"
+    ds.PatientID = "7001234"
+    ds.StudyDate = "20240105"
+    siemens = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)
+    siemens.add_new(0x0C, "IS", "1000")  # B Value: Table E.3.10-1
+    siemens.add_new(0x10, "LO", "Hasegawa")  # same creator, not on the list
+    other = ds.private_block(0x0019, "ACME PHI 1.0", create=True)
+    other.add_new(0x0C, "LO", "Hasegawa^Hanako")  # the safe element number, wrong creator
+    ds.add_new(0x0019120C, "LO", "7001234")  # a block nobody reserved (orphan)
+    ours = ds.private_block(0x0029, "RADDX TEST", create=True)
+    ours.add_new(0x01, "UI", PRIVATE_UID)
+    ours.add_new(0x02, "DA", "20240105")
+    ours.add_new(0x03, "LO", "Hasegawa")
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return pydicom.dcmread(io.BytesIO(buffer.getvalue()))  # raw elements, as from a file
+
+
+def _deidentified(policy: Policy, syntax: str = ExplicitVRLittleEndian) -> Dataset:
+    ds = Deidentifier(policy, KEY).deidentify(_dataset(syntax))
+    return pydicom.dcmread(io.BytesIO(encode_part10(ds)))
+
+
+def test_vendored_table_names_its_source_and_has_the_known_rows() -> None:
+    table = load_safe_private()
+    assert "Table E.3.10-1" in table.source
+    assert len(table) >= 80
+    entry = table.lookup(0x0019, "SIEMENS MR HEADER", 0x100C)
+    assert entry is not None and entry.vr == "IS"
+    assert table.lookup(0x0019, "SIEMENS MR HEADER ", 0x0C) is entry  # LO padding ignored
+    assert table.lookup(0x0019, "siemens mr header", 0x0C) is None  # creators are exact
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_only_listed_elements_under_their_creator_are_kept(syntax: str) -> None:
+    out = _deidentified(_policy(), syntax)
+    assert out[0x0019100C].value == 1000  # IS read back as a number
+    assert out[0x00190010].value == "SIEMENS MR HEADER"
+    for gone in (0x00191010, 0x00190011, 0x0019110C, 0x0019120C, 0x00291003):
+        assert gone not in out, f"{gone:08X}"
+    assert b"Hasegawa" not in encode_part10(out)
+    codes = [item.CodeValue for item in out.DeidentificationMethodCodeSequence]
+    assert "113111" in codes
+
+
+def test_policy_entries_remap_private_uids_and_shift_private_dates() -> None:
+    out = _deidentified(_policy())
+    assert out[0x00291001].value.startswith("2.25.")
+    assert out[0x00291002].value == out.StudyDate != "20240105"  # the patient's one offset
+
+
+def test_without_the_option_every_private_attribute_goes() -> None:
+    out = _deidentified(load_policy("anonymize"))
+    assert not any(elem.tag.is_private for elem in out)
+
+
+def test_private_dates_are_removed_when_dates_are() -> None:
+    basic = _policy(options=["retain_safe_private"], overrides={}, key="project")
+    out = _deidentified(basic)
+    assert 0x00291002 not in out
+    assert out[0x0019100C].value == 1000
+
+
+def test_safe_private_entries_need_the_option() -> None:
+    data = _policy().model_dump(mode="json")
+    data["options"] = [o for o in data["options"] if o != "113111"]
+    with pytest.raises(ValueError, match="need the retain_safe_private option"):
+        Policy.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"group": "0018", "creator": "X", "element": "01", "vr": "LO"}, "not private"),
+        ({"group": "0019", "creator": "X", "element": "100", "vr": "LO"}, "element"),
+        ({"group": "0019", "creator": "X", "element": "01", "vr": "LO", "action": "P"}, "K, X"),
+    ],
+)
+def test_bad_safe_private_rules_are_refused(rule: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _policy(safe_private=[rule])
+
+
+def test_entry_checks_its_group_and_creator() -> None:
+    with pytest.raises(ValueError, match="not a private group"):
+        SafePrivateEntry(group=0x0018, creator="X", element=1, vr="LO")
+    with pytest.raises(ValueError, match="Private Creator"):
+        SafePrivateEntry(group=0x0019, creator=" ", element=1, vr="LO")
+
+
+def test_generator_takes_the_flagged_rows_and_refuses_public_groups() -> None:
+    row = {"Group": "0019", "Element": "xx0c", "Private Creator": "SIEMENS MR HEADER",
+           "VR": "IS", "VM": "1", "Meaning": "B Value"}  # fmt: skip
+    table = build_table(
+        [row | {"IsInDICOMRetainSafePrivateTags": "True"},
+         row | {"Element": "xx0d", "IsInDICOMRetainSafePrivateTags": "False"}],
+        "2025b", "test",
+    )  # fmt: skip
+    assert table["entries"] == [
+        {"group": "0019", "creator": "SIEMENS MR HEADER", "element": "0C", "vr": "IS",
+         "vm": "1", "meaning": "B Value"}
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="not a private element"):
+        build_table([row | {"Group": "0018"}], "2025b", "test")
