@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -70,8 +71,13 @@ def test_counts_and_modalities_across_series(services: Services) -> None:
         assert sorted(row.modalities_in_study.split("\\")) == ["CT", "SR"]
 
 
-def test_identical_restore_is_a_noop(services: Services) -> None:
-    data = to_part10(make_dataset())
+# 300 kB objects are hashed on a helper thread during the blob write (ingest._ContentHash).
+SIZES = pytest.mark.parametrize("pixel_bytes", [64, 300_000], ids=["small", "large"])
+
+
+@SIZES
+def test_identical_restore_is_a_noop(services: Services, pixel_bytes: int) -> None:
+    data = to_part10(make_dataset(pixel_bytes=pixel_bytes))
     services.ingest.store(data, source="test")
     before = sorted(_blob_files(services))
     again = services.ingest.store(data, source="test")
@@ -82,8 +88,9 @@ def test_identical_restore_is_a_noop(services: Services) -> None:
         assert session.scalars(select(Study)).one().number_of_study_related_instances == 1
 
 
-def test_different_bytes_replace_by_default(services: Services) -> None:
-    ds = make_dataset(study_description="first")
+@SIZES
+def test_different_bytes_replace_by_default(services: Services, pixel_bytes: int) -> None:
+    ds = make_dataset(study_description="first", pixel_bytes=pixel_bytes)
     first = to_part10(ds)
     services.ingest.store(first, source="test")
     ds.StudyDescription = "second"
@@ -93,6 +100,7 @@ def test_different_bytes_replace_by_default(services: Services) -> None:
     with services.session_factory() as session:
         instance = session.scalars(select(Instance)).one()
         assert services.blobs.get(instance.blob_key) == second
+        assert instance.sha256 == hashlib.sha256(second).hexdigest()
         assert instance.replaced_count == 1
         study = session.scalars(select(Study)).one()
         assert study.number_of_study_related_instances == 1

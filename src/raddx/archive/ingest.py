@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -50,6 +51,9 @@ __all__ = ["IngestOutcome", "IngestResult", "IngestService", "blob_key_for"]
 log = logging.getLogger(__name__)
 
 _RETRIES = 5
+#: Objects at least this large are hashed on a helper thread during the blob write (a thread
+#: start costs ~0.05 ms; hashing 256 kB ~0.35 ms).
+_PARALLEL_HASH_MIN_BYTES = 256 * 1024
 
 
 class IngestOutcome(StrEnum):
@@ -205,17 +209,15 @@ class IngestService:
                 record.sop_instance_uid,
                 warning,
             )
-        digest = hashlib.sha256()
-        for chunk in chunks:
-            digest.update(chunk)
-        sha = digest.hexdigest()
+        content_hash = _ContentHash(chunks)
         size = sum(len(chunk) for chunk in chunks)
         # No "already stored?" read before the write: it cost ~0.3 ms on every object to save
         # a blob write on the rare identical re-send, which the index step detects anyway
         # (and then deletes the redundant copy).
         pending = _Pending()
         try:
-            self._write_blob(record.sop_instance_uid, sha, chunks, pending)
+            self._write_blob(record.sop_instance_uid, content_hash, chunks, pending)
+            sha = content_hash.value()
             for attempt in range(_RETRIES):
                 try:
                     result = self._index(
@@ -241,6 +243,7 @@ class IngestService:
                         ) from exc
                     raise
         except BaseException:
+            content_hash.value()  # the helper thread must let go of the caller's buffer
             if pending.created and pending.key is not None:
                 self._blobs.delete(pending.key)
             raise
@@ -285,11 +288,13 @@ class IngestService:
     def _write_blob(
         self,
         sop_instance_uid: str,
-        sha: str,
+        content_hash: _ContentHash,
         chunks: tuple[bytes | memoryview, ...],
         pending: _Pending,
     ) -> None:
-        for key in (blob_key_for(sop_instance_uid), blob_key_for(sop_instance_uid, sha)):
+        for attempt in range(2):
+            # The hash is waited for only when the first name is taken (a replacement copy).
+            key = blob_key_for(sop_instance_uid, content_hash.value() if attempt else None)
             try:
                 self._blobs.put(key, chunks)
             except BlobExistsError:
@@ -305,6 +310,7 @@ class IngestService:
         # Both names taken: the content-suffixed one normally holds exactly these bytes (an
         # earlier copy, or a concurrent association storing the same object). A power cut
         # can leave an incomplete file under it (see FileBlobStore), so check before adopting.
+        sha = content_hash.value()
         key = blob_key_for(sop_instance_uid, sha)
         if not _holds(self._blobs, key, sha):
             self._blobs.delete(key)
@@ -380,6 +386,39 @@ class IngestService:
             patient_conflict=patient_conflict,
             warnings=tuple(record.warnings),
         )
+
+
+class _ContentHash:
+    """SHA-256 of an object's bytes (hex), computed beside the blob write for large objects.
+
+    hashlib releases the GIL on large buffers, so for a 512 kB CT image its ~0.7 ms runs on a
+    helper thread while the blob is written and fsynced, instead of before: the hash is only
+    needed for the index row (identical re-sends) and for naming a replacement copy. A
+    thread per object (not a pool) keeps this safe across the server's pre-fork.
+    """
+
+    def __init__(self, chunks: tuple[bytes | memoryview, ...]) -> None:
+        self._chunks = chunks
+        self._hex: str | None = None
+        self._thread: threading.Thread | None = None
+        if sum(len(chunk) for chunk in chunks) >= _PARALLEL_HASH_MIN_BYTES:
+            self._thread = threading.Thread(target=self._compute, daemon=True)
+            self._thread.start()
+        else:
+            self._compute()
+
+    def _compute(self) -> None:
+        digest = hashlib.sha256()
+        for chunk in self._chunks:
+            digest.update(chunk)
+        self._hex = digest.hexdigest()
+
+    def value(self) -> str:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        assert self._hex is not None
+        return self._hex
 
 
 def _holds(blobs: BlobStore, key: BlobKey, sha: str) -> bool:
