@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from helpers import start_dimse_server
 from postgres_fixture import (  # noqa: F401 - fixtures re-exported for all tests
     postgres_database_factory,
     postgres_empty_url,
     postgres_url,
 )
 from raddx.config import Settings, load_settings
-from raddx.dimse import DimseServer, listen_socket
 from raddx.services import Services
 
 DCMTK_TOOLS = ("echoscu", "storescu", "dcmsend", "findscu", "movescu", "getscu", "storescp")
@@ -54,14 +54,7 @@ def services(settings: Settings) -> Iterator[Services]:
 @pytest.fixture
 def dimse_server(services: Services) -> Iterator[tuple[str, int]]:
     """A live C-ECHO/C-STORE/C-FIND SCP on 127.0.0.1:<free port>; yields (host, port)."""
-    sock = listen_socket("127.0.0.1", 0)
-    server = DimseServer(
-        settings=services.settings,
-        ingest=services.ingest,
-        sock=sock,
-        session_factory=services.session_factory,
-    )
-    server.start()
+    server = start_dimse_server(services)
     yield server.address
     server.stop()
 

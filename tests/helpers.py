@@ -1,4 +1,4 @@
-"""Helpers for tests: run DCMTK tools, poll for a condition."""
+"""Helpers for tests: run DCMTK tools, poll for a condition, start a DIMSE server."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-__all__ = ["dcmtk_env", "run_tool", "wait_for"]
+if TYPE_CHECKING:
+    from raddx.config import Settings
+    from raddx.dimse import DimseServer
+    from raddx.services import Services
+
+__all__ = ["dcmtk_env", "run_tool", "start_dimse_server", "wait_for"]
 
 
 def dcmtk_env() -> dict[str, str]:
@@ -29,3 +35,18 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: flo
             return
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def start_dimse_server(services: Services, settings: Settings | None = None) -> DimseServer:
+    """A started DIMSE server on a free loopback port over ``services`` (stop it when done);
+    ``settings`` overrides the services' own (e.g. a switched-off fast path)."""
+    from raddx.dimse import DimseServer, listen_socket
+
+    server = DimseServer(
+        settings=settings or services.settings,
+        ingest=services.ingest,
+        sock=listen_socket("127.0.0.1", 0),
+        session_factory=services.session_factory,
+    )
+    server.start()
+    return server

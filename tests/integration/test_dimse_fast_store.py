@@ -26,23 +26,17 @@ from pynetdicom.sop_class import CTImageStorage, StudyRootQueryRetrieveInformati
 from sqlalchemy import func, select
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
-from helpers import wait_for
+from helpers import start_dimse_server, wait_for
 from raddx.archive.part10 import read_file_meta
 from raddx.db.models import Instance
-from raddx.dimse import DimseServer, listen_socket
+from raddx.dimse import DimseServer
 from raddx.dimse._command_codec import encode_command
 from raddx.services import Services
 
 
 @pytest.fixture
 def server(services: Services) -> Iterator[DimseServer]:
-    dimse = DimseServer(
-        settings=services.settings,
-        ingest=services.ingest,
-        sock=listen_socket("127.0.0.1", 0),
-        session_factory=services.session_factory,
-    )
-    dimse.start()
+    dimse = start_dimse_server(services)
     yield dimse
     dimse.stop()
 
@@ -211,13 +205,7 @@ def test_association_that_also_queries_goes_to_pynetdicom_and_answers_alike(
 
 def test_fast_path_can_be_switched_off(services: Services) -> None:
     settings = services.settings.model_copy(update={"dicom_fast_store": False})
-    dimse = DimseServer(
-        settings=settings,
-        ingest=services.ingest,
-        sock=listen_socket("127.0.0.1", 0),
-        session_factory=services.session_factory,
-    )
-    dimse.start()
+    dimse = start_dimse_server(services, settings)
     try:
         assert dimse._server.fast_path is None
         ae = AE()
@@ -358,13 +346,7 @@ def test_store_request_without_data_set_is_refused_with_a_comment(server: DimseS
 
 
 def test_stop_aborts_open_fast_path_associations(services: Services) -> None:
-    dimse = DimseServer(
-        settings=services.settings,
-        ingest=services.ingest,
-        sock=listen_socket("127.0.0.1", 0),
-        session_factory=services.session_factory,
-    )
-    dimse.start()
+    dimse = start_dimse_server(services)
     ae = AE()
     ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
     assoc = ae.associate(*dimse.address, ae_title="RADDX")

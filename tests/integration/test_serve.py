@@ -42,6 +42,18 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
+def _serve_env(tmp_path: Path, dicom_port: int, http_port: int) -> dict[str, str]:
+    """``raddx serve`` on loopback with two DIMSE workers, configured by environment."""
+    return {
+        **os.environ,
+        "RADDX_DATA_DIR": str(tmp_path / "data"),
+        "RADDX_DICOM_HOST": "127.0.0.1",
+        "RADDX_DICOM_PORT": str(dicom_port),
+        "RADDX_HTTP_PORT": str(http_port),
+        "RADDX_DICOM_WORKERS": "2",
+    }
+
+
 def test_serve_stores_answers_health_and_stops_cleanly_on_ctrl_c(
     tmp_path: Path, dcmtk: Callable[[str], str]
 ) -> None:
@@ -55,14 +67,7 @@ def test_serve_stores_answers_health_and_stops_cleanly_on_ctrl_c(
     old = time.time() - 3600
     os.utime(tmp_path / "data" / "blobs" / key, (old, old))
     dicom_port, http_port = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "RADDX_DATA_DIR": str(tmp_path / "data"),
-        "RADDX_DICOM_HOST": "127.0.0.1",
-        "RADDX_DICOM_PORT": str(dicom_port),
-        "RADDX_HTTP_PORT": str(http_port),
-        "RADDX_DICOM_WORKERS": "2",
-    }
+    env = _serve_env(tmp_path, dicom_port, http_port)
     process = subprocess.Popen(
         [sys.executable, "-m", "raddx.cli", "serve"],
         env=env,
@@ -134,14 +139,7 @@ def test_concurrent_associations_are_spread_over_the_workers(tmp_path: Path) -> 
 
     dicom_port, http_port = _free_port(), _free_port()
     log_path = tmp_path / "serve.log"
-    env = {
-        **os.environ,
-        "RADDX_DATA_DIR": str(tmp_path / "data"),
-        "RADDX_DICOM_HOST": "127.0.0.1",
-        "RADDX_DICOM_PORT": str(dicom_port),
-        "RADDX_HTTP_PORT": str(http_port),
-        "RADDX_DICOM_WORKERS": "2",
-    }
+    env = _serve_env(tmp_path, dicom_port, http_port)
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "raddx.cli", "serve"], env=env, stdout=log, stderr=log
