@@ -49,7 +49,7 @@ from pynetdicom.pdu_primitives import P_DATA
 
 from raddx.dimse._command_codec import encode_command
 
-__all__ = ["DirectLink", "LinkBroken", "direct_sub_operations"]
+__all__ = ["DirectLink", "LinkBroken", "direct_sub_operations", "direct_writes"]
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +78,17 @@ class LinkBroken(Exception):
 
 
 class _MutedSocket:
-    """The DUL's view of the socket while the link is open: never readable, writes locked."""
+    """The DUL's view of the socket while the link is open: writes locked, and (``muted``)
+    never readable."""
 
-    def __init__(self, inner: Any, lock: threading.Lock) -> None:
+    def __init__(self, inner: Any, lock: threading.Lock, *, muted: bool = True) -> None:
         self._inner = inner
         self._lock = lock
+        self._muted = muted
 
     @property
     def ready(self) -> bool:
-        return False
+        return False if self._muted else bool(self._inner.ready)
 
     def send(self, bytestream: bytes) -> None:
         with self._lock:
@@ -122,10 +124,13 @@ class DirectLink:
     assoc
         An established association. For an acceptor, the caller must be the association's
         own thread inside a service handler (its reactor is then busy with the caller).
+    take_reads
+        ``False``: only writes go direct (responses of a C-FIND), reading stays with the DUL.
     """
 
-    def __init__(self, assoc: Association) -> None:
+    def __init__(self, assoc: Association, *, take_reads: bool = True) -> None:
         self._assoc = assoc
+        self._take_reads = take_reads
         self._lock = threading.Lock()
         self._open = False
         self._broken = False
@@ -145,7 +150,7 @@ class DirectLink:
     def __enter__(self) -> DirectLink:
         assoc = self._assoc
         dul = assoc.dul
-        if assoc.is_requestor:
+        if self._take_reads and assoc.is_requestor:
             # As Association.send_c_store does: stop the reactor taking our responses.
             assoc._reactor_checkpoint.clear()
             deadline = time.monotonic() + 5
@@ -154,18 +159,21 @@ class DirectLink:
             self._paused = True
         self._inner = dul.socket
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self._inner.socket, selectors.EVENT_READ)
-        dul.socket = _MutedSocket(self._inner, self._lock)  # type: ignore[assignment]
+        if self._take_reads:
+            self._selector.register(self._inner.socket, selectors.EVENT_READ)
+        muted = _MutedSocket(self._inner, self._lock, muted=self._take_reads)
+        dul.socket = muted  # type: ignore[assignment]
         dul.send_pdu = self._send_pdu  # type: ignore[method-assign]
         self._open = True
-        # The reactor may have fetched the unmuted socket just before the swap and be about
-        # to read from it (seen: it took a response meant for us once in ~3,000). Wait until
-        # it starts its next loop; that costs one poll interval per retrieve.
-        watch = _LoopWatch(dul.artim_timer)
-        dul.artim_timer = watch  # type: ignore[assignment]
-        if dul.is_alive() and not watch.turned.wait(_REACTOR_TURN_TIMEOUT):
-            log.warning("DUL reactor did not turn within %s s", _REACTOR_TURN_TIMEOUT)
-        dul.artim_timer = watch._inner
+        if self._take_reads:
+            # The reactor may have fetched the unmuted socket just before the swap and be
+            # about to read from it (seen: it took a response meant for us once in ~3,000).
+            # Wait until it starts its next loop; that costs one poll interval per retrieve.
+            watch = _LoopWatch(dul.artim_timer)
+            dul.artim_timer = watch  # type: ignore[assignment]
+            if dul.is_alive() and not watch.turned.wait(_REACTOR_TURN_TIMEOUT):
+                log.warning("DUL reactor did not turn within %s s", _REACTOR_TURN_TIMEOUT)
+            dul.artim_timer = watch._inner
         return self
 
     def __exit__(
@@ -174,8 +182,9 @@ class DirectLink:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with contextlib.suppress(LinkBroken, TimeoutError):
-            self._drain()
+        if self._take_reads:
+            with contextlib.suppress(LinkBroken, TimeoutError):
+                self._drain()
         self._close()
 
     def _drain(self) -> None:
@@ -462,3 +471,12 @@ def direct_sub_operations(assoc: Association) -> Iterator[DirectLink]:
             assoc.__dict__.pop("send_c_store", None)
     if link.broken and assoc.is_established:
         assoc.abort()
+
+
+@contextlib.contextmanager
+def direct_writes(assoc: Association) -> Iterator[None]:
+    """While active, the association's P-DATA PDUs (e.g. C-FIND responses) are written on
+    the calling thread instead of waiting for the DUL reactor's next poll; reading is left
+    to pynetdicom (a C-CANCEL is seen as before)."""
+    with DirectLink(assoc, take_reads=False):
+        yield

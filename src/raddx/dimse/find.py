@@ -29,6 +29,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import UID
+from pynetdicom.association import Association
 from pynetdicom.events import Event
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
@@ -36,6 +37,7 @@ from pynetdicom.sop_class import (
 )
 
 from raddx.archive.query import InformationModelValues, Query, QueryService
+from raddx.dimse._direct_link import direct_writes
 from raddx.dimse.status import (
     CANCEL,
     IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
@@ -231,6 +233,14 @@ def _set_values(ds: Dataset, values: dict[str, Any]) -> None:
             setattr(ds, keyword, "" if value is None else value)
 
 
+def _direct_writes(assoc: object) -> contextlib.AbstractContextManager[None]:
+    """Pending responses written on this thread (:func:`raddx.dimse._direct_link.direct_writes`:
+    no wait for the DUL reactor's poll per response); unit tests' stand-ins get nothing."""
+    if isinstance(assoc, Association) and assoc.is_established:
+        return direct_writes(assoc)
+    return contextlib.nullcontext()
+
+
 def handle_find(
     event: Event, query_service: QueryService, max_matches: int = DEFAULT_MAX_FIND_MATCHES
 ) -> Iterator[tuple[int | Dataset, Dataset | None]]:
@@ -269,7 +279,7 @@ def handle_find(
     retrieve_ae = assoc.acceptor.ae_title
     sent = 0
     try:
-        with contextlib.closing(query_service.find(query)) as answers:
+        with contextlib.closing(query_service.find(query)) as answers, _direct_writes(assoc):
             for answer in answers:
                 if event.is_cancelled:
                     yield CANCEL, None
