@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,24 @@ def test_usage_errors_exit_2_before_any_work(tmp_path: Path) -> None:
     assert "RADDX_DEID_KEY" in no_key.stderr
     assert bad_policy.returncode == 2
     assert "unknown policy" in bad_policy.stderr
+
+
+def test_database_registry_policy_with_jobs(tmp_path: Path) -> None:
+    inbox, out, data = tmp_path / "in", tmp_path / "out", tmp_path / "data"
+    build_corpus(inbox, patients=2, images_per_series=1)
+    policy = tmp_path / "registry.yaml"
+    shipped = Path(__file__).parents[2] / "src/raddx/deid/policies/pseudonymize.yaml"
+    text = shipped.read_text().replace("name: pseudonymize", "name: with-registry")
+    policy.write_text(text + "registry: database\n")
+
+    run = _raddx(
+        "deid", "run", inbox, "-o", out, "-p", policy, "--jobs", "2", "--data-dir", data,
+        key="k" * 32,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "written     6" in run.stdout
+    with sqlite3.connect(data / "index.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM deid_pseudonym").fetchone() == (2,)
+        events = db.execute("SELECT event, count(*) FROM deid_pseudonym_lookup GROUP BY event")
+        assert dict(events.fetchall()) == {"created": 2, "read": 4}

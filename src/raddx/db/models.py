@@ -35,7 +35,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Instance", "Patient", "ProcedureCode", "RequestAttributes", "Series", "Study"]
+__all__ = [
+    "Base",
+    "DeidPseudonym",
+    "DeidPseudonymLookup",
+    "Instance",
+    "Patient",
+    "ProcedureCode",
+    "RequestAttributes",
+    "Series",
+    "Study",
+]
 
 # VR-sized column types, declared once (STYLE rule 9). Sizes follow PS3.5 Table 6.2-1 where we
 # validate or normalise the value before it reaches the index; free text is unbounded because
@@ -255,3 +265,39 @@ class RequestAttributes(Base):
     accession_number: Mapped[str | None] = mapped_column(index=True)
     requested_procedure_description: Mapped[str | None]
     scheduled_procedure_step_description: Mapped[str | None]
+
+
+class DeidPseudonym(Base):
+    """One patient's pseudonym and date offset in one de-identification project: the
+    correspondence table (対応表, 削除情報等) of APPI 仮名加工情報 (``raddx.deid.registry``).
+
+    The patient is not stored: ``patient_key`` is the HMAC-SHA-256 of (IssuerOfPatientID,
+    PatientID) under the project key, so the table alone links nothing back; with the key, a
+    known patient's row can be found. ``pseudonym`` and ``date_offset_days`` are random, drawn
+    when the patient is first seen. ``project`` is the project key's fingerprint.
+    """
+
+    __tablename__ = "deid_pseudonym"
+    __table_args__ = (
+        UniqueConstraint("project", "patient_key", name="uq_deid_pseudonym_project_patient_key"),
+        UniqueConstraint("project", "pseudonym", name="uq_deid_pseudonym_project_pseudonym"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(64))
+    patient_key: Mapped[str] = mapped_column(String(64))
+    pseudonym: Mapped[str] = mapped_column(String(64))
+    date_offset_days: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+
+
+class DeidPseudonymLookup(Base):
+    """The audit trail of the registry: one row per lookup (who, when, created or read)."""
+
+    __tablename__ = "deid_pseudonym_lookup"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pseudonym_fk: Mapped[int] = mapped_column(ForeignKey("deid_pseudonym.id"), index=True)
+    event: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[dt.datetime]

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from raddx._cli_options import DatabaseUrl, DataDir, load_cli_settings
 from raddx.deid.engine import ActionRecord
 from raddx.deid.keys import KEY_ENV, ProjectKey, read_key
 from raddx.deid.policy import Policy, list_policies, load_policy
@@ -78,12 +79,16 @@ def run(
             help="Worker processes (the output is the same for any number).",
         ),
     ] = 1,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """De-identify DICOM files into OUT as ``<Study>/<Series>/<SOP>.dcm`` with a
     ``manifest.json`` (profile edition, policy, config hash, key id).
 
     Corrupt files and high-risk objects (US, secondary capture, BurnedInAnnotation YES) are
     copied to the quarantine folder with their reason in ``reasons.jsonl``; the run goes on.
+    A policy with ``registry: database`` keeps pseudonyms and date offsets in the index
+    database (--data-dir / --database-url), auditing every lookup.
     Exits 1 if anything was quarantined, 2 on a usage error (e.g. OUT not writable).
     """
     missing = [p for p in paths if not p.exists()]
@@ -93,6 +98,10 @@ def run(
     chosen = _policy(policy)
     key = _key(chosen, key_file)
     quarantine_dir = quarantine or out.with_name(out.name + "-quarantine")
+    registry_url = None
+    if chosen.registry == "database":
+        settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
+        registry_url = settings.resolved_database_url
 
     def _show(outcome: FileOutcome) -> None:
         if not what_if:
@@ -112,6 +121,7 @@ def run(
             what_if=what_if,
             on_file=_show,
             jobs=jobs,
+            database_url=registry_url,
         )
     except InvalidInput as exc:
         typer.echo(f"raddx deid: {exc}", err=True)

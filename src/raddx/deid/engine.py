@@ -11,7 +11,6 @@ is re-encoded in UTF-8.
 
 from __future__ import annotations
 
-import base64
 import copy
 import functools
 import struct
@@ -31,7 +30,7 @@ from pydicom.sequence import Sequence
 
 from raddx import __version__
 from raddx.deid.clean import Scrubber, date_spellings, name_tokens
-from raddx.deid.dates import DateShifter, patient_offset_days
+from raddx.deid.dates import DateShifter
 from raddx.deid.dummies import dummy_value
 from raddx.deid.keys import ProjectKey
 from raddx.deid.policy import Policy
@@ -43,6 +42,7 @@ from raddx.deid.profile import (
     load_profile,
     resolve_actions,
 )
+from raddx.deid.registry import KeyedRegistry, PatientRegistry
 from raddx.deid.safe_private import SafePrivateEntry, SafePrivateList, load_safe_private
 from raddx.deid.uids import UIDMapper
 from raddx.errors import InvalidInput
@@ -134,16 +134,12 @@ class _Run:
         identity = f"{ds.get('IssuerOfPatientID', '')}\0{ds.get('PatientID', '')}"
         if not ds.get("PatientID"):
             identity += f"\0{ds.get('PatientName', '')}\0{ds.get('PatientBirthDate', '')}"
-        digest = engine.key.digest("patient", identity)
-        self.pseudonym = "RDX" + base64.b32encode(digest[:10]).decode("ascii")
+        # Looked up only when used: a database registry audits every lookup.
+        patient = engine.registry.lookup(identity) if engine.needs_patient else None
+        self.pseudonym = patient.pseudonym if patient is not None else ""
         self.shifter: DateShifter | None = None
-        if DeidentificationOption.RETAIN_LONGITUDINAL_MODIFIED_DATES in engine.policy.options:
-            shift = engine.policy.date_shift
-            self.shifter = DateShifter(
-                patient_offset_days(
-                    engine.key, identity, min_days=shift.min_days, max_days=shift.max_days
-                )
-            )
+        if patient is not None and engine.shifts_dates:
+            self.shifter = DateShifter(patient.date_offset_days)
         self.scrubber = _scrubber(frozenset(engine.phi_tokens(ds))) if engine.cleans_text else None
         #: Some text is not ASCII (it was decoded: the writer encodes it in the output set).
         self.non_ascii = False
@@ -167,15 +163,33 @@ class Deidentifier:
         Drives every replacement; the same key gives the same output.
     profile : Profile, optional
         Table E.1-1; the vendored edition by default.
+    registry : PatientRegistry, optional
+        Where patient pseudonyms and date offsets come from; keyed HMACs of ``key`` by
+        default (``raddx.deid.registry``).
 
     Notes
     -----
     Thread-compatible: one instance per thread or process (the UID cache is not locked).
     """
 
-    def __init__(self, policy: Policy, key: ProjectKey, profile: Profile | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        key: ProjectKey,
+        profile: Profile | None = None,
+        *,
+        registry: PatientRegistry | None = None,
+    ) -> None:
         self.policy = policy
         self.key = key
+        shift = policy.date_shift
+        self.registry: PatientRegistry = registry or KeyedRegistry(
+            key, min_days=shift.min_days, max_days=shift.max_days
+        )
+        self.shifts_dates = (
+            DeidentificationOption.RETAIN_LONGITUDINAL_MODIFIED_DATES in policy.options
+        )
+        self.needs_patient = self.shifts_dates or Action.PSEUDONYM in policy.overrides.values()
         self.profile = profile or load_profile()
         self.actions: ResolvedActions = resolve_actions(
             self.profile, policy.options, policy.override_tags()

@@ -139,6 +139,10 @@ class Policy(BaseModel):
     safe_private : tuple of SafePrivateRule
         Private attributes kept (or given another action) besides PS3.15 Table E.3.10-1;
         only with the ``retain_safe_private`` option.
+    registry : {"keyed", "database"}
+        Where patient pseudonyms and date offsets come from: keyed HMACs (no storage), or
+        random values kept in the index database with every lookup audited (APPI 仮名加工情報
+        対応表; needs ``key: project``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -151,6 +155,7 @@ class Policy(BaseModel):
     output_charset: Literal["ISO_IR 192", "keep"] = "ISO_IR 192"
     quarantine: QuarantinePolicy = QuarantinePolicy()
     safe_private: tuple[SafePrivateRule, ...] = ()
+    registry: Literal["keyed", "database"] = "keyed"
 
     @field_validator("options", mode="before")
     @classmethod
@@ -181,6 +186,15 @@ class Policy(BaseModel):
         for key in value:
             _override_tag(key)
         return value
+
+    @model_validator(mode="after")
+    def _database_registry_needs_a_project_key(self) -> Policy:
+        if self.registry == "database" and self.key != "project":
+            raise ValueError(
+                "registry: database keeps a correspondence table, which unlinkable output "
+                "(key: ephemeral) must not have (APPI 匿名加工情報)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _safe_private_needs_its_option(self) -> Policy:

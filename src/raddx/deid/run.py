@@ -31,11 +31,13 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import MediaStorageDirectoryStorage
 
 from raddx import __version__
+from raddx.db import make_engine, make_session_factory, upgrade
 from raddx.deid._integrity import truncation_reason
 from raddx.deid._writer import encode_part10
 from raddx.deid.engine import ActionRecord, Deidentifier
 from raddx.deid.keys import ProjectKey
 from raddx.deid.policy import Policy
+from raddx.deid.registry import DatabaseRegistry
 from raddx.deid.risk import quarantine_reason
 from raddx.errors import InvalidInput
 
@@ -189,6 +191,7 @@ def deidentify_paths(
     what_if: bool = False,
     on_file: Callable[[FileOutcome], None] | None = None,
     jobs: int = 1,
+    database_url: str | None = None,
 ) -> RunSummary:
     """De-identify every file under ``paths`` into ``out_dir``.
 
@@ -208,6 +211,8 @@ def deidentify_paths(
         order.
     jobs : int
         Worker processes (1: this process). The output does not depend on it.
+    database_url : str, optional
+        The index database, for a policy with ``registry: database`` (migrated here).
 
     Returns
     -------
@@ -216,16 +221,24 @@ def deidentify_paths(
     Raises
     ------
     InvalidInput
-        An output folder is not writable, or ``jobs`` < 1 (nothing has been read or written
-        then).
+        An output folder is not writable, ``jobs`` < 1, or the policy's registry needs a
+        database and none was given (nothing has been read or written then).
     """
     if jobs < 1:
         raise InvalidInput(f"jobs must be at least 1, not {jobs}")
+    if policy.registry == "database" and not database_url:
+        raise InvalidInput(f"policy {policy.name} keeps pseudonyms in the database: no URL given")
     files = list(iter_files(paths))
     if not what_if:
         check_output_dir(out_dir, must_be_empty=key.ephemeral)
         check_output_dir(quarantine_dir)
-    engine = Deidentifier(policy, key)
+    if policy.registry == "database" and database_url and not what_if:
+        db = make_engine(database_url)
+        try:
+            upgrade(db)
+        finally:
+            db.dispose()
+    engine = _engine(policy, key, database_url)
     quarantine = _Quarantine(quarantine_dir)
     summary = RunSummary()
     started = dt.datetime.now(dt.UTC)
@@ -246,7 +259,10 @@ def deidentify_paths(
             context.set_forkserver_preload(["raddx.deid.run"])
             pool = stack.enter_context(
                 ProcessPoolExecutor(
-                    jobs, mp_context=context, initializer=_init_worker, initargs=(policy, key)
+                    jobs,
+                    mp_context=context,
+                    initializer=_init_worker,
+                    initargs=(policy, key, database_url),
                 )
             )
             task = functools.partial(_handle_in_worker, out_dir=out_dir, what_if=what_if)
@@ -274,9 +290,23 @@ def deidentify_paths(
 _WORKER_ENGINE: Deidentifier | None = None
 
 
-def _init_worker(policy: Policy, key: ProjectKey) -> None:
+def _init_worker(policy: Policy, key: ProjectKey, database_url: str | None) -> None:
     global _WORKER_ENGINE  # per-process state of a pool worker
-    _WORKER_ENGINE = Deidentifier(policy, key)
+    _WORKER_ENGINE = _engine(policy, key, database_url)
+
+
+def _engine(policy: Policy, key: ProjectKey, database_url: str | None) -> Deidentifier:
+    """The engine of one process, with its own database connection if the registry is one."""
+    if policy.registry != "database" or not database_url:
+        return Deidentifier(policy, key)
+    registry = DatabaseRegistry(
+        make_session_factory(make_engine(database_url)),
+        key=key,
+        min_days=policy.date_shift.min_days,
+        max_days=policy.date_shift.max_days,
+        actor=f"raddx deid run (policy {policy.name})",
+    )
+    return Deidentifier(policy, key, registry=registry)
 
 
 def _handle_in_worker(
