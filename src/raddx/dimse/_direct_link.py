@@ -36,6 +36,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import selectors
+import socket
+import ssl
 import struct
 import threading
 import time
@@ -49,7 +51,13 @@ from pynetdicom.pdu_primitives import P_DATA
 
 from raddx.dimse._command_codec import encode_command
 
-__all__ = ["DirectLink", "LinkBroken", "direct_sub_operations", "direct_writes"]
+__all__ = [
+    "DirectLink",
+    "LinkBroken",
+    "direct_sub_operations",
+    "direct_writes",
+    "supports_direct",
+]
 
 log = logging.getLogger(__name__)
 
@@ -454,6 +462,19 @@ def _decode_command(raw: bytes | bytearray) -> dict[int, bytes]:
         fields[element] = bytes(raw[pos : pos + length])
         pos += length
     return fields if pos == end else {}
+
+
+def supports_direct(candidate: object) -> bool:
+    """Whether ``candidate`` is a live pynetdicom association over a plain TCP socket.
+
+    Not over TLS: ``select`` does not see bytes already decrypted inside the SSL layer, so
+    a blocking read could wait for data that has arrived. Handlers' unit tests pass
+    stand-ins, which keep pynetdicom's own path.
+    """
+    if not isinstance(candidate, Association) or not candidate.is_established:
+        return False
+    raw = getattr(candidate.dul.socket, "socket", None)
+    return isinstance(raw, socket.socket) and not isinstance(raw, ssl.SSLSocket)
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from pydicom.charset import _encode_string_impl, python_encoding
 from pydicom.datadict import dictionary_VR, keyword_for_tag
@@ -37,7 +37,7 @@ from pynetdicom.sop_class import (
 )
 
 from raddx.archive.query import InformationModelValues, Query, QueryService
-from raddx.dimse._direct_link import direct_writes
+from raddx.dimse._direct_link import direct_writes, supports_direct
 from raddx.dimse.status import (
     CANCEL,
     IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
@@ -236,8 +236,8 @@ def _set_values(ds: Dataset, values: dict[str, Any]) -> None:
 def _direct_writes(assoc: object) -> contextlib.AbstractContextManager[None]:
     """Pending responses written on this thread (:func:`raddx.dimse._direct_link.direct_writes`:
     no wait for the DUL reactor's poll per response); unit tests' stand-ins get nothing."""
-    if isinstance(assoc, Association) and assoc.is_established:
-        return direct_writes(assoc)
+    if supports_direct(assoc):
+        return direct_writes(cast(Association, assoc))
     return contextlib.nullcontext()
 
 

@@ -33,7 +33,7 @@ from pynetdicom.sop_class import (
 from raddx.archive.query import InformationModelValues, InstanceRef, Query
 from raddx.archive.retrieve import RetrievedInstance, RetrieveService
 from raddx.config import Settings
-from raddx.dimse._direct_link import direct_sub_operations
+from raddx.dimse._direct_link import direct_sub_operations, supports_direct
 from raddx.dimse._stored_send import StoredObject
 from raddx.dimse._stored_send import install as install_stored_send
 from raddx.dimse.find import query_from_identifier
@@ -208,11 +208,9 @@ def _fewer_pending(assoc: Association, message_id: int) -> Iterator[None]:
 
 
 def _association(candidate: object) -> Association | None:
-    """``candidate`` if it is a live pynetdicom association (the handlers' unit tests pass
-    stand-ins, which keep pynetdicom's own sub-operation path)."""
-    if isinstance(candidate, Association) and candidate.is_established:
-        return candidate
-    return None
+    """``candidate`` if the sub-operations can run over a direct link on it
+    (:func:`~raddx.dimse._direct_link.supports_direct`)."""
+    return candidate if supports_direct(candidate) else None  # type: ignore[return-value]
 
 
 def _sendable(retrieved: RetrievedInstance) -> Dataset:

@@ -9,13 +9,14 @@ import struct
 from types import SimpleNamespace
 
 import pytest
+from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.service_class import QueryRetrieveServiceClass
 
 from raddx.dimse._command_codec import encode_command
-from raddx.dimse._direct_link import DirectLink, _decode_command
+from raddx.dimse._direct_link import DirectLink, _decode_command, supports_direct
 
 
 def test_pynetdicom_internals_the_link_relies_on() -> None:
@@ -90,3 +91,9 @@ def test_decode_command_round_trip_and_garbage() -> None:
     assert int.from_bytes(fields[0x0900], "little") == 0xA700
     assert _decode_command(command[:-1]) == {}  # truncated
     assert _decode_command(b"\x08\x00" + command[2:]) == {}  # not group 0000
+
+
+def test_only_live_plain_tcp_associations_get_a_direct_link() -> None:
+    assert not supports_direct(SimpleNamespace(is_established=True))  # a unit-test stand-in
+    assoc = Association(AE(), "requestor")
+    assert not supports_direct(assoc)  # not established
