@@ -67,8 +67,9 @@ class Query:
         Unknown level or model; PATIENT level in Study Root; a keyword that is not a DICOM
         keyword; a key of a level below the query level (e.g. SOPInstanceUID at STUDY level)
         unless ``relational`` (a sequence key never); a malformed value (see
-        :func:`~raddx.archive.query.matching.parse_key`); a malformed sequence key; a malformed timezone; a combined date-time range that
-        ends before it starts; a negative offset or a limit below 1.
+        :func:`~raddx.archive.query.matching.parse_key`); a malformed sequence key; a
+        malformed timezone; a combined date-time range that ends before it starts; a
+        negative offset or a limit below 1.
     """
 
     level: QueryRetrieveLevelValues
