@@ -35,6 +35,7 @@ _KATAKANA = "".join(chr(c) for c in range(0x30A1, 0x30F7))
 _TO_KATAKANA = str.maketrans(_HIRAGANA, _KATAKANA)
 _TO_HIRAGANA = str.maketrans(_KATAKANA, _HIRAGANA)
 _MIN_ASCII_TOKEN = 2
+_DIGIT = re.compile(r"\d")
 
 
 def normalize(text: str) -> str:
@@ -143,11 +144,17 @@ class Scrubber:
             variants |= _variants(token)
         variants = {v for v in variants if not (v.isascii() and len(v) < _MIN_ASCII_TOKEN)}
         self.tokens = frozenset(variants)
-        self._folded = tuple((token.casefold(), token) for token in variants)
+        folded = [(token.casefold(), token) for token in variants]
+        # Most tokens are date spellings, and most texts have no digit at all.
+        self._with_digits = tuple(t for t in folded if _DIGIT.search(t[0]))
+        self._without_digits = tuple(t for t in folded if not _DIGIT.search(t[0]))
 
     def _pattern(self, normalized: str) -> re.Pattern[str] | None:
         folded = normalized.casefold()
-        present = frozenset(token for key, token in self._folded if key in folded)
+        candidates = self._without_digits
+        if _DIGIT.search(folded):
+            candidates = candidates + self._with_digits
+        present = frozenset(token for key, token in candidates if key in folded)
         return _compile(present) if present else None
 
     def find(self, text: str) -> list[str]:

@@ -28,8 +28,11 @@ class DateShifter:
         self.offset = dt.timedelta(days=offset_days)
 
     def _date(self, text: str) -> str:
-        shifted = dt.datetime.strptime(text, "%Y%m%d").date() - self.offset
-        return shifted.strftime("%Y%m%d")
+        if len(text) != 8 or not text.isdigit() or not text.isascii():
+            raise ValueError(text)
+        day = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))  # ValueError if invalid
+        shifted = day - self.offset
+        return f"{shifted.year:04d}{shifted.month:02d}{shifted.day:02d}"
 
     def shift_da(self, value: str) -> str | None:
         """Shifted DA (single value or range) or ``None`` if ``value`` is not a full date."""

@@ -238,14 +238,15 @@ class Deidentifier:
 
     def _collect(self, ds: Dataset, tokens: set[str], names: bool, dates: bool) -> None:
         for tag in list(ds.keys()):
-            if (tag >> 16) & 1:
+            number = int(tag)  # see _walk
+            if (number >> 16) & 1:
                 continue  # private: removed, and its creator's VRs are unknown
             raw = ds.get_item(tag)
-            vr = _vr_of(raw, tag)
+            vr = _vr_of(raw, number)
             if vr not in _TOKEN_VRS:
                 continue  # not decoded: numbers and pixel data hold no name
             if vr in ("LO", "SH", "AE") and (
-                not names or self.action_for(tag) in (None, Action.K, Action.U, Action.C)
+                not names or self.action_for(number) in (None, Action.K, Action.U, Action.C)
             ):
                 continue  # kept or cleaned, never decoded here
             if (vr in ("DA", "DT") and not dates) or (vr == "PN" and not names):
@@ -312,20 +313,23 @@ class Deidentifier:
         # item 15); text that needs its character set goes through pydicom.
         logging = run.log is not None
         for tag in list(ds.keys()):
-            path = f"{prefix}({tag >> 16:04X},{tag & 0xFFFF:04X})" if logging else prefix
-            if (tag >> 16) & 1:  # private (PS3.5 7.8)
+            # pydicom calls get the BaseTag from keys() (found by identity in its dict); our
+            # own tables get a plain int (BaseTag.__eq__ is Python code, ~20x slower).
+            number = int(tag)
+            path = f"{prefix}({number >> 16:04X},{number & 0xFFFF:04X})" if logging else prefix
+            if (number >> 16) & 1:  # private (PS3.5 7.8)
                 if self.safe_private is None or not self._safe_private(ds, tag, run, path):
                     del ds[tag]
-                    run.record(path, tag, Action.X)
+                    run.record(path, number, Action.X)
                 continue
-            if tag == _SPECIFIC_CHARACTER_SET:
+            if number == _SPECIFIC_CHARACTER_SET:
                 run.item_charsets = run.item_charsets or ds is not run.top
                 continue
             raw = ds.get_item(tag)
-            vr = _vr_of(raw, tag)
-            action = self.action_for(tag)
+            vr = _vr_of(raw, number)
+            action = self.action_for(number)
             if action is None:
-                action = _unlisted(tag, vr, mode)
+                action = _unlisted(number, vr, mode)
             if (
                 vr != "SQ"
                 and isinstance(raw, RawDataElement)
@@ -629,7 +633,10 @@ class Deidentifier:
         for tag in list(meta.keys()):
             if tag not in _FILE_META_KEPT:
                 del meta[tag]
-        if "SOPInstanceUID" in ds:
+        sop = _ascii_values(ds.get_item(0x00080018))
+        if sop:
+            meta.MediaStorageSOPInstanceUID = sop[0]
+        elif "SOPInstanceUID" in ds:
             meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         elif "MediaStorageSOPInstanceUID" in meta:
             meta.MediaStorageSOPInstanceUID = self.uids.map(meta.MediaStorageSOPInstanceUID)
