@@ -120,7 +120,10 @@ _ROMANISATION = (
     (re.compile(r"TU"), "TSU"),
     (re.compile(r"(?<![SC])HU"), "FU"),
     (re.compile(r"ZI"), "JI"),
+    (re.compile(r"DI"), "JI"),  # Nihon-shiki ぢ
+    (re.compile(r"DU"), "ZU"),  # Nihon-shiki づ
     (re.compile(r"M(?=[BPM])"), "N"),  # Homma/Honma, Sampei/Sanpei
+    (re.compile(r"WO"), "O"),  # を is read o: かをる is Kaoru
 )
 #: Long vowels and geminates, written or not: Satō, Satou, Satoh, Sato; Hattori, Hatori.
 _LENGTH = (

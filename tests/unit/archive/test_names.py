@@ -64,6 +64,8 @@ def test_normalize_group(group: str | None, normalized: str | None) -> None:
         (("Hattori", "Hatori", "はっとり"), "HATORI"),
         (("Homma", "Honma", "ほんま"), "HONMA"),
         (("Shin'ichi", "Shinichi", "しんいち"), "SHINICHI"),
+        (("かをる", "カヲル", "Kaoru"), "KAORU"),  # を is read o
+        (("ちぢみ", "Chijimi", "Tidimi"), "CHIJIMI"),
         # Latin names: diacritics and doubled letters
         (("Müller^Jürgen", "Muller^Jurgen", "MUELLER^JURGEN"), None),
     ],
