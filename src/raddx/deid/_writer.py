@@ -102,13 +102,19 @@ def _write_dataset(fp: DicomBytesIO, ds: Dataset, encodings: str | list[str]) ->
         encodings = ds.SpecificCharacterSet or encodings
     implicit = fp.is_implicit_VR
     write = fp.write
-    for tag in sorted(ds.keys()):
+    for tag in sorted(ds.keys(), key=int):  # int comparisons: BaseTag's are Python code
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # retired group lengths (PS3.5 7.2) are not written
         elem = ds.get_item(tag)
         if isinstance(elem, RawDataElement):
-            if elem.length == _UNDEFINED or elem.value is None or elem.VR in (None, "SQ"):
-                elem = ds[tag]  # undefined length, deferred or a sequence: decode it
+            # A raw sequence of defined length is written as read: the engine decodes and
+            # walks every sequence it keeps, so one still raw is one it added itself.
+            if (
+                elem.length == _UNDEFINED
+                or elem.value is None
+                or (elem.VR is None and not implicit)
+            ):
+                elem = ds[tag]  # undefined length, deferred, or VR unknown: decode it
             else:
                 value = elem.value
                 if implicit:
