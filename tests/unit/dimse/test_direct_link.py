@@ -24,6 +24,7 @@ def test_pynetdicom_internals_the_link_relies_on() -> None:
     reactor = inspect.getsource(DULServiceProvider.run_reactor)
     assert "self.artim_timer.expired" in reactor  # checked at the start of every loop
     assert reactor.index("artim_timer.expired") < reactor.index("_is_transport_event")
+    assert "time.sleep(self._run_loop_delay)" in reactor  # read at every idle sleep
     assert "self.socket.ready" in inspect.getsource(DULServiceProvider._is_transport_event)
     for name in ("_decode_pdu", "send_pdu"):
         assert callable(getattr(DULServiceProvider, name))
