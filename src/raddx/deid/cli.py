@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from raddx._cli_options import DatabaseUrl, DataDir, load_cli_settings
+from raddx._cli_options import DatabaseUrl, DataDir, Quiet, load_cli_settings
 from raddx.deid.engine import ActionRecord
 from raddx.deid.keys import KEY_ENV, ProjectKey, read_key
 from raddx.deid.policy import Policy, list_policies, load_policy
@@ -81,6 +82,7 @@ def run(
     ] = 1,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
+    quiet: Quiet = False,
 ) -> None:
     """De-identify DICOM files into OUT as ``<Study>/<Series>/<SOP>.dcm`` with a
     ``manifest.json`` (profile edition, policy, config hash, key id).
@@ -103,7 +105,11 @@ def run(
         settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
         registry_url = settings.resolved_database_url
 
+    progress = _progress(quiet or what_if)
+    task = progress.add_task("de-identifying", total=None)
+
     def _show(outcome: FileOutcome) -> None:
+        progress.advance(task)
         if not what_if:
             return
         verdict = f"quarantine: {outcome.reason}" if outcome.reason else f"→ {outcome.output}"
@@ -112,17 +118,19 @@ def run(
             typer.echo(f"    {_describe(action)}")
 
     try:
-        summary = deidentify_paths(
-            paths,
-            out_dir=out,
-            quarantine_dir=quarantine_dir,
-            policy=chosen,
-            key=key,
-            what_if=what_if,
-            on_file=_show,
-            jobs=jobs,
-            database_url=registry_url,
-        )
+        with progress:
+            summary = deidentify_paths(
+                paths,
+                out_dir=out,
+                quarantine_dir=quarantine_dir,
+                policy=chosen,
+                key=key,
+                what_if=what_if,
+                on_file=_show,
+                jobs=jobs,
+                database_url=registry_url,
+                on_start=lambda total: progress.update(task, total=total),
+            )
     except InvalidInput as exc:
         typer.echo(f"raddx deid: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -130,6 +138,17 @@ def run(
     if summary.manifest is not None:
         typer.echo(f"manifest    {summary.manifest}")
     raise typer.Exit(1 if summary.quarantined else 0)
+
+
+def _progress(disable: bool) -> Progress:
+    """A progress bar on stderr (only on a terminal; never mixed into ``--what-if`` output)."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        disable=disable or not sys.stderr.isatty(),
+        transient=True,
+    )
 
 
 def _describe(action: ActionRecord) -> str:

@@ -192,6 +192,7 @@ def deidentify_paths(
     on_file: Callable[[FileOutcome], None] | None = None,
     jobs: int = 1,
     database_url: str | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> RunSummary:
     """De-identify every file under ``paths`` into ``out_dir``.
 
@@ -213,6 +214,8 @@ def deidentify_paths(
         Worker processes (1: this process). The output does not depend on it.
     database_url : str, optional
         The index database, for a policy with ``registry: database`` (migrated here).
+    on_start : callable, optional
+        Called once with the number of input files, before the first is read (progress).
 
     Returns
     -------
@@ -240,6 +243,8 @@ def deidentify_paths(
             db.dispose()
     engine = _engine(policy, key, database_url)
     quarantine = _Quarantine(quarantine_dir)
+    if on_start is not None:
+        on_start(len(files))
     summary = RunSummary()
     started = dt.datetime.now(dt.UTC)
     entries = []
