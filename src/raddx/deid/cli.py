@@ -57,7 +57,9 @@ def _key(policy: Policy, key_file: Path | None) -> ProjectKey:
 
 @deid_app.command("run")
 def run(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files, folders (recursive) and zip archives.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     policy: PolicyOption = "anonymize",
     key_file: Annotated[

@@ -18,7 +18,6 @@ import io
 import json
 import multiprocessing
 import os
-import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +34,7 @@ from raddx.db import make_engine, make_session_factory, upgrade
 from raddx.deid._integrity import truncation_reason
 from raddx.deid._writer import encode_part10
 from raddx.deid.engine import ActionRecord, Deidentifier
+from raddx.deid.inputs import Source, iter_files, read_source
 from raddx.deid.keys import ProjectKey
 from raddx.deid.policy import Policy
 from raddx.deid.registry import DatabaseRegistry
@@ -58,7 +58,7 @@ REASONS_NAME = "reasons.jsonl"
 class FileOutcome:
     """What happened to one input file."""
 
-    source: Path
+    source: Source  #: a file, or a member of a zip archive
     output: Path | None = None  #: set when written (or would be, with ``what_if``)
     reason: str | None = None  #: set when quarantined
     actions: tuple[ActionRecord, ...] = ()
@@ -100,29 +100,9 @@ def check_output_dir(path: Path, *, must_be_empty: bool = False) -> None:
         )
 
 
-def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files named and files under folders named, each folder in sorted order."""
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file())
-        else:
-            yield path
-
-
-def _read(source: Path) -> bytes:
+def _read(source: Source) -> bytes:
     """The whole input file: read once, for pydicom and for the manifest's hash."""
-    try:
-        return source.read_bytes()
-    except OSError:
-        return b""  # pydicom then reports it as not a DICOM file: quarantined with a reason
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return read_source(source)
 
 
 def _write_atomically(data: bytes, target: Path) -> None:
@@ -144,10 +124,11 @@ class _Quarantine:
         self.folder = folder
         self.count = 0
 
-    def put(self, source: Path, reason: str) -> None:
+    def put(self, source: Source, reason: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{_sha256(source)[:16]}-{source.name}"
-        shutil.copyfile(source, self.folder / name)
+        data = read_source(source)
+        name = f"{hashlib.sha256(data).hexdigest()[:16]}-{source.name}"
+        (self.folder / name).write_bytes(data)
         with (self.folder / REASONS_NAME).open("a", encoding="utf-8") as f:
             record = {"file": str(source), "copy": name, "reason": reason}
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -155,7 +136,7 @@ class _Quarantine:
 
 
 def _process(
-    source: Path, data: bytes, engine: Deidentifier, *, keep_actions: bool
+    source: Source, data: bytes, engine: Deidentifier, *, keep_actions: bool
 ) -> tuple[pydicom.Dataset | None, str | None, list[ActionRecord]]:
     actions: list[ActionRecord] = []
     try:
@@ -199,7 +180,7 @@ def deidentify_paths(
     Parameters
     ----------
     paths : iterable of Path
-        Files and folders (searched recursively).
+        Files, folders (searched recursively) and zip archives (members read in place).
     out_dir, quarantine_dir : Path
         Output and quarantine folders; both are checked for writability before the first
         file is read. Keep the quarantine outside the output: it holds identifiable files.
@@ -315,7 +296,7 @@ def _engine(policy: Policy, key: ProjectKey, database_url: str | None) -> Deiden
 
 
 def _handle_in_worker(
-    source: Path, *, out_dir: Path, what_if: bool
+    source: Source, *, out_dir: Path, what_if: bool
 ) -> tuple[FileOutcome, str | None]:
     if _WORKER_ENGINE is None:  # pragma: no cover -- the initializer always runs first
         raise RuntimeError("worker started without its engine")
@@ -323,7 +304,7 @@ def _handle_in_worker(
 
 
 def _handle(
-    source: Path, *, engine: Deidentifier, out_dir: Path, what_if: bool
+    source: Source, *, engine: Deidentifier, out_dir: Path, what_if: bool
 ) -> tuple[FileOutcome, str | None]:
     """Read, de-identify and write one file; the outcome and the input's SHA-256 if written.
 

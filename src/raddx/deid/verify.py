@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import re
 import warnings
@@ -26,9 +27,10 @@ from pydicom.dataset import Dataset
 
 from raddx.deid.clean import Scrubber, bounded_bytes
 from raddx.deid.engine import Deidentifier
+from raddx.deid.inputs import Source, iter_files, read_source
 from raddx.deid.keys import ProjectKey
 from raddx.deid.policy import Policy
-from raddx.deid.run import MANIFEST_NAME, iter_files
+from raddx.deid.run import MANIFEST_NAME
 
 __all__ = ["Finding", "VerifyReport", "verify_paths"]
 
@@ -74,11 +76,11 @@ def _usable(token: str) -> bool:
     return len(token) >= (_MIN_ASCII if token.isascii() else _MIN_OTHER)
 
 
-def _read(path: Path) -> Dataset | None:
+def _read(path: Source) -> Dataset | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pydicom.dcmread(path)
+            return pydicom.dcmread(io.BytesIO(read_source(path)))
     except Exception:
         return None
 
@@ -164,9 +166,13 @@ def verify_paths(inputs: Iterable[Path], output: Path, *, policy: Policy) -> Ver
         if ds is None:
             continue
         report.inputs += 1
-        names |= {t for t in engine.phi_tokens(ds, dates=False) if _usable(t)}
-        dates = {t for t in engine.phi_tokens(ds, names=False) if len(t) >= 6}
-        dates_by_hash[hashlib.sha256(path.read_bytes()).hexdigest()] = dates
+        with warnings.catch_warnings():
+            # Values are decoded here: an input in an undeclared character set (which the run
+            # quarantines) warns about it, and is still searched as well as it decodes.
+            warnings.simplefilter("ignore")
+            names |= {t for t in engine.phi_tokens(ds, dates=False) if _usable(t)}
+            dates = {t for t in engine.phi_tokens(ds, names=False) if len(t) >= 6}
+        dates_by_hash[hashlib.sha256(read_source(path)).hexdigest()] = dates
         all_dates |= dates
     paired: dict[Path, set[str]] = {}
     manifest = output / MANIFEST_NAME
@@ -175,7 +181,8 @@ def verify_paths(inputs: Iterable[Path], output: Path, *, policy: Policy) -> Ver
             paired[output / entry["output"]] = dates_by_hash.get(entry["input_sha256"], all_dates)
     report.tokens = len(names) + len(all_dates)
     patterns: dict[frozenset[str], tuple[Scrubber, re.Pattern[bytes] | None]] = {}
-    for path in sorted(p for p in iter_files([output]) if p.suffix == ".dcm"):
+    written = (p for p in iter_files([output]) if isinstance(p, Path) and p.suffix == ".dcm")
+    for path in sorted(written):
         tokens = frozenset(names | paired.get(path, all_dates))
         if tokens not in patterns:  # objects of one study share their dates: compile once
             patterns[tokens] = (Scrubber(tokens), _raw_pattern(set(tokens)))

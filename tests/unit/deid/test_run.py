@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import pydicom
@@ -12,7 +13,7 @@ from pydicom.uid import CTImageStorage
 
 from deid_corpus import build_corpus
 from dicom_factory import make_dataset, to_part10
-from raddx.deid import ProjectKey, deidentify_paths, load_policy
+from raddx.deid import ProjectKey, deidentify_paths, load_policy, verify_paths
 from raddx.errors import InvalidInput
 
 KEY = ProjectKey(b"raddx test project key 0001")
@@ -156,3 +157,40 @@ def test_jobs_below_one_is_refused(tmp_path: Path) -> None:
             policy=load_policy("basic"), key=KEY, jobs=0,
         )  # fmt: skip
     assert not (tmp_path / "out").exists()
+
+
+def test_a_zip_archive_gives_the_same_output_as_its_folder(tmp_path: Path) -> None:
+    inbox = _inbox(tmp_path)
+    archive = tmp_path / "handover.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(p for p in inbox.rglob("*") if p.is_file()):
+            z.write(path, path.relative_to(inbox).as_posix())
+        z.writestr("../../escape.dcm", CT_SMALL.read_bytes()[:8000])  # never extracted
+    results = []
+    for name, source in (("folder", inbox), ("zip", archive)):
+        out, quarantine = tmp_path / f"out-{name}", tmp_path / f"q-{name}"
+        summary = deidentify_paths(
+            [source], out_dir=out, quarantine_dir=quarantine,
+            policy=load_policy("pseudonymize"), key=KEY,
+        )  # fmt: skip
+        files = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.dcm")}
+        results.append((summary.written, files))
+    assert results[0] == results[1]
+    reasons = (tmp_path / "q-zip" / "reasons.jsonl").read_text()
+    assert "handover.zip!../../escape.dcm" in reasons
+    assert not (tmp_path.parent / "escape.dcm").exists()
+    copies = {p.name for p in (tmp_path / "q-zip").iterdir()}
+    assert any(name.endswith("-cut.dcm") for name in copies)
+    report = verify_paths([archive], tmp_path / "out-zip", policy=load_policy("pseudonymize"))
+    assert report.ok, report.findings
+
+
+def test_a_broken_zip_is_quarantined_with_its_reason(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "broken.zip").write_bytes(b"PK\x03\x04 not really")
+    summary = deidentify_paths(
+        [tmp_path / "in"], out_dir=tmp_path / "out", quarantine_dir=tmp_path / "q",
+        policy=load_policy("basic"), key=KEY,
+    )  # fmt: skip
+    assert (summary.written, summary.quarantined) == (0, 1)
+    assert "not a DICOM Part 10 file" in (tmp_path / "q" / "reasons.jsonl").read_text()
