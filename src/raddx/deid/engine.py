@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -32,6 +32,7 @@ from raddx import __version__
 from raddx.deid.clean import Scrubber, date_spellings, name_tokens
 from raddx.deid.dates import DateShifter
 from raddx.deid.dummies import dummy_value
+from raddx.deid.iod import attribute_types, resolve_composite
 from raddx.deid.keys import ProjectKey
 from raddx.deid.policy import Policy
 from raddx.deid.profile import (
@@ -134,6 +135,9 @@ class _Run:
         identity = f"{ds.get('IssuerOfPatientID', '')}\0{ds.get('PatientID', '')}"
         if not ds.get("PatientID"):
             identity += f"\0{ds.get('PatientName', '')}\0{ds.get('PatientBirthDate', '')}"
+        sop_class = _ascii_values(ds.get_item(0x00080016))
+        #: Composite actions of the top level, resolved by the Types of the object's IOD.
+        self.top_actions = engine.top_actions(sop_class[0] if sop_class else "")
         # Looked up only when used: a database registry audits every lookup.
         patient = engine.registry.lookup(identity) if engine.needs_patient else None
         self.pseudonym = patient.pseudonym if patient is not None else ""
@@ -216,6 +220,23 @@ class Deidentifier:
         # Table lookups memoised per tag: a miss in ``actions`` scans the repeating-group
         # rows, and most attributes of an object are misses.
         self._action_cache: dict[int, Action | None] = {}
+        self._top_cache: dict[str, Mapping[int, Action]] = {}
+
+    def top_actions(self, sop_class_uid: str) -> Mapping[int, Action]:
+        """The composite actions of top-level attributes resolved for the IOD of
+        ``sop_class_uid`` (PS3.15 E.1.1; ``raddx.deid.iod``); empty when the IOD is unknown,
+        and the fallback of ``resolve_actions`` applies."""
+        cached = self._top_cache.get(sop_class_uid)
+        if cached is None:
+            types = attribute_types(sop_class_uid)
+            cached = {}
+            if types is not None:
+                cached = {
+                    tag: resolve_composite(action, types.get(tag))
+                    for tag, action in self.actions.composite.items()
+                }
+            self._top_cache[sop_class_uid] = cached
+        return cached
 
     def action_for(self, tag: int) -> Action | None:
         """The resolved action for ``tag``, ``None`` if Table E.1-1 does not list it."""
@@ -312,6 +333,7 @@ class Deidentifier:
         # attributes are neither decoded here nor re-encoded on write (research notes §6
         # item 15); text that needs its character set goes through pydicom.
         logging = run.log is not None
+        top_actions = run.top_actions if ds is run.top else None
         for tag in list(ds.keys()):
             # pydicom calls get the BaseTag from keys() (found by identity in its dict); our
             # own tables get a plain int (BaseTag.__eq__ is Python code, ~20x slower).
@@ -330,6 +352,8 @@ class Deidentifier:
             action = self.action_for(number)
             if action is None:
                 action = _unlisted(number, vr, mode)
+            elif top_actions and number in top_actions:
+                action = top_actions[number]
             if (
                 vr != "SQ"
                 and isinstance(raw, RawDataElement)

@@ -141,6 +141,10 @@ class ResolvedActions:
 
     exact: Mapping[int, Action]
     masked: tuple[tuple[int, int, Action], ...]
+    #: The composite action (Z/D, X/Z, X/D, X/Z/D, X/Z/U*) behind an ``exact`` entry, for
+    #: the engine to resolve by the attribute's Type in the object's IOD (``raddx.deid.iod``);
+    #: ``exact`` holds the fallback used when the IOD is not known.
+    composite: Mapping[int, Action] = field(default_factory=dict)
 
     def get(self, tag: int) -> Action | None:
         """The action for ``tag`` or ``None`` when Table E.1-1 does not list it (keep)."""
@@ -187,16 +191,21 @@ def resolve_actions(
     """
     selected = set(options)
     exact: dict[int, Action] = {}
+    composite: dict[int, Action] = {}
     masked: list[tuple[int, int, Action]] = []
     for rule in profile.rules:
         chosen = [a for o, a in rule.options.items() if o in selected]
         action = min(chosen, key=_OPTION_RANK.__getitem__) if chosen else rule.basic
-        action = _simple(action)
         if "X" in rule.tag:
             mask, value = _mask(rule.tag)
-            masked.append((mask, value, action))
+            masked.append((mask, value, _simple(action)))
         else:
-            exact[int(rule.tag, 16)] = action
+            exact[int(rule.tag, 16)] = _simple(action)
+            if action in _COMPOSITE_FALLBACK:
+                composite[int(rule.tag, 16)] = action
     for tag, action in (overrides or {}).items():
         exact[tag] = _simple(action)
-    return ResolvedActions(exact=exact, masked=tuple(masked))
+        composite.pop(tag, None)
+        if action in _COMPOSITE_FALLBACK:
+            composite[tag] = action
+    return ResolvedActions(exact=exact, masked=tuple(masked), composite=composite)
