@@ -47,6 +47,7 @@ from typing import Any, cast
 
 from pydicom.dataset import Dataset
 from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.pdu_primitives import P_DATA
 
 from raddx.dimse._command_codec import encode_command
@@ -69,6 +70,10 @@ _P_DATA_TF = 0x04
 _C_STORE_RQ = 0x0001
 _C_STORE_RSP = (0x8001).to_bytes(2, "little")
 _DATA_SET_PRESENT = 0x0000
+_C_FIND_RSP = 0x8020
+#: What pynetdicom writes for "an identifier follows" (any value but 0x0101, PS3.7 E.1).
+_IDENTIFIER_PRESENT = 0x0001
+_FIND_PENDING = frozenset({0xFF00, 0xFF01})
 _REACTOR_TURN_TIMEOUT = 1.0
 #: The DUL reactor's idle sleep while the link has muted its socket (seconds).
 _MUTED_POLL = 0.002
@@ -175,6 +180,9 @@ class DirectLink:
         muted = _MutedSocket(self._inner, self._lock, muted=self._take_reads)
         dul.socket = muted  # type: ignore[assignment]
         dul.send_pdu = self._send_pdu  # type: ignore[method-assign]
+        if not self._take_reads:
+            self._send_msg = assoc.dimse.send_msg
+            assoc.dimse.send_msg = self._send_find_response  # type: ignore[method-assign]
         self._open = True
         if self._take_reads:
             # Nothing for the DUL reactor to read or write while muted: let it poll slowly.
@@ -220,6 +228,8 @@ class DirectLink:
             self._assoc.dul._run_loop_delay = self._reactor_delay
         dul = self._assoc.dul
         dul.__dict__.pop("send_pdu", None)
+        if not self._take_reads:
+            self._assoc.dimse.__dict__.pop("send_msg", None)
         dul.socket = self._inner
         if self._paused:
             self._paused = False
@@ -242,6 +252,37 @@ class DirectLink:
                 self._inner.socket.sendall(pdu)
             except OSError as exc:
                 # Not raised: pynetdicom sends its pending responses through here too.
+                self._lost(f"send failed: {exc}")
+
+    def _send_find_response(self, primitive: Any, context_id: int) -> None:
+        """DIMSE send_msg while open for writes: a Pending C-FIND response with its identifier
+        is framed here (command set by ``encode_command``, PS3.7 9.3.2.2) and written at once;
+        pynetdicom built a pydicom command set and two encodings of it per response (a quarter
+        of a C-FIND's time). Everything else goes through pynetdicom."""
+        identifier = getattr(primitive, "Identifier", None)
+        if (
+            not self._open
+            or not isinstance(primitive, C_FIND)
+            or primitive.MessageIDBeingRespondedTo is None
+            or primitive.Status not in _FIND_PENDING
+            or identifier is None
+        ):
+            self._send_msg(primitive, context_id)
+            return
+        command = encode_command(
+            [
+                (0x0002, "UI", str(primitive.AffectedSOPClassUID)),
+                (0x0100, "US", _C_FIND_RSP),
+                (0x0120, "US", primitive.MessageIDBeingRespondedTo),
+                (0x0800, "US", _IDENTIFIER_PRESENT),
+                (0x0900, "US", primitive.Status),
+            ]
+        )
+        pdus = self._p_data_pdus(context_id, command, identifier.getvalue())
+        with self._lock:
+            try:
+                self._inner.socket.sendall(pdus)
+            except OSError as exc:
                 self._lost(f"send failed: {exc}")
 
     # -- reading -----------------------------------------------------------------------------

@@ -5,15 +5,21 @@ tests/integration/test_dimse_retrieve.py (getscu, storescp killed mid-transfer, 
 from __future__ import annotations
 
 import inspect
+import socket
 import struct
+from io import BytesIO
 from types import SimpleNamespace
 
 import pytest
 from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.dimse import DIMSEServiceProvider
+from pynetdicom.dimse_messages import C_FIND_RSP
+from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dul import DULServiceProvider
+from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.service_class import QueryRetrieveServiceClass
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from raddx.dimse._command_codec import encode_command
 from raddx.dimse._direct_link import DirectLink, _decode_command, supports_direct
@@ -98,3 +104,33 @@ def test_only_live_plain_tcp_associations_get_a_direct_link() -> None:
     assert not supports_direct(SimpleNamespace(is_established=True))  # a unit-test stand-in
     assoc = Association(AE(), "requestor")
     assert not supports_direct(assoc)  # not established
+
+
+def test_find_response_bytes_equal_pynetdicoms() -> None:
+    """The hand-framed Pending C-FIND response is byte for byte what pynetdicom sends."""
+    identifier = b"\x08\x00\x52\x00\x06\x00STUDY " + bytes(range(40))
+    rsp = C_FIND()
+    rsp.MessageIDBeingRespondedTo = 5
+    rsp.AffectedSOPClassUID = StudyRootQueryRetrieveInformationModelFind
+    rsp.Status = 0xFF00
+    rsp.Identifier = BytesIO(identifier)
+    message = C_FIND_RSP()
+    message.primitive_to_message(rsp)
+    expected = b"".join(P_DATA_TF(p).encode() for p in message.encode_msg(3, 16384))
+
+    ours, peer = socket.socketpair()
+    try:
+        link = _link(16384)
+        link._inner = SimpleNamespace(socket=ours)
+        link._open = True
+        link._send_msg = lambda *_: pytest.fail("handed to pynetdicom")
+        rsp.Identifier = BytesIO(identifier)
+        link._send_find_response(rsp, 3)
+        peer.settimeout(5)
+        received = b""
+        while len(received) < len(expected):
+            received += peer.recv(65536)
+    finally:
+        ours.close()
+        peer.close()
+    assert received == expected
