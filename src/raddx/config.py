@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     require_called_ae_title: bool = Field(
         False, description="Reject associations whose Called AE Title is not ae_title."
     )
+    default_timezone_offset: str | None = Field(
+        None,
+        pattern=r"^[+-](0\d|1[0-4])[0-5]\d$",
+        description="UTC offset (e.g. '+0900') of objects without TimezoneOffsetFromUTC, used "
+        "for the instants behind date-time matching and timezone-adjusted queries; unset = "
+        "such objects are taken as UTC. Applies to objects stored from then on.",
+    )
     max_find_matches: int = Field(
         10000,
         ge=1,

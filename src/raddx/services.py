@@ -51,6 +51,7 @@ class Services:
             blobs=blobs,
             duplicate_policy=settings.duplicate_policy,
             strict=settings.validation_mode is ValidationModeValues.STRICT,
+            default_timezone_offset=settings.default_timezone_offset,
         )
         return cls(
             settings=settings,

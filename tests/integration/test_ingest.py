@@ -292,3 +292,41 @@ def test_japanese_charset_files_round_trip_byte_identical(services: Services, na
         patient = session.scalars(select(Patient)).one()
     assert services.blobs.get(key) == data
     assert patient.patient_name == str(record.PatientName)
+
+
+def test_site_timezone_applies_to_objects_without_their_own(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Japanese modalities send local times without TimezoneOffsetFromUTC; with the site's
+    ``default_timezone_offset`` their UTC instants are right, while an object's own offset
+    still wins and nothing is written back into the object's attributes."""
+    settings = load_settings(
+        data_dir=tmp_path / "d", database_url=database_url, default_timezone_offset="+0900"
+    )
+    svc = Services.from_settings(settings)
+    try:
+        local = make_dataset()  # StudyDate 20261125, StudyTime 101010, no offset
+        local.AcquisitionDateTime = "20261125101500"
+        own = make_dataset()
+        own.TimezoneOffsetFromUTC = "-0500"
+        for ds in (local, own):
+            svc.ingest.store(to_part10(ds), source="test")
+        with svc.session_factory() as session:
+            studies = {s.study_instance_uid: s for s in session.scalars(select(Study))}
+            instant = session.scalars(
+                select(Instance.acquisition_date_time_utc).where(
+                    Instance.sop_instance_uid == local.SOPInstanceUID
+                )
+            ).one()
+        assert studies[local.StudyInstanceUID].study_date_time_utc == "20261125011010"
+        assert studies[local.StudyInstanceUID].timezone_offset_from_utc is None
+        assert studies[own.StudyInstanceUID].study_date_time_utc == "20261125151010"
+        assert instant == "20261125011500"
+    finally:
+        svc.close()
+
+
+@pytest.mark.parametrize("offset", ["+9:00", "0900", "+1500", "+0960"])
+def test_bad_site_timezone_is_refused(tmp_path: Path, offset: str) -> None:
+    with pytest.raises(ValueError, match="default_timezone_offset"):
+        load_settings(data_dir=tmp_path, default_timezone_offset=offset)

@@ -359,7 +359,7 @@ def _study(
             **study,
             **_fuzzy_keys("referring_physician_name", study),
             "study_date_time_utc": study_instant_utc(
-                study["study_date"], study["study_time"], study["timezone_offset_from_utc"]
+                study["study_date"], study["study_time"], record.instants_offset
             ),
             "patient_fk": patient_fk,
             "specific_character_set": record.specific_character_set,

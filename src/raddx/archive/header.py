@@ -218,6 +218,9 @@ class HeaderRecord:
     #: tuples, so an object without them allocates nothing.
     procedure_codes: tuple[dict[str, str | None], ...] = ()
     request_attributes: tuple[dict[str, str | None], ...] = ()
+    #: The UTC offset the object's dates and times are taken in to compute instants: its own
+    #: TimezoneOffsetFromUTC, else the site's ``default_timezone_offset``, else none (UTC).
+    instants_offset: str | None = None
 
     @property
     def sop_instance_uid(self) -> str:
@@ -443,7 +446,11 @@ def _sequence_items(
 
 
 def parse_header(
-    data: bytes, *, strict: bool = False, dataset: memoryview | None = None
+    data: bytes,
+    *,
+    strict: bool = False,
+    dataset: memoryview | None = None,
+    default_timezone_offset: str | None = None,
 ) -> HeaderRecord:
     """Validate a Part 10 object and extract its index values.
 
@@ -456,6 +463,9 @@ def parse_header(
         Apply strict validation (``validation_mode = strict``).
     dataset
         The dataset bytes following ``data`` (a received C-STORE dataset, not copied).
+    default_timezone_offset
+        The offset (``+0900``) of objects that carry no TimezoneOffsetFromUTC: most
+        modalities send local times without one.
 
     Raises
     ------
@@ -473,6 +483,13 @@ def parse_header(
         warnings.simplefilter("always")
         try:
             record = _extract(_HeaderValues(scan), meta, strict=strict)
+            record.instants_offset = (
+                record.study["timezone_offset_from_utc"] or default_timezone_offset
+            )
+            acquired = record.instance["acquisition_date_time"]
+            record.instance["acquisition_date_time_utc"] = (
+                date_time_utc(acquired, record.instants_offset) if acquired else None
+            )
         except InvalidInput:
             raise
         except Exception as exc:  # pydicom raises many types on damaged values
@@ -535,10 +552,6 @@ def _extract(values: _HeaderValues, meta: FileMeta, *, strict: bool) -> HeaderRe
     _fill(values, _STUDY, record.study)
     _fill(values, _SERIES, record.series)
     _fill(values, _INSTANCE, record.instance)
-    acquired = record.instance["acquisition_date_time"]
-    record.instance["acquisition_date_time_utc"] = (
-        date_time_utc(acquired, record.study["timezone_offset_from_utc"]) if acquired else None
-    )
     if _tag("ProcedureCodeSequence") in values:
         record.procedure_codes = _sequence_items(values, "ProcedureCodeSequence", notes)
     if _tag("RequestAttributesSequence") in values:

@@ -112,6 +112,9 @@ class IngestService:
         Same SOP Instance UID with different bytes: replace (default) or reject.
     strict
         Strict validation of inbound objects (``validation_mode = strict``).
+    default_timezone_offset
+        UTC offset (``+0900``) of objects without TimezoneOffsetFromUTC, for the UTC instants
+        the index keeps for date-time matching (``default_timezone_offset`` setting).
     """
 
     def __init__(
@@ -121,11 +124,13 @@ class IngestService:
         blobs: BlobStore,
         duplicate_policy: DuplicatePolicyValues = DuplicatePolicyValues.REPLACE,
         strict: bool = False,
+        default_timezone_offset: str | None = None,
     ) -> None:
         self._engine = engine
         self._blobs = blobs
         self._policy = duplicate_policy
         self._strict = strict
+        self._offset = default_timezone_offset
 
     @property
     def blobs(self) -> BlobStore:
@@ -160,7 +165,7 @@ class IngestService:
         OutOfResources
             The disk is full (or another resource ran out); nothing was kept.
         """
-        record = parse_header(data, strict=self._strict)
+        record = parse_header(data, strict=self._strict, default_timezone_offset=self._offset)
         return self._keep(record, (data,), source, calling_ae_title, called_ae_title)
 
     def store_dataset(
@@ -191,7 +196,9 @@ class IngestService:
             transfer_syntax_uid=transfer_syntax_uid,
             source_ae_title=calling_ae_title,
         )
-        record = parse_header(header, strict=self._strict, dataset=view)
+        record = parse_header(
+            header, strict=self._strict, dataset=view, default_timezone_offset=self._offset
+        )
         return self._keep(record, (header, view), source, calling_ae_title, called_ae_title)
 
     def _keep(
@@ -269,7 +276,7 @@ class IngestService:
             The blob is not a complete, valid object (e.g. torn by a power cut).
         """
         data = self._blobs.get(key)
-        record = parse_header(data, strict=False)
+        record = parse_header(data, strict=False, default_timezone_offset=self._offset)
         pending = _Pending(key=key, created=False)
         return self._index(
             record,
