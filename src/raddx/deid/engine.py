@@ -30,6 +30,7 @@ from pydicom.sequence import Sequence
 
 from raddx import __version__
 from raddx.deid.clean import Scrubber, date_spellings, name_tokens
+from raddx.deid.coerce import IdentityMap, coerce_identity
 from raddx.deid.dates import DateShifter
 from raddx.deid.dummies import dummy_value
 from raddx.deid.iod import attribute_types, resolve_composite
@@ -217,10 +218,17 @@ class Deidentifier:
                 )
                 for rule in policy.safe_private
             )
+        self.id_map = (
+            IdentityMap.from_csv(policy.coerce.id_map) if policy.coerce is not None else None
+        )
         # Table lookups memoised per tag: a miss in ``actions`` scans the repeating-group
         # rows, and most attributes of an object are misses.
         self._action_cache: dict[int, Action | None] = {}
         self._top_cache: dict[str, Mapping[int, Action]] = {}
+
+    def close(self) -> None:
+        """Release the registry's resources (a database registry's connections)."""
+        self.registry.close()
 
     def top_actions(self, sop_class_uid: str) -> Mapping[int, Action]:
         """The composite actions of top-level attributes resolved for the IOD of
@@ -319,6 +327,11 @@ class Deidentifier:
             Whatever pydicom raises for an element it cannot decode (corrupt input); the
             dataset is then half-processed and must not be written.
         """
+        if self.id_map is not None and self.policy.coerce is not None:
+            coerce_identity(ds, id_map=self.id_map, issuer=self.policy.coerce.issuer_of_patient_id)
+            if log is not None:
+                log(ActionRecord("(0010,0020)", "PatientID", "coerced"))
+            return ds
         run = _Run(self, ds, log)
         self._walk(ds, run, _Mode.NORMAL, "")
         self._add_required(ds)

@@ -21,6 +21,7 @@ from pydicom.datadict import tag_for_keyword
 from raddx.deid.profile import Action, DeidentificationOption
 
 __all__ = [
+    "CoercePolicy",
     "DateShiftPolicy",
     "Policy",
     "QuarantinePolicy",
@@ -87,6 +88,16 @@ class QuarantinePolicy(BaseModel):
         return value
 
 
+class CoercePolicy(BaseModel):
+    """Referral import (``mode: coerce``): the local issuer and the ID map (a CSV with
+    ``patient_id``, ``local_patient_id`` and optionally ``issuer_of_patient_id``; a relative
+    path is taken from the working directory)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    issuer_of_patient_id: str = Field(min_length=1, max_length=64)
+    id_map: Path
+
+
 class SafePrivateRule(BaseModel):
     """A policy's own safe private attribute (added to PS3.15 Table E.3.10-1).
 
@@ -139,6 +150,9 @@ class Policy(BaseModel):
     safe_private : tuple of SafePrivateRule
         Private attributes kept (or given another action) besides PS3.15 Table E.3.10-1;
         only with the ``retain_safe_private`` option.
+    mode : {"deidentify", "coerce"}
+        ``coerce`` is the referral mode: only PatientID/IssuerOfPatientID change, from
+        ``coerce`` (:class:`CoercePolicy`), the originals kept in OriginalAttributesSequence.
     registry : {"keyed", "database"}
         Where patient pseudonyms and date offsets come from: keyed HMACs (no storage), or
         random values kept in the index database with every lookup audited (APPI 仮名加工情報
@@ -156,6 +170,8 @@ class Policy(BaseModel):
     quarantine: QuarantinePolicy = QuarantinePolicy()
     safe_private: tuple[SafePrivateRule, ...] = ()
     registry: Literal["keyed", "database"] = "keyed"
+    mode: Literal["deidentify", "coerce"] = "deidentify"
+    coerce: CoercePolicy | None = None
 
     @field_validator("options", mode="before")
     @classmethod
@@ -186,6 +202,16 @@ class Policy(BaseModel):
         for key in value:
             _override_tag(key)
         return value
+
+    @model_validator(mode="after")
+    def _coerce_is_its_own_mode(self) -> Policy:
+        if self.mode == "coerce" and self.coerce is None:
+            raise ValueError("mode: coerce needs coerce.issuer_of_patient_id and coerce.id_map")
+        if self.mode == "coerce" and (self.options or self.overrides or self.safe_private):
+            raise ValueError("mode: coerce changes the patient ID only: no options or overrides")
+        if self.mode == "deidentify" and self.coerce is not None:
+            raise ValueError("coerce settings need mode: coerce")
+        return self
 
     @model_validator(mode="after")
     def _database_registry_needs_a_project_key(self) -> Policy:

@@ -20,10 +20,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from raddx.db.engine import make_engine, make_session_factory
 from raddx.db.models import DeidPseudonym, DeidPseudonymLookup
 from raddx.deid.dates import patient_offset_days
 from raddx.deid.keys import ProjectKey
@@ -53,6 +54,9 @@ class PatientRegistry(Protocol):
 
     def lookup(self, identity: str) -> PatientPseudonym: ...
 
+    def close(self) -> None:
+        """Release what the registry holds (database connections)."""
+
 
 def _pseudonym(raw: bytes) -> str:
     """``RDX`` + 16 base32 characters (80 bits): fits LO, SH and PN, and is ASCII."""
@@ -65,6 +69,9 @@ class KeyedRegistry:
     def __init__(self, key: ProjectKey, *, min_days: int, max_days: int) -> None:
         self.key = key
         self.min_days, self.max_days = min_days, max_days
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def lookup(self, identity: str) -> PatientPseudonym:
         return PatientPseudonym(
@@ -118,6 +125,28 @@ class DatabaseRegistry:
         self.project = key.key_id
         self.min_days, self.max_days = min_days, max_days
         self.actor = actor[:128]
+        self._engine: Engine | None = None
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, key: ProjectKey, min_days: int, max_days: int, actor: str
+    ) -> DatabaseRegistry:
+        """A registry with its own engine on ``url`` (one per process), closed by
+        :meth:`close`."""
+        engine = make_engine(url)
+        registry = cls(
+            make_session_factory(engine), key=key, min_days=min_days, max_days=max_days,
+            actor=actor,
+        )  # fmt: skip
+        registry._engine = engine
+        return registry
+
+    def close(self) -> None:
+        """Dispose of the engine made by :meth:`from_url` (a given session factory is the
+        caller's to close)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def lookup(self, identity: str) -> PatientPseudonym:
         """The patient's pseudonym and offset, created on first sight; audited every time.

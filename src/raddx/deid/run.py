@@ -30,7 +30,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import MediaStorageDirectoryStorage
 
 from raddx import __version__
-from raddx.db import make_engine, make_session_factory, upgrade
+from raddx.db import make_engine, upgrade
 from raddx.deid._integrity import truncation_reason
 from raddx.deid._writer import encode_part10
 from raddx.deid.engine import ActionRecord, Deidentifier
@@ -147,7 +147,10 @@ def _process(
             ds = pydicom.dcmread(io.BytesIO(data))
             if ds.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
                 return None, "DICOMDIR: rebuild it from the output instead", actions
-            reason = truncation_reason(ds) or quarantine_reason(ds, engine.policy.quarantine)
+            reason = truncation_reason(ds)
+            if reason is None and engine.policy.mode == "deidentify":
+                # A referral (coerce) goes to another care provider whole: no pixel risk.
+                reason = quarantine_reason(ds, engine.policy.quarantine)
             if reason is not None:
                 return None, reason, actions
             engine.deidentify(ds, log=actions.append if keep_actions else None)
@@ -222,7 +225,10 @@ def deidentify_paths(
             upgrade(db)
         finally:
             db.dispose()
-    engine = _engine(policy, key, database_url)
+    try:
+        engine = _engine(policy, key, database_url)
+    except ValueError as exc:  # e.g. an unreadable coerce ID map
+        raise InvalidInput(str(exc)) from None
     quarantine = _Quarantine(quarantine_dir)
     if on_start is not None:
         on_start(len(files))
@@ -230,6 +236,7 @@ def deidentify_paths(
     started = dt.datetime.now(dt.UTC)
     entries = []
     with contextlib.ExitStack() as stack:
+        stack.callback(engine.close)
         results: Iterator[tuple[FileOutcome, str | None]]
         if jobs == 1 or len(files) < 2:
             task = functools.partial(_handle, engine=engine, out_dir=out_dir, what_if=what_if)
@@ -285,8 +292,8 @@ def _engine(policy: Policy, key: ProjectKey, database_url: str | None) -> Deiden
     """The engine of one process, with its own database connection if the registry is one."""
     if policy.registry != "database" or not database_url:
         return Deidentifier(policy, key)
-    registry = DatabaseRegistry(
-        make_session_factory(make_engine(database_url)),
+    registry = DatabaseRegistry.from_url(
+        database_url,
         key=key,
         min_days=policy.date_shift.min_days,
         max_days=policy.date_shift.max_days,
@@ -343,7 +350,12 @@ def _write_manifest(
         "policy": engine.policy.name,
         "config_hash": engine.policy.config_hash(),
         "key_id": key.key_id,
-        "codes": [engine.profile_code(), *[o.value for o in engine.policy.options]],
+        "mode": engine.policy.mode,
+        "codes": (
+            [engine.profile_code(), *[o.value for o in engine.policy.options]]
+            if engine.policy.mode == "deidentify"
+            else []
+        ),
         "started": started.isoformat(),
         "finished": dt.datetime.now(dt.UTC).isoformat(),
         "written": summary.written,

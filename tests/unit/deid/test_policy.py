@@ -11,7 +11,8 @@ from raddx.deid.profile import Action, DeidentificationOption
 
 
 def test_shipped_policies() -> None:
-    assert list_policies() == ["anonymize", "basic", "pseudonymize"]
+    assert list_policies() == ["anonymize", "basic", "coerce", "pseudonymize"]
+    assert load_policy("coerce").mode == "coerce"
     pseudo = load_policy("pseudonymize")
     assert pseudo.key == "project"
     assert DeidentificationOption.CLEAN_DESCRIPTORS in pseudo.options
@@ -59,5 +60,5 @@ def test_option_by_code_and_json(tmp_path: Path) -> None:
 
 
 def test_unknown_name() -> None:
-    with pytest.raises(ValueError, match="shipped: anonymize, basic, pseudonymize"):
+    with pytest.raises(ValueError, match="shipped: anonymize, basic, coerce, pseudonymize"):
         load_policy("nonesuch")
