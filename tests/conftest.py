@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import start_dimse_server
+from helpers import start_dimse_server, start_http_server
 from postgres_fixture import (  # noqa: F401 - fixtures re-exported for all tests
     postgres_database_factory,
     postgres_empty_url,
@@ -56,6 +56,14 @@ def dimse_server(services: Services) -> Iterator[tuple[str, int]]:
     """A live C-ECHO/C-STORE/C-FIND SCP on 127.0.0.1:<free port>; yields (host, port)."""
     server = start_dimse_server(services)
     yield server.address
+    server.stop()
+
+
+@pytest.fixture
+def http_url(services: Services) -> Iterator[str]:
+    """A live raddx HTTP door (uvicorn) on 127.0.0.1:<free port>; yields its base URL."""
+    server = start_http_server(services)
+    yield server.url
     server.stop()
 
 

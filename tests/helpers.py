@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -13,7 +15,14 @@ if TYPE_CHECKING:
     from raddx.dimse import DimseServer
     from raddx.services import Services
 
-__all__ = ["dcmtk_env", "run_tool", "start_dimse_server", "wait_for"]
+__all__ = [
+    "HttpServer",
+    "dcmtk_env",
+    "run_tool",
+    "start_dimse_server",
+    "start_http_server",
+    "wait_for",
+]
 
 
 def dcmtk_env() -> dict[str, str]:
@@ -50,3 +59,40 @@ def start_dimse_server(services: Services, settings: Settings | None = None) -> 
     )
     server.start()
     return server
+
+
+class HttpServer:
+    """raddx's HTTP door served by uvicorn on a thread, on a free loopback port."""
+
+    def __init__(self, services: Services) -> None:
+        import uvicorn
+
+        from raddx.web import create_app
+
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        host, port = self._sock.getsockname()
+        self.url = f"http://{host}:{port}"
+        config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+
+    def start(self) -> HttpServer:
+        self._thread.start()
+        wait_for(lambda: self._server.started or not self._thread.is_alive())
+        if not self._server.started:
+            raise AssertionError("uvicorn did not start")
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=20)
+        self._sock.close()
+
+
+def start_http_server(services: Services) -> HttpServer:
+    """A started HTTP server over ``services`` (stop it when done); ``.url`` is its base."""
+    return HttpServer(services).start()

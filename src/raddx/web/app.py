@@ -1,4 +1,4 @@
-"""The HTTP door's application factory. For now: the health endpoint."""
+"""The HTTP door's application factory: the health endpoint and DICOMweb (``/dicom-web``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from sqlalchemy import text
 
 from raddx import __version__
 from raddx.services import Services
+from raddx.web import dicomweb
+from raddx.web._errors import install_error_handlers
 
 __all__ = ["create_app"]
 
@@ -17,6 +19,9 @@ __all__ = ["create_app"]
 def create_app(services: Services) -> FastAPI:
     """Build the FastAPI application on ``services``."""
     app = FastAPI(title="raddx", version=__version__)
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(dicomweb.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

@@ -1,0 +1,70 @@
+"""The HTTP door's one error mapping (STYLE rule 7): domain errors → problem+json.
+
+Routes and their helpers raise :mod:`raddx.errors` classes or the two media-type errors
+below, never ``HTTPException``; the handlers registered by :func:`install_error_handlers` turn
+them into RFC 9457 ``application/problem+json`` answers. Starlette finds a handler through the
+exception's MRO, so a subclass of a domain error gets its parent's status.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from raddx.errors import Conflict, InvalidInput, NotFound, OutOfResources, RaddxError
+
+__all__ = ["NotAcceptable", "UnsupportedMediaType", "install_error_handlers"]
+
+log = logging.getLogger(__name__)
+
+
+class NotAcceptable(RaddxError):
+    """Nothing in the request's Accept header is a representation we produce (HTTP 406)."""
+
+
+class UnsupportedMediaType(RaddxError):
+    """The request's payload is of a media type we do not take (HTTP 415)."""
+
+
+#: Domain error class → HTTP status. Subclasses inherit their parent's row (MRO lookup).
+_STATUS: dict[type[RaddxError], int] = {
+    InvalidInput: 400,
+    NotFound: 404,
+    NotAcceptable: 406,
+    Conflict: 409,
+    UnsupportedMediaType: 415,
+    OutOfResources: 503,
+    RaddxError: 500,
+}
+
+_TITLES = {
+    400: "Bad Request",
+    404: "Not Found",
+    406: "Not Acceptable",
+    409: "Conflict",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def problem(status: int, detail: str) -> JSONResponse:
+    """An RFC 9457 problem document with ``detail`` meant for the person who sent the request."""
+    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status}
+    body["detail"] = detail
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
+    if status >= 500:
+        log.warning("request failed path=%s error=%s", request.url.path, type(exc).__name__)
+    return problem(status, str(exc))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the one handler per domain error class on ``app``."""
+    for cls in _STATUS:
+        app.add_exception_handler(cls, _domain_error)

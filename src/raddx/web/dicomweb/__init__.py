@@ -1,0 +1,17 @@
+"""DICOMweb (PS3.18 10): the Studies Service under ``/dicom-web`` — QIDO-RS search, later
+WADO-RS retrieve and STOW-RS store — on the same query engine, retrieve and ingest services
+as the DIMSE door."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from raddx.web.dicomweb import qido
+
+__all__ = ["PREFIX", "router"]
+
+#: Where the Studies Service lives ({+SERVICE} of PS3.18 10.1).
+PREFIX = "/dicom-web"
+
+router = APIRouter(prefix=PREFIX)
+router.include_router(qido.router)

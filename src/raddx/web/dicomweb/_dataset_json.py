@@ -1,0 +1,74 @@
+"""DICOM JSON (PS3.18 Annex F) from the query engine's answers and from stored objects.
+
+pydicom's :meth:`~pydicom.dataset.Dataset.to_json_dict` does the encoding (person names as
+``Alphabetic``/``Ideographic``/``Phonetic`` objects, IS/DS as numbers, empty values without a
+``Value``); this module only turns an answer (keyword → decoded value) into a dataset and
+decides what bulk data the metadata resource leaves out.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+__all__ = ["BULK_DATA_THRESHOLD", "answer_json", "metadata_json"]
+
+#: Binary values (OB, OW, OF, OD, OL, OV, UN) longer than this many bytes are left out of
+#: the metadata resource (PS3.18 10.4.1.2: "without bulk data"); shorter ones are inlined
+#: as InlineBinary, as the standard's examples do for small LUTs.
+BULK_DATA_THRESHOLD = 1024
+_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+
+
+@functools.lru_cache(maxsize=1024)
+def _tag_and_vr(keyword: str) -> tuple[int, str]:
+    tag = tag_for_keyword(keyword)
+    if tag is None:  # the engine only answers keywords it was asked for: all valid
+        raise ValueError(f"{keyword!r} is not a DICOM keyword")
+    return tag, dictionary_VR(tag)
+
+
+def _fill(ds: Dataset, values: dict[str, Any]) -> None:
+    for keyword, value in values.items():
+        tag, vr = _tag_and_vr(keyword)
+        if vr == "SQ":
+            items = []
+            for item_values in value or ():
+                item = Dataset()
+                _fill(item, item_values)
+                items.append(item)
+            ds[tag] = DataElement(tag, vr, Sequence(items))
+        else:
+            ds[tag] = DataElement(tag, vr, "" if value is None else value)
+
+
+def answer_json(answer: dict[str, Any]) -> dict[str, Any]:
+    """One QIDO-RS result (PS3.18 10.6.3.3) from one query answer: every key the engine
+    returned (empty ones as ``{"vr": …}``), QueryRetrieveLevel left out (a C-FIND control
+    element, not an attribute of the entity)."""
+    ds = Dataset()
+    _fill(ds, {k: v for k, v in answer.items() if k != "QueryRetrieveLevel"})
+    return ds.to_json_dict()
+
+
+def metadata_json(ds: Dataset) -> dict[str, Any]:
+    """The metadata of one instance (PS3.18 10.4.1.2, 8.7.3.3): its dataset as DICOM JSON
+    without the bulk data.
+
+    Top-level binary values above :data:`BULK_DATA_THRESHOLD` (the pixel data among them)
+    are left out; the objects themselves carry them. JSON is always UTF-8, so the text was
+    decoded with the object's own Specific Character Set and the answer says ISO_IR 192.
+    """
+    for element in list(ds):
+        if element.VR in _BINARY_VRS and element.length > BULK_DATA_THRESHOLD:
+            del ds[element.tag]
+    if "SpecificCharacterSet" in ds:
+        ds.SpecificCharacterSet = "ISO_IR 192"
+    # Nested binary values are small in practice; a huge threshold inlines them rather
+    # than point at a bulk data resource we do not serve.
+    return ds.to_json_dict(bulk_data_threshold=2**62)
