@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from raddx.web.dicomweb import qido
+from raddx.web.dicomweb import qido, wado
 
 __all__ = ["PREFIX", "router"]
 
@@ -15,3 +15,4 @@ PREFIX = "/dicom-web"
 
 router = APIRouter(prefix=PREFIX)
 router.include_router(qido.router)
+router.include_router(wado.router)

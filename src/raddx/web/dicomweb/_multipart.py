@@ -1,0 +1,125 @@
+"""multipart/related framing (RFC 2387, RFC 2046 5.1), kept apart from what the parts mean
+(STYLE rule 13): WADO-RS writes it, STOW-RS reads it.
+
+Reading works on any buffer (``bytes``, ``mmap``) and never copies more than one part, so
+a STOW upload spooled to disk is framed without being loaded into memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from raddx.errors import InvalidInput
+
+__all__ = ["Part", "encode_parts", "iter_parts", "new_boundary"]
+
+_CRLF = b"\r\n"
+
+
+def new_boundary() -> str:
+    """A boundary no stored object will contain by chance (122 random bits)."""
+    return f"raddx-{uuid.uuid4().hex}"
+
+
+def encode_parts(parts: Iterable[tuple[str, bytes]], boundary: str) -> Iterator[bytes]:
+    """The body of a multipart/related message, one chunk per part (header and bytes
+    separately, so the part's bytes are never copied), then the close delimiter."""
+    opening = f"--{boundary}\r\n".encode("ascii")
+    between = f"\r\n--{boundary}\r\n".encode("ascii")
+    first = True
+    for content_type, data in parts:
+        yield (opening if first else between) + f"Content-Type: {content_type}\r\n\r\n".encode(
+            "ascii"
+        )
+        yield data
+        first = False
+    yield (b"" if first else _CRLF) + f"--{boundary}--\r\n".encode("ascii")
+
+
+class _Buffer(Protocol):
+    def find(self, sub: bytes, start: int = ..., /) -> int: ...
+
+    def __getitem__(self, key: slice, /) -> bytes: ...
+
+    def __len__(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One body part: its header fields (names lower-cased) and its content; ``complete``
+    is false for a last part the message ended inside (no close delimiter)."""
+
+    index: int
+    headers: dict[str, str]
+    body: bytes
+    complete: bool = True
+
+    @property
+    def content_type(self) -> str:
+        """The part's media type without parameters, lower-cased ('' when not given)."""
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _headers(block: bytes, index: int) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in block.split(_CRLF):
+        if not line:
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise InvalidInput(f"part {index + 1}: malformed header line {line[:60]!r}")
+        headers[name.decode("latin-1").strip().lower()] = value.decode("latin-1").strip()
+    return headers
+
+
+def iter_parts(buffer: _Buffer, boundary: str) -> Iterator[Part]:
+    """The parts of a multipart body in ``buffer`` (RFC 2046 5.1.1).
+
+    A message that ends without the close delimiter yields its last part with
+    ``complete=False`` (the caller rejects it: a truncated upload); a part without the blank
+    line ending its headers is yielded empty and incomplete.
+
+    Raises
+    ------
+    InvalidInput
+        The body does not start with the boundary (a wrong boundary parameter, or not a
+        multipart body at all), or a header line is malformed.
+    """
+    if not boundary or len(boundary) > 70:
+        raise InvalidInput("the multipart boundary must have 1 to 70 characters (RFC 2046)")
+    dash = b"--" + boundary.encode("latin-1")
+    start = buffer.find(dash)
+    if start < 0 or (start > 0 and buffer.find(_CRLF + dash) != start - 2):
+        raise InvalidInput(
+            f"the body does not contain the boundary {boundary!r} of its Content-Type"
+        )
+    delimiter = _CRLF + dash
+    position = start + len(dash)
+    index = 0
+    while True:
+        if buffer[position : position + 2] == b"--":
+            return  # the close delimiter
+        line_end = buffer.find(_CRLF, position)
+        if line_end < 0:
+            return  # nothing after the last delimiter: an empty, harmless epilogue
+        header_start = line_end + 2
+        header_end = buffer.find(_CRLF + _CRLF, header_start)
+        if buffer[header_start : header_start + 2] == _CRLF:
+            header_end = header_start - 2  # no header fields at all
+        next_delimiter = buffer.find(delimiter, header_start)
+        if header_end < 0 or (0 <= next_delimiter < header_end):
+            yield Part(index, {}, b"", complete=False)
+            if next_delimiter < 0:
+                return
+            position, index = next_delimiter + len(delimiter), index + 1
+            continue
+        headers = _headers(buffer[header_start:header_end], index)
+        body_start = header_end + 4
+        if next_delimiter < 0:
+            yield Part(index, headers, buffer[body_start : len(buffer)], complete=False)
+            return
+        yield Part(index, headers, buffer[body_start:next_delimiter])
+        position, index = next_delimiter + len(delimiter), index + 1

@@ -1,0 +1,165 @@
+"""WADO-RS, the Retrieve transaction (PS3.18 10.4): studies, series and instances as
+``multipart/related; type="application/dicom"``, and their metadata as DICOM JSON.
+
+The instances come from :class:`~raddx.archive.RetrieveService` (the query engine's
+matching, shared with C-GET/C-MOVE), and their stored Part 10 bytes are streamed as they
+are: one part per instance, read one at a time, never decoded. The one exception is an
+object ingest tolerated whose dataset is not encoded as its transfer syntax says (implicit
+VR under an explicit syntax): it is re-encoded, or the client would misread it.
+
+Transfer syntax (PS3.18 8.7.3.5): ``transfer-syntax=*`` or none sends each object in the
+syntax it was stored in; a named syntax is honoured when every object is stored in it and
+answered 406 otherwise (transcoding is not done yet).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from io import BytesIO
+
+import pydicom
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from raddx.archive import RetrievedInstance, RetrieveService
+from raddx.archive.query import InformationModelValues, InstanceRef, Query
+from raddx.errors import NotFound
+from raddx.services import Services
+from raddx.web._errors import NotAcceptable
+from raddx.web.deps import ServicesDep
+from raddx.web.dicomweb._dataset_json import metadata_json
+from raddx.web.dicomweb._media import negotiate
+from raddx.web.dicomweb._multipart import encode_parts, new_boundary
+from raddx.web.dicomweb._uids import check_uid
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+
+_DICOM: list[tuple[str, str | None]] = [("multipart/related", "application/dicom")]
+_JSON: list[tuple[str, str | None]] = [("application/dicom+json", None), ("application/json", None)]
+
+
+def _instances(
+    services: Services, study: str, series: str | None = None, instance: str | None = None
+) -> tuple[RetrieveService, list[InstanceRef]]:
+    """The stored instances of the resource, or :class:`NotFound`."""
+    keys = {"StudyInstanceUID": check_uid(study)}
+    level = "STUDY"
+    if series is not None:
+        keys["SeriesInstanceUID"] = check_uid(series)
+        level = "SERIES"
+    if instance is not None:
+        keys["SOPInstanceUID"] = check_uid(instance)
+        level = "IMAGE"
+    query = Query(level=level, information_model=InformationModelValues.STUDY_ROOT, keys=keys)
+    retrieve = RetrieveService(services.session_factory, services.blobs)
+    refs = retrieve.instances(query)
+    if not refs:
+        raise NotFound(f"no {level.lower()} {keys[next(reversed(keys))]} in the archive")
+    return retrieve, refs
+
+
+def _part10(retrieved: RetrievedInstance) -> bytes:
+    """The bytes to send: as stored, or re-encoded when stored mis-encoded (``verbatim``)."""
+    assert retrieved.part10 is not None
+    if retrieved.verbatim:
+        return retrieved.part10
+    buffer = BytesIO()
+    retrieved.decode().save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _readable(retrieve: RetrieveService, refs: list[InstanceRef]) -> Iterator[RetrievedInstance]:
+    """Each instance whose bytes could be read. An unreadable one (missing blob, damaged
+    file) is left out and logged: once the first part is on the wire the status cannot
+    change any more."""
+    for retrieved in retrieve.read(refs):
+        if retrieved.part10 is None:
+            log.error(
+                "WADO-RS: instance left out sop_instance_uid=%s reason=%s",
+                retrieved.ref.sop_instance_uid,
+                retrieved.error,
+            )
+            continue
+        yield retrieved
+
+
+def _retrieve(request: Request, services: Services, *uids: str | None) -> StreamingResponse:
+    _, media_range = negotiate(request.headers.get("accept"), _DICOM)
+    wanted = media_range.params.get("transfer-syntax", "*")
+    retrieve, refs = _instances(services, *uids)  # type: ignore[arg-type]
+    if wanted != "*":
+        stored = sorted({r.transfer_syntax_uid for r in refs} - {wanted})
+        if stored:
+            raise NotAcceptable(
+                f"transfer-syntax {wanted} asked for, but objects are stored as "
+                f"{', '.join(stored)} and transcoding is not supported; ask for transfer-syntax=*"
+            )
+    boundary = new_boundary()
+    parts = (
+        (f"application/dicom; transfer-syntax={r.meta.transfer_syntax_uid}", _part10(r))  # type: ignore[union-attr]
+        for r in _readable(retrieve, refs)
+    )
+    media_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    return StreamingResponse(encode_parts(parts, boundary), media_type=media_type)
+
+
+def _metadata(request: Request, services: Services, *uids: str | None) -> Response:
+    media_type, _ = negotiate(request.headers.get("accept"), _JSON)
+    retrieve, refs = _instances(services, *uids)  # type: ignore[arg-type]
+    results = []
+    for retrieved in _readable(retrieve, refs):
+        ds = pydicom.dcmread(BytesIO(retrieved.part10 or b""), stop_before_pixels=True)
+        results.append(metadata_json(ds))
+    body = json.dumps(results, ensure_ascii=False).encode("utf-8")
+    return Response(body, media_type=media_type)
+
+
+router = APIRouter(tags=["WADO-RS"])
+
+
+@router.get("/studies/{study}")
+def retrieve_study(request: Request, services: ServicesDep, study: str) -> StreamingResponse:
+    """Retrieve Study (PS3.18 10.4.1.1): every instance of the study, series by series."""
+    return _retrieve(request, services, study)
+
+
+@router.get("/studies/{study}/series/{series}")
+def retrieve_series(
+    request: Request, services: ServicesDep, study: str, series: str
+) -> StreamingResponse:
+    """Retrieve Series (PS3.18 10.4.1.1)."""
+    return _retrieve(request, services, study, series)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{instance}")
+def retrieve_instance(
+    request: Request, services: ServicesDep, study: str, series: str, instance: str
+) -> StreamingResponse:
+    """Retrieve Instance (PS3.18 10.4.1.1): one part, still multipart/related."""
+    return _retrieve(request, services, study, series, instance)
+
+
+@router.get("/studies/{study}/metadata")
+def retrieve_study_metadata(request: Request, services: ServicesDep, study: str) -> Response:
+    """Study metadata (PS3.18 10.4.1.2): a JSON array, one dataset per instance."""
+    return _metadata(request, services, study)
+
+
+@router.get("/studies/{study}/series/{series}/metadata")
+def retrieve_series_metadata(
+    request: Request, services: ServicesDep, study: str, series: str
+) -> Response:
+    """Series metadata (PS3.18 10.4.1.2)."""
+    return _metadata(request, services, study, series)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{instance}/metadata")
+def retrieve_instance_metadata(
+    request: Request, services: ServicesDep, study: str, series: str, instance: str
+) -> Response:
+    """Instance metadata (PS3.18 10.4.1.2): an array of one."""
+    return _metadata(request, services, study, series, instance)
