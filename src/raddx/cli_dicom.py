@@ -85,7 +85,7 @@ def _from_files(paths: list[Path]) -> tuple[list[Any], list[tuple[str, str]]]:
 def _from_archive(services: Any, studies: list[str], patient_id: str | None) -> list[Any]:
     from raddx.archive.query import Query
     from raddx.archive.retrieve import RetrieveService
-    from raddx.dimse.scu import Outgoing
+    from raddx.dimse.scu import Outgoing, stored_dataset
 
     if studies:
         # PS3.4 C.2.2.2.2: a list of UIDs, backslash-separated, matches any of them.
@@ -105,7 +105,7 @@ def _from_archive(services: Any, studies: list[str], patient_id: str | None) -> 
     def loader(ref: Any) -> Callable[[], Dataset]:
         def load() -> Dataset:
             (retrieved,) = retrieve_service.read([ref])
-            return retrieved.decode()
+            return stored_dataset(retrieved)
 
         return load
 

@@ -24,7 +24,10 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
 )
 
+from raddx.archive.retrieve import RetrievedInstance
 from raddx.config import RemoteAE
+from raddx.dimse._stored_send import StoredObject
+from raddx.dimse._stored_send import install as install_stored_send
 from raddx.dimse._tuning import set_nodelay
 from raddx.dimse.contexts import STORAGE_TRANSFER_SYNTAXES, storage_contexts
 from raddx.dimse.status import PENDING
@@ -37,6 +40,7 @@ __all__ = [
     "get",
     "move",
     "send_instances",
+    "stored_dataset",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,6 +103,30 @@ class RetrieveOutcome:
     def ok(self) -> bool:
         """Success with no failed sub-operation."""
         return self.status == 0 and self.failed == 0
+
+
+def stored_dataset(retrieved: RetrievedInstance) -> Dataset:
+    """What to give :attr:`Outgoing.load` for an archived object: its stored bytes, sent
+    unchanged when the peer accepts the stored transfer syntax (as C-GET/C-MOVE send them,
+    :mod:`raddx.dimse._stored_send`), re-encoded only between the uncompressed syntaxes.
+
+    Raises
+    ------
+    OSError
+        The stored object could not be read (``retrieved.error``).
+    ValueError
+        Its transfer syntax is not one pydicom knows.
+    """
+    if retrieved.part10 is None or retrieved.meta is None:
+        raise OSError(retrieved.error)
+    return StoredObject(
+        retrieved.part10,
+        dataset_offset=retrieved.meta.dataset_offset,
+        sop_class_uid=retrieved.ref.sop_class_uid,
+        sop_instance_uid=retrieved.ref.sop_instance_uid,
+        transfer_syntax_uid=retrieved.meta.transfer_syntax_uid,
+        verbatim=retrieved.verbatim,
+    )
 
 
 def _context_key(sop_class_uid: str, transfer_syntax_uid: str) -> tuple[str, tuple[UID, ...]]:
@@ -186,6 +214,7 @@ def send_instances(
         loaded, and every object after the association is lost fail with ``status``
         ``None`` and a comment.
     """
+    install_stored_send()
     outcomes: list[StoreOutcome] = []
 
     def record(outcome: StoreOutcome) -> None:

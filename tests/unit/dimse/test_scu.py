@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pynetdicom.association as association
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import (
@@ -12,7 +13,12 @@ from pydicom.uid import (
 )
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage
 
-from raddx.dimse.scu import MAX_CONTEXTS, Outgoing, StoreOutcome, _batches
+from dicom_factory import make_dataset, to_part10
+from raddx.archive import RetrievedInstance
+from raddx.archive.part10 import read_file_meta
+from raddx.archive.query import InstanceRef
+from raddx.dimse._stored_send import install
+from raddx.dimse.scu import MAX_CONTEXTS, Outgoing, StoreOutcome, _batches, stored_dataset
 
 
 def _item(sop_class: str, syntax: str) -> Outgoing:
@@ -63,3 +69,17 @@ def test_more_than_128_contexts_split_into_associations() -> None:
 )
 def test_store_outcome_ok(status: int | None, ok: bool) -> None:
     assert StoreOutcome("1.2.3", status).ok is ok
+
+
+def test_archived_objects_are_sent_as_their_stored_bytes() -> None:
+    ds = make_dataset()
+    part10 = to_part10(ds, ImplicitVRLittleEndian)
+    meta = read_file_meta(part10)
+    ref = InstanceRef(ds.SOPClassUID, ds.SOPInstanceUID, ImplicitVRLittleEndian, "k")
+    outgoing = stored_dataset(RetrievedInstance(ref, part10, meta))
+    assert outgoing.SOPInstanceUID == ds.SOPInstanceUID
+    assert outgoing.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+    install()
+    assert association.encode(outgoing, True, True, False) == part10[meta.dataset_offset :]
+    with pytest.raises(OSError, match="gone"):
+        stored_dataset(RetrievedInstance(ref, None, None, "gone"))
