@@ -66,13 +66,13 @@ _PDU_HEADER = struct.Struct(">BBI")
 _PDV_HEADER = struct.Struct(">IB")
 _ELEMENT_HEADER = struct.Struct("<HHI")
 _P_DATA_TF = 0x04
-#: PS3.7 E.1: Command Field values, and the Command Data Set Type for "a data set follows".
+#: PS3.7 E.1: Command Field values.
 _C_STORE_RQ = 0x0001
 _C_STORE_RSP = (0x8001).to_bytes(2, "little")
-_DATA_SET_PRESENT = 0x0000
 _C_FIND_RSP = 0x8020
-#: What pynetdicom writes for "an identifier follows" (any value but 0x0101, PS3.7 E.1).
-_IDENTIFIER_PRESENT = 0x0001
+#: Command Data Set Type for "a data set / identifier follows": any value but 0x0101 (PS3.7
+#: E.1); 0x0001 as pynetdicom and DCMTK write it.
+_DATA_SET_PRESENT = 0x0001
 _FIND_PENDING = frozenset({0xFF00, 0xFF01})
 _REACTOR_TURN_TIMEOUT = 1.0
 #: The DUL reactor's idle sleep while the link has muted its socket (seconds).
@@ -274,7 +274,7 @@ class DirectLink:
                 (0x0002, "UI", str(primitive.AffectedSOPClassUID)),
                 (0x0100, "US", _C_FIND_RSP),
                 (0x0120, "US", primitive.MessageIDBeingRespondedTo),
-                (0x0800, "US", _IDENTIFIER_PRESENT),
+                (0x0800, "US", _DATA_SET_PRESENT),
                 (0x0900, "US", primitive.Status),
             ]
         )
