@@ -1,12 +1,12 @@
-"""DICOMweb (PS3.18 10): the Studies Service under ``/dicom-web`` — QIDO-RS search, later
-WADO-RS retrieve and STOW-RS store — on the same query engine, retrieve and ingest services
+"""DICOMweb (PS3.18 10): the Studies Service under ``/dicom-web`` — QIDO-RS search, WADO-RS
+retrieve and STOW-RS store — on the same query engine, retrieve and ingest services
 as the DIMSE door."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from raddx.web.dicomweb import qido, wado
+from raddx.web.dicomweb import qido, stow, wado
 
 __all__ = ["PREFIX", "router"]
 
@@ -16,3 +16,4 @@ PREFIX = "/dicom-web"
 router = APIRouter(prefix=PREFIX)
 router.include_router(qido.router)
 router.include_router(wado.router)
+router.include_router(stow.router)

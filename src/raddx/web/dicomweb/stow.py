@@ -1,0 +1,246 @@
+"""STOW-RS, the Store transaction (PS3.18 10.5): ``multipart/related`` parts of
+``application/dicom`` stored through :meth:`~raddx.archive.IngestService.store`, the same
+ingest as C-STORE.
+
+The upload is spooled to an anonymous temporary file as it arrives (a 2 GB study is never
+held in memory) and framed from a memory map of it, one part at a time. Nothing is stored
+before the whole body has arrived: a client that disconnects mid-upload leaves nothing
+behind. Each part is stored or refused on its own: a non-DICOM, truncated or foreign part is
+listed in FailedSOPSequence with its FailureReason, and the others are stored.
+
+Response (PS3.18 10.5.3, Table 10.5.3-2): 200 when every instance was stored, 202 when some
+failed, 409 when none was stored; the body is a DICOM JSON dataset with
+ReferencedSOPSequence and FailedSOPSequence. A ``Warning`` header says in words why each
+failed part failed (FailureReason is only a code).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import mmap
+import tempfile
+from dataclasses import dataclass, field
+from email.message import Message
+from io import BytesIO
+from typing import IO, Any
+
+import pydicom
+from fastapi import APIRouter, Request, Response
+from pydicom.dataset import Dataset
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from raddx.archive.part10 import read_file_meta
+from raddx.errors import Conflict, InvalidInput, OutOfResources
+from raddx.services import Services
+from raddx.web._errors import UnsupportedMediaType
+from raddx.web.deps import ServicesDep
+from raddx.web.dicomweb._media import negotiate
+from raddx.web.dicomweb._multipart import Part, iter_parts
+from raddx.web.dicomweb._uids import check_uid, resource_url
+
+__all__ = ["FailureReasonValues", "router"]
+
+log = logging.getLogger(__name__)
+
+_JSON: list[tuple[str, str | None]] = [("application/dicom+json", None), ("application/json", None)]
+_DICOM = "application/dicom"
+
+
+class FailureReasonValues:
+    """FailureReason (0008,1197) codes we answer (PS3.4 Annex B.2.3 storage statuses, as
+    PS3.18 10.5.3 uses them)."""
+
+    #: Duplicate SOP Instance: different bytes under a stored UID, policy ``reject``.
+    DUPLICATE_SOP_INSTANCE = 0x0111
+    #: Processing failure: our fault (logged with its traceback).
+    PROCESSING_FAILURE = 0x0110
+    #: Out of resources: the disk is full; retrying later may succeed.
+    OUT_OF_RESOURCES = 0xA700
+    #: Data set does not match SOP class: here, not of the study the request targets.
+    DATA_SET_DOES_NOT_MATCH = 0xA900
+    #: Cannot understand: not DICOM, truncated, or not an application/dicom part.
+    CANNOT_UNDERSTAND = 0xC000
+
+
+@dataclass
+class _Outcome:
+    stored: list[tuple[str, str, str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str, int, str]] = field(default_factory=list)
+
+
+def _boundary(content_type: str | None) -> str:
+    """The boundary of a ``multipart/related; type="application/dicom"`` request.
+
+    Raises
+    ------
+    UnsupportedMediaType
+        Not multipart/related, or parts of another type (DICOM JSON or XML metadata with
+        bulk data is not taken yet).
+    InvalidInput
+        No boundary parameter.
+    """
+    message = Message()
+    message["content-type"] = content_type or ""
+    if message.get_content_type() != "multipart/related":
+        raise UnsupportedMediaType(
+            f"Content-Type {content_type!r}: STOW-RS takes multipart/related; "
+            f'type="application/dicom"'
+        )
+    part_type = message.get_param("type")
+    if isinstance(part_type, str) and part_type.lower() != _DICOM:
+        raise UnsupportedMediaType(
+            f"multipart/related parts of type {part_type!r} are not taken; only {_DICOM}"
+        )
+    boundary = message.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        raise InvalidInput("Content-Type multipart/related without a boundary parameter")
+    return boundary
+
+
+def _uids(body: bytes) -> tuple[str, str]:
+    """SOP Class and Instance UID from the File Meta, for the response; empty if unreadable."""
+    try:
+        meta = read_file_meta(body)
+    except Exception:  # any damage: the part fails for the reason ingest gives
+        return "", ""
+    return meta.media_storage_sop_class_uid, meta.media_storage_sop_instance_uid
+
+
+def _study_of(body: bytes) -> str | None:
+    with contextlib.suppress(Exception):  # unreadable: ingest refuses it with its reason
+        ds = pydicom.dcmread(BytesIO(body), stop_before_pixels=True, specific_tags=[0x0020000D])
+        return str(ds.get("StudyInstanceUID", "")) or None
+    return None
+
+
+def _store_part(services: Services, part: Part, study: str | None, outcome: _Outcome) -> None:
+    sop_class, sop_instance = _uids(part.body) if part.complete else ("", "")
+
+    def fail(reason: int, text: str) -> None:
+        outcome.failed.append((sop_class, sop_instance, reason, f"part {part.index + 1}: {text}"))
+
+    cannot = FailureReasonValues.CANNOT_UNDERSTAND
+    if not part.complete:
+        return fail(cannot, "truncated: the message ended inside this part")
+    if part.content_type not in ("", _DICOM):
+        return fail(cannot, f"a {part.content_type} part; only {_DICOM} parts are taken")
+    if study is not None and _study_of(part.body) not in (study, None):
+        return fail(
+            FailureReasonValues.DATA_SET_DOES_NOT_MATCH,
+            f"StudyInstanceUID is not the study {study} of the request",
+        )
+    try:
+        result = services.ingest.store(part.body, source="stowrs")
+    except InvalidInput as exc:
+        return fail(cannot, str(exc))
+    except Conflict as exc:
+        return fail(FailureReasonValues.DUPLICATE_SOP_INSTANCE, str(exc))
+    except OutOfResources as exc:
+        return fail(FailureReasonValues.OUT_OF_RESOURCES, str(exc))
+    except Exception:
+        log.exception("STOW-RS: part %d failed", part.index + 1)
+        return fail(FailureReasonValues.PROCESSING_FAILURE, "internal error; see server log")
+    outcome.stored.append(
+        (
+            result.sop_class_uid,
+            result.sop_instance_uid,
+            result.study_instance_uid,
+            result.series_instance_uid,
+        )
+    )
+    return None
+
+
+def _store_all(services: Services, spool: IO[bytes], boundary: str, study: str | None) -> _Outcome:
+    """Frame the spooled body and store part by part (runs on a worker thread)."""
+    spool.flush()
+    size = spool.seek(0, 2)
+    if size == 0:
+        raise InvalidInput("the request body is empty; STOW-RS needs at least one part")
+    outcome = _Outcome()
+    with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+        for part in iter_parts(buffer, boundary):
+            _store_part(services, part, study, outcome)
+    if not outcome.stored and not outcome.failed:
+        raise InvalidInput("the multipart body holds no parts")
+    return outcome
+
+
+def _response_dataset(outcome: _Outcome, base: str, study: str | None) -> Dataset:
+    """PS3.18 Table 10.5.3-3: the Store Instances Response Module."""
+    ds = Dataset()
+    studies = {s for _, _, s, _ in outcome.stored}
+    target = study or (next(iter(studies)) if len(studies) == 1 else None)
+    if target:
+        ds.RetrieveURL = resource_url(base, target)
+    referenced = []
+    for sop_class, sop_instance, study_uid, series_uid in outcome.stored:
+        item = Dataset()
+        item.ReferencedSOPClassUID = sop_class
+        item.ReferencedSOPInstanceUID = sop_instance
+        item.RetrieveURL = resource_url(base, study_uid, series_uid, sop_instance)
+        referenced.append(item)
+    if referenced:
+        ds.ReferencedSOPSequence = referenced
+    failed = []
+    for sop_class, sop_instance, reason, _ in outcome.failed:
+        item = Dataset()
+        item.ReferencedSOPClassUID = sop_class
+        item.ReferencedSOPInstanceUID = sop_instance
+        item.FailureReason = reason
+        failed.append(item)
+    if failed:
+        ds.FailedSOPSequence = failed
+    return ds
+
+
+def _warning(texts: list[str]) -> str:
+    """RFC 7234 5.5 warn-values (299: miscellaneous persistent warning), one per failed
+    part; quotes and non-ASCII replaced so the header stays a valid quoted string."""
+    values = []
+    for text in texts:
+        clean = text.replace("\\", "/").replace('"', "'").encode("ascii", "replace").decode()
+        values.append(f'299 raddx "{clean[:300]}"')
+    return ", ".join(values)
+
+
+async def _store(request: Request, services: Services, study: str | None) -> Response:
+    media_type, _ = negotiate(request.headers.get("accept"), _JSON)
+    if study is not None:
+        check_uid(study)
+    boundary = _boundary(request.headers.get("content-type"))
+    data_dir = services.settings.data_dir
+    with tempfile.TemporaryFile(dir=data_dir if data_dir.is_dir() else None) as spool:
+        try:
+            async for chunk in request.stream():
+                spool.write(chunk)  # to the page cache: short enough for the event loop
+        except ClientDisconnect:
+            log.info("STOW-RS: client disconnected mid-upload; nothing stored")
+            return Response(status_code=400)  # nobody is listening any more
+        outcome = await run_in_threadpool(_store_all, services, spool, boundary, study)
+    log.info("STOW-RS stored=%d failed=%d", len(outcome.stored), len(outcome.failed))
+    base = str(request.base_url).rstrip("/") + "/dicom-web"
+    body: dict[str, Any] = _response_dataset(outcome, base, study).to_json_dict()
+    status = 200 if not outcome.failed else 202 if outcome.stored else 409
+    headers = {"Warning": _warning([t for *_, t in outcome.failed])} if outcome.failed else {}
+    content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return Response(content, status_code=status, media_type=media_type, headers=headers)
+
+
+router = APIRouter(tags=["STOW-RS"])
+
+
+@router.post("/studies")
+async def store_instances(request: Request, services: ServicesDep) -> Response:
+    """Store Instances (PS3.18 10.5.1): instances of any studies."""
+    return await _store(request, services, None)
+
+
+@router.post("/studies/{study}")
+async def store_study_instances(request: Request, services: ServicesDep, study: str) -> Response:
+    """Store Instances of one study (PS3.18 10.5.1): instances of another study are
+    refused (FailureReason 0xA900) and the others stored."""
+    return await _store(request, services, study)
