@@ -7,10 +7,11 @@ import hashlib
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
 from raddx.archive import IngestOutcome, blob_key_for
@@ -330,3 +331,30 @@ def test_site_timezone_applies_to_objects_without_their_own(
 def test_bad_site_timezone_is_refused(tmp_path: Path, offset: str) -> None:
     with pytest.raises(ValueError, match="default_timezone_offset"):
         load_settings(data_dir=tmp_path, default_timezone_offset=offset)
+
+
+def test_full_index_database_is_out_of_resources_and_keeps_nothing(tmp_path: Path) -> None:
+    """SQLite reports a full database (here: its page limit reached, standing in for a full
+    disk under the index) as 'database or disk is full': the store fails as Out of Resources
+    (C-STORE 0xA700), the blob written for it is removed, earlier objects are untouched."""
+    svc = Services.from_settings(load_settings(data_dir=tmp_path / "d"))
+    try:
+        kept = make_dataset()
+        svc.ingest.store(to_part10(kept), source="test")
+        with svc.engine.connect() as conn:
+            pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar_one())
+        svc.engine.dispose()
+
+        @event.listens_for(svc.engine, "connect")
+        def _limit(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+
+        with pytest.raises(OutOfResources, match="index database is out of disk space"):
+            for _ in range(50):  # until a new page is needed
+                svc.ingest.store(to_part10(make_dataset(pixel_bytes=4000)), source="test")
+        with svc.session_factory() as session:
+            stored = set(session.scalars(select(Instance.sop_instance_uid)))
+        assert kept.SOPInstanceUID in stored
+        assert len(_blob_files(svc)) == len(stored)  # no blob without its row
+    finally:
+        svc.close()

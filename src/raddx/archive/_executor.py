@@ -11,15 +11,18 @@ still comes from SQLAlchemy, so no hand-written SQL exists outside migrations.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["Executor", "Row", "executor_for"]
+__all__ = ["Executor", "Row", "write_transaction"]
 
 
 class Row(dict[str, Any]):
@@ -47,6 +50,10 @@ class Executor:
         """Execute for its effect."""
         self.conn.execute(stmt, dict(params))
 
+    def run_built(self, stmt: Executable) -> None:
+        """Execute a statement built per call, values included (rare paths)."""
+        self.conn.execute(stmt)
+
 
 class _SQLiteExecutor(Executor):
     """Compiled-once statements on the sqlite3 cursor (see the module docstring)."""
@@ -54,9 +61,9 @@ class _SQLiteExecutor(Executor):
     # Keyed by id(); the value keeps the statement alive so an id is never reused.
     _cache: dict[tuple[int, tuple[str, ...]], tuple[Executable, str, tuple[str, ...]]] = {}  # noqa: RUF012
 
-    def __init__(self, conn: Connection) -> None:
-        super().__init__(conn)
-        self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    def __init__(self, dialect: Dialect, cursor: Any) -> None:
+        self._dialect = dialect
+        self._cursor = cursor
 
     def _compiled(self, stmt: Executable, keys: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
         # INSERTs are compiled for the exact columns given; other statements ignore ``keys``
@@ -66,7 +73,7 @@ class _SQLiteExecutor(Executor):
         if found is None:
             compiled = cast(
                 SQLCompiler,
-                stmt.compile(dialect=self.conn.dialect, column_keys=list(keys)),  # type: ignore[attr-defined]
+                stmt.compile(dialect=self._dialect, column_keys=list(keys)),  # type: ignore[attr-defined]
             )
             found = (stmt, str(compiled), tuple(compiled.positiontup or ()))
             self._cache[cache_key] = found
@@ -88,6 +95,12 @@ class _SQLiteExecutor(Executor):
     def run(self, stmt: Executable, params: Mapping[str, Any]) -> None:
         self._execute(stmt, params)
 
+    def run_built(self, stmt: Executable) -> None:
+        compiled = cast(SQLCompiler, stmt.compile(dialect=self._dialect))  # type: ignore[attr-defined]
+        params = compiled.construct_params()
+        order = compiled.positiontup or ()
+        self._cursor.execute(str(compiled), [_sqlite_value(params[name]) for name in order])
+
 
 def _sqlite_value(value: Any) -> Any:
     """The value as SQLAlchemy's SQLite dialect would bind it (DateTime is stored as naive
@@ -99,8 +112,34 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-def executor_for(conn: Connection) -> Executor:
-    """The fastest executor for ``conn``'s database."""
-    if conn.dialect.name == "sqlite":
-        return _SQLiteExecutor(conn)
-    return Executor(conn)
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Executor]:
+    """One write transaction, committed on success and rolled back on any exception.
+
+    On SQLite the transaction runs on a pooled sqlite3 connection without SQLAlchemy's
+    ``Connection``/``Transaction`` objects and their events (~35 µs per ingest in the
+    profile): ``BEGIN IMMEDIATE`` takes the write lock up front as everywhere else
+    (``raddx.db.engine``). sqlite3 errors are raised as SQLAlchemy's exception classes
+    (``IntegrityError``, ``OperationalError``) with the original as ``orig``, as on the
+    generic path, so callers handle one family of errors.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield Executor(conn)
+        return
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+            yield _SQLiteExecutor(engine.dialect, driver.cursor())
+            driver.commit()
+        except BaseException as exc:
+            if driver.in_transaction:
+                driver.rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+            raise
+    finally:
+        raw.close()

@@ -18,9 +18,9 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
-from raddx.archive._executor import Executor, Row, executor_for
+from raddx.archive._executor import Executor, Row
 from raddx.archive.datetimes import study_instant_utc
 from raddx.archive.header import HeaderRecord
 from raddx.archive.names import fuzzy_group, normalize_group
@@ -170,7 +170,7 @@ def _statements() -> _Statements:
 
 
 def file_instance(
-    conn: Connection,
+    db: Executor,
     record: HeaderRecord,
     *,
     sha256: str,
@@ -197,7 +197,6 @@ def file_instance(
     """
     sql = _statements()
     filed = Filed()
-    db = executor_for(conn)
     existing = db.first(sql.instance_by_uid, {"p_uid": record.sop_instance_uid})
     replaced_count = 0
     if existing is not None:
@@ -338,7 +337,7 @@ def _patient(db: Executor, record: HeaderRecord, conflicts: list[str], now: dt.d
             changes.update(_fuzzy_keys(column, values))
     if changes:
         # Built per call (the changed columns vary), so it takes SQLAlchemy's generic path.
-        db.conn.execute(
+        db.run_built(
             update(Patient).where(Patient.id == row["id"]).values(updated_at=now, **changes)
         )
     return int(row["id"])

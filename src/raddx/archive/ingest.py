@@ -38,6 +38,7 @@ from enum import StrEnum
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from raddx.archive._executor import write_transaction
 from raddx.archive._index_writer import file_instance
 from raddx.archive.header import HeaderRecord, parse_header
 from raddx.archive.part10 import file_meta_header
@@ -340,9 +341,9 @@ class IngestService:
         adopt: bool = False,
     ) -> IngestResult:
         assert pending.key is not None
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as db:
             filed = file_instance(
-                conn,
+                db,
                 record,
                 sha256=sha,
                 size=size,
