@@ -16,22 +16,26 @@ _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 def truncation_reason(ds: Dataset) -> str | None:
     """Why ``ds`` looks truncated, or ``None``.
 
-    Checks, before any value is decoded: every top-level value has the length its header
-    declares (PS3.5 7.1); an image has Rows and pixel data; native pixel data is as
-    long as Rows × Columns × SamplesPerPixel × BitsAllocated/8 × frames (PS3.5 8.1.1).
+    Checks, before any value is decoded: the last top-level value has the length its header
+    declares (PS3.5 7.1; the ones before it were read whole, or reading would have stopped);
+    an image has Rows and pixel data; native pixel data is as long as Rows × Columns ×
+    SamplesPerPixel × BitsAllocated/8 × frames (PS3.5 8.1.1).
     """
-    for tag in ds.keys():  # noqa: SIM118 -- iterating a Dataset would decode every value
-        raw = ds.get_item(tag)
-        if (
-            isinstance(raw, RawDataElement)
-            and raw.length != _UNDEFINED
-            and raw.value is not None
-            and len(raw.value) < raw.length
-        ):
-            return (
-                f"truncated: ({tag.group:04X},{tag.element:04X}) has {len(raw.value)} of "
-                f"{raw.length} bytes"
-            )
+    # Elements are read in order and a cut file stops inside one: only the last top-level
+    # element can be short (a cut inside a sequence fails when the sequence is decoded).
+    tags = list(ds.keys())  # not iterating ds itself: that would decode every value
+    raw = ds.get_item(max(tags)) if tags else None
+    if (
+        isinstance(raw, RawDataElement)
+        and raw.length != _UNDEFINED
+        and raw.value is not None
+        and len(raw.value) < raw.length
+    ):
+        tag = raw.tag
+        return (
+            f"truncated: ({tag.group:04X},{tag.element:04X}) has {len(raw.value)} of "
+            f"{raw.length} bytes"
+        )
     if "Rows" not in ds and UID(ds.get("SOPClassUID", "")).name.endswith("Image Storage"):
         return "truncated: an image object without Rows and pixel data"
     if "Rows" in ds and not any(k in ds for k in _PIXEL_TAGS):

@@ -108,8 +108,11 @@ def _read(source: Source) -> bytes:
 def _write_atomically(data: bytes, target: Path) -> None:
     """Write under a temporary name in the target folder, then rename: a reader (or a resumed
     run) sees the whole file or none of it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".dcm")
+    try:  # the series folder exists for all but its first file: no mkdir per file
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".dcm")
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".dcm")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
