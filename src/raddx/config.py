@@ -155,7 +155,13 @@ class Settings(BaseSettings):
         "comment saying the list was cut.",
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
-    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port (health, later DICOMweb).")
+    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port (health, DICOMweb).")
+    qido_max_results: int = Field(
+        1000,
+        ge=1,
+        description="A QIDO-RS search answers at most this many results (a larger limit is "
+        "lowered to it); a page with more matches behind it carries the Warning header.",
+    )
     remote_aes: list[RemoteAE] = Field(
         default_factory=list, description="Known remote AEs (title, host, port)."
     )

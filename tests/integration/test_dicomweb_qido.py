@@ -13,6 +13,8 @@ from pydicom.uid import generate_uid
 from requests import HTTPError
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
+from helpers import start_http_server
+from raddx.config import Settings
 from raddx.services import Services
 
 
@@ -217,3 +219,16 @@ def test_plain_json_accepted(archive: Archive) -> None:
     response = httpx.get(f"{archive.url}/studies", headers={"Accept": "application/json"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
+
+
+def test_qido_max_results_setting(archive: Archive, settings: Settings) -> None:
+    """The server's cap lowers a larger limit and truncates with the Warning header."""
+    capped = Services.from_settings(settings.model_copy(update={"qido_max_results": 2}))
+    server = start_http_server(capped)
+    try:
+        response = httpx.get(f"{server.url}/dicom-web/instances", params={"limit": "100"})
+        assert len(response.json()) == 2
+        assert "additional results" in response.headers["warning"]
+    finally:
+        server.stop()
+        capped.close()

@@ -40,7 +40,8 @@ from raddx.web.dicomweb._uids import check_uid, resource_url
 
 __all__ = ["DEFAULT_MAX_RESULTS", "SearchRequest", "router", "search_request"]
 
-#: Most results one search answers; more matches get the Warning header (PS3.18 8.3.4.4).
+#: Most results one search answers when the caller does not say (the ``qido_max_results``
+#: setting decides in the server); more matches get the Warning header (PS3.18 8.3.4.4).
 DEFAULT_MAX_RESULTS = 1000
 DICOM_JSON = "application/dicom+json"
 _OFFERS: list[tuple[str, str | None]] = [(DICOM_JSON, None), ("application/json", None)]
@@ -263,6 +264,7 @@ def _search(
         model=model,
         path_keys=path_keys,
         default_levels=default_levels,
+        max_results=services.settings.qido_max_results,
     )
     base = str(request.base_url).rstrip("/") + "/dicom-web"
     results = []
