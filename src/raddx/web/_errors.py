@@ -64,7 +64,15 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(status, str(exc))
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's ServerErrorMiddleware calls this and then re-raises, so uvicorn logs the
+    # traceback; the client gets the generic failure without internals.
+    return problem(500, "internal error; see the server log")
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the one handler per domain error class on ``app``."""
+    """Register the one handler per domain error class on ``app``, and the generic 500
+    for anything else."""
     for cls in _STATUS:
         app.add_exception_handler(cls, _domain_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -220,6 +220,8 @@ async def _store(request: Request, services: Services, study: str | None) -> Res
         except ClientDisconnect:
             log.info("STOW-RS: client disconnected mid-upload; nothing stored")
             return Response(status_code=400)  # nobody is listening any more
+        except OSError as exc:  # ENOSPC and friends while spooling: retry later
+            raise OutOfResources(f"the upload could not be spooled: {exc.strerror}") from exc
         outcome = await run_in_threadpool(_store_all, services, spool, boundary, study)
     log.info("STOW-RS stored=%d failed=%d", len(outcome.stored), len(outcome.failed))
     base = str(request.base_url).rstrip("/") + "/dicom-web"
