@@ -156,6 +156,12 @@ class Settings(BaseSettings):
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP port (health, DICOMweb).")
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (e.g. 'https://viewer.example.org', or '*') whose browser apps "
+        "may call the HTTP door (CORS), such as an OHIF viewer served elsewhere; empty = "
+        "same origin only.",
+    )
     qido_max_results: int = Field(
         1000,
         ge=1,

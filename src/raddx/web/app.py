@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -21,6 +22,16 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="raddx", version=__version__)
     app.state.services = services
     install_error_handlers(app)
+    origins = services.settings.cors_allow_origins
+    if origins:
+        # Browser viewers read the paging Warning and the multipart Content-Type (boundary).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["Warning", "Content-Type"],
+        )
     app.include_router(dicomweb.router)
 
     @app.get("/healthz", tags=["operations"])
