@@ -26,6 +26,8 @@ DICOM = [("multipart/related", "application/dicom")]
             "multipart/related",
         ),
         ("multipart/related", DICOM, "multipart/related"),  # no type: any part type
+        ('multipart/related; type="*/*"', DICOM, "multipart/related"),  # dicomweb-client frames
+        ('multipart/related; type="application/*"', DICOM, "multipart/related"),
     ],
 )
 def test_negotiate(accept: str | None, offers: list, chosen: str) -> None:

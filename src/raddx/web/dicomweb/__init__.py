@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from raddx.web.dicomweb import qido, stow, wado
+from raddx.web.dicomweb import frames, qido, stow, wado
 
 __all__ = ["PREFIX", "router"]
 
@@ -16,4 +16,5 @@ PREFIX = "/dicom-web"
 router = APIRouter(prefix=PREFIX)
 router.include_router(qido.router)
 router.include_router(wado.router)
+router.include_router(frames.router)
 router.include_router(stow.router)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from raddx.web._errors import NotAcceptable
 
-__all__ = ["MediaRange", "negotiate", "parse_accept"]
+__all__ = ["MediaRange", "negotiate", "parse_accept", "type_matches"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,16 @@ class MediaRange:
         if main not in ("*", offer_main) or sub not in ("*", offer_sub):
             return False
         wanted = self.params.get("type")
-        return wanted is None or part_type is None or wanted.lower() == part_type
+        return wanted is None or part_type is None or type_matches(wanted, part_type)
+
+
+def type_matches(pattern: str, media_type: str) -> bool:
+    """Whether ``media_type`` is in ``pattern``, itself a media range: the ``type`` parameter
+    of a multipart range may be ``*/*`` or ``image/*`` (dicomweb-client sends
+    ``type="*/*"`` for frames)."""
+    main, _, sub = pattern.strip().lower().partition("/")
+    media_main, _, media_sub = media_type.partition("/")
+    return main in ("*", media_main) and sub in ("*", media_sub)
 
 
 def _split(header: str, separator: str) -> list[str]:

@@ -34,7 +34,7 @@ from raddx.web.dicomweb._media import negotiate
 from raddx.web.dicomweb._multipart import encode_parts, new_boundary
 from raddx.web.dicomweb._uids import check_uid
 
-__all__ = ["router"]
+__all__ = ["instance_bytes", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,22 @@ def _readable(retrieve: RetrieveService, refs: list[InstanceRef]) -> Iterator[Re
             )
             continue
         yield retrieved
+
+
+def instance_bytes(services: Services, study: str, series: str, instance: str) -> tuple[bytes, str]:
+    """One instance's Part 10 bytes (re-encoded if stored mis-encoded) and its transfer
+    syntax, for the resources below an instance (frames).
+
+    Raises
+    ------
+    NotFound
+        No such instance, or its stored object cannot be read (logged).
+    """
+    retrieve, refs = _instances(services, study, series, instance)
+    for retrieved in _readable(retrieve, refs):
+        assert retrieved.meta is not None
+        return _part10(retrieved), retrieved.meta.transfer_syntax_uid
+    raise NotFound(f"instance {instance} is indexed but its stored object cannot be read")
 
 
 def _retrieve(request: Request, services: Services, *uids: str | None) -> StreamingResponse:

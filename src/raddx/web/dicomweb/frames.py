@@ -1,0 +1,140 @@
+"""WADO-RS Retrieve Frames (PS3.18 10.4.1.1.5, 8.7.3.5): frames of one instance as
+``multipart/related``, one part per frame asked for, in the stored transfer syntax.
+
+Native (uncompressed) pixel data is cut into frames by size, never decoded: the parts are
+``application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1``. Encapsulated pixel data is
+split into its compressed frames with :func:`pydicom.encaps.generate_frames` and sent as
+stored, with the media type of its transfer syntax (``image/jpeg``, ``image/jls``,
+``image/jp2``, ``image/jphc``, ``image/dicom-rle``), or as ``application/octet-stream`` when
+the client asks for that with ``transfer-syntax=*`` (what dicom-image-loader, used by OHIF,
+sends). Transcoding is not done: an Accept that needs it is 406 with what we can send.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import pydicom
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from raddx.errors import InvalidInput
+from raddx.web._errors import NotAcceptable
+from raddx.web.deps import ServicesDep
+from raddx.web.dicomweb._media import parse_accept, type_matches
+from raddx.web.dicomweb._multipart import encode_parts, new_boundary
+from raddx.web.dicomweb.wado import instance_bytes
+
+__all__ = ["router"]
+
+_OCTETS = "application/octet-stream"
+#: Transfer syntaxes whose pixel data is native little endian bytes once read.
+_NATIVE = frozenset(
+    {ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian}
+)
+#: Media type of the frames of each compressed transfer syntax (PS3.18 Table 8.7.3-2 and
+#: 8.7.4-1: image/jpeg, image/jls, image/jp2, image/jphc, image/dicom-rle).
+_MEDIA_TYPES = {
+    "1.2.840.10008.1.2.4.50": "image/jpeg",
+    "1.2.840.10008.1.2.4.51": "image/jpeg",
+    "1.2.840.10008.1.2.4.57": "image/jpeg",
+    "1.2.840.10008.1.2.4.70": "image/jpeg",
+    "1.2.840.10008.1.2.4.80": "image/jls",
+    "1.2.840.10008.1.2.4.81": "image/jls",
+    "1.2.840.10008.1.2.4.90": "image/jp2",
+    "1.2.840.10008.1.2.4.91": "image/jp2",
+    "1.2.840.10008.1.2.4.201": "image/jphc",
+    "1.2.840.10008.1.2.4.202": "image/jphc",
+    "1.2.840.10008.1.2.4.203": "image/jphc",
+    "1.2.840.10008.1.2.5": "image/dicom-rle",
+}
+
+
+def frame_numbers(text: str) -> list[int]:
+    """``1,3,5`` → ``[1, 3, 5]`` (PS3.18 10.4.1.1.5: a comma-separated list, from 1).
+
+    Raises
+    ------
+    InvalidInput
+        Not a list of positive integers.
+    """
+    numbers = []
+    for piece in text.split(","):
+        if not piece.strip().isdigit() or int(piece) < 1:
+            raise InvalidInput(f"frame list {text!r}: frame numbers are integers from 1")
+        numbers.append(int(piece))
+    return numbers
+
+
+def _frames(ds: Dataset, native: bool) -> list[bytes]:
+    """Every frame of the instance's pixel data, as stored."""
+    if "PixelData" not in ds:
+        raise InvalidInput("the instance has no Pixel Data (7FE0,0010); it has no frames")
+    count = int(ds.get("NumberOfFrames") or 1)
+    data: bytes = ds.PixelData
+    if not native:
+        return list(generate_frames(data, number_of_frames=count))
+    bits = int(ds.BitsAllocated)
+    if bits % 8:
+        raise NotAcceptable(f"frames of {bits}-bit pixel data are not byte-aligned; not served")
+    size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel") or 1) * bits // 8
+    return [data[i * size : (i + 1) * size] for i in range(count)]
+
+
+def _choose(accept: str | None, stored: str) -> str:
+    """The Content-Type of each part, from the client's Accept and the stored syntax."""
+    native = stored in _NATIVE
+    media = _OCTETS if native else _MEDIA_TYPES.get(stored)
+    part_syntax = ExplicitVRLittleEndian if native else stored
+    for media_range in parse_accept(accept):
+        if media_range.media_type not in ("*/*", "multipart/*", "multipart/related"):
+            continue
+        if media is None:
+            break  # a compressed syntax we cannot name (video…): nothing fits
+        wanted_type = media_range.params.get("type") or "*/*"
+        wanted_syntax = media_range.params.get("transfer-syntax")
+        if type_matches(wanted_type, media) and wanted_syntax in (None, "*", part_syntax):
+            return f"{media}; transfer-syntax={part_syntax}"
+        # Compressed frames as octet-stream: only when the client says any syntax will do.
+        if not native and type_matches(wanted_type, _OCTETS) and wanted_syntax in ("*", stored):
+            return f"{_OCTETS}; transfer-syntax={stored}"
+    offer = f'multipart/related; type="{media}"; transfer-syntax={part_syntax}'
+    raise NotAcceptable(
+        f"frames are stored in {stored} and not transcoded; "
+        + (f"ask for {offer} or transfer-syntax=*" if media else "this syntax has no frames")
+    )
+
+
+router = APIRouter(tags=["WADO-RS"])
+
+
+@router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}")
+def retrieve_frames(
+    request: Request, services: ServicesDep, study: str, series: str, instance: str, frames: str
+) -> StreamingResponse:
+    """Retrieve Frames (PS3.18 10.4.1.1.5): the listed frames, in the order listed.
+
+    400 for a malformed list, a frame number beyond NumberOfFrames or an instance without
+    pixel data; 404 for an unknown instance; 406 when the Accept header needs transcoding.
+    """
+    numbers = frame_numbers(frames)
+    data, stored = instance_bytes(services, study, series, instance)
+    content_type = _choose(request.headers.get("accept"), stored)
+    ds = pydicom.dcmread(BytesIO(data))
+    available = _frames(ds, stored in _NATIVE)
+    beyond = [n for n in numbers if n > len(available)]
+    if beyond:
+        raise InvalidInput(
+            f"frame {beyond[0]} asked for, but the instance has {len(available)} frame(s)"
+        )
+    boundary = new_boundary()
+    parts = [(content_type, available[n - 1]) for n in numbers]
+    media_type = f'multipart/related; type="{content_type.split(";")[0]}"; boundary={boundary}'
+    return StreamingResponse(encode_parts(parts, boundary), media_type=media_type)
