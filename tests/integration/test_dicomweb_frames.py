@@ -119,3 +119,12 @@ def test_unknown_instance_is_404(objects: Objects) -> None:
     study, series, _ = objects.native
     response = httpx.get(_frames_url(objects, (study, series, "1.2.3.4"), "1"))
     assert response.status_code == 404
+
+
+def test_compressed_pixel_data_bulkdata_is_its_frames(objects: Objects) -> None:
+    study, series, instance = objects.rle
+    url = f"{objects.url}/studies/{study}/series/{series}/instances/{instance}/bulkdata/7FE00010"
+    response = httpx.get(url, headers={"Accept": OCTETS_ANY})
+    assert response.status_code == 200
+    assert all(response.content.count(frame) == 1 for frame in objects.rle_frames)
+    assert response.content.count(b"Content-Type:") == 2

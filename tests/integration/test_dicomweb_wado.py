@@ -4,9 +4,11 @@ Runs on SQLite and PostgreSQL (the ``services`` fixture)."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import httpx
+import pydicom
 import pytest
 from dicomweb_client import DICOMwebClient
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
@@ -119,7 +121,9 @@ def test_series_metadata(stored: Stored) -> None:
     for item in metadata:
         assert item["00100010"]["Value"][0]["Ideographic"] == "山田^太郎"
         assert item["00080005"]["Value"] == ["ISO_IR 192"]
-        assert "7FE00010" not in item  # bulk data left out
+        uri = item["7FE00010"]["BulkDataURI"]  # bulk data as a URI, not inline
+        assert uri.endswith(f"/instances/{item['00080018']['Value'][0]}/bulkdata/7FE00010")
+        assert "Value" not in item["7FE00010"] and "InlineBinary" not in item["7FE00010"]
         assert item["00280010"]["Value"]  # Rows is there
     study = stored.client.retrieve_study_metadata(stored.study)
     assert len(study) == 3
@@ -150,3 +154,24 @@ def test_not_acceptable(stored: Stored) -> None:
     assert response.status_code == 406
     response = httpx.get(f"{stored.url}/studies/{stored.study}/metadata", headers={"Accept": xml})
     assert response.status_code == 406
+
+
+def test_bulkdata(stored: Stored) -> None:
+    [item] = httpx.get(
+        f"{stored.url}/studies/{stored.study}/series/{stored.series[1]}/metadata"
+    ).json()
+    sop = item["00080018"]["Value"][0]
+    expected = pydicom.dcmread(io.BytesIO(stored.files[sop])).PixelData
+    # dicomweb-client sends "Host" without the port; ask it for our own URL.
+    path = item["7FE00010"]["BulkDataURI"].split("/dicom-web", 1)[1]
+    [value] = stored.client.retrieve_bulkdata(stored.url + path)
+    assert value == expected
+    instance = f"{stored.url}/studies/{stored.study}/series/{stored.series[1]}/instances/{sop}"
+    for tag, status, reason in [
+        ("00100010", 400, "not bulk data"),  # PatientName is PN
+        ("7FE0001", 400, "eight hexadecimal digits"),
+        ("00420011", 404, "no attribute"),  # EncapsulatedDocument: absent
+    ]:
+        response = httpx.get(f"{instance}/bulkdata/{tag}")
+        assert response.status_code == status
+        assert reason in response.json()["detail"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from raddx.web.dicomweb import frames, qido, stow, wado
+from raddx.web.dicomweb import bulkdata, frames, qido, stow, wado
 
 __all__ = ["PREFIX", "router"]
 
@@ -17,4 +17,5 @@ router = APIRouter(prefix=PREFIX)
 router.include_router(qido.router)
 router.include_router(wado.router)
 router.include_router(frames.router)
+router.include_router(bulkdata.router)
 router.include_router(stow.router)

@@ -3,7 +3,7 @@
 pydicom's :meth:`~pydicom.dataset.Dataset.to_json_dict` does the encoding (person names as
 ``Alphabetic``/``Ideographic``/``Phonetic`` objects, IS/DS as numbers, empty values without a
 ``Value``); this module only turns an answer (keyword → decoded value) into a dataset and
-decides what bulk data the metadata resource leaves out.
+decides which bulk data the metadata resource gives as a BulkDataURI.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-__all__ = ["BULK_DATA_THRESHOLD", "answer_json", "metadata_json"]
+__all__ = ["BINARY_VRS", "BULK_DATA_THRESHOLD", "answer_json", "metadata_json"]
 
-#: Binary values (OB, OW, OF, OD, OL, OV, UN) longer than this many bytes are left out of
-#: the metadata resource (PS3.18 10.4.1.2: "without bulk data"); shorter ones are inlined
-#: as InlineBinary, as the standard's examples do for small LUTs.
+#: Binary values (OB, OW, OF, OD, OL, OV, UN) longer than this many bytes are given as a
+#: BulkDataURI in the metadata resource (PS3.18 10.4.1.2: "without bulk data"); shorter ones
+#: are inlined as InlineBinary, as the standard's examples do for small LUTs.
 BULK_DATA_THRESHOLD = 1024
-_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 
 
 @functools.lru_cache(maxsize=1024)
@@ -56,19 +56,29 @@ def answer_json(answer: dict[str, Any]) -> dict[str, Any]:
     return ds.to_json_dict()
 
 
-def metadata_json(ds: Dataset) -> dict[str, Any]:
+def metadata_json(ds: Dataset, instance_url: str) -> dict[str, Any]:
     """The metadata of one instance (PS3.18 10.4.1.2, 8.7.3.3): its dataset as DICOM JSON
     without the bulk data.
 
-    Top-level binary values above :data:`BULK_DATA_THRESHOLD` (the pixel data among them)
-    are left out; the objects themselves carry them. JSON is always UTF-8, so the text was
-    decoded with the object's own Specific Character Set and the answer says ISO_IR 192.
+    Top-level binary values above :data:`BULK_DATA_THRESHOLD` (the pixel data among them) are
+    replaced by a BulkDataURI, ``{instance_url}/bulkdata/{tag}``, which the bulkdata resource
+    serves. Nested binary values are small in practice and inlined (InlineBinary). JSON is
+    always UTF-8, so the text was decoded with the object's own Specific Character Set and
+    the answer says ISO_IR 192.
     """
-    for element in list(ds):
-        if element.VR in _BINARY_VRS and element.length > BULK_DATA_THRESHOLD:
-            del ds[element.tag]
     if "SpecificCharacterSet" in ds:
         ds.SpecificCharacterSet = "ISO_IR 192"
-    # Nested binary values are small in practice; a huge threshold inlines them rather
-    # than point at a bulk data resource we do not serve.
-    return ds.to_json_dict(bulk_data_threshold=2**62)
+    out: dict[str, Any] = {}
+    for element in ds:
+        key = f"{int(element.tag):08X}"
+        if element.VR in BINARY_VRS and _length(element) > BULK_DATA_THRESHOLD:
+            out[key] = {"vr": element.VR, "BulkDataURI": f"{instance_url}/bulkdata/{key}"}
+        else:
+            out[key] = element.to_json_dict(None, 2**62)
+    return out
+
+
+def _length(element: Any) -> int:
+    """The value's length: from the file when read (``length``), else of the value."""
+    value = element.value
+    return len(value) if isinstance(value, bytes | bytearray) else int(element.length or 0)

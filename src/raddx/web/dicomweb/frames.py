@@ -32,13 +32,11 @@ from raddx.web.dicomweb._media import parse_accept, type_matches
 from raddx.web.dicomweb._multipart import encode_parts, new_boundary
 from raddx.web.dicomweb.wado import instance_bytes
 
-__all__ = ["router"]
+__all__ = ["NATIVE", "choose_part_type", "frame_numbers", "router", "split_frames"]
 
 _OCTETS = "application/octet-stream"
 #: Transfer syntaxes whose pixel data is native little endian bytes once read.
-_NATIVE = frozenset(
-    {ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian}
-)
+NATIVE = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian})
 #: Media type of the frames of each compressed transfer syntax (PS3.18 Table 8.7.3-2 and
 #: 8.7.4-1: image/jpeg, image/jls, image/jp2, image/jphc, image/dicom-rle).
 _MEDIA_TYPES = {
@@ -73,7 +71,7 @@ def frame_numbers(text: str) -> list[int]:
     return numbers
 
 
-def _frames(ds: Dataset, native: bool) -> list[bytes]:
+def split_frames(ds: Dataset, *, native: bool) -> list[bytes]:
     """Every frame of the instance's pixel data, as stored."""
     if "PixelData" not in ds:
         raise InvalidInput("the instance has no Pixel Data (7FE0,0010); it has no frames")
@@ -88,9 +86,9 @@ def _frames(ds: Dataset, native: bool) -> list[bytes]:
     return [data[i * size : (i + 1) * size] for i in range(count)]
 
 
-def _choose(accept: str | None, stored: str) -> str:
+def choose_part_type(accept: str | None, stored: str) -> str:
     """The Content-Type of each part, from the client's Accept and the stored syntax."""
-    native = stored in _NATIVE
+    native = stored in NATIVE
     media = _OCTETS if native else _MEDIA_TYPES.get(stored)
     part_syntax = ExplicitVRLittleEndian if native else stored
     for media_range in parse_accept(accept):
@@ -126,9 +124,9 @@ def retrieve_frames(
     """
     numbers = frame_numbers(frames)
     data, stored = instance_bytes(services, study, series, instance)
-    content_type = _choose(request.headers.get("accept"), stored)
+    content_type = choose_part_type(request.headers.get("accept"), stored)
     ds = pydicom.dcmread(BytesIO(data))
-    available = _frames(ds, stored in _NATIVE)
+    available = split_frames(ds, native=stored in NATIVE)
     beyond = [n for n in numbers if n > len(available)]
     if beyond:
         raise InvalidInput(

@@ -32,7 +32,7 @@ from raddx.web.deps import ServicesDep
 from raddx.web.dicomweb._dataset_json import metadata_json
 from raddx.web.dicomweb._media import negotiate
 from raddx.web.dicomweb._multipart import encode_parts, new_boundary
-from raddx.web.dicomweb._uids import check_uid
+from raddx.web.dicomweb._uids import check_uid, resource_url
 
 __all__ = ["instance_bytes", "router"]
 
@@ -126,10 +126,15 @@ def _retrieve(request: Request, services: Services, *uids: str | None) -> Stream
 def _metadata(request: Request, services: Services, *uids: str | None) -> Response:
     media_type, _ = negotiate(request.headers.get("accept"), _JSON)
     retrieve, refs = _instances(services, *uids)  # type: ignore[arg-type]
+    base = str(request.base_url).rstrip("/") + "/dicom-web"
     results = []
     for retrieved in _readable(retrieve, refs):
-        ds = pydicom.dcmread(BytesIO(retrieved.part10 or b""), stop_before_pixels=True)
-        results.append(metadata_json(ds))
+        # Read whole (the bytes are in memory already; values are sliced, not decoded) so
+        # the pixel data gets its BulkDataURI too.
+        ds = pydicom.dcmread(BytesIO(retrieved.part10 or b""))
+        ref = retrieved.ref
+        url = resource_url(base, str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID))
+        results.append(metadata_json(ds, f"{url}/instances/{ref.sop_instance_uid}"))
     body = json.dumps(results, ensure_ascii=False).encode("utf-8")
     return Response(body, media_type=media_type)
 
