@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,26 +235,71 @@ class HeaderRecord:
         return str(self.series["series_instance_uid"])
 
 
-@functools.lru_cache(maxsize=8)
-def _tags_of(table: tuple[tuple[str, str, str], ...]) -> tuple[tuple[BaseTag, str, str], ...]:
-    return tuple((BaseTag(tag_for_keyword(k)), c, kind) for k, c, kind in table)  # type: ignore[arg-type]
+_PN_SUFFIXES = (
+    "",
+    "_alphabetic",
+    "_ideographic",
+    "_phonetic",
+    "_alphabetic_norm",
+    "_ideographic_norm",
+    "_phonetic_norm",
+)
+#: How one column is filled: (tag, column, kind, PN columns or ()).
+_Step = tuple[int, str, str, tuple[str, ...]]
+#: One fill plan per column table, by id.
+_PLANS: dict[int, tuple[_Step, ...]] = {}
+
+
+def _plan(table: tuple[tuple[str, str, str], ...]) -> tuple[_Step, ...]:
+    plan = _PLANS.get(id(table))
+    if plan is None:
+        plan = tuple(
+            (
+                int(tag_for_keyword(keyword)),  # type: ignore[arg-type]
+                column,
+                kind,
+                tuple(column + suffix for suffix in _PN_SUFFIXES) if kind == "pn" else (),
+            )
+            for keyword, column, kind in table
+        )
+        _PLANS[id(table)] = plan
+    return plan
 
 
 def _fill(
     values: _HeaderValues, table: tuple[tuple[str, str, str], ...], target: dict[str, Any]
 ) -> None:
-    for tag, column, kind in _tags_of(table):
+    """Set ``target``'s columns from ``values``; absent attributes are ``None`` (most of the
+    ~45 collected attributes are absent from a typical object, so they cost a set lookup)."""
+    present = values.present
+    for tag, column, kind, pn_columns in _plan(table):
+        if tag not in present:
+            if pn_columns:
+                target.update(dict.fromkeys(pn_columns))
+            else:
+                target[column] = None
+            continue
         value = values.get(tag)
-        if kind == "pn":
+        if pn_columns:
             groups = split_person_name(None if value is None else str(value))
-            target[column] = groups.full if groups else None
             alpha, ideo, phon = groups.normalized if groups else (None, None, None)
-            target[f"{column}_alphabetic"] = groups.alphabetic if groups else None
-            target[f"{column}_ideographic"] = groups.ideographic if groups else None
-            target[f"{column}_phonetic"] = groups.phonetic if groups else None
-            target[f"{column}_alphabetic_norm"] = alpha
-            target[f"{column}_ideographic_norm"] = ideo
-            target[f"{column}_phonetic_norm"] = phon
+            target.update(
+                zip(
+                    pn_columns,
+                    (
+                        groups.full if groups else None,
+                        groups.alphabetic if groups else None,
+                        groups.ideographic if groups else None,
+                        groups.phonetic if groups else None,
+                        alpha,
+                        ideo,
+                        phon,
+                    ),
+                    strict=True,
+                )
+            )
+        elif kind == "text" and type(value) is str:
+            target[column] = value.strip() or None  # what _text does, without its checks
         else:
             target[column] = _CONVERTERS[kind](value)
 
@@ -308,6 +353,11 @@ class _HeaderValues:
 
     def __contains__(self, tag: int) -> bool:
         return tag in self._scan.elements
+
+    @property
+    def present(self) -> Mapping[int, Any]:
+        """The collected elements found in the object, by tag."""
+        return self._scan.elements
 
     def get(self, tag: int) -> Any:
         """The value of ``tag`` (``str`` for text, ``int`` for US), or ``None``."""
