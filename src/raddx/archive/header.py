@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 _PARSE_LOCK = threading.Lock()
 
 _UID_CHARS = re.compile(r"^[0-9.]+$")
+#: A well-formed UID (PS3.5 9.1): components without leading zeros, separated by single dots.
+_VALID_UID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*\Z")
 _DA = re.compile(r"^(\d{4})\.?(\d{2})\.?(\d{2})$")  # YYYYMMDD, or ACR-NEMA YYYY.MM.DD
 _TM = re.compile(r"^(\d{2})(?::?(\d{2})(?::?(\d{2})(\.\d{1,6})?)?)?$")
 _DT = re.compile(r"^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?$")
@@ -62,6 +64,8 @@ def check_uid(value: str, *, strict: bool) -> tuple[bool, str]:
     Strict mode rejects leading zeros in a component; lenient mode accepts them (several
     modality vendors emit them) with a reason to log.
     """
+    if len(value) <= 64 and _VALID_UID.match(value):
+        return True, ""  # the common case, in one regex match
     if not value:
         return False, "is empty"
     if len(value) > 64:
