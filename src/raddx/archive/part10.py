@@ -292,6 +292,9 @@ class _Walker:
         self._tag = struct.Struct("<HH" if little else ">HH")
         self._u16 = struct.Struct("<H" if little else ">H")
         self._u32 = struct.Struct("<I" if little else ">I")
+        # Whole element headers in one unpack: the walk's hot path (~35 elements per object).
+        self._explicit_header = struct.Struct("<HH2sH" if little else ">HH2sH")
+        self._implicit_header = struct.Struct("<HHI" if little else ">HHI")
 
     def _fail(self, pos: int, what: str) -> Part10Error:
         return Part10Error(f"{what} at byte {pos + self.offset}")
@@ -310,14 +313,18 @@ class _Walker:
         while pos < end:
             if end - pos < 8:
                 raise self._fail(pos, f"file is truncated: {end - pos} stray bytes")
-            tag = self._read_tag(pos)
-            if tag == _ITEM_DELIM:
-                if stop_at_item_delimiter:
-                    return pos + 8
-                raise self._fail(pos, "unexpected item delimiter")
-            if tag >> 16 == 0xFFFE:
-                raise self._fail(pos, f"unexpected item tag ({tag >> 16:04X},{tag & 0xFFFF:04X})")
-            vr = bytes(self.data[pos + 4 : pos + 6]) if explicit else b""
+            if explicit:
+                group, element, vr, length = self._explicit_header.unpack_from(self.data, pos)
+            else:
+                group, element, length = self._implicit_header.unpack_from(self.data, pos)
+                vr = b""
+            tag = (group << 16) | element
+            if group == 0xFFFE:
+                if tag == _ITEM_DELIM:
+                    if stop_at_item_delimiter:
+                        return pos + 8
+                    raise self._fail(pos, "unexpected item delimiter")
+                raise self._fail(pos, f"unexpected item tag ({group:04X},{element:04X})")
             if explicit:
                 if vr in _LONG_VRS:
                     if end - pos < 12:
@@ -325,16 +332,14 @@ class _Walker:
                     (length,) = self._u32.unpack_from(self.data, pos + 8)
                     pos += 12
                 elif vr in _ALL_VRS:
-                    (length,) = self._u16.unpack_from(self.data, pos + 6)
                     pos += 8
                 else:
                     raise self._fail(
                         pos,
-                        f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) has no valid VR "
+                        f"element ({group:04X},{element:04X}) has no valid VR "
                         f"{vr!r}; the file is damaged",
                     )
             else:
-                (length,) = self._u32.unpack_from(self.data, pos + 4)
                 pos += 8
             if length == _UNDEFINED:
                 if depth == 0 and tag in self.collect:  # e.g. encapsulated Pixel Data
