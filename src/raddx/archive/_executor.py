@@ -108,7 +108,7 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value.isoformat(" ", "microseconds")  # = strftime("%Y-%m-%d %H:%M:%S.%f")
     return value
 
 
