@@ -4,6 +4,7 @@ Runs on SQLite and PostgreSQL (the ``services`` fixture)."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 import httpx
@@ -206,13 +207,35 @@ def test_repeated_key_is_400(archive: Archive) -> None:
     assert "given twice" in response.json()["detail"]
 
 
-def test_xml_is_not_acceptable(archive: Archive) -> None:
+def test_xml_answer(archive: Archive) -> None:
+    """PS3.19 Native DICOM Model, one document per part; Japanese names by component."""
     accept = 'multipart/related; type="application/dicom+xml"'
-    response = httpx.get(f"{archive.url}/studies", headers={"Accept": accept})
+    response = httpx.get(
+        f"{archive.url}/studies", params={"PatientID": "JP001"}, headers={"Accept": accept}
+    )
+    assert response.status_code == 200
+    content_type = response.headers["content-type"]
+    assert content_type.startswith('multipart/related; type="application/dicom+xml"')
+    boundary = content_type.split("boundary=")[1]
+    [part] = response.content.split(f"--{boundary}".encode())[1:-1]
+    headers, _, document = part.partition(b"\r\n\r\n")
+    assert b"Content-Type: application/dicom+xml" in headers
+    ns = {"d": "http://dicom.nema.org/PS3.19/models/NativeDICOM"}
+    root = ET.fromstring(document.strip())
+    name = root.find("d:DicomAttribute[@keyword='PatientName']/d:PersonName", ns)
+    assert name is not None
+    assert name.findtext("d:Ideographic/d:FamilyName", namespaces=ns) == "山田"
+    assert name.findtext("d:Phonetic/d:GivenName", namespaces=ns) == "たろう"
+    uid = root.find("d:DicomAttribute[@tag='0020000D']/d:Value", ns)
+    assert uid is not None and uid.text == archive.ct_study
+
+
+def test_unknown_media_type_is_not_acceptable(archive: Archive) -> None:
+    response = httpx.get(f"{archive.url}/studies", headers={"Accept": "text/html"})
     assert response.status_code == 406
     assert "application/dicom+json" in response.json()["detail"]
     with pytest.raises(HTTPError):
-        archive.client._http_get(f"{archive.url}/studies", headers={"Accept": accept})
+        archive.client._http_get(f"{archive.url}/studies", headers={"Accept": "text/html"})
 
 
 def test_plain_json_accepted(archive: Archive) -> None:

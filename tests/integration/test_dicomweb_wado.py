@@ -153,7 +153,13 @@ def test_not_acceptable(stored: Stored) -> None:
     response = httpx.get(f"{stored.url}/studies/{stored.study}", headers={"Accept": xml})
     assert response.status_code == 406
     response = httpx.get(f"{stored.url}/studies/{stored.study}/metadata", headers={"Accept": xml})
-    assert response.status_code == 406
+    assert response.status_code == 200  # metadata comes in XML too
+    assert response.content.count(b"<NativeDicomModel") == 3
+    assert b"/bulkdata/7FE00010" in response.content
+    png = httpx.get(
+        f"{stored.url}/studies/{stored.study}/metadata", headers={"Accept": "image/png"}
+    )
+    assert png.status_code == 406
 
 
 def test_bulkdata(stored: Stored) -> None:

@@ -8,7 +8,8 @@ a STUDY-level Study Root query, a search for patients a PATIENT-level Patient Ro
 Query parameters (PS3.18 8.3.4): ``{attributeID}={value}`` with a keyword, an eight-digit
 tag or one ``Sequence.Item`` step; ``includefield`` (repeated or comma-separated, ``all``);
 ``fuzzymatching``; ``limit``/``offset``. ``charset`` and ``accept`` (8.3.3) are taken but do
-not change anything: the answer is always UTF-8 DICOM JSON. Anything else, a repeated key,
+not change anything: the answer is UTF-8 DICOM JSON, or PS3.19 XML when the Accept header
+asks for ``multipart/related; type="application/dicom+xml"``. Anything else, a repeated key,
 an unknown tag or a malformed value is a 400 naming the parameter.
 """
 
@@ -35,16 +36,23 @@ from raddx.errors import InvalidInput
 from raddx.services import Services
 from raddx.web.deps import ServicesDep
 from raddx.web.dicomweb._dataset_json import answer_json
+from raddx.web.dicomweb._dataset_xml import json_to_xml
 from raddx.web.dicomweb._media import negotiate
+from raddx.web.dicomweb._multipart import encode_parts, new_boundary
 from raddx.web.dicomweb._uids import check_uid, resource_url
 
-__all__ = ["DEFAULT_MAX_RESULTS", "SearchRequest", "router", "search_request"]
+__all__ = ["DEFAULT_MAX_RESULTS", "SearchRequest", "dataset_response", "router", "search_request"]
 
 #: Most results one search answers when the caller does not say (the ``qido_max_results``
 #: setting decides in the server); more matches get the Warning header (PS3.18 8.3.4.4).
 DEFAULT_MAX_RESULTS = 1000
 DICOM_JSON = "application/dicom+json"
-_OFFERS: list[tuple[str, str | None]] = [(DICOM_JSON, None), ("application/json", None)]
+DICOM_XML = "application/dicom+xml"
+_OFFERS: list[tuple[str, str | None]] = [
+    (DICOM_JSON, None),
+    ("application/json", None),
+    ("multipart/related", DICOM_XML),
+]
 #: Parameters that steer the search instead of naming an attribute (PS3.18 8.3.3, 8.3.4).
 _CONTROL = frozenset({"includefield", "fuzzymatching", "limit", "offset", "charset", "accept"})
 #: PS3.18 8.3.4.4 / Annex: the Warning a truncated answer carries.
@@ -276,8 +284,24 @@ def _search(
                 break
             results.append(answer_json(_complete(answer, base)))
     headers = {"Warning": TRUNCATED_WARNING} if truncated else {}
-    body = json.dumps(results, ensure_ascii=False).encode("utf-8")
-    return Response(body, media_type=media_type, headers=headers)
+    return dataset_response(results, media_type, headers)
+
+
+def dataset_response(
+    results: list[dict[str, Any]], media_type: str, headers: dict[str, str] | None = None
+) -> Response:
+    """Datasets (DICOM JSON) as the negotiated representation: one JSON array, or one
+    PS3.19 XML document per part of a multipart/related answer (PS3.18 8.7.3.2)."""
+    if media_type != "multipart/related":
+        body = json.dumps(results, ensure_ascii=False).encode("utf-8")
+        return Response(body, media_type=media_type, headers=headers)
+    boundary = new_boundary()
+    parts = [(DICOM_XML, json_to_xml(r)) for r in results]
+    return Response(
+        b"".join(encode_parts(parts, boundary)),
+        media_type=f'multipart/related; type="{DICOM_XML}"; boundary={boundary}',
+        headers=headers,
+    )
 
 
 router = APIRouter(tags=["QIDO-RS"])

@@ -14,7 +14,6 @@ answered 406 otherwise (transcoding is not done yet).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from io import BytesIO
@@ -33,13 +32,18 @@ from raddx.web.dicomweb._dataset_json import metadata_json
 from raddx.web.dicomweb._media import negotiate
 from raddx.web.dicomweb._multipart import encode_parts, new_boundary
 from raddx.web.dicomweb._uids import check_uid, resource_url
+from raddx.web.dicomweb.qido import dataset_response
 
 __all__ = ["instance_bytes", "router"]
 
 log = logging.getLogger(__name__)
 
 _DICOM: list[tuple[str, str | None]] = [("multipart/related", "application/dicom")]
-_JSON: list[tuple[str, str | None]] = [("application/dicom+json", None), ("application/json", None)]
+_METADATA: list[tuple[str, str | None]] = [
+    ("application/dicom+json", None),
+    ("application/json", None),
+    ("multipart/related", "application/dicom+xml"),
+]
 
 
 def _instances(
@@ -124,7 +128,7 @@ def _retrieve(request: Request, services: Services, *uids: str | None) -> Stream
 
 
 def _metadata(request: Request, services: Services, *uids: str | None) -> Response:
-    media_type, _ = negotiate(request.headers.get("accept"), _JSON)
+    media_type, _ = negotiate(request.headers.get("accept"), _METADATA)
     retrieve, refs = _instances(services, *uids)  # type: ignore[arg-type]
     base = str(request.base_url).rstrip("/") + "/dicom-web"
     results = []
@@ -135,8 +139,7 @@ def _metadata(request: Request, services: Services, *uids: str | None) -> Respon
         ref = retrieved.ref
         url = resource_url(base, str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID))
         results.append(metadata_json(ds, f"{url}/instances/{ref.sop_instance_uid}"))
-    body = json.dumps(results, ensure_ascii=False).encode("utf-8")
-    return Response(body, media_type=media_type)
+    return dataset_response(results, media_type)
 
 
 router = APIRouter(tags=["WADO-RS"])
