@@ -33,6 +33,7 @@ def create_app(services: Services) -> FastAPI:
             expose_headers=["Warning", "Content-Type"],
         )
     app.include_router(dicomweb.router)
+    app.include_router(dicomweb.uri_router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:
