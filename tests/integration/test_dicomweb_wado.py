@@ -181,3 +181,13 @@ def test_bulkdata(stored: Stored) -> None:
         response = httpx.get(f"{instance}/bulkdata/{tag}")
         assert response.status_code == status
         assert reason in response.json()["detail"]
+
+
+def test_gzip_for_json_only(stored: Stored) -> None:
+    gzip = {"Accept-Encoding": "gzip"}
+    metadata = httpx.get(f"{stored.url}/studies/{stored.study}/metadata", headers=gzip)
+    assert metadata.headers["content-encoding"] == "gzip"
+    assert len(metadata.json()) == 3  # httpx decodes it
+    objects = httpx.get(f"{stored.url}/studies/{stored.study}", headers=gzip)
+    assert "content-encoding" not in objects.headers
+    assert sorted(_raw_parts(objects)) == sorted(stored.files.values())
