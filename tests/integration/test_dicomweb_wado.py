@@ -191,3 +191,25 @@ def test_gzip_for_json_only(stored: Stored) -> None:
     objects = httpx.get(f"{stored.url}/studies/{stored.study}", headers=gzip)
     assert "content-encoding" not in objects.headers
     assert sorted(_raw_parts(objects)) == sorted(stored.files.values())
+
+
+def test_etag_and_not_modified(stored: Stored, services: Services) -> None:
+    study_url = f"{stored.url}/studies/{stored.study}"
+    first = httpx.get(study_url)
+    etag = first.headers["etag"]
+    again = httpx.get(study_url, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    metadata = httpx.get(f"{study_url}/metadata")
+    assert metadata.headers["etag"] != etag  # another representation
+    assert (
+        httpx.get(
+            f"{study_url}/metadata", headers={"If-None-Match": metadata.headers["etag"]}
+        ).status_code
+        == 304
+    )
+    services.ingest.store(to_part10(make_dataset(study_uid=stored.study)), source="test")
+    changed = httpx.get(study_url, headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert len(_raw_parts(changed)) == 4

@@ -14,6 +14,7 @@ answered 406 otherwise (transcoding is not done yet).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from io import BytesIO
@@ -107,7 +108,28 @@ def instance_bytes(services: Services, study: str, series: str, instance: str) -
     raise NotFound(f"instance {instance} is indexed but its stored object cannot be read")
 
 
-def _retrieve(request: Request, services: Services, *uids: str | None) -> StreamingResponse:
+def _etag(refs: list[InstanceRef], representation: str) -> str:
+    """A strong validator of the resource in one representation: a digest of its instances'
+    blob keys. A replaced instance gets a new blob key (content hash), an added or removed
+    one changes the list, so the tag changes whenever the bytes we would send do."""
+    digest = hashlib.sha256(representation.encode())
+    for ref in refs:
+        digest.update(ref.blob_key.encode() + b"\n")
+    return f'"{digest.hexdigest()[:32]}"'
+
+
+def _not_modified(request: Request, etag: str) -> Response | None:
+    """304 when If-None-Match names ``etag`` (RFC 9110 13.1.2, weak comparison)."""
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return None
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    if "*" in tags or etag in tags:
+        return Response(status_code=304, headers={"ETag": etag})
+    return None
+
+
+def _retrieve(request: Request, services: Services, *uids: str | None) -> Response:
     _, media_range = negotiate(request.headers.get("accept"), _DICOM)
     wanted = media_range.params.get("transfer-syntax", "*")
     retrieve, refs = _instances(services, *uids)  # type: ignore[arg-type]
@@ -118,19 +140,30 @@ def _retrieve(request: Request, services: Services, *uids: str | None) -> Stream
                 f"transfer-syntax {wanted} asked for, but objects are stored as "
                 f"{', '.join(stored)} and transcoding is not supported; ask for transfer-syntax=*"
             )
+    etag = _etag(refs, f"application/dicom;{wanted}")
+    unchanged = _not_modified(request, etag)
+    if unchanged is not None:
+        return unchanged
     boundary = new_boundary()
     parts = (
         (f"application/dicom; transfer-syntax={r.meta.transfer_syntax_uid}", _part10(r))  # type: ignore[union-attr]
         for r in _readable(retrieve, refs)
     )
     media_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
-    return StreamingResponse(encode_parts(parts, boundary), media_type=media_type)
+    return StreamingResponse(
+        encode_parts(parts, boundary), media_type=media_type, headers={"ETag": etag}
+    )
 
 
 def _metadata(request: Request, services: Services, *uids: str | None) -> Response:
     media_type, _ = negotiate(request.headers.get("accept"), _METADATA)
     retrieve, refs = _instances(services, *uids)  # type: ignore[arg-type]
     base = str(request.base_url).rstrip("/") + "/dicom-web"
+    # The URLs inside the metadata depend on the base, so it is part of the representation.
+    etag = _etag(refs, f"{media_type};{base}")
+    unchanged = _not_modified(request, etag)
+    if unchanged is not None:
+        return unchanged
     results = []
     for retrieved in _readable(retrieve, refs):
         # Read whole (the bytes are in memory already; values are sliced, not decoded) so
@@ -139,22 +172,20 @@ def _metadata(request: Request, services: Services, *uids: str | None) -> Respon
         ref = retrieved.ref
         url = resource_url(base, str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID))
         results.append(metadata_json(ds, f"{url}/instances/{ref.sop_instance_uid}"))
-    return dataset_response(results, media_type)
+    return dataset_response(results, media_type, {"ETag": etag})
 
 
 router = APIRouter(tags=["WADO-RS"])
 
 
 @router.get("/studies/{study}")
-def retrieve_study(request: Request, services: ServicesDep, study: str) -> StreamingResponse:
+def retrieve_study(request: Request, services: ServicesDep, study: str) -> Response:
     """Retrieve Study (PS3.18 10.4.1.1): every instance of the study, series by series."""
     return _retrieve(request, services, study)
 
 
 @router.get("/studies/{study}/series/{series}")
-def retrieve_series(
-    request: Request, services: ServicesDep, study: str, series: str
-) -> StreamingResponse:
+def retrieve_series(request: Request, services: ServicesDep, study: str, series: str) -> Response:
     """Retrieve Series (PS3.18 10.4.1.1)."""
     return _retrieve(request, services, study, series)
 
@@ -162,7 +193,7 @@ def retrieve_series(
 @router.get("/studies/{study}/series/{series}/instances/{instance}")
 def retrieve_instance(
     request: Request, services: ServicesDep, study: str, series: str, instance: str
-) -> StreamingResponse:
+) -> Response:
     """Retrieve Instance (PS3.18 10.4.1.1): one part, still multipart/related."""
     return _retrieve(request, services, study, series, instance)
 
