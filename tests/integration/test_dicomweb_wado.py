@@ -5,6 +5,7 @@ Runs on SQLite and PostgreSQL (the ``services`` fixture)."""
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 
 import httpx
@@ -213,3 +214,16 @@ def test_etag_and_not_modified(stored: Stored, services: Services) -> None:
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
     assert len(_raw_parts(changed)) == 4
+
+
+def test_zip_download(stored: Stored) -> None:
+    response = httpx.get(
+        f"{stored.url}/studies/{stored.study}", headers={"Accept": "application/zip"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    assert f'filename="{stored.study}.zip"' in response.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert archive.testzip() is None
+        members = {name: archive.read(name) for name in archive.namelist()}
+    assert members == {f"{sop}.dcm": data for sop, data in stored.files.items()}

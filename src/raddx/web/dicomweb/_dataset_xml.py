@@ -61,4 +61,5 @@ def json_to_xml(dataset: dict[str, Any]) -> bytes:
         "NativeDicomModel", {"xmlns": NATIVE_DICOM_NAMESPACE, "xml:space": "preserve"}
     )
     _attributes(root, dataset)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document

@@ -45,7 +45,9 @@ def type_matches(pattern: str, media_type: str) -> bool:
 
 def _split(header: str, separator: str) -> list[str]:
     """Split on ``separator`` outside double quotes (``type="a;b"`` stays whole)."""
-    pieces, current, quoted = [], [], False
+    pieces: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in header:
         if char == '"':
             quoted = not quoted

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Request, Response
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
@@ -149,11 +149,9 @@ def _positive_int(name: str, value: str, minimum: int) -> int:
 
 def _include_all(level: QueryRetrieveLevelValues, model: InformationModelValues) -> list[str]:
     """``includefield=all``: every attribute the index holds at ``level`` and above."""
-    return [
-        keyword
-        for keyword, attribute in {**ATTRIBUTES, **SEQUENCES}.items()
-        if level_in_model(attribute.entity, model).depth <= level.depth
-    ]
+    entities = [(k, a.entity) for k, a in ATTRIBUTES.items()]
+    entities += [(k, s.entity) for k, s in SEQUENCES.items()]
+    return [k for k, entity in entities if level_in_model(entity, model).depth <= level.depth]
 
 
 def search_request(
@@ -275,9 +273,13 @@ def _search(
         max_results=services.settings.qido_max_results,
     )
     base = str(request.base_url).rstrip("/") + "/dicom-web"
-    results = []
+    results: list[dict[str, Any]] = []
     truncated = False
-    with contextlib.closing(QueryService(services.session_factory).find(search.query)) as found:
+    # A generator: closing it ends the read-only unit of work when we stop early.
+    answers = cast(
+        Generator[dict[str, Any]], QueryService(services.session_factory).find(search.query)
+    )
+    with contextlib.closing(answers) as found:
         for answer in found:
             if len(results) == search.page:
                 truncated = True

@@ -24,7 +24,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from raddx.archive import RetrievedInstance, RetrieveService
-from raddx.archive.query import InformationModelValues, InstanceRef, Query
+from raddx.archive.query import (
+    InformationModelValues,
+    InstanceRef,
+    Query,
+    QueryRetrieveLevelValues,
+)
 from raddx.errors import NotFound
 from raddx.services import Services
 from raddx.web._errors import NotAcceptable
@@ -33,13 +38,15 @@ from raddx.web.dicomweb._dataset_json import metadata_json
 from raddx.web.dicomweb._media import negotiate
 from raddx.web.dicomweb._multipart import encode_parts, new_boundary
 from raddx.web.dicomweb._uids import check_uid, resource_url
+from raddx.web.dicomweb._zip_stream import zip_stream
 from raddx.web.dicomweb.qido import dataset_response
 
 __all__ = ["instance_bytes", "router"]
 
 log = logging.getLogger(__name__)
 
-_DICOM: list[tuple[str, str | None]] = [("multipart/related", "application/dicom")]
+_ZIP = "application/zip"
+_DICOM: list[tuple[str, str | None]] = [("multipart/related", "application/dicom"), (_ZIP, None)]
 _METADATA: list[tuple[str, str | None]] = [
     ("application/dicom+json", None),
     ("application/json", None),
@@ -52,13 +59,13 @@ def _instances(
 ) -> tuple[RetrieveService, list[InstanceRef]]:
     """The stored instances of the resource, or :class:`NotFound`."""
     keys = {"StudyInstanceUID": check_uid(study)}
-    level = "STUDY"
+    level = QueryRetrieveLevelValues.STUDY
     if series is not None:
         keys["SeriesInstanceUID"] = check_uid(series)
-        level = "SERIES"
+        level = QueryRetrieveLevelValues.SERIES
     if instance is not None:
         keys["SOPInstanceUID"] = check_uid(instance)
-        level = "IMAGE"
+        level = QueryRetrieveLevelValues.IMAGE
     query = Query(level=level, information_model=InformationModelValues.STUDY_ROOT, keys=keys)
     retrieve = RetrieveService(services.session_factory, services.blobs)
     refs = retrieve.instances(query)
@@ -130,9 +137,11 @@ def _not_modified(request: Request, etag: str) -> Response | None:
 
 
 def _retrieve(request: Request, services: Services, *uids: str | None) -> Response:
-    _, media_range = negotiate(request.headers.get("accept"), _DICOM)
+    chosen, media_range = negotiate(request.headers.get("accept"), _DICOM)
     wanted = media_range.params.get("transfer-syntax", "*")
     retrieve, refs = _instances(services, *uids)  # type: ignore[arg-type]
+    if chosen == _ZIP:
+        return _zip_download(request, retrieve, refs, uids)
     if wanted != "*":
         stored = sorted({r.transfer_syntax_uid for r in refs} - {wanted})
         if stored:
@@ -153,6 +162,24 @@ def _retrieve(request: Request, services: Services, *uids: str | None) -> Respon
     return StreamingResponse(
         encode_parts(parts, boundary), media_type=media_type, headers={"ETag": etag}
     )
+
+
+def _zip_download(
+    request: Request,
+    retrieve: RetrieveService,
+    refs: list[InstanceRef],
+    uids: tuple[str | None, ...],
+) -> Response:
+    """The resource as a zip of its stored objects (``<SOPInstanceUID>.dcm``), for people
+    downloading a study with a browser (issue 5; not a PS3.18 representation)."""
+    etag = _etag(refs, _ZIP)
+    unchanged = _not_modified(request, etag)
+    if unchanged is not None:
+        return unchanged
+    members = ((f"{r.ref.sop_instance_uid}.dcm", _part10(r)) for r in _readable(retrieve, refs))
+    name = [u for u in uids if u][-1]
+    headers = {"ETag": etag, "Content-Disposition": f'attachment; filename="{name}.zip"'}
+    return StreamingResponse(zip_stream(members), media_type=_ZIP, headers=headers)
 
 
 def _metadata(request: Request, services: Services, *uids: str | None) -> Response:
