@@ -15,6 +15,7 @@ from dicomweb_client import DICOMwebClient
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
+from raddx.archive.part10 import read_file_meta
 from raddx.services import Services
 
 
@@ -227,3 +228,28 @@ def test_zip_download(stored: Stored) -> None:
         assert archive.testzip() is None
         members = {name: archive.read(name) for name in archive.namelist()}
     assert members == {f"{sop}.dcm": data for sop, data in stored.files.items()}
+
+
+def test_mislabelled_object_is_re_encoded(stored: Stored, services: Services) -> None:
+    """Implicit VR bytes under an Explicit VR file meta (ingest tolerates them, as pydicom
+    does) go out re-encoded as their syntax says, or the client would misread them."""
+    ds = make_dataset(study_uid=stored.study)
+    implicit = to_part10(ds, ImplicitVRLittleEndian)
+    explicit = to_part10(ds, ExplicitVRLittleEndian)
+    mislabelled = (
+        explicit[: read_file_meta(explicit).dataset_offset]
+        + implicit[read_file_meta(implicit).dataset_offset :]
+    )
+    services.ingest.store(mislabelled, source="test")
+    response = httpx.get(
+        f"{stored.url}/studies/{stored.study}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}"
+    )
+    [part] = _raw_parts(response)
+    assert part != mislabelled
+    offset = read_file_meta(part).dataset_offset
+    assert part[offset : offset + 6] == b"\x08\x00\x16\x00UI"  # SOPClassUID, explicit VR
+    assert pydicom.dcmread(io.BytesIO(part)).SOPInstanceUID == ds.SOPInstanceUID
+    series = f"{stored.url}/studies/{stored.study}/series/{ds.SeriesInstanceUID}"
+    [item] = httpx.get(f"{series}/metadata").json()
+    assert item["00080018"]["Value"] == [ds.SOPInstanceUID]

@@ -22,6 +22,9 @@ from io import BytesIO
 import pydicom
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from pydicom.dataset import FileMetaDataset
+from pydicom.filereader import read_dataset
+from pydicom.uid import UID
 
 from raddx.archive import RetrievedInstance, RetrieveService
 from raddx.archive.query import (
@@ -79,8 +82,22 @@ def _part10(retrieved: RetrievedInstance) -> bytes:
     assert retrieved.part10 is not None
     if retrieved.verbatim:
         return retrieved.part10
+    meta = retrieved.meta
+    assert meta is not None
+    syntax = UID(meta.transfer_syntax_uid)
+    # Read with the VR encoding the bytes really have (the opposite of the label, the one
+    # mismatch ingest tolerates): pydicom would otherwise detect it and warn on every send.
+    ds = read_dataset(
+        BytesIO(retrieved.part10[meta.dataset_offset :]),
+        is_implicit_VR=not syntax.is_implicit_VR,
+        is_little_endian=syntax.is_little_endian,
+    )
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = UID(meta.media_storage_sop_class_uid)
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(meta.media_storage_sop_instance_uid)
+    ds.file_meta.TransferSyntaxUID = syntax
     buffer = BytesIO()
-    retrieved.decode().save_as(buffer, enforce_file_format=True)
+    ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
 
 
@@ -195,7 +212,7 @@ def _metadata(request: Request, services: Services, *uids: str | None) -> Respon
     for retrieved in _readable(retrieve, refs):
         # Read whole (the bytes are in memory already; values are sliced, not decoded) so
         # the pixel data gets its BulkDataURI too.
-        ds = pydicom.dcmread(BytesIO(retrieved.part10 or b""))
+        ds = pydicom.dcmread(BytesIO(_part10(retrieved)))
         ref = retrieved.ref
         url = resource_url(base, str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID))
         results.append(metadata_json(ds, f"{url}/instances/{ref.sop_instance_uid}"))
