@@ -140,6 +140,14 @@ def test_store_into_a_study_refuses_other_studies(services: Services, http_url: 
         headers={"Content-Type": CONTENT_TYPE},
     )
     assert raw.json()["00081198"]["Value"][0]["00081197"]["Value"] == [0xA900]
+    garbage = httpx.post(
+        f"{http_url}/dicom-web/studies/{study}",
+        content=_body([("application/dicom", b"not DICOM")]),
+        headers={"Content-Type": CONTENT_TYPE},
+    )
+    assert garbage.status_code == 409
+    assert garbage.json()["00081198"]["Value"][0]["00081197"]["Value"] == [0xC000]
+    assert "part 1: not a DICOM" in garbage.headers["warning"]
     assert _count(services) == 1
 
 

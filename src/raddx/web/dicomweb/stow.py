@@ -16,22 +16,20 @@ failed part failed (FailureReason is only a code).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import mmap
 import tempfile
 from dataclasses import dataclass, field
 from email.message import Message
-from io import BytesIO
 from typing import IO, Any
 
-import pydicom
 from fastapi import APIRouter, Request, Response
 from pydicom.dataset import Dataset
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from raddx.archive.header import parse_header
 from raddx.archive.part10 import read_file_meta
 from raddx.errors import Conflict, InvalidInput, OutOfResources
 from raddx.services import Services
@@ -109,11 +107,16 @@ def _uids(body: bytes) -> tuple[str, str]:
     return meta.media_storage_sop_class_uid, meta.media_storage_sop_instance_uid
 
 
-def _study_of(body: bytes) -> str | None:
-    with contextlib.suppress(Exception):  # unreadable: ingest refuses it with its reason
-        ds = pydicom.dcmread(BytesIO(body), stop_before_pixels=True, specific_tags=[0x0020000D])
-        return str(ds.get("StudyInstanceUID", "")) or None
-    return None
+def _study_of(body: bytes) -> str:
+    """The StudyInstanceUID of a part, read by the same header parser as ingest (lenient:
+    the strict check, if configured, is ingest's).
+
+    Raises
+    ------
+    InvalidInput
+        Not a DICOM object ingest could read; the part fails with this reason.
+    """
+    return parse_header(body).study_instance_uid
 
 
 def _store_part(services: Services, part: Part, study: str | None, outcome: _Outcome) -> None:
@@ -127,12 +130,12 @@ def _store_part(services: Services, part: Part, study: str | None, outcome: _Out
         return fail(cannot, "truncated: the message ended inside this part")
     if part.content_type not in ("", _DICOM):
         return fail(cannot, f"a {part.content_type} part; only {_DICOM} parts are taken")
-    if study is not None and _study_of(part.body) not in (study, None):
-        return fail(
-            FailureReasonValues.DATA_SET_DOES_NOT_MATCH,
-            f"StudyInstanceUID is not the study {study} of the request",
-        )
     try:
+        if study is not None and _study_of(part.body) != study:
+            return fail(
+                FailureReasonValues.DATA_SET_DOES_NOT_MATCH,
+                f"StudyInstanceUID is not the study {study} of the request",
+            )
         result = services.ingest.store(part.body, source="stowrs")
     except InvalidInput as exc:
         return fail(cannot, str(exc))
