@@ -80,3 +80,10 @@ def test_patient_level_in_patient_root() -> None:
 def test_refused(params: list[tuple[str, str]], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         search_request(params, level=STUDY)
+
+
+def test_includefield_of_a_lower_level_is_ignored() -> None:
+    # OHIF's study search asks for 00080060 (Modality, a series attribute).
+    search = search_request([("includefield", "00081030,00080060")], level=STUDY)
+    assert "StudyDescription" in search.query.keys
+    assert "Modality" not in search.query.keys

@@ -26,6 +26,7 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.tag import Tag
 
 from raddx.archive.query import (
+    AttributeKindValues,
     InformationModelValues,
     Query,
     QueryRetrieveLevelValues,
@@ -154,6 +155,16 @@ def _include_all(level: QueryRetrieveLevelValues, model: InformationModelValues)
     return [k for k, entity in entities if level_in_model(entity, model).depth <= level.depth]
 
 
+def _returnable(
+    keyword: str, level: QueryRetrieveLevelValues, model: InformationModelValues
+) -> bool:
+    """Whether an includefield attribute can be returned at ``level``: not one of a level
+    below it (OHIF asks for Modality, a series attribute, in its study search; it gets
+    ModalitiesInStudy instead), which is ignored rather than refused (PS3.18 8.3.4.3)."""
+    attribute = ATTRIBUTES.get(keyword) or SEQUENCES.get(keyword)
+    return attribute is None or level_in_model(attribute.entity, model).depth <= level.depth
+
+
 def search_request(
     params: Iterable[tuple[str, str]],
     *,
@@ -196,7 +207,9 @@ def search_request(
                     if field == "all":
                         returned.extend(_include_all(level, model))
                     elif field:
-                        returned.append(_keyword(field.split(".")[0], name))
+                        included = _keyword(field.split(".")[0], name)
+                        if _returnable(included, level, model):
+                            returned.append(included)
             elif name == "fuzzymatching":
                 if value not in ("true", "false"):
                     raise InvalidInput(f"fuzzymatching must be true or false, not {value!r}")
@@ -218,7 +231,7 @@ def search_request(
             keys[keyword] = [{_keyword(item, name): value}]
             continue
         attribute = ATTRIBUTES.get(keyword)
-        if attribute is not None and attribute.kind.value == "UID":
+        if attribute is not None and attribute.kind is AttributeKindValues.UID:
             value = value.replace(",", "\\")  # PS3.18 8.3.4.1: a UID list is comma-separated
         keys[keyword] = value
     timezone = keys.get("TimezoneOffsetFromUTC") or None
