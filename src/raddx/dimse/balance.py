@@ -5,20 +5,25 @@ senders that is often the same worker: in ``bench/ingest.py`` both storescu clie
 landed in one process, which then served them under one GIL while the other core idled
 (287 vs 510 inst/s in two rounds of the same run). So each worker publishes how many
 associations it is serving in a small shared-memory board, made by the parent before it
-forks; a worker that is busier than another one waits :data:`DEFER_SECONDS` before accepting,
-which lets the idler worker (woken by the same connection) take it. If nobody does, the
-busier worker accepts after the wait: a connection is never left waiting longer than that.
+forks; a worker that is busier than another one leaves a new connection to the others for up
+to :data:`DEFER_SECONDS` (:func:`left_to_another`); normally the idler worker, woken by the
+same connection, takes it within a fraction of a millisecond. If nobody does (that worker is
+stuck), the busier one accepts after the wait: a connection is never left longer than that.
 """
 
 from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import select
+import socket
+import time
 
-__all__ = ["DEFER_SECONDS", "LoadBoard"]
+__all__ = ["DEFER_SECONDS", "LoadBoard", "left_to_another"]
 
-#: How long a busier worker leaves a new connection to the others.
-DEFER_SECONDS = 0.003
+#: How long a busier worker leaves a new connection to the others, at most.
+DEFER_SECONDS = 0.05
+_CHECK_EVERY = 0.001
 
 
 class LoadBoard:
@@ -45,3 +50,18 @@ class LoadBoard:
         """Whether some other worker serves fewer associations than worker ``slot``."""
         mine = self._counts[slot]
         return any(count < mine for i, count in enumerate(self._counts) if i != slot)
+
+
+def left_to_another(listening: socket.socket, board: LoadBoard, slot: int) -> bool:
+    """Wait while another worker may take the pending connection; ``True`` if one did.
+
+    Returns ``False`` at once when this worker is not busier than another, and after
+    :data:`DEFER_SECONDS` when the connection is still waiting (the caller accepts it).
+    """
+    deadline = time.monotonic() + DEFER_SECONDS
+    while board.busier_than_another(slot) and time.monotonic() < deadline:
+        time.sleep(_CHECK_EVERY)
+        readable, _, _ = select.select([listening], [], [], 0)
+        if not readable:
+            return True
+    return False

@@ -13,7 +13,6 @@ import logging
 import socket
 import socketserver
 import threading
-import time
 from typing import Any
 
 from pynetdicom import AE, evt
@@ -26,7 +25,7 @@ from raddx.archive.query import QueryService
 from raddx.config import Settings
 from raddx.dimse._command_codec import install as install_command_codec
 from raddx.dimse._tuning import apply_reactor_tuning, set_nodelay
-from raddx.dimse.balance import DEFER_SECONDS, LoadBoard
+from raddx.dimse.balance import LoadBoard, left_to_another
 from raddx.dimse.commitment import commitment_contexts, handle_n_action
 from raddx.dimse.contexts import (
     cheap_copy_contexts,
@@ -128,8 +127,8 @@ class _PreboundServer(ThreadedAssociationServer):
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         if self.board is not None:
             self.publish_load()
-            if self.board.busier_than_another(self.slot):
-                time.sleep(DEFER_SECONDS)  # let an idler worker take it (dimse/balance.py)
+            if left_to_another(self.socket, self.board, self.slot):
+                raise BlockingIOError("taken by a less busy worker")  # socketserver moves on
         client, address = super().get_request()  # BlockingIOError if another worker took it
         if self.board is not None:
             self.board.publish(self.slot, self.board.load(self.slot) + 1)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import time
 
-from raddx.dimse.balance import LoadBoard
+from raddx.dimse.balance import DEFER_SECONDS, LoadBoard, left_to_another
 
 
 def test_busier_worker_is_the_one_that_defers() -> None:
@@ -27,3 +29,20 @@ def test_board_is_shared_with_forked_workers() -> None:
     os.waitpid(pid, 0)
     assert board.load(1) == 5
     assert board.busier_than_another(1) and not board.busier_than_another(0)
+
+
+def test_busier_worker_accepts_itself_when_nobody_else_does() -> None:
+    """A pending connection is left to the idler worker, but never for longer than the
+    deferral: if no other worker takes it, the busier one gets it after the wait."""
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        listening.setblocking(False)
+        board = LoadBoard(2)
+        board.publish(0, 1)  # worker 0 busier than the idle worker 1
+        with socket.create_connection(listening.getsockname()):
+            started = time.monotonic()
+            assert left_to_another(listening, board, 0) is False  # nobody took it
+            assert time.monotonic() - started >= DEFER_SECONDS * 0.9
+            assert left_to_another(listening, board, 1) is False  # not busier: no wait
+            client, _ = listening.accept()
+            client.close()
+            assert left_to_another(listening, board, 0) is True  # taken: move on
