@@ -384,3 +384,22 @@ def test_repeated_identical_requests_are_negotiated_once(
     fast_path = server._server.fast_path
     assert fast_path is not None and len(fast_path._plans) == 1
     assert _instance_count(services) == 3
+
+
+def test_cancel_request_is_ignored_and_the_association_goes_on(
+    server: DimseServer, services: Services
+) -> None:
+    """C-CANCEL-RQ (PS3.7 9.3.2.3) carries MessageIDBeingRespondedTo, not a MessageID; there
+    is nothing to cancel in storage, so it gets no answer and the next store works."""
+    cancel = encode_command(
+        [(0x00000100, "US", 0x0FFF), (0x00000120, "US", 1), (0x00000800, "US", 0x0101)]
+    )
+    ds = _image()
+    peer = RawPeer(server.address[1])
+    peer.send_pdu((1, 0x03, cancel))
+    peer.send_pdu((1, 0x03, _store_rq(ds, message_id=2)))
+    peer.send_pdu((1, 0x02, _dataset_bytes(ds)))
+    response, _ = peer.read_response()
+    peer.release()
+    assert response.Status == 0x0000 and response.MessageIDBeingRespondedTo == 2
+    assert _instance_count(services) == 1

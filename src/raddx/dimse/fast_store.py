@@ -161,7 +161,6 @@ class FastStorePath:
     ) -> None:
         self._ae = ae
         self._contexts = contexts
-        self._fast_syntaxes = frozenset(str(cx.abstract_syntax) for cx in contexts)
         self._other_syntaxes = frozenset(other_abstract_syntaxes)
         self._store = store
         self._active_elsewhere = active_elsewhere
@@ -384,6 +383,8 @@ class FastStorePath:
         assoc.request = None
         context = assoc.contexts[assoc.command_context]
         command = _us(request.get(0x00000100))
+        if command == _C_CANCEL_RQ:
+            return  # nothing to cancel: C-STORE and C-ECHO answer at once (it has no MessageID)
         message_id = _us(request.get(0x00000110))
         has_data_set = _us(request.get(0x00000800)) != _NO_DATA_SET
         if command == _C_ECHO_RQ and str(context.abstract_syntax) == Verification:
@@ -405,8 +406,6 @@ class FastStorePath:
             else:
                 assoc.failed += 1
             self._respond(assoc, _C_STORE_RSP, message_id, request, status, comment)
-        elif command == _C_CANCEL_RQ:
-            pass  # nothing to cancel: C-STORE and C-ECHO answer at once
         else:
             raise _ProtocolError(
                 f"command 0x{command:04x} on presentation context {assoc.command_context}"
