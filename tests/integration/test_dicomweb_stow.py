@@ -206,3 +206,21 @@ def test_client_disconnect_mid_upload_stores_nothing(
     wait_for(lambda: "client disconnected" in caplog.text)
     assert _count(services) == 0
     assert not any(p.is_file() for p in services.blobs.root.rglob("*"))
+
+
+def test_xml_response(services: Services, http_url: str) -> None:
+    response = httpx.post(
+        f"{http_url}/dicom-web/studies",
+        content=_body([("application/dicom", to_part10(make_dataset()))]),
+        headers={"Content-Type": CONTENT_TYPE, "Accept": "application/dicom+xml"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/dicom+xml"
+    assert b'keyword="ReferencedSOPSequence"' in response.content
+    refused = httpx.post(
+        f"{http_url}/dicom-web/studies",
+        content=_body([("application/dicom", to_part10(make_dataset()))]),
+        headers={"Content-Type": CONTENT_TYPE, "Accept": "text/html"},
+    )
+    assert refused.status_code == 406
+    assert _count(services) == 1  # a refused Accept stores nothing

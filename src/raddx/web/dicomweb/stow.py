@@ -35,6 +35,7 @@ from raddx.errors import Conflict, InvalidInput, OutOfResources
 from raddx.services import Services
 from raddx.web._errors import UnsupportedMediaType
 from raddx.web.deps import ServicesDep
+from raddx.web.dicomweb._dataset_xml import json_to_xml
 from raddx.web.dicomweb._media import negotiate
 from raddx.web.dicomweb._multipart import Part, iter_parts
 from raddx.web.dicomweb._uids import check_uid, resource_url
@@ -43,7 +44,12 @@ __all__ = ["FailureReasonValues", "router"]
 
 log = logging.getLogger(__name__)
 
-_JSON: list[tuple[str, str | None]] = [("application/dicom+json", None), ("application/json", None)]
+#: PS3.18 10.5.3: the response dataset in DICOM JSON (default) or as one PS3.19 document.
+_RESPONSE_TYPES: list[tuple[str, str | None]] = [
+    ("application/dicom+json", None),
+    ("application/json", None),
+    ("application/dicom+xml", None),
+]
 _DICOM = "application/dicom"
 
 
@@ -211,7 +217,7 @@ def _warning(texts: list[str]) -> str:
 
 
 async def _store(request: Request, services: Services, study: str | None) -> Response:
-    media_type, _ = negotiate(request.headers.get("accept"), _JSON)
+    media_type, _ = negotiate(request.headers.get("accept"), _RESPONSE_TYPES)
     if study is not None:
         check_uid(study)
     boundary = _boundary(request.headers.get("content-type"))
@@ -231,7 +237,10 @@ async def _store(request: Request, services: Services, study: str | None) -> Res
     body: dict[str, Any] = _response_dataset(outcome, base, study).to_json_dict()
     status = 200 if not outcome.failed else 202 if outcome.stored else 409
     headers = {"Warning": _warning([t for *_, t in outcome.failed])} if outcome.failed else {}
-    content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    if media_type == "application/dicom+xml":
+        content = json_to_xml(body)
+    else:
+        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
     return Response(content, status_code=status, media_type=media_type, headers=headers)
 
 
