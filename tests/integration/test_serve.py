@@ -129,6 +129,12 @@ def test_serve_refuses_bad_configuration(tmp_path: Path) -> None:
     assert "ae_title" in result.stderr
 
 
+def _accepting_pids(log_path: Path) -> list[str]:
+    """The process id of each fast-path association acceptance logged so far, in order."""
+    lines = log_path.read_text().splitlines()
+    return [line.split()[2] for line in lines if "path=fast" in line]
+
+
 def test_concurrent_associations_are_spread_over_the_workers(tmp_path: Path) -> None:
     """Two senders at once must land in two worker processes (two GILs), not queue in one
     (``raddx.dimse.balance``). Placement is a heuristic with a few-ms window, so the test
@@ -154,9 +160,9 @@ def test_concurrent_associations_are_spread_over_the_workers(tmp_path: Path) -> 
             first = ae.associate("127.0.0.1", dicom_port, ae_title="RADDX")
             second = ae.associate("127.0.0.1", dicom_port, ae_title="RADDX")
             assert first.is_established and second.is_established
-            accepted = [
-                line.split()[2] for line in log_path.read_text().splitlines() if "path=fast" in line
-            ]
+            # The worker logs the acceptance just after sending it: wait for both lines.
+            wait_for(lambda n=2 * (trial + 1): len(_accepting_pids(log_path)) >= n)
+            accepted = _accepting_pids(log_path)
             first.release()
             second.release()
             assert len(accepted) == 2 * (trial + 1)
