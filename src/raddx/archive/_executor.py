@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
@@ -174,6 +175,7 @@ class _WriterLock:
     def __init__(self, path: str) -> None:
         self._threads = threading.Lock()
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o644)
+        weakref.finalize(self, os.close, self._fd)
 
     def __enter__(self) -> None:
         self._threads.acquire()
@@ -191,9 +193,11 @@ class _WriterLock:
 
 
 _O_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
-#: Per process (a forked worker must not share its parent's open lock file, whose flock
-#: would then be shared too) and per database file.
-_writer_locks: dict[tuple[int, str], _WriterLock] = {}
+#: Per engine (the lock file is closed when its engine goes away) and per process: a forked
+#: worker must not share its parent's open lock file, whose flock would then be shared too.
+_writer_locks: weakref.WeakKeyDictionary[Engine, dict[int, _WriterLock]] = (
+    weakref.WeakKeyDictionary()
+)
 _writer_locks_guard = threading.Lock()
 
 
@@ -201,11 +205,10 @@ def _writer_lock(engine: Engine) -> contextlib.AbstractContextManager[None]:
     database = engine.url.database
     if not database or database == ":memory:" or fcntl is None:
         return contextlib.nullcontext()
-    key = (os.getpid(), os.path.abspath(database))
-    lock = _writer_locks.get(key)
-    if lock is None:
-        with _writer_locks_guard:
-            lock = _writer_locks.get(key)
-            if lock is None:
-                lock = _writer_locks[key] = _WriterLock(key[1] + "-writer.lock")
+    pid = os.getpid()
+    with _writer_locks_guard:
+        per_process = _writer_locks.setdefault(engine, {})
+        lock = per_process.get(pid)
+        if lock is None:
+            lock = per_process[pid] = _WriterLock(os.path.abspath(database) + "-writer.lock")
     return lock

@@ -4,6 +4,7 @@ SQLAlchemy's classes, and writers of several processes queued on the lock file."
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import time
@@ -84,3 +85,19 @@ def test_writers_in_other_processes_wait_for_the_lock_file(engine: Engine, tmp_p
 def _rows_in(db: object) -> list[int]:
     row = db.first(text("SELECT group_concat(x) AS xs FROM t"), {})  # type: ignore[attr-defined]
     return [int(x) for x in str(row.xs).split(",")] if row and row.xs else []
+
+
+def test_lock_file_is_closed_with_its_engine(tmp_path: Path) -> None:
+    """One open lock file per engine and process, released when the engine is gone (a long
+    test run or tool that opens many databases must not collect descriptors)."""
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc")
+    before = len(os.listdir("/proc/self/fd"))
+    for n in range(5):
+        engine = make_engine(f"sqlite:///{tmp_path / f'db{n}.sqlite'}")
+        with write_transaction(engine) as db:
+            db.run(text("CREATE TABLE t (x INTEGER)"), {})
+        engine.dispose()
+        del engine, db
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) <= before
