@@ -50,7 +50,7 @@ from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.pdu_primitives import P_DATA
 
-from raddx.dimse._command_codec import encode_command
+from raddx.dimse._command_codec import decode_command, encode_command, p_data_pdus
 
 __all__ = [
     "DirectLink",
@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 
 _PDU_HEADER = struct.Struct(">BBI")
 _PDV_HEADER = struct.Struct(">IB")
-_ELEMENT_HEADER = struct.Struct("<HHI")
 _P_DATA_TF = 0x04
 #: PS3.7 E.1: Command Field values.
 _C_STORE_RQ = 0x0001
@@ -376,7 +375,7 @@ class DirectLink:
                 command += value[1:]
                 if not control & 0x02:
                     continue
-                fields = _decode_command(command)
+                fields = decode_command(command) or {}  # unparsable: left to pynetdicom
                 if (
                     fields.get(0x0100) == _C_STORE_RSP
                     and fields.get(0x0120) == msg_id.to_bytes(2, "little")
@@ -404,21 +403,10 @@ class DirectLink:
         return False
 
     def _p_data_pdus(self, context_id: int, command: bytes, dataset: bytes) -> bytes:
-        """The C-STORE-RQ as P-DATA-TF PDUs: one PDV per PDU, each within the peer's maximum
-        PDU length (PS3.8 9.3.5, PS3.7 E.2)."""
-        peer_max = self._assoc.dimse.maximum_pdu_size
-        limit = max(peer_max - 6, 1) if peer_max else max(len(command), len(dataset), 1)
-        pdus: list[bytes] = []
-        for payload, kind in ((command, 0x01), (dataset, 0x00)):
-            view = memoryview(payload)
-            for start in range(0, max(len(view), 1), limit):
-                fragment = view[start : start + limit]
-                control = kind | (0x02 if start + limit >= len(view) else 0x00)
-                pdus.append(_PDU_HEADER.pack(_P_DATA_TF, 0, len(fragment) + 6))
-                pdus.append(_PDV_HEADER.pack(len(fragment) + 2, context_id))
-                pdus.append(bytes((control,)))
-                pdus.append(fragment.tobytes())
-        return b"".join(pdus)
+        """The message (command set and data set) as P-DATA-TF PDUs within the peer's
+        maximum PDU length."""
+        parts = [(command, True), (dataset, False)]
+        return p_data_pdus(context_id, parts, self._assoc.dimse.maximum_pdu_size)
 
     # -- the sub-operation -------------------------------------------------------------------
 
@@ -499,21 +487,6 @@ class DirectLink:
             return Dataset()
         finally:
             self._expected = None
-
-
-def _decode_command(raw: bytes | bytearray) -> dict[int, bytes]:
-    """Element number → value of a command set (group 0000, Implicit VR LE, PS3.7 6.3.1);
-    empty if it does not parse, so the caller hands it to pynetdicom."""
-    fields: dict[int, bytes] = {}
-    pos, end = 0, len(raw)
-    while pos + 8 <= end:
-        group, element, length = _ELEMENT_HEADER.unpack_from(raw, pos)
-        pos += 8
-        if group != 0x0000 or pos + length > end:
-            return {}
-        fields[element] = bytes(raw[pos : pos + length])
-        pos += length
-    return fields if pos == end else {}
 
 
 def supports_direct(candidate: object) -> bool:

@@ -47,7 +47,7 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import PresentationContext, negotiate_as_acceptor
 from pynetdicom.sop_class import Verification
 
-from raddx.dimse._command_codec import encode_command
+from raddx.dimse._command_codec import decode_command, encode_command, p_data_pdus
 from raddx.dimse.status import CANNOT_UNDERSTAND, SUCCESS, error_comment
 
 __all__ = ["FastStorePath", "StoreFunction"]
@@ -64,7 +64,6 @@ _A_RELEASE_RQ = 0x05
 _A_ABORT = 0x07
 _PDU_HEADER = struct.Struct(">BxI")
 _PDV_HEADER = struct.Struct(">IBB")
-_ELEMENT_HEADER = struct.Struct("<HHI")
 #: Negotiation outcomes kept, by request bytes (one per sender configuration).
 _PLAN_CACHE_SIZE = 64
 #: An A-ASSOCIATE-RQ larger than this is left to pynetdicom (they are a few kB at most).
@@ -368,7 +367,9 @@ class FastStorePath:
                     self._message_complete(assoc)
 
     def _command_complete(self, assoc: _Association) -> None:
-        request = _decode_command(assoc.command)
+        request = decode_command(assoc.command)
+        if request is None:
+            raise _ProtocolError("malformed command set", _ABORT_INVALID_PARAMETER)
         assoc.command = bytearray()
         if _us(request.get(0x00000800)) == _NO_DATA_SET:
             assoc.request = request
@@ -431,7 +432,10 @@ class FastStorePath:
             elements.append((0x00000902, "LO", error_comment(comment)))
         if command_field == _C_STORE_RSP:
             elements.append((0x00001000, "UI", _uid(request.get(0x00001000))))
-        assoc.sock.sendall(_p_data_pdus(assoc.command_context, encode_command(elements), assoc))
+        command = encode_command(elements)
+        assoc.sock.sendall(
+            p_data_pdus(assoc.command_context, [(command, True)], assoc.peer_max_pdu)
+        )
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -458,22 +462,6 @@ def _append_from(sock: socket.socket, buffer: bytearray, length: int) -> None:
     _read_into(sock, memoryview(buffer)[start:])
 
 
-def _decode_command(raw: bytearray) -> dict[int, bytes]:
-    """The elements of a command set (Implicit VR Little Endian, PS3.7 6.3.1)."""
-    elements: dict[int, bytes] = {}
-    offset, end = 0, len(raw)
-    while offset < end:
-        if offset + 8 > end:
-            raise _ProtocolError("truncated command set", _ABORT_INVALID_PARAMETER)
-        group, element, length = _ELEMENT_HEADER.unpack_from(raw, offset)
-        offset += 8
-        if group != 0x0000 or offset + length > end:
-            raise _ProtocolError("malformed command set", _ABORT_INVALID_PARAMETER)
-        elements[element] = bytes(raw[offset : offset + length])
-        offset += length
-    return elements
-
-
 def _us(value: bytes | None) -> int:
     if value is None or len(value) != 2:
         raise _ProtocolError("command set lacks a required US element", _ABORT_INVALID_PARAMETER)
@@ -484,22 +472,6 @@ def _uid(value: bytes | None) -> str:
     if value is None:
         return ""
     return value.decode("ascii", "replace").rstrip("\0 ")
-
-
-def _p_data_pdus(context_id: int, command: bytes, assoc: _Association) -> bytes:
-    """The command as P-DATA-TF PDUs, fragmented to the peer's maximum PDU length."""
-    limit = assoc.peer_max_pdu - 6 if assoc.peer_max_pdu else len(command)
-    limit = max(limit, 1)
-    pdus: list[bytes] = []
-    for start in range(0, len(command), limit):
-        fragment = command[start : start + limit]
-        control = 0x01 | (0x02 if start + limit >= len(command) else 0x00)
-        pdus.append(
-            _PDU_HEADER.pack(_P_DATA_TF, len(fragment) + 6)
-            + _PDV_HEADER.pack(len(fragment) + 2, context_id, control)
-            + fragment
-        )
-    return b"".join(pdus)
 
 
 def _accept_pdu(ae: AE, rq: A_ASSOCIATE, results: list[PresentationContext]) -> bytes:

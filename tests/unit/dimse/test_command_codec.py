@@ -7,7 +7,12 @@ from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, generate_uid
 from pynetdicom.dsutils import encode as pydicom_encode
 
-from raddx.dimse._command_codec import encode_command, encode_command_set
+from raddx.dimse._command_codec import (
+    decode_command,
+    encode_command,
+    encode_command_set,
+    p_data_pdus,
+)
 
 
 def _store_rsp(status: int, comment: str | None = None, uid_odd: bool = False) -> Dataset:
@@ -80,3 +85,32 @@ def test_encode_command_computes_group_length_like_pydicom(ds: Dataset) -> None:
 def test_encode_command_refuses_what_it_cannot_encode() -> None:
     with pytest.raises(ValueError, match="cannot encode"):
         encode_command([(0x00000901, "AT", [0x00100010])])
+
+
+def test_decode_command_round_trip_and_garbage() -> None:
+    command = encode_command([(0x0100, "US", 0x8001), (0x0120, "US", 5), (0x0900, "US", 0xA700)])
+    fields = decode_command(command)
+    assert fields is not None
+    assert fields[0x0100] == (0x8001).to_bytes(2, "little")
+    assert int.from_bytes(fields[0x0900], "little") == 0xA700
+    assert decode_command(command[:-1]) is None  # truncated
+    assert decode_command(b"\x08\x00" + command[2:]) is None  # not group 0000
+
+
+def test_p_data_pdus_fragment_each_part_to_the_peer_maximum() -> None:
+    """One PDV per PDU, the last fragment of each part flagged; the command set first."""
+    pdus = p_data_pdus(3, [(b"C" * 15, True), (b"D" * 25, False)], peer_max_pdu=16)
+    seen, pos = [], 0
+    while pos < len(pdus):
+        assert pdus[pos] == 0x04
+        length = int.from_bytes(pdus[pos + 2 : pos + 6], "big")
+        assert length <= 16
+        item_length = int.from_bytes(pdus[pos + 6 : pos + 10], "big")
+        assert item_length == length - 4 and pdus[pos + 10] == 3
+        seen.append((pdus[pos + 11], pdus[pos + 12 : pos + 6 + length]))
+        pos += 6 + length
+    assert [control for control, _ in seen] == [0x01, 0x03, 0x00, 0x00, 0x02]
+    assert b"".join(v for c, v in seen if c & 1) == b"C" * 15
+    assert b"".join(v for c, v in seen if not c & 1) == b"D" * 25
+    unlimited = p_data_pdus(1, [(b"C" * 10, True)], peer_max_pdu=0)
+    assert len(unlimited) == 6 + 6 + 10  # one PDU

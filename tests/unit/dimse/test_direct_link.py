@@ -21,8 +21,7 @@ from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.service_class import QueryRetrieveServiceClass
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
-from raddx.dimse._command_codec import encode_command
-from raddx.dimse._direct_link import DirectLink, _decode_command, supports_direct
+from raddx.dimse._direct_link import DirectLink, supports_direct
 
 
 def test_pynetdicom_internals_the_link_relies_on() -> None:
@@ -89,15 +88,6 @@ def test_p_data_framing(peer_max_pdu: int, command_pdus: int, dataset_pdus: int)
     assert b"".join(f for _, c, f, _ in pdus if not c & 1) == dataset
     if peer_max_pdu:
         assert max(length for *_, length in pdus) <= peer_max_pdu
-
-
-def test_decode_command_round_trip_and_garbage() -> None:
-    command = encode_command([(0x0100, "US", 0x8001), (0x0120, "US", 5), (0x0900, "US", 0xA700)])
-    fields = _decode_command(command)
-    assert fields[0x0100] == (0x8001).to_bytes(2, "little")
-    assert int.from_bytes(fields[0x0900], "little") == 0xA700
-    assert _decode_command(command[:-1]) == {}  # truncated
-    assert _decode_command(b"\x08\x00" + command[2:]) == {}  # not group 0000
 
 
 def test_only_live_plain_tcp_associations_get_a_direct_link() -> None:
