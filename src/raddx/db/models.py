@@ -42,6 +42,9 @@ __all__ = [
     "Instance",
     "Patient",
     "ProcedureCode",
+    "ReportQuarantine",
+    "ReportStudy",
+    "ReportVersion",
     "RequestAttributes",
     "Series",
     "Study",
@@ -301,3 +304,60 @@ class DeidPseudonymLookup(Base):
     event: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(128))
     at: Mapped[dt.datetime]
+
+
+class ReportVersion(Base):
+    """One version of one radiology report (``raddx.reports``; issue 7).
+
+    ``record`` is the canonical record as JSON (``raddx.reports.record``), the source of truth
+    for every format; the other columns are copies of its keys for listing and selection.
+    A signed version (final/amended/corrected) is never updated: a change is a new row with a
+    higher ``version`` and ``content_sha256`` is the SHA-256 signed over ``record``'s content.
+    ``is_latest`` marks the newest version of each ``report_id`` (one row per report).
+    """
+
+    __tablename__ = "report_version"
+    __table_args__ = (
+        UniqueConstraint("report_id", "version", name="uq_report_version_report_id_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    is_latest: Mapped[bool] = mapped_column(Boolean, index=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    issuer_of_patient_id: Mapped[str] = mapped_column(String(64), default="")
+    accession_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    study_date: Mapped[DA | None] = mapped_column(index=True)
+    modalities: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime]
+    verified_at: Mapped[dt.datetime | None]
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    record: Mapped[str]
+    stored_at: Mapped[dt.datetime]
+
+
+class ReportStudy(Base):
+    """A study a report version reads (a report may cover several: §5.1 ``studies[]``)."""
+
+    __tablename__ = "report_study"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_version_fk: Mapped[int] = mapped_column(ForeignKey("report_version.id"), index=True)
+    study_instance_uid: Mapped[UI] = mapped_column(index=True)
+
+
+class ReportQuarantine(Base):
+    """An imported report that matched no study in the archive: kept, not lost, until a person
+    links it (issue 7, "quarantine, not loss")."""
+
+    __tablename__ = "report_quarantine"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str]
+    source: Mapped[str]
+    record: Mapped[str]
+    received_at: Mapped[dt.datetime]
