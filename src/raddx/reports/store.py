@@ -1,0 +1,214 @@
+"""Report versions in the index database: records ⇄ ``report_version`` rows.
+
+The canonical record is stored whole as JSON (the truth every format is made from); the
+columns beside it are copies of the keys we select on. Functions take the caller's session
+and never commit (STYLE rule 8).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
+
+from raddx.db.models import ReportQuarantine, ReportStudy, ReportVersion
+from raddx.errors import NotFound
+from raddx.reports.enum import ReportStatusValues
+from raddx.reports.record import ReportRecord, canonical_json
+
+__all__ = [
+    "ReportSelection",
+    "insert_version",
+    "iter_records",
+    "latest",
+    "load",
+    "put_in_quarantine",
+    "update_in_place",
+]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _columns(record: ReportRecord) -> dict[str, object]:
+    modalities: list[str] = []
+    for study in record.studies:
+        modalities.extend(m for m in study.modalities if m not in modalities)
+    date = record.study_date
+    return {
+        "status": record.status.value,
+        "patient_id": record.patient.patient_id,
+        "issuer_of_patient_id": record.patient.issuer,
+        "accession_number": record.order.accession_no or None,
+        "study_date": date.strftime("%Y%m%d") if date else None,
+        "modalities": "\\".join(modalities)[:64],
+        "created_at": record.created_at,
+        "verified_at": record.verified_at,
+        "content_sha256": record.content_sha256,
+        "record": canonical_json(record.to_dict()),
+    }
+
+
+def _record(row: ReportVersion) -> ReportRecord:
+    return ReportRecord.from_dict(json.loads(row.record))
+
+
+def insert_version(*, session: Session, record: ReportRecord) -> None:
+    """Store ``record`` as a new version and make it the report's latest.
+
+    The caller has checked that the version is higher than the stored ones; the unique
+    constraint on (report_id, version) stops a concurrent writer that raced it.
+    """
+    session.execute(
+        update(ReportVersion)
+        .where(ReportVersion.report_id == record.report_id, ReportVersion.is_latest.is_(True))
+        .values(is_latest=False)
+    )
+    row = ReportVersion(
+        report_id=record.report_id,
+        version=record.version,
+        is_latest=True,
+        stored_at=_now(),
+        **_columns(record),
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(
+        ReportStudy(report_version_fk=row.id, study_instance_uid=s.study_uid)
+        for s in record.studies
+    )
+
+
+def update_in_place(*, session: Session, record: ReportRecord) -> None:
+    """Overwrite the stored row of ``record``'s version (only unsigned versions come here:
+    :mod:`raddx.reports.lifecycle` refuses in-place changes of signed ones)."""
+    row = _row(session, record.report_id, record.version)
+    for name, value in _columns(record).items():
+        setattr(row, name, value)
+    stored = set(
+        session.scalars(
+            select(ReportStudy.study_instance_uid).where(ReportStudy.report_version_fk == row.id)
+        )
+    )
+    wanted = {s.study_uid for s in record.studies}
+    if stored != wanted:
+        for link in session.scalars(
+            select(ReportStudy).where(ReportStudy.report_version_fk == row.id)
+        ):
+            session.delete(link)
+        session.add_all(ReportStudy(report_version_fk=row.id, study_instance_uid=u) for u in wanted)
+    session.flush()
+
+
+def _row(session: Session, report_id: str, version: int | None) -> ReportVersion:
+    query = select(ReportVersion).where(ReportVersion.report_id == report_id)
+    if version is None:
+        query = query.where(ReportVersion.is_latest.is_(True))
+    else:
+        query = query.where(ReportVersion.version == version)
+    row = session.scalars(query).first()
+    if row is None:
+        what = f"report {report_id}" + ("" if version is None else f" version {version}")
+        raise NotFound(f"{what} does not exist")
+    return row
+
+
+def load(*, session: Session, report_id: str, version: int | None = None) -> ReportRecord:
+    """The record of ``report_id`` at ``version`` (the latest when ``None``).
+
+    Raises
+    ------
+    NotFound
+        No such report or version.
+    """
+    return _record(_row(session, report_id, version))
+
+
+def latest(*, session: Session, report_id: str) -> ReportRecord | None:
+    """The latest version of ``report_id``, or ``None`` when the report is unknown."""
+    try:
+        return load(session=session, report_id=report_id)
+    except NotFound:
+        return None
+
+
+@dataclass(frozen=True)
+class ReportSelection:
+    """Which reports to list or export (every criterion optional, all must hold)."""
+
+    patient_id: str | None = None
+    study_uid: str | None = None
+    accession_no: str | None = None
+    statuses: tuple[ReportStatusValues, ...] = ()
+    modality: str | None = None
+    #: Study date range, inclusive.
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    #: Only the latest version of each report (else every version).
+    latest_only: bool = True
+
+    def query(self) -> Select[tuple[ReportVersion]]:
+        """The SELECT of the matching rows, in a stable order."""
+        q = select(ReportVersion)
+        if self.latest_only:
+            q = q.where(ReportVersion.is_latest.is_(True))
+        if self.patient_id is not None:
+            q = q.where(ReportVersion.patient_id == self.patient_id)
+        if self.accession_no is not None:
+            q = q.where(ReportVersion.accession_number == self.accession_no)
+        if self.statuses:
+            q = q.where(ReportVersion.status.in_([s.value for s in self.statuses]))
+        if self.modality is not None:
+            # Backslash-joined list: match a whole element.
+            m = self.modality
+            q = q.where(
+                (ReportVersion.modalities == m)
+                | ReportVersion.modalities.startswith(m + "\\", autoescape=True)
+                | ReportVersion.modalities.endswith("\\" + m, autoescape=True)
+                | ReportVersion.modalities.contains("\\" + m + "\\", autoescape=True)
+            )
+        if self.date_from is not None:
+            q = q.where(ReportVersion.study_date >= self.date_from.strftime("%Y%m%d"))
+        if self.date_to is not None:
+            q = q.where(ReportVersion.study_date <= self.date_to.strftime("%Y%m%d"))
+        if self.study_uid is not None:
+            q = q.where(
+                ReportVersion.id.in_(
+                    select(ReportStudy.report_version_fk).where(
+                        ReportStudy.study_instance_uid == self.study_uid
+                    )
+                )
+            )
+        return q.order_by(ReportVersion.report_id, ReportVersion.version)
+
+
+def iter_records(
+    *, session: Session, selection: ReportSelection, limit: int | None = None, offset: int = 0
+) -> Iterator[ReportRecord]:
+    """The selected records, streamed (rows are fetched in batches, so an export of many
+    reports keeps memory flat)."""
+    q = selection.query().offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    for row in session.scalars(q.execution_options(yield_per=500)):
+        yield _record(row)
+
+
+def put_in_quarantine(*, session: Session, record: ReportRecord, reason: str, source: str) -> None:
+    """Keep an imported report that could not be linked, with why and where it came from."""
+    session.add(
+        ReportQuarantine(
+            report_id=record.report_id,
+            version=record.version,
+            reason=reason,
+            source=source,
+            record=canonical_json(record.to_dict()),
+            received_at=_now(),
+        )
+    )
+    session.flush()
