@@ -15,12 +15,18 @@ import pydicom
 import pytest
 from dicomweb_client import DICOMwebClient
 from pydicom.data import get_testdata_file
-from pydicom.uid import generate_uid
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    generate_uid,
+)
 from requests import HTTPError
 from sqlalchemy import func, select
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
 from helpers import wait_for
+from raddx.archive.part10 import check_structure, read_file_meta
 from raddx.db.models import Instance
 from raddx.services import Services
 
@@ -73,6 +79,91 @@ def test_stow_then_wado_is_byte_identical(services: Services, http_url: str) -> 
     assert original in wado.content
     [found] = client.search_for_studies(search_filters={"StudyInstanceUID": ds.StudyInstanceUID})
     assert found["00100010"]["Value"][0]["Phonetic"] == "やまだ^たろう"
+
+
+def _stored_file(services: Services, sop_instance_uid: str) -> bytes:
+    with services.session_factory() as session:
+        key = session.scalar(
+            select(Instance.blob_key).where(Instance.sop_instance_uid == sop_instance_uid)
+        )
+    assert key is not None
+    return services.blobs.get(key)
+
+
+def test_preamble_less_instance_from_dicomweb_client(services: Services, http_url: str) -> None:
+    """dicomweb-client writes an in-memory dataset with pydicom's dcmwrite: no preamble, a
+    File Meta group of only the Transfer Syntax UID. It is stored as a valid Part 10 file
+    whose dataset bytes are the ones sent."""
+    client = DICOMwebClient(f"{http_url}/dicom-web")
+    ds = make_dataset(patient_name=JAPANESE_NAME, charset="ISO_IR 192", pixel_bytes=4096)
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    sent = io.BytesIO()
+    pydicom.dcmwrite(sent, ds)
+    assert sent.getvalue()[:2] == b"\x02\x00"  # what goes over the wire: no preamble
+    response = client.store_instances([ds])
+    assert "FailedSOPSequence" not in response
+    assert response.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == ds.SOPInstanceUID
+    stored = _stored_file(services, ds.SOPInstanceUID)
+    meta = read_file_meta(stored)  # preamble, DICM and a whole File Meta group
+    check_structure(stored, meta)
+    assert stored[meta.dataset_offset :] == _dataset_bytes(sent.getvalue())
+    stored_ds = pydicom.dcmread(io.BytesIO(stored), force=False)
+    assert stored_ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    assert stored_ds.file_meta.MediaStorageSOPClassUID == ds.SOPClassUID
+    assert stored_ds.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+    back = client.retrieve_instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    assert back == ds  # every data element equal
+    assert back.PatientName.phonetic == "やまだ^たろう"
+
+
+def _dataset_bytes(preamble_less: bytes) -> bytes:
+    meta = read_file_meta(b"\0" * 128 + b"DICM" + preamble_less)
+    return preamble_less[meta.dataset_offset - 132 :]
+
+
+def test_bare_dataset_parts(services: Services, http_url: str) -> None:
+    """A dataset without File Meta: uncompressed little endian is recognised; another
+    syntax is taken when the part names it; garbage and guesses are refused with reasons."""
+    explicit = make_dataset()
+    implicit = make_dataset()
+    big = make_dataset()
+    unnamed_big = make_dataset()
+    parts = [
+        ("application/dicom", _dataset_bytes_of(explicit, ExplicitVRLittleEndian)),
+        ("application/dicom", _dataset_bytes_of(implicit, ImplicitVRLittleEndian)),
+        (
+            f"application/dicom; transfer-syntax={ExplicitVRBigEndian}",
+            _dataset_bytes_of(big, ExplicitVRBigEndian),
+        ),
+        ("application/dicom", _dataset_bytes_of(unnamed_big, ExplicitVRBigEndian)),
+        ("application/dicom", b"\x08\x00\x16\x00UI\x40\x001.2.3"),
+    ]
+    response = httpx.post(
+        f"{http_url}/dicom-web/studies",
+        content=_body(parts),
+        headers={"Content-Type": CONTENT_TYPE},
+    )
+    assert response.status_code == 202, response.text
+    stored = [i["00081155"]["Value"][0] for i in response.json()["00081199"]["Value"]]
+    assert stored == [explicit.SOPInstanceUID, implicit.SOPInstanceUID, big.SOPInstanceUID]
+    warning = response.headers["warning"]
+    assert "part 4: not a DICOM Part 10 file" in warning
+    assert "part 5: file is truncated" in warning
+    for ds, syntax in (
+        (explicit, ExplicitVRLittleEndian),
+        (implicit, ImplicitVRLittleEndian),
+        (big, ExplicitVRBigEndian),
+    ):
+        stored_ds = pydicom.dcmread(io.BytesIO(_stored_file(services, ds.SOPInstanceUID)))
+        assert stored_ds.file_meta.TransferSyntaxUID == syntax
+        assert stored_ds.PatientName == ds.PatientName
+    assert _count(services) == 3
+
+
+def _dataset_bytes_of(ds: pydicom.Dataset, transfer_syntax: str) -> bytes:
+    data = to_part10(ds, transfer_syntax)
+    return data[read_file_meta(data).dataset_offset :]
 
 
 def test_bad_parts_are_refused_and_the_others_stored(services: Services, http_url: str) -> None:

@@ -11,7 +11,9 @@ Two passes, so a progress bar has a total from the start:
    files by their magic number, whatever their name, listed from the central directory only;
    DICOMDIRs (PS3.10 8, SOP Class Media Storage Directory Storage) expanded into the files
    their records reference. Files without ``DICM`` at byte 128 are noted as skipped here, so
-   large non-DICOM files are never read whole.
+   large non-DICOM files are never read whole, unless they start like an object written
+   without the preamble (``raddx.archive.part10.looks_unframed``), which ingest then takes
+   or rejects with its reason.
 2. *Import* reads each object whole into memory and stores it. Objects of a few hundred MB are
    fine; a file or zip member above ``max_object_size`` (default 4 GiB) is not read at all,
    which also defuses zip bombs. Streaming ingest would lift this limit.
@@ -51,7 +53,7 @@ import pydicom
 from pydicom.uid import MediaStorageDirectoryStorage
 
 from raddx.archive.ingest import IngestOutcome, IngestService
-from raddx.archive.part10 import Part10Error, read_file_meta
+from raddx.archive.part10 import Part10Error, looks_unframed, read_file_meta
 from raddx.errors import Conflict, InvalidInput, OutOfResources
 
 __all__ = ["DEFAULT_MAX_OBJECT_SIZE", "ImportEvent", "ImportSummary", "import_paths"]
@@ -446,6 +448,8 @@ def _sniff(data: bytes) -> _Kind:
         return _Kind.DICOM
     if data[:4] in _ZIP_MAGICS:
         return _Kind.ZIP
+    if looks_unframed(data):  # no preamble (pydicom dcmwrite of an in-memory dataset)
+        return _Kind.DICOM
     return _Kind.OTHER
 
 

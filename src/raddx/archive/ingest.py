@@ -41,9 +41,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from raddx.archive._executor import write_transaction
 from raddx.archive._index_writer import file_instance
 from raddx.archive.header import HeaderRecord, parse_header
-from raddx.archive.part10 import file_meta_header
+from raddx.archive.part10 import Part10Error, file_meta_header, unframed_object
 from raddx.config import DuplicatePolicyValues
-from raddx.errors import OutOfResources
+from raddx.errors import InvalidInput, OutOfResources
 from raddx.storage import BlobExistsError, BlobNotFoundError, BlobStore
 from raddx.types import BlobKey
 
@@ -145,17 +145,27 @@ class IngestService:
         source: str,
         calling_ae_title: str | None = None,
         called_ae_title: str | None = None,
+        transfer_syntax_uid: str | None = None,
     ) -> IngestResult:
         """Validate, keep and index one Part 10 object.
+
+        An object without the 128-byte preamble (File Meta group first, or a bare dataset
+        whose encoding is unambiguous; :func:`~raddx.archive.part10.unframed_object` says
+        which) is stored as a Part 10 file with a preamble and File Meta written by us, as
+        a C-STORE dataset is: STOW-RS clients and some tools write such files.
 
         Parameters
         ----------
         data
-            The complete Part 10 bytes; stored exactly as given.
+            The complete Part 10 bytes; stored exactly as given (a preamble-less object:
+            its dataset bytes exactly as given).
         source
             Which door it came through (``dimse``, ``import``, …), recorded on the instance.
         calling_ae_title, called_ae_title
             The association's AE titles, when it came over DIMSE.
+        transfer_syntax_uid
+            For a bare dataset: the transfer syntax the sender named (STOW-RS part's
+            ``transfer-syntax`` parameter); ignored when the object has File Meta.
 
         Raises
         ------
@@ -166,6 +176,26 @@ class IngestService:
         OutOfResources
             The disk is full (or another resource ran out); nothing was kept.
         """
+        if data[128:132] != b"DICM":
+            try:
+                unframed = unframed_object(data, transfer_syntax_uid=transfer_syntax_uid)
+            except Part10Error as exc:
+                raise InvalidInput(str(exc)) from None
+            if unframed is not None:
+                log.debug(
+                    "ingest of an object without preamble source=%s framing=%s",
+                    source,
+                    unframed.framing,
+                )
+                return self.store_dataset(
+                    unframed.dataset,
+                    sop_class_uid=unframed.sop_class_uid,
+                    sop_instance_uid=unframed.sop_instance_uid,
+                    transfer_syntax_uid=unframed.transfer_syntax_uid,
+                    source=source,
+                    calling_ae_title=calling_ae_title,
+                    called_ae_title=called_ae_title,
+                )
         record = parse_header(data, strict=self._strict, default_timezone_offset=self._offset)
         return self._keep(record, (data,), source, calling_ae_title, called_ae_title)
 

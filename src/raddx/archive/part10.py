@@ -19,8 +19,10 @@ import zlib
 from dataclasses import dataclass
 
 from pydicom.uid import (
+    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
 
@@ -32,11 +34,14 @@ __all__ = [
     "DatasetScan",
     "FileMeta",
     "Part10Error",
+    "UnframedObject",
     "build_part10",
     "check_structure",
     "file_meta_header",
+    "looks_unframed",
     "read_file_meta",
     "scan_dataset",
+    "unframed_object",
 ]
 
 #: Our implementation class UID (PS3.7 D.3.3.2), under a 2.25 UUID-derived root.
@@ -149,7 +154,12 @@ def read_file_meta(data: bytes) -> FileMeta:
     """
     if len(data) < 132 or data[128:132] != b"DICM":
         raise Part10Error("not a DICOM Part 10 file: no 'DICM' prefix at byte 128")
-    pos = 132
+    return _read_meta_group(data, 132)
+
+
+def _read_meta_group(data: bytes | memoryview, pos: int) -> FileMeta:
+    """The File Meta group starting at ``pos`` (132 in a Part 10 file, 0 in a file written
+    without the preamble)."""
     values: dict[int, bytes] = {}
     end = len(data)
     while pos + 8 <= end:
@@ -269,6 +279,114 @@ def check_structure(data: bytes, meta: FileMeta) -> list[str]:
     """Check that the dataset's element lengths account for every byte up to the end;
     return the tolerated problems (see :func:`scan_dataset`)."""
     return scan_dataset(data, meta).tolerated
+
+
+#: SOP Common tags read from a dataset that arrives without File Meta (PS3.3 C.12.1).
+_SOP_CLASS_UID, _SOP_INSTANCE_UID, _PIXEL_DATA = 0x00080016, 0x00080018, 0x7FE00010
+
+
+@dataclass(frozen=True, slots=True)
+class UnframedObject:
+    """A DICOM object received without its Part 10 preamble: the dataset bytes (not
+    copied) and what the File Meta group written for it will say (PS3.10 7.1)."""
+
+    dataset: memoryview
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+    #: What was missing and where the transfer syntax came from, for the log.
+    framing: str
+
+
+def looks_unframed(head: bytes | memoryview) -> bool:
+    """Whether the first bytes of a file may be an object without the Part 10 preamble (see
+    :func:`unframed_object`, which decides for sure): a sniff for importers, so that other
+    files are skipped unread."""
+    if len(head) < 8:
+        return False
+    group: int = struct.unpack_from("<H", head, 0)[0]
+    if group == 0x0002:
+        return bytes(head[4:6]) in _ALL_VRS
+    return group == 0x0008
+
+
+def unframed_object(
+    data: bytes | memoryview, *, transfer_syntax_uid: str | None = None
+) -> UnframedObject | None:
+    """Recognise an object sent without the Part 10 preamble; ``None`` for a Part 10 file.
+
+    DICOMweb clients (dicomweb-client, and anything else calling pydicom's ``dcmwrite`` on
+    a dataset read from JSON or built in memory) send ``application/dicom`` parts that
+    start directly with the File Meta group, or with the dataset itself. PS3.18 8.7.3.5
+    wants a PS3.10 file there; we take both shapes when the bytes say unambiguously how
+    they are encoded, and write the preamble and File Meta ourselves:
+
+    * **File Meta first** (an explicit VR LE (0002,xxxx) element at byte 0): the group's
+      Transfer Syntax UID decides, as in a Part 10 file.
+    * **A bare dataset**: the transfer syntax is ``transfer_syntax_uid`` when the sender
+      named it (the part's ``transfer-syntax`` media type parameter, PS3.18 8.7.3.5.2).
+      Otherwise only the two uncompressed little endian syntaxes can be told apart safely
+      (PS3.5 7.1: the VR field of the first element is two upper-case letters or it is
+      not there): the dataset must start with group 0008 (every composite IOD has SOP
+      Common's (0008,0016); groups 0001-0007 cannot occur in a dataset) and its Pixel Data,
+      if any, must not be encapsulated (a compressed syntax cannot be guessed; big endian
+      and deflate do not start with ``08 00``).
+
+    Either way the whole dataset is length-walked here, so garbage is refused with the
+    reason, and the SOP Class/Instance UIDs for the new File Meta come from the dataset.
+
+    Raises
+    ------
+    Part10Error
+        Neither a Part 10 file nor one of the shapes above, or damaged/truncated.
+    """
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        return None
+    if len(data) >= 8 and struct.unpack_from("<H", data, 0)[0] == 0x0002:
+        if bytes(data[4:6]) not in _ALL_VRS:
+            raise Part10Error("the File Meta group at byte 0 is not explicit VR; damaged")
+        meta = _read_meta_group(data, 0)
+        framing = "File Meta group without the 128-byte preamble"
+    else:
+        meta = FileMeta("", "", transfer_syntax_uid or "", 0)
+        framing = f"dataset without File Meta; transfer syntax {transfer_syntax_uid} as named"
+        if not transfer_syntax_uid:
+            explicit = len(data) >= 8 and bytes(data[4:6]) in _ALL_VRS
+            ts = ExplicitVRLittleEndian if explicit else ImplicitVRLittleEndian
+            meta = FileMeta("", "", ts, 0)
+            framing = f"dataset without File Meta; {UID(ts).name} recognised"
+        big = meta.transfer_syntax_uid == ExplicitVRBigEndian
+        first_group = struct.unpack_from(">H" if big else "<H", data, 0)[0] if len(data) >= 8 else 0
+        deflated = meta.transfer_syntax_uid == DeflatedExplicitVRLittleEndian
+        if first_group != 0x0008 and not deflated:
+            raise Part10Error(
+                "not a DICOM Part 10 file: no 'DICM' prefix at byte 128, and it starts with "
+                "neither a File Meta group (0002,xxxx) nor a dataset (0008,xxxx)"
+            )
+    scan = scan_dataset(data, meta, frozenset({_SOP_CLASS_UID, _SOP_INSTANCE_UID, _PIXEL_DATA}))
+    if not transfer_syntax_uid and meta.dataset_offset == 0:
+        pixels = scan.elements.get(_PIXEL_DATA)
+        if pixels is not None and pixels[2] == _UNDEFINED:
+            raise Part10Error(
+                "the dataset has compressed (encapsulated) Pixel Data but no File Meta, so its "
+                "transfer syntax cannot be known; send a Part 10 file, or name it in the "
+                "part's transfer-syntax parameter"
+            )
+
+    def uid(tag: int, keyword: str) -> str:
+        found = scan.elements.get(tag)
+        if found is None or found[2] == _UNDEFINED:
+            raise Part10Error(f"the dataset has no {keyword}, which its File Meta needs")
+        _, offset, length = found
+        return bytes(scan.payload[offset : offset + length]).decode("ascii", "replace")
+
+    return UnframedObject(
+        dataset=memoryview(data)[meta.dataset_offset :],
+        sop_class_uid=uid(_SOP_CLASS_UID, "SOPClassUID").rstrip("\0 "),
+        sop_instance_uid=uid(_SOP_INSTANCE_UID, "SOPInstanceUID").rstrip("\0 "),
+        transfer_syntax_uid=meta.transfer_syntax_uid,
+        framing=framing,
+    )
 
 
 class _Walker:

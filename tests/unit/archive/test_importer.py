@@ -153,6 +153,36 @@ def test_stored_blob_is_byte_identical_to_the_file(
     assert _stored_bytes(sqlite_services, uid) == path.read_bytes()
 
 
+def test_files_without_preamble_are_stored_as_part10(
+    sqlite_services: Services, tmp_path: Path
+) -> None:
+    """pydicom's dcmwrite of an in-memory dataset writes no preamble (meta first, or no meta
+    at all); pydicom's own ExplVR_LitEndNoMeta.dcm is such a file. Garbage starting like a
+    dataset is rejected with the reason, other files are skipped as before."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ds = make_dataset()
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    pydicom.dcmwrite(folder / "meta-first.dcm", ds)
+    _copy(Path(pydicom.data.get_testdata_file("ExplVR_LitEndNoMeta.dcm")), folder / "no-meta")
+    (folder / "garbage.bin").write_bytes(b"\x08\x00\x16\x00UI\x40\x001.2.3")
+    (folder / "notes.txt").write_text("hello")
+
+    summary = _import(sqlite_services, folder)
+
+    assert summary.stored == 2, summary.rejected
+    assert [(Path(n).name, r) for n, r in summary.rejected] == [
+        ("garbage.bin", "file is truncated: element (0008,0016) needs 64 bytes, 5 remain at byte 8")
+    ]
+    assert [Path(n).name for n, _ in summary.skipped] == ["notes.txt"]
+    stored = _stored_bytes(sqlite_services, ds.SOPInstanceUID)
+    assert stored[128:132] == b"DICM"
+    assert pydicom.dcmread(io.BytesIO(stored)).file_meta.MediaStorageSOPInstanceUID == (
+        ds.SOPInstanceUID
+    )
+
+
 def test_reimport_counts_duplicates_and_changes_nothing(
     sqlite_services: Services, tmp_path: Path
 ) -> None:

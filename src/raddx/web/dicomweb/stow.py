@@ -30,7 +30,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from raddx.archive.header import parse_header
-from raddx.archive.part10 import read_file_meta
+from raddx.archive.part10 import (
+    Part10Error,
+    file_meta_header,
+    read_file_meta,
+    unframed_object,
+)
 from raddx.errors import Conflict, InvalidInput, OutOfResources
 from raddx.services import Services
 from raddx.web._errors import UnsupportedMediaType
@@ -104,16 +109,29 @@ def _boundary(content_type: str | None) -> str:
     return boundary
 
 
-def _uids(body: bytes) -> tuple[str, str]:
-    """SOP Class and Instance UID from the File Meta, for the response; empty if unreadable."""
+def _transfer_syntax(part: Part) -> str | None:
+    """The part's ``transfer-syntax`` media type parameter (PS3.18 8.7.3.5.2), if any: it
+    says how a dataset sent without File Meta is encoded."""
+    message = Message()
+    message["content-type"] = part.headers.get("content-type", "")
+    value = message.get_param("transfer-syntax")
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _uids(body: bytes, transfer_syntax: str | None) -> tuple[str, str]:
+    """SOP Class and Instance UID from the File Meta (or, without a preamble, the dataset),
+    for the response; empty if unreadable."""
     try:
+        unframed = unframed_object(body, transfer_syntax_uid=transfer_syntax)
+        if unframed is not None:
+            return unframed.sop_class_uid, unframed.sop_instance_uid
         meta = read_file_meta(body)
     except Exception:  # any damage: the part fails for the reason ingest gives
         return "", ""
     return meta.media_storage_sop_class_uid, meta.media_storage_sop_instance_uid
 
 
-def _study_of(body: bytes) -> str:
+def _study_of(body: bytes, transfer_syntax: str | None) -> str:
     """The StudyInstanceUID of a part, read by the same header parser as ingest (lenient:
     the strict check, if configured, is ingest's).
 
@@ -122,11 +140,23 @@ def _study_of(body: bytes) -> str:
     InvalidInput
         Not a DICOM object ingest could read; the part fails with this reason.
     """
-    return parse_header(body).study_instance_uid
+    try:
+        unframed = unframed_object(body, transfer_syntax_uid=transfer_syntax)
+    except Part10Error as exc:
+        raise InvalidInput(str(exc)) from None
+    if unframed is None:
+        return parse_header(body).study_instance_uid
+    header = file_meta_header(
+        sop_class_uid=unframed.sop_class_uid,
+        sop_instance_uid=unframed.sop_instance_uid,
+        transfer_syntax_uid=unframed.transfer_syntax_uid,
+    )
+    return parse_header(header, dataset=unframed.dataset).study_instance_uid
 
 
 def _store_part(services: Services, part: Part, study: str | None, outcome: _Outcome) -> None:
-    sop_class, sop_instance = _uids(part.body) if part.complete else ("", "")
+    transfer_syntax = _transfer_syntax(part)
+    sop_class, sop_instance = _uids(part.body, transfer_syntax) if part.complete else ("", "")
 
     def fail(reason: int, text: str) -> None:
         outcome.failed.append((sop_class, sop_instance, reason, f"part {part.index + 1}: {text}"))
@@ -137,12 +167,14 @@ def _store_part(services: Services, part: Part, study: str | None, outcome: _Out
     if part.content_type not in ("", _DICOM):
         return fail(cannot, f"a {part.content_type} part; only {_DICOM} parts are taken")
     try:
-        if study is not None and _study_of(part.body) != study:
+        if study is not None and _study_of(part.body, transfer_syntax) != study:
             return fail(
                 FailureReasonValues.DATA_SET_DOES_NOT_MATCH,
                 f"StudyInstanceUID is not the study {study} of the request",
             )
-        result = services.ingest.store(part.body, source="stowrs")
+        result = services.ingest.store(
+            part.body, source="stowrs", transfer_syntax_uid=transfer_syntax
+        )
     except InvalidInput as exc:
         return fail(cannot, str(exc))
     except Conflict as exc:
