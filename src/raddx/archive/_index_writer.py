@@ -18,7 +18,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, null, select, update
 
 from raddx.archive._executor import Executor, Row
 from raddx.archive.datetimes import study_instant_utc
@@ -85,6 +85,7 @@ class _Statements:
                 Instance.series_fk,
                 Instance.size,
                 Instance.replaced_count,
+                Instance.deleted_at,
             )
             .where(Instance.sop_instance_uid == b("p_uid"))
             .with_for_update()
@@ -105,14 +106,18 @@ class _Statements:
             Study.sop_classes_in_study,
             Study.patient_conflict,
             Study.patient_conflict_detail,
+            Study.deleted_at,
         )
         self.study_by_uid = (
             select(*study_columns).where(Study.study_instance_uid == b("p_uid")).with_for_update()
         )
         self.insert_study = insert(Study).returning(*study_columns)
-        self.series_by_uid = select(Series.id, Series.study_fk, Series.modality).where(
-            Series.series_instance_uid == b("p_uid")
-        )
+        self.series_by_uid = select(
+            Series.id, Series.study_fk, Series.modality, Series.deleted_at
+        ).where(Series.series_instance_uid == b("p_uid"))
+        # Soft delete undone by a new object (raddx.archive.deletion).
+        self.revive_study = update(Study).where(Study.id == b("p_id")).values(deleted_at=null())
+        self.revive_series = update(Series).where(Series.id == b("p_id")).values(deleted_at=null())
         self.insert_series = insert(Series).returning(Series.id)
         self.series_study = select(Series.study_fk).where(Series.id == b("p_id"))
         # Counters change by a bound delta, so adding and removing share one statement.
@@ -199,6 +204,14 @@ def file_instance(
     filed = Filed()
     existing = db.first(sql.instance_by_uid, {"p_uid": record.sop_instance_uid})
     replaced_count = 0
+    if existing is not None and existing.deleted_at is not None:
+        # Re-received after a soft delete: the object comes back (raddx.archive.deletion).
+        # The hidden row is already out of every counter; it is dropped and the object
+        # filed as new, with the bytes just received.
+        if existing.blob_key != blob_key:
+            filed.superseded.append(existing.blob_key)
+        db.run(sql.delete_instance, {"p_id": existing.id})
+        existing = None
     if existing is not None:
         if existing.sha256 == sha256:
             filed.duplicate = True
@@ -335,6 +348,8 @@ def _patient(db: Executor, record: HeaderRecord, conflicts: list[str], now: dt.d
             # that Japanese queries find the patient.
             changes.update(_columns_of(column, values))
             changes.update(_fuzzy_keys(column, values))
+    if row["deleted_at"] is not None:
+        changes["deleted_at"] = None  # soft-deleted: a new object brings the patient back
     if changes:
         # Built per call (the changed columns vary), so it takes SQLAlchemy's generic path.
         db.run_built(
@@ -375,6 +390,10 @@ def _study(
         inserted = db.first(sql.insert_study, params)
         assert inserted is not None  # INSERT … RETURNING
         return inserted
+    if row.deleted_at is not None:
+        # Soft-deleted: a new object brings the study back, with what arrives from now on
+        # (its counters were recounted without the hidden rows when it was deleted).
+        db.run(sql.revive_study, {"p_id": row.id})
     if row.patient_fk != patient_fk:
         conflicts.append(
             f"study is stored under another patient; this object says PatientID "
@@ -409,6 +428,10 @@ def _series(
             f"SeriesInstanceUID {record.series_instance_uid} already belongs to another "
             f"study; the object was filed under that series"
         )
+    if row.deleted_at is not None:
+        # Soft-deleted: back, and counted again in its study as a new series would be.
+        db.run(sql.revive_series, {"p_id": row.id})
+        return int(row.id), row.modality, True
     return int(row.id), row.modality, False
 
 

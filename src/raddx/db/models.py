@@ -40,8 +40,11 @@ __all__ = [
     "DeidPseudonym",
     "DeidPseudonymLookup",
     "Instance",
+    "Job",
     "Patient",
     "ProcedureCode",
+    "PurgePending",
+    "RemoteAEEntry",
     "ReportQuarantine",
     "ReportStudy",
     "ReportVersion",
@@ -116,6 +119,8 @@ class Patient(Base):
     patient_comments: Mapped[str | None]
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    #: Soft delete (``raddx.archive.deletion``): set when the patient's last study is deleted.
+    deleted_at: Mapped[dt.datetime | None]
 
 
 class Study(Base):
@@ -166,6 +171,9 @@ class Study(Base):
     patient_conflict_detail: Mapped[str | None]
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    #: Soft delete (``raddx.archive.deletion``): hidden from every door until restored or
+    #: purged; its series and instances carry the mark too.
+    deleted_at: Mapped[dt.datetime | None]
 
 
 class Series(Base):
@@ -192,6 +200,8 @@ class Series(Base):
     series_size: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    #: Soft delete (``raddx.archive.deletion``); its instances carry the mark too.
+    deleted_at: Mapped[dt.datetime | None]
 
 
 class Instance(Base):
@@ -228,9 +238,71 @@ class Instance(Base):
     called_ae_title: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16))
     replaced_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Soft delete (``raddx.archive.deletion``): when it was hidden; purge removes it later.
+    deleted_at: Mapped[dt.datetime | None]
 
 
 Index("ix_instance_blob_key", Instance.blob_key)
+#: Partial: only soft-deleted instances are in it, so ingest (NULL) never pays for it and
+#: purge finds its rows without a table scan.
+Index(
+    "ix_instance_deleted_at",
+    Instance.deleted_at,
+    sqlite_where=Instance.deleted_at.is_not(None),
+    postgresql_where=Instance.deleted_at.is_not(None),
+)
+
+
+class PurgePending(Base):
+    """A blob whose instance a purge removed from the index, still to be deleted
+    (``raddx.archive.deletion.purge``). Written in the purge's transaction and removed once
+    the blob is gone, so a purge interrupted between commit and blob deletion is finished
+    later, and the sweep deletes the blob instead of re-indexing it as a lost object."""
+
+    __tablename__ = "purge_pending"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    blob_key: Mapped[str] = mapped_column(String(200), index=True)
+    purged_at: Mapped[dt.datetime]
+
+
+class RemoteAEEntry(Base):
+    """A remote AE added at runtime (REST API), beside those of the ``remote_aes`` setting
+    (``raddx.remotes``). Titles are unique across both."""
+
+    __tablename__ = "remote_ae"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ae_title: Mapped[str] = mapped_column(String(16), unique=True)
+    host: Mapped[str]
+    port: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(default="")
+    created_at: Mapped[dt.datetime]
+
+
+class Job(Base):
+    """A background job (``raddx.jobs``): send to or retrieve from a remote AE.
+
+    Kept in the index so its outcome survives a restart; ``state`` is queued, running,
+    done, failed or interrupted (running when the process ended). ``request`` is the job's
+    parameters as JSON; the counts are sub-operations (instances).
+    """
+
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    remote_ae_title: Mapped[str] = mapped_column(String(16))
+    request: Mapped[str]
+    total: Mapped[int | None] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    warning: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None]
+    created_at: Mapped[dt.datetime]
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
 
 
 class ProcedureCode(Base):

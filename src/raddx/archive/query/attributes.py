@@ -20,6 +20,7 @@ from raddx.archive.query.enum import (
     InformationModelValues,
     QueryRetrieveLevelValues,
 )
+from raddx.archive.query.visibility import visible
 from raddx.db.models import Instance, Patient, ProcedureCode, RequestAttributes, Series, Study
 
 __all__ = [
@@ -79,14 +80,18 @@ class Attribute:
 def _patient_studies() -> ColumnElement[int]:
     # Aliased so that the subquery never correlates with the Study of the outer query.
     s = aliased(Study)
-    return select(func.count(s.id)).where(s.patient_fk == Patient.id).scalar_subquery()
+    return (
+        select(func.count(s.id))
+        .where(s.patient_fk == Patient.id, visible(s))
+        .scalar_subquery()
+    )
 
 
 def _patient_sum(column: str) -> Callable[[], ColumnElement[int]]:
     def build() -> ColumnElement[int]:
         s = aliased(Study)
         total = func.coalesce(func.sum(getattr(s, column)), 0)
-        return select(total).where(s.patient_fk == Patient.id).scalar_subquery()
+        return select(total).where(s.patient_fk == Patient.id, visible(s)).scalar_subquery()
 
     return build
 

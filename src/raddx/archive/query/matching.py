@@ -30,6 +30,7 @@ from raddx.archive.datetimes import date_time_utc
 from raddx.archive.names import fuzzy_group, normalize_group
 from raddx.archive.query.attributes import Attribute
 from raddx.archive.query.enum import AttributeKindValues
+from raddx.archive.query.visibility import visible
 from raddx.db.models import Series, Study
 from raddx.errors import InvalidInput
 
@@ -363,6 +364,7 @@ def _modalities_clause(match: KeyMatch) -> ColumnElement[bool]:
     return exists(
         select(Series.id).where(
             Series.study_fk == Study.id,
+            visible(Series),
             or_(*(_term_clause(Series.modality, t) for t in match.terms)),
         )
     )

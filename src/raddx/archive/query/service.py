@@ -18,6 +18,7 @@ from raddx.archive.query.enum import (
 from raddx.archive.query.matching import where_clause
 from raddx.archive.query.query import Query
 from raddx.archive.query.sequences import SequenceMatch, item_rows, sequence_clause
+from raddx.archive.query.visibility import visible
 from raddx.db import READ_ONLY_OPTIONS
 from raddx.db.models import Instance, Patient, Series, Study
 
@@ -55,6 +56,9 @@ def _matched(stmt: Select[Any], query: Query, level: QueryRetrieveLevelValues) -
         stmt = stmt.join(Study, Series.study_fk == Study.id)
     if level.depth >= _L.STUDY.depth:
         stmt = stmt.join(Patient, Study.patient_fk == Patient.id)
+    # Soft-deleted rows are hidden from every door (raddx.archive.deletion marks a deleted
+    # entity and everything below it, so the query level's own table decides).
+    stmt = stmt.where(visible(_LEVEL_TABLE[level]))
     for match in query.matches:
         clause = where_clause(match)
         if clause is not None:
@@ -97,6 +101,7 @@ def _relational_clause(query: Query) -> ColumnElement[bool]:
         clause = where_clause(match)
         if clause is not None:
             sub = sub.where(clause)
+    sub = sub.where(visible(table))
     return _LADDER[top][0].id.in_(sub)  # type: ignore[no-any-return]
 
 
