@@ -12,9 +12,9 @@ crash can separate the two:
 
 So an unreferenced blob is not simply garbage. The sweep re-indexes (adopts) every complete,
 valid one whose SOP Instance UID the index does not hold — or holds with a blob that is gone —
-and deletes the rest (torn files, and redundant or superseded copies whose instance is
-indexed with a blob that exists). Files younger than the grace period are left alone: they may
-belong to an ingest still running in another process.
+and deletes the rest (torn files, redundant or superseded copies whose instance is indexed
+with a blob that exists, and blobs of purged instances). Files younger than the grace period
+are left alone: they may belong to an ingest still running in another process.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from raddx.archive.header import parse_header
 from raddx.archive.ingest import IngestService
 from raddx.db.engine import READ_ONLY_OPTIONS
-from raddx.db.models import Instance
+from raddx.db.models import Instance, PurgePending
 from raddx.errors import InvalidInput, RaddxError
 from raddx.storage import BlobNotFoundError, BlobStore
 
@@ -72,13 +72,15 @@ def sweep_orphans(
     with session_factory() as session, session.begin():
         session.connection(execution_options=READ_ONLY_OPTIONS)
         rows = session.execute(select(Instance.sop_instance_uid, Instance.blob_key)).all()
+        # Blobs of purged instances (raddx.archive.deletion) are garbage, not lost objects.
+        purged = set(session.execute(select(PurgePending.blob_key)).scalars())
     key_of_uid = {uid: key for uid, key in rows}
     referenced = set(key_of_uid.values())
     deleted = deleted_bytes = recovered = 0
     for blob in listed:
         if blob.key in referenced or blob.mtime >= cutoff:
             continue
-        uid = _uid_of(blobs, blob.key)
+        uid = None if blob.key in purged else _uid_of(blobs, blob.key)
         indexed_key = key_of_uid.get(uid) if uid else None
         if uid is not None and (indexed_key is None or indexed_key not in present):
             if not dry_run:
