@@ -44,7 +44,15 @@ from raddx.web.dicomweb._uids import check_uid, resource_url
 from raddx.web.dicomweb._zip_stream import zip_stream
 from raddx.web.dicomweb.qido import dataset_response
 
-__all__ = ["instance_bytes", "router"]
+__all__ = [
+    "instance_bytes",
+    "not_modified",
+    "part10_bytes",
+    "readable_instances",
+    "resource_etag",
+    "resource_instances",
+    "router",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +65,7 @@ _METADATA: list[tuple[str, str | None]] = [
 ]
 
 
-def _instances(
+def resource_instances(
     services: Services, study: str, series: str | None = None, instance: str | None = None
 ) -> tuple[RetrieveService, list[InstanceRef]]:
     """The stored instances of the resource, or :class:`NotFound`."""
@@ -77,7 +85,7 @@ def _instances(
     return retrieve, refs
 
 
-def _part10(retrieved: RetrievedInstance) -> bytes:
+def part10_bytes(retrieved: RetrievedInstance) -> bytes:
     """The bytes to send: as stored, or re-encoded when stored mis-encoded (``verbatim``)."""
     assert retrieved.part10 is not None
     if retrieved.verbatim:
@@ -101,7 +109,9 @@ def _part10(retrieved: RetrievedInstance) -> bytes:
     return buffer.getvalue()
 
 
-def _readable(retrieve: RetrieveService, refs: list[InstanceRef]) -> Iterator[RetrievedInstance]:
+def readable_instances(
+    retrieve: RetrieveService, refs: list[InstanceRef]
+) -> Iterator[RetrievedInstance]:
     """Each instance whose bytes could be read. An unreadable one (missing blob, damaged
     file) is left out and logged: once the first part is on the wire the status cannot
     change any more."""
@@ -125,14 +135,14 @@ def instance_bytes(services: Services, study: str, series: str, instance: str) -
     NotFound
         No such instance, or its stored object cannot be read (logged).
     """
-    retrieve, refs = _instances(services, study, series, instance)
-    for retrieved in _readable(retrieve, refs):
+    retrieve, refs = resource_instances(services, study, series, instance)
+    for retrieved in readable_instances(retrieve, refs):
         assert retrieved.meta is not None
-        return _part10(retrieved), retrieved.meta.transfer_syntax_uid
+        return part10_bytes(retrieved), retrieved.meta.transfer_syntax_uid
     raise NotFound(f"instance {instance} is indexed but its stored object cannot be read")
 
 
-def _etag(refs: list[InstanceRef], representation: str) -> str:
+def resource_etag(refs: list[InstanceRef], representation: str) -> str:
     """A strong validator of the resource in one representation: a digest of its instances'
     blob keys. A replaced instance gets a new blob key (content hash), an added or removed
     one changes the list, so the tag changes whenever the bytes we would send do."""
@@ -142,7 +152,7 @@ def _etag(refs: list[InstanceRef], representation: str) -> str:
     return f'"{digest.hexdigest()[:32]}"'
 
 
-def _not_modified(request: Request, etag: str) -> Response | None:
+def not_modified(request: Request, etag: str) -> Response | None:
     """304 when If-None-Match names ``etag`` (RFC 9110 13.1.2, weak comparison)."""
     header = request.headers.get("if-none-match")
     if header is None:
@@ -156,7 +166,7 @@ def _not_modified(request: Request, etag: str) -> Response | None:
 def _retrieve(request: Request, services: Services, *uids: str | None) -> Response:
     chosen, media_range = negotiate(request.headers.get("accept"), _DICOM)
     wanted = media_range.params.get("transfer-syntax", "*")
-    retrieve, refs = _instances(services, *uids)  # type: ignore[arg-type]
+    retrieve, refs = resource_instances(services, *uids)  # type: ignore[arg-type]
     if chosen == _ZIP:
         return _zip_download(request, retrieve, refs, uids)
     if wanted != "*":
@@ -166,14 +176,14 @@ def _retrieve(request: Request, services: Services, *uids: str | None) -> Respon
                 f"transfer-syntax {wanted} asked for, but objects are stored as "
                 f"{', '.join(stored)} and transcoding is not supported; ask for transfer-syntax=*"
             )
-    etag = _etag(refs, f"application/dicom;{wanted}")
-    unchanged = _not_modified(request, etag)
+    etag = resource_etag(refs, f"application/dicom;{wanted}")
+    unchanged = not_modified(request, etag)
     if unchanged is not None:
         return unchanged
     boundary = new_boundary()
     parts = (
-        (f"application/dicom; transfer-syntax={r.meta.transfer_syntax_uid}", _part10(r))  # type: ignore[union-attr]
-        for r in _readable(retrieve, refs)
+        (f"application/dicom; transfer-syntax={r.meta.transfer_syntax_uid}", part10_bytes(r))  # type: ignore[union-attr]
+        for r in readable_instances(retrieve, refs)
     )
     media_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
     return StreamingResponse(
@@ -189,11 +199,14 @@ def _zip_download(
 ) -> Response:
     """The resource as a zip of its stored objects (``<SOPInstanceUID>.dcm``), for people
     downloading a study with a browser (issue 5; not a PS3.18 representation)."""
-    etag = _etag(refs, _ZIP)
-    unchanged = _not_modified(request, etag)
+    etag = resource_etag(refs, _ZIP)
+    unchanged = not_modified(request, etag)
     if unchanged is not None:
         return unchanged
-    members = ((f"{r.ref.sop_instance_uid}.dcm", _part10(r)) for r in _readable(retrieve, refs))
+    members = (
+        (f"{r.ref.sop_instance_uid}.dcm", part10_bytes(r))
+        for r in readable_instances(retrieve, refs)
+    )
     name = [u for u in uids if u][-1]
     headers = {"ETag": etag, "Content-Disposition": f'attachment; filename="{name}.zip"'}
     return StreamingResponse(zip_stream(members), media_type=_ZIP, headers=headers)
@@ -201,18 +214,18 @@ def _zip_download(
 
 def _metadata(request: Request, services: Services, *uids: str | None) -> Response:
     media_type, _ = negotiate(request.headers.get("accept"), _METADATA)
-    retrieve, refs = _instances(services, *uids)  # type: ignore[arg-type]
+    retrieve, refs = resource_instances(services, *uids)  # type: ignore[arg-type]
     base = str(request.base_url).rstrip("/") + "/dicom-web"
     # The URLs inside the metadata depend on the base, so it is part of the representation.
-    etag = _etag(refs, f"{media_type};{base}")
-    unchanged = _not_modified(request, etag)
+    etag = resource_etag(refs, f"{media_type};{base}")
+    unchanged = not_modified(request, etag)
     if unchanged is not None:
         return unchanged
     results = []
-    for retrieved in _readable(retrieve, refs):
+    for retrieved in readable_instances(retrieve, refs):
         # Read whole (the bytes are in memory already; values are sliced, not decoded) so
         # the pixel data gets its BulkDataURI too.
-        ds = pydicom.dcmread(BytesIO(_part10(retrieved)))
+        ds = pydicom.dcmread(BytesIO(part10_bytes(retrieved)))
         ref = retrieved.ref
         url = resource_url(base, str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID))
         results.append(metadata_json(ds, f"{url}/instances/{ref.sop_instance_uid}"))
