@@ -13,7 +13,7 @@ C-FIND is timed in-process with pynetdicom over one open association per server 
 its socket), from sending the request to the final response, ``--reps`` times per query with a
 different key each repetition (the same sequence for both servers, interleaved rep by rep).
 C-GET is timed as the wall time of a DCMTK ``getscu`` process (spawn included, for both
-servers) writing into a temp dir. Server, readiness and tool helpers come from ``ingest.py``.
+servers) writing into a temp dir. Server, readiness and tool helpers come from ``_common.py``.
 
 Run as root from the repository::
 
@@ -44,11 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-import ingest as _ingest
+import _common as common
 
-WORK = _ingest.WORK
-HOST = _ingest.HOST
-CLIENT_AET = _ingest.CLIENT_AET
+WORK = common.WORK
+HOST = common.HOST
+CLIENT_AET = common.CLIENT_AET
 #: Bump when the generated files change, so stale caches in bench/_work are not reused.
 DATA_VERSION = "q1"
 BIG_PATIENT_ID = "QBIG"
@@ -104,7 +104,7 @@ def generate(studies: int, per_study: int, big: int) -> IndexData:
     def write(i: int, pid: str, name: str, date: str, count: int) -> str:
         study, series = generate_uid(), generate_uid()
         for number in range(1, count + 1):
-            ds = _ingest._small(study, series, generate_uid(), number, pixels)
+            ds = common.small_dataset(study, series, generate_uid(), number, pixels)
             ds.PatientID = pid
             ds.PatientName = name
             ds.StudyDate = ds.SeriesDate = ds.ContentDate = date
@@ -125,7 +125,7 @@ def generate(studies: int, per_study: int, big: int) -> IndexData:
 # Servers
 
 
-class OrthancQR(_ingest.Orthanc):
+class OrthancQR(common.Orthanc):
     """ingest.py's Orthanc, plus C-FIND and C-GET allowed from any AE (ours is not declared)."""
 
     extra_config: ClassVar[dict[str, object]] = {
@@ -134,7 +134,7 @@ class OrthancQR(_ingest.Orthanc):
     }
 
 
-def load(server: _ingest.Server, data: IndexData, logs: Path) -> float:
+def load(server: common.Server, data: IndexData, logs: Path) -> float:
     """One ``storescu +sd`` association with every file; returns the seconds it took."""
     started = time.perf_counter()
     with (logs / f"{server.name}.storescu.log").open("wb") as log:
@@ -150,14 +150,14 @@ def load(server: _ingest.Server, data: IndexData, logs: Path) -> float:
                 str(server.port),
                 str(data.directory),
             ],
-            env={**os.environ, **_ingest.NODELAY_ENV},
+            env={**os.environ, **common.NODELAY_ENV},
             stdout=log,
             stderr=subprocess.STDOUT,
             timeout=LOAD_TIMEOUT,
             check=False,
         ).returncode
     if code:
-        raise _ingest.ServerError(f"{server.name}: storescu exit code {code}")
+        raise common.ServerError(f"{server.name}: storescu exit code {code}")
     return time.perf_counter() - started
 
 
@@ -200,7 +200,7 @@ def queries(studies: int) -> list[Query]:
 class FindClient:
     """One pynetdicom association kept open to a server; times each C-FIND round trip."""
 
-    def __init__(self, server: _ingest.Server) -> None:
+    def __init__(self, server: common.Server) -> None:
         from pynetdicom import AE
         from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
@@ -211,7 +211,7 @@ class FindClient:
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 120
         self.assoc = ae.associate(HOST, server.port, ae_title=server.aet)
         if not self.assoc.is_established:
-            raise _ingest.ServerError(f"{server.name}: C-FIND association rejected or aborted")
+            raise common.ServerError(f"{server.name}: C-FIND association rejected or aborted")
         sock = self.assoc.dul.socket.socket  # type: ignore[union-attr]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -228,14 +228,14 @@ class FindClient:
         final = None
         for status, identifier in self.assoc.send_c_find(ds, self.model):
             if status is None:
-                raise _ingest.ServerError(f"{self.server.name}: C-FIND timed out or aborted")
+                raise common.ServerError(f"{self.server.name}: C-FIND timed out or aborted")
             if status.Status in (0xFF00, 0xFF01):
                 matches += identifier is not None
             else:
                 final = status.Status
         elapsed = time.perf_counter() - started
         if final != 0x0000:
-            raise _ingest.ServerError(f"{self.server.name}: C-FIND final status {final}")
+            raise common.ServerError(f"{self.server.name}: C-FIND final status {final}")
         return elapsed, matches
 
     def close(self) -> None:
@@ -243,7 +243,7 @@ class FindClient:
         self.assoc.release()
 
 
-def c_get(server: _ingest.Server, study_uid: str, expected: int, logs: Path, rep: int) -> float:
+def c_get(server: common.Server, study_uid: str, expected: int, logs: Path, rep: int) -> float:
     """Wall time of one ``getscu`` of the study into a temp dir; checks every file arrived."""
     with tempfile.TemporaryDirectory(dir=WORK) as out:
         started = time.perf_counter()
@@ -265,7 +265,7 @@ def c_get(server: _ingest.Server, study_uid: str, expected: int, logs: Path, rep
                     HOST,
                     str(server.port),
                 ],
-                env={**os.environ, **_ingest.NODELAY_ENV},
+                env={**os.environ, **common.NODELAY_ENV},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=600,
@@ -274,16 +274,10 @@ def c_get(server: _ingest.Server, study_uid: str, expected: int, logs: Path, rep
         elapsed = time.perf_counter() - started
         got = len(os.listdir(out))
     if code or got != expected:
-        raise _ingest.ServerError(
+        raise common.ServerError(
             f"{server.name}: getscu exit code {code}, {got} of {expected} files"
         )
     return elapsed
-
-
-def _p95(values: Sequence[float]) -> float:
-    """Nearest-rank 95th percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,33 +312,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def _ms(values: Sequence[float]) -> tuple[float, float]:
-    return 1000 * statistics.median(values), 1000 * _p95(values)
-
-
-def reexec_in_netns() -> None:
-    """``ingest.reexec_in_netns`` for this file (that one re-executes ingest.py)."""
-    if os.geteuid() != 0:
-        sys.exit("bench: must run as root (unshare -n, apt-get)")
-    env = {**os.environ, _ingest.NETNS_MARKER: "1"}
-    argv = ["unshare", "-n", "--", sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]
-    sys.stdout.flush()
-    os.execvpe("unshare", argv, env)
+    return 1000 * statistics.median(values), 1000 * common.p95(values)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Outside the namespace: install and generate, then re-exec under ``unshare -n``.
     Inside: start both servers, load, query, retrieve, print the report."""
     args = parse_args(argv)
-    if os.environ.get(_ingest.NETNS_MARKER) != "1":
-        _ingest.ensure_tools()
+    if os.environ.get(common.NETNS_MARKER) != "1":
+        common.ensure_tools()
         generate(args.studies, args.per_study, args.big)
-        reexec_in_netns()
-    _ingest.loopback_up()
+        common.reexec_in_netns()
+    common.loopback_up()
     data = generate(args.studies, args.per_study, args.big)
     raddx_env = dict(item.split("=", 1) for item in args.raddx_env)
-    servers: list[_ingest.Server] = []
+    servers: list[common.Server] = []
     if args.only != "orthanc":
-        servers.append(_ingest.Raddx(raddx_env))
+        servers.append(common.Raddx(raddx_env))
     if args.only != "raddx":
         servers.append(OrthancQR())
     logs = WORK / "qlogs"
@@ -353,13 +337,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(run, ignore_errors=True)
     logs.mkdir(parents=True)
     problems: list[str] = []
-    machine = _ingest.machine_report(servers, raddx_env)
+    machine = common.machine_report(servers, raddx_env)
     load_before = os.getloadavg()[0]
     load_s: dict[str, float] = {}
     finds: dict[tuple[str, str], list[float]] = {}
     gets: dict[str, list[float]] = {}
     qs = queries(args.studies)
-    started_servers: list[_ingest.Server] = []
+    started_servers: list[common.Server] = []
     clients: dict[str, FindClient] = {}
     try:
         for server in servers:
@@ -401,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if rep >= 0:
                     gets.setdefault(server.name, []).append(seconds)
         print("bench: C-GET done", flush=True)
-    except (_ingest.ServerError, OSError, subprocess.SubprocessError) as exc:
+    except (common.ServerError, OSError, subprocess.SubprocessError) as exc:
         problems.append(f"{type(exc).__name__}: {exc}")
         print(f"bench: !!! FAILED: {exc}", flush=True)
     finally:
