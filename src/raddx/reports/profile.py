@@ -16,6 +16,7 @@ __all__ = [
     "CDA",
     "CSV_COLUMNS",
     "CSV_REQUIRED",
+    "DEFAULT_UTC_OFFSET_HOURS",
     "FHIR",
     "PACKAGE",
     "SECTION_CODES",
@@ -68,6 +69,21 @@ class CdaProfile:
     #: Root for patient ids when the record names no issuer.
     patient_id_root: str = "1.2.392.200036.9125.9.7.2"
     ps320_namespace: str = "urn:dicom-org:ps3-20"
+    #: Roots of the order identifiers in ``inFulfillmentOf/order/id`` (our own arcs; PS3.20
+    #: leaves the accession number's root to the issuer).
+    placer_order_root: str = "1.2.392.200036.9125.9.7.3.1"
+    filler_order_root: str = "1.2.392.200036.9125.9.7.3.2"
+    accession_root: str = "1.2.392.200036.9125.9.7.3.3"
+    requested_procedure_root: str = "1.2.392.200036.9125.9.7.3.4"
+    #: Root of author/verifier/referrer local ids.
+    person_root: str = "1.2.392.200036.9125.9.7.4"
+    #: Procedure codes (JJ1017-32 by default; JJ1017 指針 code system OID is site-specific).
+    procedure_code_system: str = "1.2.392.200119.4.1001"
+    #: Body Part Examined (0018,0015) CS values as ``serviceEvent/code/translation``.
+    body_part_code_system: str = "1.2.392.200036.9125.9.7.5"
+    #: DICOM Controlled Terminology (modalities, DICOM Object Catalog codes).
+    dcm_code_system: str = "1.2.840.10008.2.16.4"
+    sop_class_code_system: str = "1.2.840.10008.2.6.1"
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,16 @@ class FhirProfile:
     dicom_modality_system: str = "http://dicom.nema.org/resources/ontology/DCM"
     report_id_system: str = "urn:raddx:report-id"
     accession_type_system: str = "http://terminology.hl7.org/CodeSystem/v2-0203"
+    name_representation_url: str = (
+        "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
+    )
+    #: Our extensions for what R4 has no element for (creation/verification time of the
+    #: version, the replaced version, body parts, key-image frames).
+    extension_base: str = "urn:raddx:fhir:extension"
+    patient_id_system: str = "urn:raddx:patient-id"
+    order_id_system: str = "urn:raddx:order"
+    procedure_code_system: str = "urn:oid:1.2.392.200119.4.1001"
+    person_id_system: str = "urn:raddx:person-id"
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,9 @@ class PackageLayout:
     fhir_file: str = "report.fhir.json"
     pdf_file: str = "report.pdf"
 
+
+#: Offset of date-times that arrive without one (CSV, legacy CDA/HL7 of Japanese sites).
+DEFAULT_UTC_OFFSET_HOURS = 9
 
 CDA = CdaProfile()
 FHIR = FhirProfile()

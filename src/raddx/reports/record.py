@@ -45,10 +45,23 @@ _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _ID = re.compile(r"^[^\x00-\x1f\\/]{1,64}$")
 
 
+#: C0 controls other than TAB and LF (CR is folded into LF): no XML document can hold them.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
 def _text(value: str, name: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    return unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
+    value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
+    if _CONTROLS.search(value):
+        raise ValueError(f"{name} contains a control character")
+    return value
+
+
+def _name(value: str, name: str) -> str:
+    """A person name in PS3.5 PN component form (``family^given``); trailing empty
+    components are dropped as PS3.5 6.2.1 allows, so every format gives the same value."""
+    return _text(value, name).rstrip("^ ")
 
 
 def _set(obj: object, name: str, value: object) -> None:
@@ -85,7 +98,8 @@ class Person:
     id: str = ""
 
     def __post_init__(self) -> None:
-        _norm_texts(self, "name", "id")
+        _norm_texts(self, "id")
+        _set(self, "name", _name(self.name, "Person.name"))
         if not self.name.strip():
             raise ValueError("Person.name must not be empty")
 
@@ -104,7 +118,9 @@ class PatientInfo:
     sex: SexValues = SexValues.U
 
     def __post_init__(self) -> None:
-        _norm_texts(self, "patient_id", "issuer", "name_kanji", "name_kana", "name_alpha")
+        _norm_texts(self, "patient_id", "issuer")
+        for name in ("name_kanji", "name_kana", "name_alpha"):
+            _set(self, name, _name(getattr(self, name), name))
         if not _ID.match(self.patient_id):
             raise ValueError(f"patient_id {self.patient_id!r}: 1-64 characters, no controls")
         _set(self, "sex", SexValues(self.sex))
@@ -220,7 +236,8 @@ class ReportRecord:
         Empty or over-long ``report_id``; ``version`` < 1; unknown ``status``; a signed status
         without ``verifier``, ``verified_at`` or ``sections.impression``; a key image of a study
         not in ``studies``; ``predecessor`` not lower than this version; ``content_sha256``
-        that does not match the content; a naive datetime.
+        that does not match the content; a naive datetime; ``verified_at`` without
+        ``verifier``.
     """
 
     report_id: str
@@ -271,6 +288,8 @@ class ReportRecord:
                     f"a {self.status} report needs {', '.join(missing)} "
                     f"(report {self.report_id} version {self.version})"
                 )
+        if self.verified_at is not None and self.verifier is None:
+            raise ValueError("verified_at without a verifier: who verified it?")
         listed = {s.study_uid for s in self.studies}
         for image in self.key_images:
             if image.study_uid not in listed:

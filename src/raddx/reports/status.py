@@ -59,8 +59,8 @@ _TABLE: dict[S, FormatStatus] = {
     S.FINAL: FormatStatus("final", True, ("COMPLETE", "VERIFIED"), "F"),
     S.AMENDED: FormatStatus("amended", True, ("COMPLETE", "VERIFIED"), "C"),
     S.CORRECTED: FormatStatus("corrected", True, ("COMPLETE", "VERIFIED"), "C"),
-    S.CANCELLED: FormatStatus("cancelled", True, None, "X"),
-    S.ENTERED_IN_ERROR: FormatStatus("entered-in-error", True, None, "X"),
+    S.CANCELLED: FormatStatus("cancelled", False, None, "X"),
+    S.ENTERED_IN_ERROR: FormatStatus("entered-in-error", False, None, "X"),
 }
 
 
