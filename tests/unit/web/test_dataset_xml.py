@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
 from pydicom.dataset import Dataset
 
 from dicom_factory import JAPANESE_NAME
-from raddx.web.dicomweb._dataset_xml import NATIVE_DICOM_NAMESPACE, json_to_xml
+from raddx.web.dicomweb._dataset_xml import NATIVE_DICOM_NAMESPACE, json_to_xml, xml_to_json
 
 NS = {"d": NATIVE_DICOM_NAMESPACE}
 
@@ -62,3 +63,44 @@ def test_bulk_data_uri_and_empty_values() -> None:
     assert bulk is not None and bulk.get("uri") == "http://x/bulkdata/7FE00010"
     empty = root.find("d:DicomAttribute[@tag='00100020']", NS)
     assert empty is not None and list(empty) == []
+
+
+def test_xml_to_json_reverses_json_to_xml() -> None:
+    """STOW-RS of XML metadata reads back what the QIDO/metadata answers write."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = JAPANESE_NAME
+    ds.ModalitiesInStudy = ["CT", "MR"]
+    ds.NumberOfStudyRelatedInstances = 3  # IS: a number in JSON
+    ds.PixelSpacing = [0.5, 0.25]  # DS
+    ds.Rows = 512  # US
+    ds.StudyDescription = "<胸部> & CT"
+    ds.ReferringPhysicianName = ""  # empty: no Value
+    item = Dataset()
+    item.CodeValue = "RP1"
+    ds.ProcedureCodeSequence = [item]
+    ds.add_new(0x00281201, "OW", b"\x01\x02")
+    original = ds.to_json_dict()
+    original["7FE00010"] = {"vr": "OW", "BulkDataURI": "bulk/1"}
+    assert xml_to_json(json_to_xml(original)) == original
+
+
+@pytest.mark.parametrize(
+    ("document", "error", "message"),
+    [
+        (b"<NativeDicomModel>", ET.ParseError, "no element found"),
+        (b"<Other/>", ValueError, "not NativeDicomModel"),
+        (b"<NativeDicomModel><DicomAttribute vr='LO'/></NativeDicomModel>", ValueError, "tag"),
+        (
+            b"<NativeDicomModel><DicomAttribute tag='00280010' vr='US'><Value number='1'>x"
+            b"</Value></DicomAttribute></NativeDicomModel>",
+            ValueError,
+            "invalid literal",
+        ),
+    ],
+)
+def test_xml_to_json_refuses_what_is_not_a_native_dicom_model(
+    document: bytes, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        xml_to_json(document)

@@ -56,6 +56,10 @@ class Part:
     headers: dict[str, str]
     body: bytes
     complete: bool = True
+    #: Where ``body`` lies in the framed buffer, to read it again later without keeping a
+    #: copy (STOW-RS bulk data parts).
+    start: int = 0
+    end: int = 0
 
     @property
     def content_type(self) -> str:
@@ -119,7 +123,10 @@ def iter_parts(buffer: _Buffer, boundary: str) -> Iterator[Part]:
         headers = _headers(buffer[header_start:header_end], index)
         body_start = header_end + 4
         if next_delimiter < 0:
-            yield Part(index, headers, buffer[body_start : len(buffer)], complete=False)
+            end = len(buffer)
+            yield Part(index, headers, buffer[body_start:end], False, body_start, end)
             return
-        yield Part(index, headers, buffer[body_start:next_delimiter])
+        yield Part(
+            index, headers, buffer[body_start:next_delimiter], True, body_start, next_delimiter
+        )
         position, index = next_delimiter + len(delimiter), index + 1

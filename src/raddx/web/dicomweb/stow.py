@@ -1,6 +1,7 @@
 """STOW-RS, the Store transaction (PS3.18 10.5): ``multipart/related`` parts of
 ``application/dicom`` stored through :meth:`~raddx.archive.IngestService.store`, the same
-ingest as C-STORE.
+ingest as C-STORE; or metadata (``application/dicom+json`` / ``+xml``) with bulk data
+parts, built into instances by :mod:`._stow_metadata` and stored through the same ingest.
 
 The upload is spooled to an anonymous temporary file as it arrives (a 2 GB study is never
 held in memory) and framed from a memory map of it, one part at a time. Nothing is stored
@@ -20,6 +21,7 @@ import json
 import logging
 import mmap
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import IO, Any
@@ -43,6 +45,7 @@ from raddx.web.deps import ServicesDep
 from raddx.web.dicomweb._dataset_xml import json_to_xml
 from raddx.web.dicomweb._media import negotiate
 from raddx.web.dicomweb._multipart import Part, iter_parts
+from raddx.web.dicomweb._stow_metadata import instances_from_metadata
 from raddx.web.dicomweb._uids import check_uid, resource_url
 
 __all__ = ["FailureReasonValues", "router"]
@@ -56,6 +59,11 @@ _RESPONSE_TYPES: list[tuple[str, str | None]] = [
     ("application/dicom+xml", None),
 ]
 _DICOM = "application/dicom"
+_DICOM_JSON = "application/dicom+json"
+_DICOM_XML = "application/dicom+xml"
+_OCTET_STREAM = "application/octet-stream"
+#: Metadata parts of a metadata + bulk data request (application/json: older clients).
+_METADATA_TYPES = frozenset({_DICOM_JSON, _DICOM_XML, "application/json"})
 
 
 class FailureReasonValues:
@@ -74,20 +82,24 @@ class FailureReasonValues:
     CANNOT_UNDERSTAND = 0xC000
 
 
+_Fail = Callable[[int, str], None]
+
+
 @dataclass
 class _Outcome:
     stored: list[tuple[str, str, str, str]] = field(default_factory=list)
     failed: list[tuple[str, str, int, str]] = field(default_factory=list)
 
 
-def _boundary(content_type: str | None) -> str:
-    """The boundary of a ``multipart/related; type="application/dicom"`` request.
+def _boundary(content_type: str | None) -> tuple[str, str]:
+    """The boundary and root part type of a ``multipart/related`` request: instances
+    (``application/dicom``, the default) or metadata and bulk data (``application/dicom+json``
+    or ``application/dicom+xml``, PS3.18 10.5.2).
 
     Raises
     ------
     UnsupportedMediaType
-        Not multipart/related, or parts of another type (DICOM JSON or XML metadata with
-        bulk data is not taken yet).
+        Not multipart/related, or parts of another type.
     InvalidInput
         No boundary parameter.
     """
@@ -99,14 +111,18 @@ def _boundary(content_type: str | None) -> str:
             f'type="application/dicom"'
         )
     part_type = message.get_param("type")
-    if isinstance(part_type, str) and part_type.lower() != _DICOM:
+    root_type = part_type.lower().strip() if isinstance(part_type, str) else _DICOM
+    if root_type == "application/json":
+        root_type = _DICOM_JSON
+    if root_type not in (_DICOM, _DICOM_JSON, _DICOM_XML):
         raise UnsupportedMediaType(
-            f"multipart/related parts of type {part_type!r} are not taken; only {_DICOM}"
+            f"multipart/related parts of type {part_type!r} are not taken; only {_DICOM}, "
+            f"{_DICOM_JSON} or {_DICOM_XML}"
         )
     boundary = message.get_param("boundary")
     if not isinstance(boundary, str) or not boundary:
         raise InvalidInput("Content-Type multipart/related without a boundary parameter")
-    return boundary
+    return boundary, root_type
 
 
 def _transfer_syntax(part: Part) -> str | None:
@@ -154,35 +170,20 @@ def _study_of(body: bytes, transfer_syntax: str | None) -> str:
     return parse_header(header, dataset=unframed.dataset).study_instance_uid
 
 
-def _store_part(services: Services, part: Part, study: str | None, outcome: _Outcome) -> None:
-    transfer_syntax = _transfer_syntax(part)
-    sop_class, sop_instance = _uids(part.body, transfer_syntax) if part.complete else ("", "")
-
-    def fail(reason: int, text: str) -> None:
-        outcome.failed.append((sop_class, sop_instance, reason, f"part {part.index + 1}: {text}"))
-
-    cannot = FailureReasonValues.CANNOT_UNDERSTAND
-    if not part.complete:
-        return fail(cannot, "truncated: the message ended inside this part")
-    if part.content_type not in ("", _DICOM):
-        return fail(cannot, f"a {part.content_type} part; only {_DICOM} parts are taken")
+def _ingest(
+    services: Services, data: bytes, transfer_syntax: str | None, fail: _Fail, outcome: _Outcome
+) -> None:
+    """Store one object through ingest, or fail it with the FailureReason of its error."""
     try:
-        if study is not None and _study_of(part.body, transfer_syntax) != study:
-            return fail(
-                FailureReasonValues.DATA_SET_DOES_NOT_MATCH,
-                f"StudyInstanceUID is not the study {study} of the request",
-            )
-        result = services.ingest.store(
-            part.body, source="stowrs", transfer_syntax_uid=transfer_syntax
-        )
+        result = services.ingest.store(data, source="stowrs", transfer_syntax_uid=transfer_syntax)
     except InvalidInput as exc:
-        return fail(cannot, str(exc))
+        return fail(FailureReasonValues.CANNOT_UNDERSTAND, str(exc))
     except Conflict as exc:
         return fail(FailureReasonValues.DUPLICATE_SOP_INSTANCE, str(exc))
     except OutOfResources as exc:
         return fail(FailureReasonValues.OUT_OF_RESOURCES, str(exc))
     except Exception:
-        log.exception("STOW-RS: part %d failed", part.index + 1)
+        log.exception("STOW-RS: an instance failed")
         return fail(FailureReasonValues.PROCESSING_FAILURE, "internal error; see server log")
     outcome.stored.append(
         (
@@ -195,7 +196,94 @@ def _store_part(services: Services, part: Part, study: str | None, outcome: _Out
     return None
 
 
-def _store_all(services: Services, spool: IO[bytes], boundary: str, study: str | None) -> _Outcome:
+def _failer(outcome: _Outcome, part: Part, sop_class: str, sop_instance: str) -> _Fail:
+    def fail(reason: int, text: str) -> None:
+        outcome.failed.append((sop_class, sop_instance, reason, f"part {part.index + 1}: {text}"))
+
+    return fail
+
+
+def _store_part(services: Services, part: Part, study: str | None, outcome: _Outcome) -> None:
+    transfer_syntax = _transfer_syntax(part)
+    sop_class, sop_instance = _uids(part.body, transfer_syntax) if part.complete else ("", "")
+    fail = _failer(outcome, part, sop_class, sop_instance)
+    cannot = FailureReasonValues.CANNOT_UNDERSTAND
+    if not part.complete:
+        return fail(cannot, "truncated: the message ended inside this part")
+    if part.content_type not in ("", _DICOM):
+        return fail(cannot, f"a {part.content_type} part; only {_DICOM} parts are taken")
+    try:
+        if study is not None and _study_of(part.body, transfer_syntax) != study:
+            return fail(
+                FailureReasonValues.DATA_SET_DOES_NOT_MATCH,
+                f"StudyInstanceUID is not the study {study} of the request",
+            )
+    except InvalidInput as exc:
+        return fail(cannot, str(exc))
+    return _ingest(services, part.body, transfer_syntax, fail, outcome)
+
+
+def _store_metadata_request(
+    services: Services,
+    buffer: mmap.mmap,
+    boundary: str,
+    root_type: str,
+    study: str | None,
+    outcome: _Outcome,
+) -> None:
+    """Metadata and bulk data (PS3.18 10.5.2): index the bulk data parts by Content-Location
+    (kept in the spool, read when referenced), then build and store the instances of each
+    metadata part. ``application/dicom`` parts in the same request are stored as such."""
+    cannot = FailureReasonValues.CANNOT_UNDERSTAND
+    bulk: dict[str, tuple[str, int, int]] = {}
+    metadata: list[Part] = []
+    for part in iter_parts(buffer, boundary):
+        media_type = part.content_type or root_type
+        if not part.complete:
+            _failer(outcome, part, "", "")(cannot, "truncated: the message ended inside this part")
+        elif media_type in _METADATA_TYPES:
+            metadata.append(part)
+        elif media_type == _DICOM:
+            _store_part(services, part, study, outcome)
+        elif location := part.headers.get("content-location", "").strip():
+            bulk[location] = (media_type, part.start, part.end)
+        else:
+            _failer(outcome, part, "", "")(
+                cannot, f"a {media_type} part without Content-Location: nothing can reference it"
+            )
+
+    def resolve(uri: str) -> bytes:
+        found = bulk.get(uri.strip())
+        if found is None:
+            raise InvalidInput(
+                f"BulkDataURI {uri!r} names no part of the request (Content-Location)"
+            )
+        media_type, start, end = found
+        if media_type != _OCTET_STREAM:
+            raise InvalidInput(
+                f"bulk data {uri!r} is {media_type}: only uncompressed {_OCTET_STREAM} bulk "
+                f"data is taken; send compressed instances as {_DICOM}"
+            )
+        return buffer[start:end]
+
+    for part in metadata:
+        media_type = _DICOM_XML if (part.content_type or root_type) == _DICOM_XML else _DICOM_JSON
+        for instance in instances_from_metadata(part.body, media_type, resolve):
+            fail = _failer(outcome, part, instance.sop_class_uid, instance.sop_instance_uid)
+            if instance.data is None:
+                fail(cannot, instance.problem or "not stored")
+            elif study is not None and parse_header(instance.data).study_instance_uid != study:
+                fail(
+                    FailureReasonValues.DATA_SET_DOES_NOT_MATCH,
+                    f"StudyInstanceUID is not the study {study} of the request",
+                )
+            else:
+                _ingest(services, instance.data, None, fail, outcome)
+
+
+def _store_all(
+    services: Services, spool: IO[bytes], boundary: str, root_type: str, study: str | None
+) -> _Outcome:
     """Frame the spooled body and store part by part (runs on a worker thread)."""
     spool.flush()
     size = spool.seek(0, 2)
@@ -203,8 +291,11 @@ def _store_all(services: Services, spool: IO[bytes], boundary: str, study: str |
         raise InvalidInput("the request body is empty; STOW-RS needs at least one part")
     outcome = _Outcome()
     with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
-        for part in iter_parts(buffer, boundary):
-            _store_part(services, part, study, outcome)
+        if root_type == _DICOM:
+            for part in iter_parts(buffer, boundary):
+                _store_part(services, part, study, outcome)
+        else:
+            _store_metadata_request(services, buffer, boundary, root_type, study, outcome)
     if not outcome.stored and not outcome.failed:
         raise InvalidInput("the multipart body holds no parts")
     return outcome
@@ -252,7 +343,7 @@ async def _store(request: Request, services: Services, study: str | None) -> Res
     media_type, _ = negotiate(request.headers.get("accept"), _RESPONSE_TYPES)
     if study is not None:
         check_uid(study)
-    boundary = _boundary(request.headers.get("content-type"))
+    boundary, root_type = _boundary(request.headers.get("content-type"))
     data_dir = services.settings.data_dir
     with tempfile.TemporaryFile(dir=data_dir if data_dir.is_dir() else None) as spool:
         try:
@@ -263,7 +354,7 @@ async def _store(request: Request, services: Services, study: str | None) -> Res
             return Response(status_code=400)  # nobody is listening any more
         except OSError as exc:  # ENOSPC and friends while spooling: retry later
             raise OutOfResources(f"the upload could not be spooled: {exc.strerror}") from exc
-        outcome = await run_in_threadpool(_store_all, services, spool, boundary, study)
+        outcome = await run_in_threadpool(_store_all, services, spool, boundary, root_type, study)
     log.info("STOW-RS stored=%d failed=%d", len(outcome.stored), len(outcome.failed))
     base = str(request.base_url).rstrip("/") + "/dicom-web"
     body: dict[str, Any] = _response_dataset(outcome, base, study).to_json_dict()
