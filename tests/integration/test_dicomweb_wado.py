@@ -12,6 +12,7 @@ import httpx
 import pydicom
 import pytest
 from dicomweb_client import DICOMwebClient
+from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
@@ -70,28 +71,48 @@ def _raw_parts(response: httpx.Response) -> list[bytes]:
     return parts
 
 
+STAR = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+
+
 def test_retrieve_study_is_byte_identical(stored: Stored) -> None:
-    response = httpx.get(f"{stored.url}/studies/{stored.study}")
+    response = httpx.get(f"{stored.url}/studies/{stored.study}", headers={"Accept": STAR})
     assert response.status_code == 200
     parts = _raw_parts(response)
     assert sorted(parts) == sorted(stored.files.values())
 
 
-def test_retrieve_study_with_dicomweb_client(stored: Stored) -> None:
-    datasets = stored.client.retrieve_study(stored.study)
-    assert sorted(ds.SOPInstanceUID for ds in datasets) == sorted(stored.files)
-    assert all(str(ds.PatientName) == JAPANESE_NAME for ds in datasets)
-    series = stored.client.retrieve_series(stored.study, stored.series[0])
-    assert len(series) == 2
+def test_default_is_explicit_vr_little_endian(stored: Stored) -> None:
+    """PS3.18 8.7.3.4: without a transfer-syntax the objects come in Explicit VR Little
+    Endian; the ones stored so are sent byte for byte, the implicit one re-encoded."""
+    response = httpx.get(f"{stored.url}/studies/{stored.study}")
+    assert response.status_code == 200
+    parts = _raw_parts(response)
+    assert response.content.count(f"transfer-syntax={ExplicitVRLittleEndian}".encode()) == 3
+    explicit = [d for d in stored.files.values() if b"1.2.840.10008.1.2\x00" not in d]
+    assert all(data in parts for data in explicit)
+    [converted] = [p for p in parts if p not in explicit]
+    ds = pydicom.dcmread(io.BytesIO(converted))
+    assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    original = pydicom.dcmread(io.BytesIO(stored.files[ds.SOPInstanceUID]))
+    assert ds == original and str(ds.PatientName) == JAPANESE_NAME
 
 
-def test_retrieve_instance_keeps_the_stored_syntax(stored: Stored) -> None:
+def test_retrieve_instance_keeps_the_stored_syntax_when_asked(stored: Stored) -> None:
     [(sop, data)] = [(k, v) for k, v in stored.files.items() if b"1.2.840.10008.1.2\x00" in v]
+    explicit = stored.client.retrieve_instance(
+        stored.study,
+        stored.series[1],
+        sop,
+        media_types=(("application/dicom", ExplicitVRLittleEndian),),
+    )
+    assert explicit.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    # dicomweb-client asks for transfer-syntax=* unless told otherwise.
     ds = stored.client.retrieve_instance(stored.study, stored.series[1], sop)
     assert ds.SOPInstanceUID == sop
     assert ds.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
     response = httpx.get(
-        f"{stored.url}/studies/{stored.study}/series/{stored.series[1]}/instances/{sop}"
+        f"{stored.url}/studies/{stored.study}/series/{stored.series[1]}/instances/{sop}",
+        headers={"Accept": STAR},
     )
     assert _raw_parts(response) == [data]
     assert f"transfer-syntax={ImplicitVRLittleEndian}".encode() in response.content
@@ -101,20 +122,51 @@ def test_named_transfer_syntax(stored: Stored) -> None:
     explicit = (
         f'multipart/related; type="application/dicom"; transfer-syntax={ExplicitVRLittleEndian}'
     )
-    ok = httpx.get(
-        f"{stored.url}/studies/{stored.study}/series/{stored.series[0]}",
-        headers={"Accept": explicit},
-    )
+    ok = httpx.get(f"{stored.url}/studies/{stored.study}", headers={"Accept": explicit})
     assert ok.status_code == 200
-    assert len(_raw_parts(ok)) == 2
-    refused = httpx.get(f"{stored.url}/studies/{stored.study}", headers={"Accept": explicit})
-    assert refused.status_code == 406
+    assert len(_raw_parts(ok)) == 3  # the implicit VR one transcoded
+    implicit = explicit.replace(ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+    refused = httpx.get(f"{stored.url}/studies/{stored.study}", headers={"Accept": implicit})
+    assert refused.status_code == 406  # we transcode to Explicit VR Little Endian only
     assert "transfer-syntax=*" in refused.json()["detail"]
-    star = 'multipart/related; type="application/dicom"; transfer-syntax=*'
-    assert (
-        httpx.get(f"{stored.url}/studies/{stored.study}", headers={"Accept": star}).status_code
-        == 200
+    same = httpx.get(
+        f"{stored.url}/studies/{stored.study}/series/{stored.series[1]}",
+        headers={"Accept": implicit},
     )
+    assert same.status_code == 200  # every object of the series is stored so
+
+
+def test_compressed_objects_are_decoded(stored: Stored, services: Services) -> None:
+    """Lossless compressed objects are decoded for the default syntax; lossy ones are sent
+    as received unless Explicit VR Little Endian is named (PS3.18 8.7.3.4)."""
+    names = ["MR_small_jpeg_ls_lossless.dcm", "MR_small_RLE.dcm", "SC_rgb_jpeg_dcmtk.dcm"]
+    originals = {}
+    for name in names:
+        path = get_testdata_file(name)
+        assert path is not None
+        with open(path, "rb") as handle:
+            originals[name] = handle.read()
+        services.ingest.store(originals[name], source="test")
+    for name in names[:2]:
+        ds = pydicom.dcmread(io.BytesIO(originals[name]))
+        url = f"{stored.url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        [part] = _raw_parts(httpx.get(f"{url}/instances/{ds.SOPInstanceUID}"))
+        sent = pydicom.dcmread(io.BytesIO(part))
+        assert sent.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+        assert sent.SOPInstanceUID == ds.SOPInstanceUID  # the same instance
+        assert (sent.pixel_array == ds.pixel_array).all()
+    jpeg = pydicom.dcmread(io.BytesIO(originals["SC_rgb_jpeg_dcmtk.dcm"]))
+    url = (
+        f"{stored.url}/studies/{jpeg.StudyInstanceUID}/series/{jpeg.SeriesInstanceUID}"
+        f"/instances/{jpeg.SOPInstanceUID}"
+    )
+    assert _raw_parts(httpx.get(url)) == [originals["SC_rgb_jpeg_dcmtk.dcm"]]
+    explicit = (
+        f'multipart/related; type="application/dicom"; transfer-syntax={ExplicitVRLittleEndian}'
+    )
+    [part] = _raw_parts(httpx.get(url, headers={"Accept": explicit}))
+    sent = pydicom.dcmread(io.BytesIO(part))
+    assert sent.PhotometricInterpretation == "RGB" and sent.pixel_array.shape == (100, 100, 3)
 
 
 def test_series_metadata(stored: Stored) -> None:
@@ -190,7 +242,7 @@ def test_gzip_for_json_only(stored: Stored) -> None:
     metadata = httpx.get(f"{stored.url}/studies/{stored.study}/metadata", headers=gzip)
     assert metadata.headers["content-encoding"] == "gzip"
     assert len(metadata.json()) == 3  # httpx decodes it
-    objects = httpx.get(f"{stored.url}/studies/{stored.study}", headers=gzip)
+    objects = httpx.get(f"{stored.url}/studies/{stored.study}", headers={**gzip, "Accept": STAR})
     assert "content-encoding" not in objects.headers
     assert sorted(_raw_parts(objects)) == sorted(stored.files.values())
 

@@ -5,6 +5,7 @@ Pure functions on pydicom datasets and bytes; the DICOMweb door calls them.
 """
 
 from raddx.imaging.render import (
+    DEFAULT_QUALITY,
     CannotDecode,
     NotAnImage,
     RenderedMediaTypeValues,
@@ -14,10 +15,13 @@ from raddx.imaging.render import (
     number_of_frames,
     render_frame,
 )
+from raddx.imaging.transcode import TRANSCODING_TARGETS, can_transcode, is_lossy, transcode
 from raddx.imaging.viewport import Region, Viewport
 from raddx.imaging.window import VOILUTFunctionValues, Window
 
 __all__ = [
+    "DEFAULT_QUALITY",
+    "TRANSCODING_TARGETS",
     "CannotDecode",
     "NotAnImage",
     "Region",
@@ -26,8 +30,11 @@ __all__ = [
     "VOILUTFunctionValues",
     "Viewport",
     "Window",
+    "can_transcode",
     "display_pixels",
     "encode",
+    "is_lossy",
     "number_of_frames",
     "render_frame",
+    "transcode",
 ]

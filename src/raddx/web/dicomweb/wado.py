@@ -7,9 +7,15 @@ are: one part per instance, read one at a time, never decoded. The one exception
 object ingest tolerated whose dataset is not encoded as its transfer syntax says (implicit
 VR under an explicit syntax): it is re-encoded, or the client would misread it.
 
-Transfer syntax (PS3.18 8.7.3.5): ``transfer-syntax=*`` or none sends each object in the
-syntax it was stored in; a named syntax is honoured when every object is stored in it and
-answered 406 otherwise (transcoding is not done yet).
+Transfer syntax (PS3.18 8.7.3.5): without a ``transfer-syntax`` parameter the default,
+Explicit VR Little Endian, is sent (objects received lossy compressed keep their syntax, as
+PS3.18 8.7.3.4 permits); ``transfer-syntax=*`` sends each object in the syntax it
+was stored in; a named syntax is sent when every object is stored in it or can be
+transcoded to it (:mod:`raddx.imaging.transcode`: Explicit VR Little Endian from the other
+native syntaxes and from any compressed one a decoder is installed for), else 406. Objects
+already in the syntax sent go out byte for byte as stored, so the default costs nothing
+for them. Under the default, an object we cannot transcode (no decoder for its syntax) is
+sent as stored, its part's Content-Type says so, and a Warning header names it.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from pydicom.dataset import FileMetaDataset
 from pydicom.filereader import read_dataset
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from raddx.archive import RetrievedInstance, RetrieveService
 from raddx.archive.query import (
@@ -34,6 +40,7 @@ from raddx.archive.query import (
     QueryRetrieveLevelValues,
 )
 from raddx.errors import NotFound
+from raddx.imaging import CannotDecode, can_transcode, is_lossy, transcode
 from raddx.services import Services
 from raddx.web._errors import NotAcceptable
 from raddx.web.deps import ServicesDep
@@ -45,6 +52,7 @@ from raddx.web.dicomweb._zip_stream import zip_stream
 from raddx.web.dicomweb.qido import dataset_response
 
 __all__ = [
+    "default_syntax",
     "instance_bytes",
     "not_modified",
     "part10_bytes",
@@ -52,6 +60,7 @@ __all__ = [
     "resource_etag",
     "resource_instances",
     "router",
+    "transcoded_part10",
 ]
 
 log = logging.getLogger(__name__)
@@ -163,31 +172,114 @@ def not_modified(request: Request, etag: str) -> Response | None:
     return None
 
 
+def transcoded_part10(data: bytes, stored: str, target: str) -> bytes:
+    """A stored object's Part 10 bytes in ``target`` (``data`` itself when stored in it).
+
+    Raises
+    ------
+    NotAcceptable
+        ``target`` is not a syntax we transcode to, or the pixel data cannot be decoded.
+    """
+    try:
+        return transcode(data, stored, target)
+    except CannotDecode as exc:
+        raise NotAcceptable(
+            f"transfer syntax {target} asked for, the object is stored as {stored}: {exc}"
+        ) from None
+
+
+def default_syntax(stored: str) -> tuple[str, str]:
+    """The syntax an object stored as ``stored`` is sent in when the client names none, and
+    why it is not Explicit VR Little Endian when it is not ('' otherwise).
+
+    PS3.18 8.7.3.4: Explicit VR Little Endian, except that pixel data received lossy
+    compressed may be sent in its lossy syntax (decoding it gains nothing and multiplies its
+    size). A lossless syntax no installed decoder reads is also sent as stored (a deviation:
+    the standard wants every origin server able to decode it; see docs/conformance.md).
+    """
+    if is_lossy(stored):
+        return stored, ""
+    ok, reason = can_transcode(stored, ExplicitVRLittleEndian)
+    return (ExplicitVRLittleEndian, "") if ok else (stored, reason)
+
+
+def _send_syntax(
+    refs: list[InstanceRef], asked: str | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """For each stored syntax of ``refs``, the syntax its objects are sent in, and for the
+    ones a decoder is missing for under the default, why (for the Warning header).
+
+    Raises
+    ------
+    NotAcceptable
+        A syntax was named (not ``*``) that some object cannot be transcoded to.
+    """
+    sent: dict[str, str] = {}
+    kept: dict[str, str] = {}
+    for stored in sorted({r.transfer_syntax_uid for r in refs}):
+        if asked == "*":
+            sent[stored] = stored
+        elif asked is None:
+            sent[stored], reason = default_syntax(stored)
+            if reason:
+                kept[stored] = reason
+        else:
+            ok, reason = can_transcode(stored, asked)
+            if not ok:
+                raise NotAcceptable(
+                    f"transfer-syntax {asked} asked for, but objects are stored as {stored}: "
+                    f"{reason}; ask for transfer-syntax=* to get them as stored"
+                )
+            sent[stored] = asked
+    return sent, kept
+
+
+def _part_in(retrieved: RetrievedInstance, syntax: str) -> bytes | None:
+    """The instance's bytes in ``syntax`` (chosen by :func:`_send_syntax`), or ``None``
+    (logged) when its pixel data turns out not to decode: the status is on the wire."""
+    assert retrieved.meta is not None
+    data = part10_bytes(retrieved)
+    try:
+        return transcode(data, retrieved.meta.transfer_syntax_uid, syntax)
+    except CannotDecode as exc:
+        log.error(
+            "WADO-RS: instance left out sop_instance_uid=%s reason=%s",
+            retrieved.ref.sop_instance_uid,
+            exc,
+        )
+        return None
+
+
 def _retrieve(request: Request, services: Services, *uids: str | None) -> Response:
     chosen, media_range = negotiate(request.headers.get("accept"), _DICOM)
-    wanted = media_range.params.get("transfer-syntax", "*")
+    asked = media_range.params.get("transfer-syntax")
     retrieve, refs = resource_instances(services, *uids)  # type: ignore[arg-type]
     if chosen == _ZIP:
         return _zip_download(request, retrieve, refs, uids)
-    if wanted != "*":
-        stored = sorted({r.transfer_syntax_uid for r in refs} - {wanted})
-        if stored:
-            raise NotAcceptable(
-                f"transfer-syntax {wanted} asked for, but objects are stored as "
-                f"{', '.join(stored)} and transcoding is not supported; ask for transfer-syntax=*"
-            )
-    etag = resource_etag(refs, f"application/dicom;{wanted}")
+    sent, kept = _send_syntax(refs, asked)
+    etag = resource_etag(refs, f"application/dicom;{asked}")
     unchanged = not_modified(request, etag)
     if unchanged is not None:
         return unchanged
+    headers = {"ETag": etag}
+    if kept:
+        headers["Warning"] = (
+            '299 raddx "sent as stored, not in Explicit VR Little Endian: '
+            + "; ".join(f"{k} ({v})" for k, v in kept.items())
+            + '"'
+        )
+
+    def parts() -> Iterator[tuple[str, bytes]]:
+        for retrieved in readable_instances(retrieve, refs):
+            syntax = sent[retrieved.ref.transfer_syntax_uid]
+            data = _part_in(retrieved, syntax)
+            if data is not None:
+                yield f"application/dicom; transfer-syntax={syntax}", data
+
     boundary = new_boundary()
-    parts = (
-        (f"application/dicom; transfer-syntax={r.meta.transfer_syntax_uid}", part10_bytes(r))  # type: ignore[union-attr]
-        for r in readable_instances(retrieve, refs)
-    )
     media_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
     return StreamingResponse(
-        encode_parts(parts, boundary), media_type=media_type, headers={"ETag": etag}
+        encode_parts(parts(), boundary), media_type=media_type, headers=headers
     )
 
 
