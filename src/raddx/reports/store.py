@@ -141,6 +141,7 @@ def latest(*, session: Session, report_id: str) -> ReportRecord | None:
 class ReportSelection:
     """Which reports to list or export (every criterion optional, all must hold)."""
 
+    report_id: str | None = None
     patient_id: str | None = None
     study_uid: str | None = None
     accession_no: str | None = None
@@ -157,6 +158,8 @@ class ReportSelection:
         q = select(ReportVersion)
         if self.latest_only:
             q = q.where(ReportVersion.is_latest.is_(True))
+        if self.report_id is not None:
+            q = q.where(ReportVersion.report_id == self.report_id)
         if self.patient_id is not None:
             q = q.where(ReportVersion.patient_id == self.patient_id)
         if self.accession_no is not None:

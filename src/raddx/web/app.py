@@ -14,6 +14,7 @@ from raddx import __version__
 from raddx.services import Services
 from raddx.web import dicomweb
 from raddx.web._errors import install_error_handlers
+from raddx.web.reports import router as reports_router
 
 __all__ = ["create_app"]
 
@@ -49,6 +50,7 @@ def create_app(services: Services) -> FastAPI:
         )
     app.include_router(dicomweb.router)
     app.include_router(dicomweb.uri_router)
+    app.include_router(reports_router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

@@ -1,0 +1,315 @@
+"""REST door for radiology reports (issue 7): ``/api/reports``.
+
+Each route decodes the request, calls one function of :mod:`raddx.reports.service` in its own
+unit of work and encodes the answer (STYLE rule 6). Domain errors become problem+json through
+the door's one mapping (``web/_errors.py``): an invalid record is 400, an unknown report or
+study 404, an edit of a signed report or a clash with the archive 409.
+
+``GET /api/reports/{report_id}`` answers in any report format, chosen by ``?format=``
+(``json``, ``cda``, ``fhir``, ``csv``) or else by ``Accept``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from raddx.errors import InvalidInput
+from raddx.reports import ReportRecord, ReportSelection, ReportStatusValues, service, store
+from raddx.reports.formats import FORMATS, format_by_media_type, format_by_name
+from raddx.reports.formats import csv as report_csv
+from raddx.reports.record import Person
+from raddx.web._errors import NotAcceptable
+from raddx.web.deps import ServicesDep
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/reports", tags=["reports"])
+
+_CSV = "text/csv"
+
+
+class PersonIn(BaseModel):
+    name: str
+    id: str = ""
+
+
+class ReportCreate(BaseModel):
+    """A new report: its first version, as a draft or preliminary (fields as in §5.1)."""
+
+    report_id: str
+    patient: dict[str, Any]
+    order: dict[str, Any] = Field(default_factory=dict)
+    studies: list[dict[str, Any]] = Field(default_factory=list)
+    sections: dict[str, str] = Field(default_factory=dict)
+    key_images: list[dict[str, Any]] = Field(default_factory=list)
+    author: PersonIn | None = None
+    institution: str = ""
+    language: str = "ja"
+    created_at: dt.datetime | None = None
+    status: Literal["draft", "preliminary"] = "draft"
+
+
+class ReportEdit(BaseModel):
+    """Changes to a draft or preliminary report; absent fields stay as they are."""
+
+    patient: dict[str, Any] | None = None
+    order: dict[str, Any] | None = None
+    studies: list[dict[str, Any]] | None = None
+    sections: dict[str, str] | None = None
+    key_images: list[dict[str, Any]] | None = None
+    author: PersonIn | None = None
+    institution: str | None = None
+
+
+class Finalise(BaseModel):
+    verifier: PersonIn
+    at: dt.datetime | None = None
+
+
+class Amendment(ReportEdit):
+    verifier: PersonIn
+    at: dt.datetime | None = None
+    status: Literal["amended", "corrected", "entered-in-error"] = "amended"
+
+
+class AddendumIn(BaseModel):
+    text: str
+    author: PersonIn
+    verifier: PersonIn
+    at: dt.datetime | None = None
+
+
+class Submit(BaseModel):
+    author: PersonIn | None = None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).astimezone()
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime:
+    if value is None:
+        return _now()
+    if value.tzinfo is None:
+        raise InvalidInput("date-times need a UTC offset (e.g. 2024-04-01T09:00:00+09:00)")
+    return value
+
+
+def _person(value: PersonIn | None) -> Person | None:
+    if value is None:
+        return None
+    try:
+        return Person(name=value.name, id=value.id)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _changes(current: ReportRecord, edit: ReportEdit) -> dict[str, Any]:
+    """The edit as record fields, validated by building the edited record once."""
+    given = edit.model_dump(exclude_unset=True, exclude={"verifier", "at", "status"})
+    if not given:
+        return {}
+    data = current.to_dict()
+    for key, value in given.items():
+        data[key] = {**data[key], **value} if key in ("sections", "order") and value else value
+    data["content_sha256"] = None
+    try:
+        built = ReportRecord.from_dict(
+            {**data, "status": "draft", "verifier": None, "verified_at": None}
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    return {key: getattr(built, key) for key in given}
+
+
+def _record_json(record: ReportRecord) -> dict[str, Any]:
+    return record.to_dict()
+
+
+@router.post("", status_code=201)
+def create_report(body: ReportCreate, services: ServicesDep) -> dict[str, Any]:
+    """Create a report (draft or preliminary) linked to archive studies (accession + Study
+    Instance UID are checked against the archive index)."""
+    data = body.model_dump()
+    data.update(version=1, created_at=_aware(body.created_at).isoformat())
+    try:
+        record = ReportRecord.from_dict(data)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    with services.session_factory.begin() as session:
+        service.create(session=session, record=record)
+    return _record_json(record)
+
+
+@router.get("")
+def list_reports(
+    services: ServicesDep,
+    patient_id: str | None = None,
+    study_uid: str | None = None,
+    accession_no: str | None = None,
+    status: Annotated[list[ReportStatusValues] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    """The latest version of each report matching every given criterion."""
+    selection = ReportSelection(
+        patient_id=patient_id,
+        study_uid=study_uid,
+        accession_no=accession_no,
+        statuses=tuple(status or ()),
+    )
+    with services.session_factory() as session:
+        return [
+            _summary(r)
+            for r in store.iter_records(
+                session=session, selection=selection, limit=limit, offset=offset
+            )
+        ]
+
+
+def _summary(record: ReportRecord) -> dict[str, Any]:
+    return {
+        "report_id": record.report_id,
+        "version": record.version,
+        "status": record.status.value,
+        "patient_id": record.patient.patient_id,
+        "accession_no": record.order.accession_no,
+        "study_uids": [s.study_uid for s in record.studies],
+        "created_at": record.created_at.isoformat(),
+        "verified_at": record.verified_at.isoformat() if record.verified_at else None,
+        "content_sha256": record.content_sha256,
+    }
+
+
+def _negotiate(request: Request, name: str | None) -> str:
+    if name:
+        if name.lower() == "csv" or format_by_name(name):
+            return name.lower()
+        raise NotAcceptable(f"unknown report format {name!r}; known: csv, {', '.join(FORMATS)}")
+    accept = request.headers.get("accept", "")
+    if not accept or "*/*" in accept or "application/*" in accept:
+        return "json"
+    for part in accept.split(","):
+        media = part.split(";")[0].strip()
+        if media == _CSV:
+            return "csv"
+        found = format_by_media_type(media)
+        if found:
+            return found.name
+    raise NotAcceptable(f"cannot answer {accept!r}; ask for JSON, CDA, FHIR or CSV")
+
+
+@router.get("/{report_id}")
+def get_report(
+    report_id: str,
+    request: Request,
+    services: ServicesDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    format: Annotated[str | None, Query(description="json, cda, fhir or csv")] = None,
+) -> Response:
+    """One report version (latest by default) in the asked format."""
+    name = _negotiate(request, format)
+    with services.session_factory() as session:
+        record = store.load(session=session, report_id=report_id, version=version)
+    if name == "csv":
+        out = io.StringIO()
+        report_csv.write_csv([record], out)
+        return Response(out.getvalue(), media_type=f"{_CSV}; charset=utf-8")
+    fmt = FORMATS[name]
+    try:
+        body = fmt.write(record)
+    except ValueError as exc:  # e.g. a draft has no CDA form (§5.4)
+        raise NotAcceptable(str(exc)) from None
+    media = fmt.media_type + ("; charset=utf-8" if "json" in fmt.media_type else "")
+    return Response(body, media_type=media)
+
+
+@router.get("/{report_id}/versions")
+def list_versions(report_id: str, services: ServicesDep) -> list[dict[str, Any]]:
+    """Every stored version of a report, oldest first."""
+    with services.session_factory() as session:
+        store.load(session=session, report_id=report_id)  # 404 for an unknown report
+        records = store.iter_records(
+            session=session,
+            selection=ReportSelection(report_id=report_id, latest_only=False),
+        )
+        return [_summary(r) for r in records]
+
+
+@router.patch("/{report_id}")
+def edit_report(report_id: str, body: ReportEdit, services: ServicesDep) -> dict[str, Any]:
+    """Edit a draft or preliminary report in place; a signed report answers 409 (amend it)."""
+    with services.session_factory.begin() as session:
+        current = store.load(session=session, report_id=report_id)
+        record = service.edit(session=session, report_id=report_id, changes=_changes(current, body))
+    return _record_json(record)
+
+
+@router.post("/{report_id}/preliminary")
+def submit_preliminary(report_id: str, body: Submit, services: ServicesDep) -> dict[str, Any]:
+    """Draft → preliminary (一次読影)."""
+    with services.session_factory.begin() as session:
+        record = service.submit_preliminary(
+            session=session, report_id=report_id, author=_person(body.author)
+        )
+    return _record_json(record)
+
+
+@router.post("/{report_id}/final")
+def finalise_report(report_id: str, body: Finalise, services: ServicesDep) -> dict[str, Any]:
+    """Sign the report (二次読影・確定): status final, verifier, time, content digest."""
+    verifier = _person(body.verifier)
+    assert verifier is not None
+    with services.session_factory.begin() as session:
+        record = service.finalise(
+            session=session, report_id=report_id, verifier=verifier, at=_aware(body.at)
+        )
+    return _record_json(record)
+
+
+@router.post("/{report_id}/amendments", status_code=201)
+def amend_report(report_id: str, body: Amendment, services: ServicesDep) -> dict[str, Any]:
+    """A new signed version of a signed report, with the given changes."""
+    verifier = _person(body.verifier)
+    assert verifier is not None
+    with services.session_factory.begin() as session:
+        current = store.load(session=session, report_id=report_id)
+        record = service.amend(
+            session=session,
+            report_id=report_id,
+            verifier=verifier,
+            at=_aware(body.at),
+            status=ReportStatusValues(body.status),
+            changes=_changes(current, body),
+        )
+    return _record_json(record)
+
+
+@router.post("/{report_id}/addenda", status_code=201)
+def add_addendum(report_id: str, body: AddendumIn, services: ServicesDep) -> dict[str, Any]:
+    """A new signed version with an addendum."""
+    author, verifier = _person(body.author), _person(body.verifier)
+    assert author is not None and verifier is not None
+    with services.session_factory.begin() as session:
+        record = service.add_addendum(
+            session=session,
+            report_id=report_id,
+            text=body.text,
+            author=author,
+            verifier=verifier,
+            at=_aware(body.at),
+        )
+    return _record_json(record)
+
+
+@router.post("/{report_id}/cancel")
+def cancel_report(report_id: str, services: ServicesDep) -> dict[str, Any]:
+    """Cancel a report that was never signed."""
+    with services.session_factory.begin() as session:
+        record = service.cancel(session=session, report_id=report_id)
+    return _record_json(record)
