@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -85,7 +84,7 @@ def _from_files(paths: list[Path]) -> tuple[list[Any], list[tuple[str, str]]]:
 def _from_archive(services: Any, studies: list[str], patient_id: str | None) -> list[Any]:
     from raddx.archive.query import Query
     from raddx.archive.retrieve import RetrieveService
-    from raddx.dimse.scu import Outgoing, stored_dataset
+    from raddx.dimse.scu import archived_outgoing
 
     if studies:
         # PS3.4 C.2.2.2.2: a list of UIDs, backslash-separated, matches any of them.
@@ -101,18 +100,7 @@ def _from_archive(services: Any, studies: list[str], patient_id: str | None) -> 
             keys={"PatientID": patient_id},
         )
     retrieve_service = RetrieveService(services.session_factory, services.blobs)
-
-    def loader(ref: Any) -> Callable[[], Dataset]:
-        def load() -> Dataset:
-            (retrieved,) = retrieve_service.read([ref])
-            return stored_dataset(retrieved)
-
-        return load
-
-    return [
-        Outgoing(ref.sop_class_uid, ref.sop_instance_uid, ref.transfer_syntax_uid, loader(ref))
-        for ref in retrieve_service.instances(query)
-    ]
+    return archived_outgoing(retrieve_service, retrieve_service.instances(query))
 
 
 def send(
@@ -203,30 +191,11 @@ def send(
 
 def _store_handler(services: Any, remote: RemoteAE) -> Callable[[Any], int | Dataset]:
     """A C-STORE handler for C-GET sub-operations: into our archive through ingest."""
-    from raddx.dimse.status import SUCCESS, status_dataset, status_for_error
+    from raddx.dimse.scu import archive_store_handler
 
-    def handle_store(event: Any) -> int | Dataset:
-        request = event.request
-        try:
-            services.ingest.store_dataset(
-                cast(BytesIO, request.DataSet).getbuffer(),
-                sop_class_uid=str(request.AffectedSOPClassUID),
-                sop_instance_uid=str(request.AffectedSOPInstanceUID),
-                transfer_syntax_uid=str(event.context.transfer_syntax),
-                source="retrieve",
-                calling_ae_title=remote.ae_title,
-                called_ae_title=services.settings.ae_title,
-            )
-        except Exception as exc:  # each failure is one failed sub-operation at the peer
-            logging.getLogger(__name__).warning(
-                "retrieve: not stored sop_instance_uid=%s reason=%s",
-                request.AffectedSOPInstanceUID,
-                exc,
-            )
-            return status_dataset(status_for_error(exc), str(exc))
-        return SUCCESS
-
-    return handle_store
+    return archive_store_handler(
+        services.ingest, remote_ae_title=remote.ae_title, our_ae_title=services.settings.ae_title
+    )
 
 
 def retrieve(

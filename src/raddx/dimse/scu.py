@@ -9,9 +9,11 @@ one summary for everything.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from io import BytesIO
+from typing import Any, cast
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -22,21 +24,27 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
+    Verification,
 )
 
-from raddx.archive.retrieve import RetrievedInstance
+from raddx.archive.query import InstanceRef
+from raddx.archive.retrieve import RetrievedInstance, RetrieveService
 from raddx.config import RemoteAE
 from raddx.dimse._stored_send import StoredObject
 from raddx.dimse._stored_send import install as install_stored_send
 from raddx.dimse._tuning import set_nodelay
 from raddx.dimse.contexts import STORAGE_TRANSFER_SYNTAXES, storage_contexts
-from raddx.dimse.status import PENDING
+from raddx.dimse.status import PENDING, SUCCESS, status_dataset, status_for_error
 
 __all__ = [
+    "EchoOutcome",
     "Outgoing",
     "RetrieveOutcome",
     "SendSummary",
     "StoreOutcome",
+    "archive_store_handler",
+    "archived_outgoing",
+    "echo",
     "get",
     "move",
     "send_instances",
@@ -105,6 +113,79 @@ class RetrieveOutcome:
         return self.status == 0 and self.failed == 0
 
 
+@dataclass(frozen=True, slots=True)
+class EchoOutcome:
+    """The result of a C-ECHO (PS3.4 A.4): the peer's status (``None`` if none came), the
+    round trip of the C-ECHO itself in milliseconds, and why it failed."""
+
+    status: int | None
+    round_trip_ms: float | None = None
+    comment: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Success (0x0000)."""
+        return self.status == 0
+
+
+def echo(remote: RemoteAE, *, calling_ae: str) -> EchoOutcome:
+    """C-ECHO (PS3.4 A.4) ``remote``: is it there, and does it accept us?
+
+    The round trip is measured from the C-ECHO-RQ to its response, without the association
+    set-up (which a refusal would make meaningless)."""
+    ae = _ae(calling_ae)
+    ae.acse_timeout = 10
+    ae.dimse_timeout = 10
+    ae.network_timeout = 10
+    ae.add_requested_context(Verification)
+    assoc, reason = _associate(ae, remote)
+    if not assoc.is_established:
+        return EchoOutcome(None, comment=reason)
+    try:
+        start = time.perf_counter()
+        response = assoc.send_c_echo()
+        elapsed = (time.perf_counter() - start) * 1000
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    if "Status" not in response:
+        return EchoOutcome(None, comment="no response (association lost or timed out)")
+    status = int(response.Status)
+    comment = "" if status == 0 else f"C-ECHO status 0x{status:04X}"
+    return EchoOutcome(status, round(elapsed, 3), comment)
+
+
+def archive_store_handler(
+    ingest: Any, *, remote_ae_title: str, our_ae_title: str
+) -> Callable[[Event], int | Dataset]:
+    """A C-STORE handler for C-GET sub-operations that stores into the archive through
+    ``ingest`` (an :class:`~raddx.archive.IngestService`), as C-STORE does; each failure is
+    one failed sub-operation at the peer, with the reason as Error Comment."""
+
+    def handle_store(event: Event) -> int | Dataset:
+        request = event.request
+        try:
+            ingest.store_dataset(
+                cast(BytesIO, request.DataSet).getbuffer(),
+                sop_class_uid=str(request.AffectedSOPClassUID),
+                sop_instance_uid=str(request.AffectedSOPInstanceUID),
+                transfer_syntax_uid=str(event.context.transfer_syntax),
+                source="retrieve",
+                calling_ae_title=remote_ae_title,
+                called_ae_title=our_ae_title,
+            )
+        except Exception as exc:  # each failure is one failed sub-operation at the peer
+            log.warning(
+                "retrieve: not stored sop_instance_uid=%s reason=%s",
+                request.AffectedSOPInstanceUID,
+                exc,
+            )
+            return status_dataset(status_for_error(exc), str(exc))
+        return SUCCESS
+
+    return handle_store
+
+
 def stored_dataset(retrieved: RetrievedInstance) -> Dataset:
     """What to give :attr:`Outgoing.load` for an archived object: its stored bytes, sent
     unchanged when the peer accepts the stored transfer syntax (as C-GET/C-MOVE send them,
@@ -127,6 +208,23 @@ def stored_dataset(retrieved: RetrievedInstance) -> Dataset:
         transfer_syntax_uid=retrieved.meta.transfer_syntax_uid,
         verbatim=retrieved.verbatim,
     )
+
+
+def archived_outgoing(retrieve: RetrieveService, refs: Iterable[InstanceRef]) -> list[Outgoing]:
+    """Archived instances to send, each read from the blob store only when its turn comes
+    (:func:`stored_dataset`)."""
+
+    def loader(ref: InstanceRef) -> Callable[[], Dataset]:
+        def load() -> Dataset:
+            (retrieved,) = retrieve.read([ref])
+            return stored_dataset(retrieved)
+
+        return load
+
+    return [
+        Outgoing(ref.sop_class_uid, ref.sop_instance_uid, ref.transfer_syntax_uid, loader(ref))
+        for ref in refs
+    ]
 
 
 def _context_key(sop_class_uid: str, transfer_syntax_uid: str) -> tuple[str, tuple[UID, ...]]:
