@@ -4,14 +4,23 @@ Routes and their helpers raise :mod:`raddx.errors` classes or the two media-type
 below, never ``HTTPException``; the handlers registered by :func:`install_error_handlers` turn
 them into RFC 9457 ``application/problem+json`` answers. Starlette finds a handler through the
 exception's MRO, so a subclass of a domain error gets its parent's status.
+
+Request validation (FastAPI's checks of declared parameters and bodies) and the framework's
+own HTTP errors (unknown path 404, wrong method 405) answer in the same format. A request
+whose path or query parameters are malformed is a 400; a body that is well-formed JSON but
+fails the declared model is a 422 (RFC 9110 15.5.1, 15.5.21). Validation problems carry an
+``errors`` member listing each offending location and why.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from raddx.errors import Conflict, InvalidInput, NotFound, OutOfResources, RaddxError
 
@@ -43,18 +52,30 @@ _TITLES = {
     400: "Bad Request",
     404: "Not Found",
     406: "Not Acceptable",
+    405: "Method Not Allowed",
     409: "Conflict",
     415: "Unsupported Media Type",
+    422: "Unprocessable Content",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
 
 
-def problem(status: int, detail: str) -> JSONResponse:
-    """An RFC 9457 problem document with ``detail`` meant for the person who sent the request."""
-    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status}
+def problem(
+    status: int, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any
+) -> JSONResponse:
+    """An RFC 9457 problem document with ``detail`` meant for the person who sent the request
+    (``extensions`` become extension members, e.g. ``errors``)."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+    }
     body["detail"] = detail
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    body.update(extensions)
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -62,6 +83,23 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         log.warning("request failed path=%s error=%s", request.url.path, type(exc).__name__)
     return problem(status, str(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", ""))}
+        for error in exc.errors()
+    ]
+    in_body = any(e["loc"][:1] == ["body"] for e in errors)
+    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    return problem(422 if in_body else 400, detail, errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+    return problem(exc.status_code, detail, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -75,4 +113,6 @@ def install_error_handlers(app: FastAPI) -> None:
     for anything else."""
     for cls in _STATUS:
         app.add_exception_handler(cls, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

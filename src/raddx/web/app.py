@@ -12,7 +12,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 
 from raddx import __version__
 from raddx.services import Services
-from raddx.web import dicomweb
+from raddx.web import api, dicomweb
 from raddx.web._errors import install_error_handlers
 from raddx.web.reports import router as reports_router
 
@@ -44,13 +44,15 @@ def create_app(services: Services) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
             expose_headers=["Warning", "Content-Type"],
         )
     app.include_router(dicomweb.router)
     app.include_router(dicomweb.uri_router)
     app.include_router(reports_router)
+    api.install(app, services)
+    app.include_router(api.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

@@ -1,0 +1,22 @@
+"""The REST management API under ``/api`` (OpenAPI at ``/docs``): archive browsing, soft
+delete/restore/purge, statistics, remote AEs with C-ECHO, and send/retrieve jobs.
+
+A door like the others: each route decodes, calls one domain service and encodes; errors
+are problem+json (``raddx.web._errors``). Every route is declared through
+:func:`raddx.web.api._route.endpoint` (tag, response model, access-control action).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from raddx.web.api import admin, instances, jobs, patients, remote_aes, series, studies
+from raddx.web.api._deps import install
+
+__all__ = ["PREFIX", "install", "router"]
+
+PREFIX = "/api"
+
+router = APIRouter(prefix=PREFIX)
+for _module in (patients, studies, series, instances, admin, remote_aes, jobs):
+    router.include_router(_module.router)

@@ -1,0 +1,77 @@
+"""How every ``/api`` route is declared: one helper, so each route has a tag, a response
+model, documented problem answers and an *action* name.
+
+The action (``"archive.read"``, ``"archive.delete"``, …) is the hook for access control
+(issue 9): it is recorded in the OpenAPI operation (``x-raddx-action``) and passed to
+:func:`authorize`, a dependency every route runs before its body. Today it lets everything
+through; a permission check goes there, in one place, for every route at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends
+
+from raddx.web.api._models import Problem
+
+__all__ = ["PROBLEM_RESPONSES", "api_router", "endpoint"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "model": Problem,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+
+
+#: The problem+json answers every /api route may give (RFC 9457; raddx.web._errors).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem("Malformed path or query parameter (e.g. not a UID, limit below 1)."),
+    404: _problem("No such resource (never stored, soft-deleted or purged)."),
+    409: _problem("The request contradicts stored state (e.g. already deleted, duplicate)."),
+    422: _problem("The JSON body does not match the declared model."),
+}
+
+
+def authorize(action: str) -> Callable[[], None]:
+    """The access-control hook of one route (see the module docstring): allows all."""
+
+    def check() -> None:
+        return None
+
+    check.__name__ = f"authorize_{action.replace('.', '_')}"
+    return check
+
+
+def api_router(tag: str) -> APIRouter:
+    """The router of one resource: every route on it carries ``tag``."""
+    return APIRouter(tags=[tag], responses=PROBLEM_RESPONSES)
+
+
+def endpoint(
+    router: APIRouter,
+    method: str,
+    path: str,
+    *,
+    action: str,
+    response_model: Any,
+    status_code: int = 200,
+    summary: str | None = None,
+) -> Callable[[F], F]:
+    """Declare a route on ``router``; the only way /api routes are declared."""
+    return router.api_route(
+        path,
+        methods=[method],
+        response_model=response_model,
+        status_code=status_code,
+        summary=summary,
+        dependencies=[Depends(authorize(action))],
+        openapi_extra={"x-raddx-action": action},
+    )

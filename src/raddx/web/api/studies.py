@@ -1,0 +1,128 @@
+"""``/api/studies``: list, get, soft-delete and restore studies (STUDY level, Study Root)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query, Request
+
+from raddx.archive.query import QueryRetrieveLevelValues
+from raddx.web.api._deletion import delete_entity, restore_entity
+from raddx.web.api._listing import Limit, Offset, UIDPath, fetch_one, fetch_page
+from raddx.web.api._models import DeletionPublic, Page, StudyPublic
+from raddx.web.api._route import api_router, endpoint
+from raddx.web.deps import ServicesDep
+
+__all__ = ["router"]
+
+router = api_router("studies")
+
+_RETURNED: dict[str, str | None] = {
+    name: None
+    for name in (
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "StudyID",
+        "StudyDescription",
+        "ReferringPhysicianName",
+        "PatientID",
+        "PatientName",
+        "PatientBirthDate",
+        "PatientSex",
+        "ModalitiesInStudy",
+        "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances",
+    )
+}
+_WILDCARDS = " `*` and `?` wildcards as in C-FIND/QIDO-RS."
+
+
+def _filter(keyword: str, description: str) -> object:
+    return Query(alias=keyword, description=description)
+
+
+@endpoint(router, "GET", "/studies", action="archive.read", response_model=Page[StudyPublic])
+def list_studies(
+    services: ServicesDep,
+    request: Request,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    patient_id: Annotated[str | None, _filter("PatientID", "PatientID;" + _WILDCARDS)] = None,
+    patient_name: Annotated[
+        str | None,
+        _filter(
+            "PatientName",
+            "Any component group (alphabetic, ideographic, phonetic), case-insensitive;"
+            + _WILDCARDS,
+        ),
+    ] = None,
+    study_date: Annotated[
+        str | None,
+        _filter("StudyDate", "YYYYMMDD, or a range YYYYMMDD-YYYYMMDD (either end open)."),
+    ] = None,
+    accession_number: Annotated[
+        str | None, _filter("AccessionNumber", "AccessionNumber;" + _WILDCARDS)
+    ] = None,
+    modalities: Annotated[
+        str | None,
+        _filter("ModalitiesInStudy", "A study with a series of this Modality (e.g. CT)."),
+    ] = None,
+    description: Annotated[
+        str | None, _filter("StudyDescription", "StudyDescription;" + _WILDCARDS)
+    ] = None,
+    study_uid: Annotated[
+        str | None,
+        _filter("StudyInstanceUID", "One UID, or several separated by backslashes."),
+    ] = None,
+    fuzzy: Annotated[
+        bool, Query(alias="fuzzymatching", description="Fuzzy person-name matching.")
+    ] = False,
+) -> Page[StudyPublic]:
+    """Visible studies matching every filter given, in index order."""
+    keys = {
+        **_RETURNED,
+        "PatientID": patient_id,
+        "PatientName": patient_name,
+        "StudyDate": study_date,
+        "AccessionNumber": accession_number,
+        "ModalitiesInStudy": modalities,
+        "StudyDescription": description,
+        "StudyInstanceUID": study_uid,
+    }
+    items, next_url = fetch_page(
+        services, request, level="STUDY", keys=keys, limit=limit, offset=offset, fuzzy=fuzzy
+    )
+    return Page[StudyPublic](
+        items=[StudyPublic(**i) for i in items], limit=limit, offset=offset, next=next_url
+    )
+
+
+@endpoint(router, "GET", "/studies/{uid}", action="archive.read", response_model=StudyPublic)
+def get_study(services: ServicesDep, uid: UIDPath) -> StudyPublic:
+    """One study by StudyInstanceUID."""
+    keys = {**_RETURNED, "StudyInstanceUID": uid}
+    return StudyPublic(**fetch_one(services, level="STUDY", keys=keys, what=f"study {uid}"))
+
+
+@endpoint(
+    router, "DELETE", "/studies/{uid}", action="archive.delete", response_model=DeletionPublic
+)
+def delete_study(services: ServicesDep, uid: UIDPath) -> DeletionPublic:
+    """Soft-delete a study: it disappears from every door (C-FIND, QIDO-RS, WADO, C-MOVE,
+    C-GET, this API) until restored; a purge removes it for good. Deleting a study that is
+    already deleted is a 409; an unknown or purged one a 404."""
+    return delete_entity(services, QueryRetrieveLevelValues.STUDY, uid)
+
+
+@endpoint(
+    router,
+    "POST",
+    "/studies/{uid}/restore",
+    action="archive.delete",
+    response_model=DeletionPublic,
+)
+def restore_study(services: ServicesDep, uid: UIDPath) -> DeletionPublic:
+    """Undo a soft delete (before the purge): the study with all its series and instances,
+    and its patient. 409 when it is not deleted."""
+    return restore_entity(services, QueryRetrieveLevelValues.STUDY, uid)
