@@ -18,6 +18,7 @@ from raddx import __version__
 from raddx._cli_options import DatabaseUrl, DataDir, Quiet, load_cli_settings
 from raddx.cli_dicom import retrieve, send
 from raddx.deid.cli import deid_app
+from raddx.reports.cli import report_app
 
 __all__ = ["app"]
 
@@ -30,6 +31,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Index database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(deid_app, name="deid")
+app.add_typer(report_app, name="report")
 
 
 @app.callback()

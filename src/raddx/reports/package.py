@@ -1,0 +1,504 @@
+"""Exchange packages: export selected reports to a ZIP or folder, import them back.
+
+Layout (our own, documented; the TR-0042 one is not known, see :mod:`raddx.reports.profile`):
+``manifest.json`` (format and version, producer, counts, the SHA-256 and size of every other
+file), ``index.csv`` (one row per report version in the CSV layout) and, per version,
+``reports/<report_id>/<version>/report.cda.xml`` + ``report.fhir.json``.
+
+Export streams: records are read in batches and written one by one, so memory stays flat in
+the number of reports but for the manifest's file list (about 100 bytes per file). Import
+checks every hash *before* anything is stored — one tampered, missing or extra file and
+nothing is imported — then imports row by row through :func:`raddx.reports.service.import_record`
+(idempotent; unmatched reports are quarantined) and writes a row-level result file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from raddx import __version__
+from raddx.errors import InvalidInput
+from raddx.reports import service, store
+from raddx.reports.formats import cda, fhir
+from raddx.reports.formats import csv as report_csv
+from raddx.reports.profile import PACKAGE
+from raddx.reports.record import ReportRecord
+from raddx.reports.results import ImportSummary, ResultWriter
+from raddx.reports.status import format_status
+from raddx.reports.store import ReportSelection
+
+__all__ = ["ExportSummary", "Progress", "export_package", "import_reports", "report_dir"]
+
+#: ``progress(done, total)``; ``total`` is ``None`` when unknown.
+Progress = Callable[[int, int | None], None]
+_BATCH = 500
+
+
+def report_dir(report_id: str, version: int) -> str:
+    """The folder of one version inside a package; the id is percent-encoded so that no id
+    (``..``, ``:``, Japanese text) can leave the package or trouble a file system."""
+    safe = quote(report_id, safe="-_").replace(".", "%2E")
+    return PACKAGE.report_dir.format(report_id=safe, version=version)
+
+
+# -- export -------------------------------------------------------------------------------
+
+
+class _Sink(Protocol):
+    def write(self, name: str, data: bytes) -> None: ...
+    def write_file(self, name: str, path: Path) -> None: ...
+    def commit(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class _ZipSink:
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".zip", dir=target.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+
+    def write(self, name: str, data: bytes) -> None:
+        self.zip.writestr(name, data)
+
+    def write_file(self, name: str, path: Path) -> None:
+        self.zip.write(path, name)
+
+    def commit(self) -> None:
+        self.zip.close()
+        with open(self.tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(self.tmp, self.target)
+
+    def abort(self) -> None:
+        self.zip.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class _FolderSink:
+    def __init__(self, target: Path) -> None:
+        if target.exists():
+            raise InvalidInput(f"{target} exists; export into a new folder")
+        self.target = target
+        self.tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+
+    def write(self, name: str, data: bytes) -> None:
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def write_file(self, name: str, path: Path) -> None:
+        shutil.copyfile(path, self.tmp / name)
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.target)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    reports: int
+    files: int
+    path: Path
+
+    def render(self, *, elapsed: float) -> str:
+        rate = f" ({self.reports / elapsed:.0f} reports/s)" if elapsed > 0 and self.reports else ""
+        return (
+            f"exported {self.reports} report(s), {self.files} file(s) to {self.path} "
+            f"in {elapsed:.1f} s{rate}"
+        )
+
+
+class _IndexWriter:
+    """index.csv written to a temporary file as reports stream by, hashed on the way."""
+
+    def __init__(self, path: Path) -> None:
+        self.sha256 = hashlib.sha256()
+        self._stream = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self._buffer = io.StringIO()
+        self._writer = csv.DictWriter(
+            self._buffer, fieldnames=report_csv.COLUMNS, lineterminator="\r\n"
+        )
+        self._writer.writeheader()
+        self._flush()
+
+    def _flush(self) -> None:
+        text = self._buffer.getvalue()
+        self._stream.write(text)
+        self.sha256.update(text.encode("utf-8"))
+        self._buffer.seek(0)
+        self._buffer.truncate()
+
+    def write(self, row: dict[str, str]) -> None:
+        self._writer.writerow(row)
+        self._flush()
+
+    def __enter__(self) -> _IndexWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()
+
+
+def _selection_json(selection: ReportSelection) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in vars(selection).items():
+        if value in (None, ()):
+            continue
+        if isinstance(value, dt.date):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = [str(v) for v in value]
+        out[key] = value
+    return out
+
+
+def export_package(
+    *,
+    session_factory: sessionmaker[Session],
+    selection: ReportSelection,
+    target: Path,
+    progress: Progress | None = None,
+) -> ExportSummary:
+    """Write the selected reports as a package: a ZIP when ``target`` ends in ``.zip``, else
+    a new folder. The package appears complete or not at all (written under a temporary name
+    and renamed).
+
+    Raises
+    ------
+    InvalidInput
+        ``target`` is an existing folder.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sink: _Sink = _ZipSink(target) if target.suffix.lower() == ".zip" else _FolderSink(target)
+    files: list[dict[str, Any]] = []
+    statuses: dict[str, int] = {}
+    reports = 0
+    try:
+        with tempfile.TemporaryDirectory(prefix="raddx-export-") as tmp:
+            index_path = Path(tmp) / "index.csv"
+            index = _IndexWriter(index_path)
+            with session_factory() as session, index:
+                total = session.scalar(
+                    select(func.count()).select_from(selection.query().subquery())
+                )
+                for record in store.iter_records(session=session, selection=selection):
+                    folder = report_dir(record.report_id, record.version)
+                    for name, data in _documents(record):
+                        path = f"{folder}/{name}"
+                        sink.write(path, data)
+                        digest = hashlib.sha256(data).hexdigest()
+                        files.append({"path": path, "sha256": digest, "size": len(data)})
+                    index.write(report_csv.to_csv_row(record))
+                    reports += 1
+                    statuses[record.status.value] = statuses.get(record.status.value, 0) + 1
+                    if progress:
+                        progress(reports, total)
+            files.append(
+                {
+                    "path": PACKAGE.index,
+                    "sha256": index.sha256.hexdigest(),
+                    "size": index_path.stat().st_size,
+                }
+            )
+            sink.write_file(PACKAGE.index, index_path)
+            manifest = {
+                "format": PACKAGE.format_name,
+                "format_version": PACKAGE.format_version,
+                "producer": f"raddx {__version__}",
+                "created_at": dt.datetime.now(dt.UTC).isoformat(),
+                "encoding": "UTF-8",
+                "selection": _selection_json(selection),
+                "counts": {"reports": reports, "files": len(files), "by_status": statuses},
+                "files": files,
+            }
+            sink.write(
+                PACKAGE.manifest, json.dumps(manifest, ensure_ascii=False, indent=1).encode()
+            )
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
+    return ExportSummary(reports=reports, files=len(files), path=target)
+
+
+def _documents(record: ReportRecord) -> Iterator[tuple[str, bytes]]:
+    if format_status(record.status).cda:
+        yield PACKAGE.cda_file, cda.to_cda(record)
+    yield PACKAGE.fhir_file, fhir.to_fhir(record)
+
+
+# -- import -------------------------------------------------------------------------------
+
+
+class _Source(Protocol):
+    def names(self) -> list[str]: ...
+    def read(self, name: str) -> bytes: ...
+    def open_text(self, name: str) -> io.TextIOBase: ...
+    def close(self) -> None: ...
+
+
+class _ZipSource:
+    def __init__(self, path: Path) -> None:
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise InvalidInput(f"{path} is not a ZIP file") from None
+
+    def names(self) -> list[str]:
+        return [n for n in self.zip.namelist() if not n.endswith("/")]
+
+    def read(self, name: str) -> bytes:
+        return self.zip.read(name)
+
+    def open_text(self, name: str) -> io.TextIOBase:
+        return io.TextIOWrapper(self.zip.open(name), encoding="utf-8", newline="")
+
+    def close(self) -> None:
+        self.zip.close()
+
+
+class _FolderSource:
+    def __init__(self, path: Path) -> None:
+        self.root = path.resolve()
+
+    def _path(self, name: str) -> Path:
+        path = (self.root / name).resolve()
+        if not path.is_relative_to(self.root):
+            raise InvalidInput(f"package path {name!r} leaves the package")
+        return path
+
+    def names(self) -> list[str]:
+        return [
+            p.relative_to(self.root).as_posix() for p in sorted(self.root.rglob("*")) if p.is_file()
+        ]
+
+    def read(self, name: str) -> bytes:
+        return self._path(name).read_bytes()
+
+    def open_text(self, name: str) -> io.TextIOBase:
+        return open(self._path(name), encoding="utf-8", newline="")
+
+    def close(self) -> None:
+        pass
+
+
+def _verify(source: _Source) -> tuple[dict[str, Any], list[str]]:
+    """The manifest and the list of problems (empty when every hash matches)."""
+    try:
+        manifest = json.loads(source.read(PACKAGE.manifest))
+    except KeyError:
+        return {}, [f"no {PACKAGE.manifest}"]
+    except (ValueError, OSError) as exc:
+        return {}, [f"{PACKAGE.manifest} is not JSON: {exc}"]
+    if manifest.get("format") != PACKAGE.format_name:
+        return manifest, [
+            f"not a {PACKAGE.format_name} package (format {manifest.get('format')!r})"
+        ]
+    if str(manifest.get("format_version")) != PACKAGE.format_version:
+        return manifest, [
+            f"package format version {manifest.get('format_version')!r} is not supported"
+        ]
+    problems = []
+    listed: set[str] = set()
+    for entry in manifest.get("files") or []:
+        name = str(entry.get("path", ""))
+        listed.add(name)
+        try:
+            data = source.read(name)
+        except (KeyError, FileNotFoundError):
+            problems.append(f"{name}: missing")
+            continue
+        if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+            problems.append(f"{name}: SHA-256 does not match the manifest")
+    for name in source.names():
+        if name != PACKAGE.manifest and name not in listed:
+            problems.append(f"{name}: not listed in the manifest")
+    return manifest, problems
+
+
+def import_reports(
+    *,
+    session_factory: sessionmaker[Session],
+    source: Path,
+    result_path: Path,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import a package (ZIP or folder with ``manifest.json``) or a folder of another vendor's
+    exports (``*.xml`` CDA documents, ``*.json`` FHIR bundles).
+
+    A package whose files do not all match the manifest imports nothing (the summary says
+    why, the result file lists each problem). Every report gets one result row: imported,
+    unchanged (already stored), quarantined (no matching study), rejected (lower version or
+    conflicting content) or error (unreadable file).
+    """
+    summary = ImportSummary(result_file=result_path)
+    is_zip = source.is_file() and source.suffix.lower() == ".zip"
+    if is_zip or (source.is_dir() and (source / PACKAGE.manifest).is_file()):
+        src: _Source = _ZipSource(source) if is_zip else _FolderSource(source)
+        try:
+            with ResultWriter(result_path) as results:
+                _import_package(session_factory, src, results, summary, progress)
+        finally:
+            src.close()
+        return summary
+    with ResultWriter(result_path) as results:
+        _import_foreign(session_factory, source, results, summary, progress)
+    return summary
+
+
+def _import_package(
+    session_factory: sessionmaker[Session],
+    src: _Source,
+    results: ResultWriter,
+    summary: ImportSummary,
+    progress: Progress | None,
+) -> None:
+    manifest, problems = _verify(src)
+    if problems:
+        summary.aborted = f"package failed verification ({len(problems)} problem(s)): " + "; ".join(
+            problems[:3]
+        )
+        for problem in problems:
+            results.row(
+                line="", source="manifest", report_id="", version="", result="error", detail=problem
+            )
+        return
+    total = int((manifest.get("counts") or {}).get("reports") or 0) or None
+    with src.open_text(PACKAGE.index) as index:
+        rows = csv.DictReader(index)
+        work = _package_records(src, rows)
+        _import_stream(session_factory, work, results, summary, progress, total)
+
+
+def _package_records(
+    src: _Source, rows: csv.DictReader[str]
+) -> Iterator[tuple[int, str, str, str, ReportRecord | None, str]]:
+    for n, row in enumerate(rows, start=2):
+        rid, version = row.get("report_id", ""), row.get("version", "")
+        folder = report_dir(rid, int(version)) if version.isdigit() else ""
+        name = f"{folder}/{PACKAGE.fhir_file}"
+        try:
+            try:
+                record = fhir.from_fhir(src.read(name))
+            except (KeyError, FileNotFoundError):
+                name = f"{folder}/{PACKAGE.cda_file}"
+                record = cda.from_cda(src.read(name))
+        except (KeyError, FileNotFoundError):
+            yield n, folder, rid, version, None, "no CDA or FHIR document for this row"
+            continue
+        except ValueError as exc:
+            yield n, name, rid, version, None, str(exc)
+            continue
+        if (record.report_id, str(record.version)) != (rid, version):
+            yield n, name, rid, version, None, "document and index.csv disagree on id or version"
+            continue
+        yield n, name, rid, version, record, ""
+
+
+def _import_stream(
+    session_factory: sessionmaker[Session],
+    work: Iterator[tuple[int, str, str, str, ReportRecord | None, str]],
+    results: ResultWriter,
+    summary: ImportSummary,
+    progress: Progress | None,
+    total: int | None,
+) -> None:
+    done = 0
+    session_cm: contextlib.AbstractContextManager[Any] | None = None
+    session: Session | None = None
+    try:
+        for line, name, rid, version, record, error in work:
+            if record is None:
+                summary.counts["error"] += 1
+                results.row(
+                    line=line,
+                    source=name,
+                    report_id=rid,
+                    version=version,
+                    result="error",
+                    detail=error,
+                )
+            else:
+                if session is None:
+                    session_cm = session_factory.begin()
+                    session = session_cm.__enter__()
+                outcome = service.import_record(session=session, record=record, source=name)
+                summary.counts[outcome.result.value] += 1
+                results.row(
+                    line=line,
+                    source=name,
+                    report_id=rid,
+                    version=version,
+                    result=outcome.result.value,
+                    detail=outcome.detail,
+                )
+            done += 1
+            if done % _BATCH == 0 and session_cm is not None:
+                session_cm.__exit__(None, None, None)
+                session_cm = session = None
+            if progress:
+                progress(done, total)
+    except BaseException as exc:
+        if session_cm is not None:
+            session_cm.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    if session_cm is not None:
+        session_cm.__exit__(None, None, None)
+
+
+def _import_foreign(
+    session_factory: sessionmaker[Session],
+    source: Path,
+    results: ResultWriter,
+    summary: ImportSummary,
+    progress: Progress | None,
+) -> None:
+    paths = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+
+    def work() -> Iterator[tuple[int, str, str, str, ReportRecord | None, str]]:
+        for path in paths:
+            suffix = path.name.lower()
+            if suffix.endswith(".xml"):
+                reader: Callable[[bytes], ReportRecord] = cda.from_cda
+            elif suffix.endswith(".json"):
+                reader = fhir.from_fhir
+            else:
+                summary.counts["skipped"] += 1
+                results.row(
+                    line="",
+                    source=str(path),
+                    report_id="",
+                    version="",
+                    result="skipped",
+                    detail="not a CDA (.xml) or FHIR (.json) file",
+                )
+                continue
+            try:
+                record = reader(path.read_bytes())
+            except ValueError as exc:
+                yield 0, str(path), "", "", None, str(exc)
+                continue
+            yield 0, str(path), record.report_id, str(record.version), record, ""
+
+    _import_stream(session_factory, work(), results, summary, progress, len(paths))
