@@ -9,7 +9,11 @@ from PIL import Image
 
 from raddx.errors import InvalidInput
 
-__all__ = ["Region", "Viewport"]
+__all__ = ["MAX_ENLARGED_SIDE", "Region", "Viewport"]
+
+#: The longest side an image is enlarged to, whatever the viewport (larger sources keep
+#: their size unless the viewport shrinks them).
+MAX_ENLARGED_SIDE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +30,8 @@ class Region:
 @dataclass(frozen=True, slots=True)
 class Viewport:
     """At most ``width`` × ``height`` output pixels; the image (or ``region``) is scaled to
-    fit, keeping its aspect ratio, so one side equals the viewport's.
+    fit, keeping its aspect ratio, so one side equals the viewport's (enlarging stops at
+    :data:`MAX_ENLARGED_SIDE`).
 
     Raises
     ------
@@ -83,6 +88,9 @@ class Viewport:
         if self.region is not None:
             image = _cut(image, self.region)
         scale = min(self.width / image.width, self.height / image.height)
+        # Never enlarge past MAX_ENLARGED_SIDE: a viewport of 100000×100000 would otherwise
+        # make a 10-gigapixel answer out of any image (an easy denial of service).
+        scale = min(scale, max(1.0, MAX_ENLARGED_SIDE / max(image.width, image.height)))
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         if size == image.size:
             return image

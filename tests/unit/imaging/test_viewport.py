@@ -52,6 +52,8 @@ def test_from_query_refuses(text: str, reason: str) -> None:
         ((256, 512), (128, 128), (64, 128)),
         ((100, 100), (300, 200), (200, 200)),  # enlarged to fit
         ((128, 128), (128, 128), (128, 128)),
+        ((16, 8), (100_000, 100_000), (4096, 2048)),  # enlarging stops at 4096
+        ((5000, 100), (8000, 8000), (5000, 100)),  # a larger source keeps its size
     ],
 )
 def test_fit_keeps_the_aspect_ratio(
