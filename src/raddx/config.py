@@ -168,6 +168,14 @@ class Settings(BaseSettings):
         description="A QIDO-RS search answers at most this many results (a larger limit is "
         "lowered to it); a page with more matches behind it carries the Warning header.",
     )
+    stow_parallel_stores: int = Field(
+        4,
+        ge=1,
+        le=32,
+        description="Instances of one STOW-RS request stored at the same time: their blob "
+        "fsyncs overlap (a request of ten 512 kB instances otherwise waits for ten fsyncs in a "
+        "row); 1 stores them one after the other.",
+    )
     remote_aes: list[RemoteAE] = Field(
         default_factory=list, description="Known remote AEs (title, host, port)."
     )
