@@ -33,7 +33,7 @@ from starlette.datastructures import QueryParams
 
 from raddx.archive import RetrieveService
 from raddx.archive.query import InstanceRef
-from raddx.errors import InvalidInput
+from raddx.errors import InvalidInput, NotFound
 from raddx.imaging import (
     CannotDecode,
     NotAnImage,
@@ -248,7 +248,7 @@ def _rendered_frames(
     retrieve, refs = resource_instances(services, study, series, instance)
     ds = next((decoded(part10_bytes(r)) for r in readable_instances(retrieve, refs)), None)
     if ds is None:
-        raise InvalidInput(f"instance {instance} is indexed but its stored object cannot be read")
+        raise NotFound(f"instance {instance} is indexed but its stored object cannot be read")
     count = number_of_frames(ds)
     wanted = numbers if numbers is not None else list(range(1, count + 1))
     beyond = [n for n in wanted if n > count]

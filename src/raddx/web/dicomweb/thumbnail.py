@@ -21,7 +21,7 @@ from pydicom.uid import UID
 
 from raddx.archive import RetrieveService
 from raddx.archive.query import InstanceRef
-from raddx.errors import InvalidInput
+from raddx.errors import InvalidInput, NotFound
 from raddx.imaging import (
     NotAnImage,
     RenderedMediaTypeValues,
@@ -117,7 +117,7 @@ def _instance(
     retrieve, refs = resource_instances(services, study, series, instance)
     ds = next((decoded(part10_bytes(r)) for r in readable_instances(retrieve, refs)), None)
     if ds is None:
-        raise InvalidInput(f"instance {instance} is indexed but its stored object cannot be read")
+        raise NotFound(f"instance {instance} is indexed but its stored object cannot be read")
     number_of_frames(ds)  # NotAnImage (400) for an object without pixel data
     return refs, ds
 
