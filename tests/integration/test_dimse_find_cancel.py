@@ -1,17 +1,30 @@
-"""C-CANCEL of a C-FIND (PS3.4 C.4.1.2.3) against a pynetdicom SCU on loopback: the pending
-responses are written straight to the socket (raddx.dimse._direct_link.direct_writes) while
-pynetdicom still reads the C-CANCEL; on SQLite and PostgreSQL."""
+"""C-CANCEL of a C-FIND (PS3.4 C.4.1.2.3), on both DIMSE paths, SQLite and PostgreSQL.
+
+On the fast path the C-CANCEL-RQ is sent by a raw peer in the same write as its C-FIND-RQ, so
+it is certainly waiting before the second match: a real client's cancel can arrive after a
+fast server has already sent every answer. On the pynetdicom path a pynetdicom SCU cancels
+after the first Pending response, while the pending responses are written straight to the
+socket (raddx.dimse._direct_link.direct_writes).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from dicom_factory import make_dataset, to_part10
+from helpers import start_dimse_server
+from raddx.dimse import DimseServer
+from raddx.dimse._command_codec import encode_command
 from raddx.services import Services
+from raw_peer import RawPeer, p_data
 
 STUDIES = 200
+MODEL = StudyRootQueryRetrieveInformationModelFind
 
 
 def _query() -> Dataset:
@@ -22,23 +35,84 @@ def _query() -> Dataset:
     return ds
 
 
-def test_cancel_stops_the_answers(services: Services, dimse_server: tuple[str, int]) -> None:
+def _store_studies(services: Services) -> None:
     for _ in range(STUDIES):
         services.ingest.store(to_part10(make_dataset(patient_id="CANCEL1")), source="test")
-    model = StudyRootQueryRetrieveInformationModelFind
+
+
+@pytest.fixture
+def pynetdicom_path(services: Services) -> Iterator[DimseServer]:
+    settings = services.settings.model_copy(update={"dicom_fast_path": False})
+    server = start_dimse_server(services, settings)
+    yield server
+    server.stop()
+
+
+def _find_rq(message_id: int) -> bytes:
+    return encode_command(
+        [
+            (0x0002, "UI", MODEL),
+            (0x0100, "US", 0x0020),
+            (0x0110, "US", message_id),
+            (0x0700, "US", 0),
+            (0x0800, "US", 0x0001),
+        ]
+    )
+
+
+def _cancel_rq(message_id: int) -> bytes:
+    return encode_command(
+        [(0x0100, "US", 0x0FFF), (0x0120, "US", message_id), (0x0800, "US", 0x0101)]
+    )
+
+
+def _statuses(peer: RawPeer) -> list[int]:
+    statuses: list[int] = []
+    while not statuses or statuses[-1] in (0xFF00, 0xFF01):
+        command, identifier = peer.read_message()
+        statuses.append(int(command.Status))
+        if command.Status == 0xFF00:
+            assert identifier is not None and identifier.PatientID == "CANCEL1"
+    return statuses
+
+
+def test_cancel_stops_the_answers_on_the_fast_path(
+    services: Services, dimse_server: tuple[str, int]
+) -> None:
+    _store_studies(services)
+    peer = RawPeer(dimse_server[1], abstract=MODEL)
+    identifier = RawPeer.dataset_bytes(_query())
+    peer.sock.sendall(
+        p_data((1, 0x03, _find_rq(9)), (1, 0x02, identifier)) + p_data((1, 0x03, _cancel_rq(9)))
+    )
+    cancelled = _statuses(peer)
+    # A cancel for a request that is no longer outstanding is ignored; the next query is whole.
+    peer.sock.sendall(p_data((1, 0x03, _cancel_rq(9))))
+    peer.sock.sendall(p_data((1, 0x03, _find_rq(10)), (1, 0x02, identifier)))
+    complete = _statuses(peer)
+    peer.release()
+    assert cancelled[-1] == 0xFE00
+    assert cancelled.count(0xFF00) <= 1
+    assert complete == [0xFF00] * STUDIES + [0x0000]
+
+
+def test_cancel_stops_the_answers_on_the_pynetdicom_path(
+    services: Services, pynetdicom_path: DimseServer
+) -> None:
+    _store_studies(services)
     ae = AE(ae_title="FINDER")
-    ae.add_requested_context(model)
-    assoc = ae.associate(*dimse_server, ae_title="RADDX")
+    ae.add_requested_context(MODEL)
+    assoc = ae.associate(*pynetdicom_path.address, ae_title="RADDX")
     assert assoc.is_established
     statuses: list[int] = []
     try:
-        context_id = assoc._get_valid_context(model, "", "scu").context_id
-        for status, _identifier in assoc.send_c_find(_query(), model, msg_id=9):
+        context_id = assoc._get_valid_context(MODEL, "", "scu").context_id
+        for status, _identifier in assoc.send_c_find(_query(), MODEL, msg_id=9):
             statuses.append(int(status.Status))
             if len(statuses) == 1:
                 assoc.send_c_cancel(9, context_id)
         # The association still works after the cancel: the same query in full.
-        complete = [int(s.Status) for s, _ in assoc.send_c_find(_query(), model, msg_id=10)]
+        complete = [int(s.Status) for s, _ in assoc.send_c_find(_query(), MODEL, msg_id=10)]
     finally:
         assoc.release()
     assert statuses[-1] == 0xFE00

@@ -101,7 +101,13 @@ def _load(services: Services) -> dict[str, Dataset]:
 
 
 @pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+    scope="module",
+    params=[
+        "sqlite",
+        # C-GET associations run on the fast path; this one sends them through pynetdicom.
+        "sqlite-pynetdicom",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ],
 )
 def archive(
     request: pytest.FixtureRequest,
@@ -123,6 +129,7 @@ def archive(
         settings = load_settings(
             data_dir=tmp / "data",
             database_url=url,
+            dicom_fast_path=request.param != "sqlite-pynetdicom",
             remote_aes=[
                 {"ae_title": "DEST", "host": "127.0.0.1", "port": storescp_port},
                 {"ae_title": "DEAD", "host": "127.0.0.1", "port": _free_port()},

@@ -6,7 +6,7 @@ that did nothing else, that was 22 % of the CPU time under the GIL. A command se
 regular (group 0000, Implicit VR Little Endian, a handful of VRs), so it is encoded here with
 ``struct``; anything unusual falls back to pynetdicom's encoder.
 ``tests/unit/dimse/test_command_codec.py`` checks the bytes equal pydicom's for every
-command set the archive sends. The storage fast path (``fast_store``) and the retrieve
+command set the archive sends. The DIMSE fast path (``fast_path``) and the retrieve
 direct link (``_direct_link``) also decode command sets and frame messages with the two
 functions at the end, so both speak PS3.8 the same way.
 """

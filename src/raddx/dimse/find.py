@@ -20,7 +20,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, cast
 
 from pydicom.charset import _encode_string_impl, python_encoding
@@ -38,24 +39,35 @@ from pynetdicom.sop_class import (
 
 from raddx.archive.query import InformationModelValues, Query, QueryService
 from raddx.dimse._direct_link import direct_writes, supports_direct
+from raddx.dimse._identifier_codec import encode_answer
 from raddx.dimse.status import (
     CANCEL,
     IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
     OUT_OF_RESOURCES,
     PENDING,
+    SUCCESS,
     UNABLE_TO_PROCESS,
     status_dataset,
 )
 from raddx.errors import InvalidInput
 
-__all__ = ["DEFAULT_MAX_FIND_MATCHES", "handle_find", "handle_sop_extended"]
+__all__ = [
+    "DEFAULT_MAX_FIND_MATCHES",
+    "FIND_MODELS",
+    "FindAnswer",
+    "FindOptions",
+    "extended_reply",
+    "find_responses",
+    "handle_find",
+    "handle_sop_extended",
+]
 
 log = logging.getLogger(__name__)
 
 #: Most matches one C-FIND answers before it stops with 0xA700 (see :func:`handle_find`).
 DEFAULT_MAX_FIND_MATCHES = 10_000
 
-_MODELS = {
+FIND_MODELS = {
     PatientRootQueryRetrieveInformationModelFind: InformationModelValues.PATIENT_ROOT,
     StudyRootQueryRetrieveInformationModelFind: InformationModelValues.STUDY_ROOT,
 }
@@ -147,27 +159,54 @@ def query_from_identifier(
     )
 
 
+def extended_reply(sop_class_uid: str, proposed: bytes | None) -> bytes | None:
+    """Our answer to a C-FIND extended negotiation proposal (PS3.4 C.5.1.1.1) for one SOP
+    class, or ``None`` when there is nothing to answer: each proposed flag we support is
+    accepted (1), the others are refused (0), in a reply as long as the proposal (at most the
+    four bytes we know). Used by both DIMSE paths (pynetdicom's and the fast path)."""
+    if sop_class_uid not in FIND_MODELS or not proposed:
+        return None
+    return bytes(
+        1 if byte == 1 and _SUPPORTED.get(index, False) else 0
+        for index, byte in enumerate(proposed[: len(_SUPPORTED)])
+    )
+
+
 def handle_sop_extended(event: Event) -> dict[UID, bytes]:
-    """Answer the C-FIND extended negotiation (PS3.4 C.5.1.1.1, bound to
-    ``EVT_SOP_EXTENDED``): each proposed flag we support is accepted (1), the others are
-    refused (0), in a reply as long as the proposal (at most the four bytes we know)."""
+    """pynetdicom's ``EVT_SOP_EXTENDED`` handler: :func:`extended_reply` per proposal."""
     replies: dict[UID, bytes] = {}
     for sop_class, info in (event.app_info or {}).items():  # type: ignore[attr-defined]
-        if sop_class not in _MODELS or not info:
-            continue
-        replies[UID(sop_class)] = bytes(
-            1 if byte == 1 and _SUPPORTED.get(index, False) else 0
-            for index, byte in enumerate(info[: len(_SUPPORTED)])
-        )
+        reply = extended_reply(str(sop_class), info)
+        if reply is not None:
+            replies[UID(sop_class)] = reply
     return replies
 
 
-def _accepted(event: Event, flag: int) -> bool:
-    """Whether ``flag`` was accepted for this SOP class on this association."""
+@dataclass(frozen=True, slots=True)
+class FindOptions:
+    """What the association's extended negotiation accepted for the C-FIND SOP class."""
+
+    relational: bool = False
+    combined_date_time: bool = False
+    fuzzy: bool = False
+
+    @classmethod
+    def from_accepted(cls, accepted: bytes | None) -> FindOptions:
+        """From the accepted Service Class Application Information bytes."""
+        info = accepted or b""
+
+        def flag(index: int) -> bool:
+            return len(info) > index and info[index] == 1
+
+        return cls(
+            relational=flag(_RELATIONAL), combined_date_time=flag(_DATE_TIME), fuzzy=flag(_FUZZY)
+        )
+
+
+def _accepted_options(event: Event) -> FindOptions:
     acceptor = event.assoc.acceptor
     accepted: dict[str, bytes] = getattr(acceptor, "sop_class_extended", None) or {}
-    info = accepted.get(str(event.request.AffectedSOPClassUID)) or b""
-    return len(info) > flag and info[flag] == 1
+    return FindOptions.from_accepted(accepted.get(str(event.request.AffectedSOPClassUID)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -211,13 +250,26 @@ def response_charset(answer: dict[str, Any], request_terms: list[str]) -> list[s
     return [_UTF8]
 
 
-def _answer_dataset(answer: dict[str, Any], terms: list[str]) -> Dataset:
-    ds = Dataset()
-    charset = response_charset(answer, terms)
-    if charset:
-        ds.SpecificCharacterSet = charset if len(charset) > 1 else charset[0]
-    _set_values(ds, answer)
-    return ds
+@dataclass(frozen=True, slots=True)
+class FindAnswer:
+    """One match as the doors send it: the answer's values and the Specific Character Set
+    of the response (:func:`response_charset`; empty for the default repertoire)."""
+
+    values: dict[str, Any]
+    charset: list[str]
+
+    def dataset(self) -> Dataset:
+        """The identifier as a pydicom dataset."""
+        ds = Dataset()
+        if self.charset:
+            ds.SpecificCharacterSet = self.charset if len(self.charset) > 1 else self.charset[0]
+        _set_values(ds, self.values)
+        return ds
+
+    def encoded(self, *, implicit_vr: bool) -> bytes | None:
+        """The identifier encoded (Little Endian) without building a dataset, or ``None``
+        when :func:`~raddx.dimse._identifier_codec.encode_answer` cannot."""
+        return encode_answer(self.values, self.charset, implicit_vr=implicit_vr)
 
 
 def _set_values(ds: Dataset, values: dict[str, Any]) -> None:
@@ -241,63 +293,106 @@ def _direct_writes(assoc: object) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
-def handle_find(
-    event: Event, query_service: QueryService, max_matches: int = DEFAULT_MAX_FIND_MATCHES
-) -> Iterator[tuple[int | Dataset, Dataset | None]]:
-    """C-FIND (PS3.4 C.4.1) for Patient Root and Study Root.
+#: One C-FIND response: status, the match (Pending only), Error Comment.
+FindResponse = tuple[int, FindAnswer | None, str | None]
+
+
+def find_responses(
+    identifier: Dataset,
+    model: InformationModelValues,
+    query_service: QueryService,
+    *,
+    options: FindOptions,
+    max_matches: int,
+    is_cancelled: Callable[[], bool],
+    retrieve_ae_title: str,
+    calling_ae_title: str,
+) -> Iterator[FindResponse]:
+    """C-FIND (PS3.4 C.4.1) for Patient Root and Study Root, whichever door carries it: one
+    Pending response per match, then exactly one final response.
 
     Statuses (PS3.4 Table C.4-1): 0xFF00 Pending, one per match with its identifier;
-    0x0000 Success after the last match (sent by pynetdicom); 0xFE00 Cancel after a
-    C-CANCEL; 0xA900 Identifier does not match SOP Class (no or unknown QueryRetrieveLevel,
-    PATIENT level in Study Root, a key below the query level, a malformed value such as a
-    wildcard UID or the range ``20240101-2023``, an unknown character set term); 0xA700
-    Out of resources after ``max_matches`` pending answers when more match (the comment says
-    so); 0xC000 Unable to process (our fault; logged with traceback). Failures carry an Error
-    Comment.
+    0x0000 Success after the last match; 0xFE00 Cancel once ``is_cancelled`` says so (it is
+    asked before each match); 0xA900 Identifier does not match SOP Class (no or unknown
+    QueryRetrieveLevel, PATIENT level in Study Root, a key below the query level, a malformed
+    value such as a wildcard UID or the range ``20240101-2023``, an unknown character set
+    term); 0xA700 Out of resources after ``max_matches`` pending answers when more match (the
+    comment says so); 0xC000 Unable to process (our fault; logged with traceback). Failures
+    carry an Error Comment.
     """
-    assoc = event.assoc
-    model = _MODELS[event.request.AffectedSOPClassUID]
     try:
-        identifier = event.identifier
         terms = _charset_terms(identifier)
         query = query_from_identifier(
             identifier,
             model,
             limit=max_matches + 1,
-            fuzzy=_accepted(event, _FUZZY),
-            relational=_accepted(event, _RELATIONAL),
-            combined_date_time=_accepted(event, _DATE_TIME),
+            fuzzy=options.fuzzy,
+            relational=options.relational,
+            combined_date_time=options.combined_date_time,
         )
     except InvalidInput as exc:
-        log.warning("C-FIND refused calling_ae=%s reason=%s", assoc.requestor.ae_title, exc)
-        yield status_dataset(IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)), None
+        log.warning("C-FIND refused calling_ae=%s reason=%s", calling_ae_title, exc)
+        yield IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None, str(exc)
         return
     except Exception:
-        log.exception("C-FIND identifier unreadable calling_ae=%s", assoc.requestor.ae_title)
-        yield status_dataset(UNABLE_TO_PROCESS, "identifier could not be decoded"), None
+        log.exception("C-FIND identifier unreadable calling_ae=%s", calling_ae_title)
+        yield UNABLE_TO_PROCESS, None, "identifier could not be decoded"
         return
-    retrieve_ae = assoc.acceptor.ae_title
     sent = 0
     try:
-        with contextlib.closing(query_service.find(query)) as answers, _direct_writes(assoc):
+        with contextlib.closing(query_service.find(query)) as answers:
             for answer in answers:
-                if event.is_cancelled:
-                    yield CANCEL, None
+                if is_cancelled():
+                    yield CANCEL, None, None
                     return
                 if sent == max_matches:
                     log.warning(
                         "C-FIND truncated calling_ae=%s max_matches=%d",
-                        assoc.requestor.ae_title,
+                        calling_ae_title,
                         max_matches,
                     )
                     comment = f"more than {max_matches} matches; first {max_matches} sent"
-                    yield status_dataset(OUT_OF_RESOURCES, comment), None
+                    yield OUT_OF_RESOURCES, None, comment
                     return
                 if "RetrieveAETitle" in answer:
-                    answer["RetrieveAETitle"] = retrieve_ae
-                yield PENDING, _answer_dataset(answer, terms)
+                    answer["RetrieveAETitle"] = retrieve_ae_title
+                response = PENDING, FindAnswer(answer, response_charset(answer, terms)), None
                 sent += 1
+                yield response
     except Exception:
-        log.exception("C-FIND failed calling_ae=%s", assoc.requestor.ae_title)
-        yield status_dataset(UNABLE_TO_PROCESS, "internal error; see server log"), None
+        log.exception("C-FIND failed calling_ae=%s", calling_ae_title)
+        yield UNABLE_TO_PROCESS, None, "internal error; see server log"
         return
+    yield SUCCESS, None, None
+
+
+def handle_find(
+    event: Event, query_service: QueryService, max_matches: int = DEFAULT_MAX_FIND_MATCHES
+) -> Iterator[tuple[int | Dataset, Dataset | None]]:
+    """pynetdicom's ``EVT_C_FIND`` handler: :func:`find_responses` in pynetdicom's terms
+    (it sends the final Success itself when the handler ends)."""
+    assoc = event.assoc
+    try:
+        identifier = event.identifier
+    except Exception:
+        log.exception("C-FIND identifier unreadable calling_ae=%s", assoc.requestor.ae_title)
+        yield status_dataset(UNABLE_TO_PROCESS, "identifier could not be decoded"), None
+        return
+    responses = find_responses(
+        identifier,
+        FIND_MODELS[event.request.AffectedSOPClassUID],
+        query_service,
+        options=_accepted_options(event),
+        max_matches=max_matches,
+        is_cancelled=lambda: bool(event.is_cancelled),
+        retrieve_ae_title=assoc.acceptor.ae_title,
+        calling_ae_title=assoc.requestor.ae_title,
+    )
+    with contextlib.closing(responses), _direct_writes(assoc):
+        for status, answer, comment in responses:
+            if status == PENDING and answer is not None:
+                yield PENDING, answer.dataset()
+            elif status == CANCEL:
+                yield CANCEL, None
+            elif status != SUCCESS:
+                yield status_dataset(status, comment), None

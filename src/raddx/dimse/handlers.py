@@ -59,7 +59,7 @@ def store_received(
 ) -> tuple[int, str | None]:
     """Keep one received C-STORE data set exactly as sent; return ``(status, Error Comment)``.
 
-    Shared by both C-STORE paths (pynetdicom's event and :mod:`raddx.dimse.fast_store`), so
+    Shared by both C-STORE paths (pynetdicom's event and :mod:`raddx.dimse.fast_path`), so
     they answer alike. Statuses (PS3.4 Table B.2-1, PS3.7 C): 0x0000 Success (also for an
     identical re-send); 0xC000 Cannot understand (not valid DICOM, truncated,
     missing/malformed UIDs); 0xA700 Out of resources (disk full); 0x0111 Duplicate SOP

@@ -46,7 +46,7 @@ from raddx.dimse.status import (
 )
 from raddx.errors import InvalidInput
 
-__all__ = ["destination_contexts", "handle_get", "handle_move"]
+__all__ = ["RETRIEVE_MODELS", "destination_contexts", "handle_get", "handle_move"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ UNABLE_TO_PERFORM_SUBOPERATIONS = 0xA702
 #: Refused: Move Destination unknown (C-MOVE only).
 MOVE_DESTINATION_UNKNOWN = 0xA801
 
-_MODELS = {
+RETRIEVE_MODELS = {
     PatientRootQueryRetrieveInformationModelGet: InformationModelValues.PATIENT_ROOT,
     StudyRootQueryRetrieveInformationModelGet: InformationModelValues.STUDY_ROOT,
     PatientRootQueryRetrieveInformationModelMove: InformationModelValues.PATIENT_ROOT,
@@ -114,7 +114,7 @@ def _rewrite_final_response(
 
 
 def _instances(event: Event, retrieve_service: RetrieveService) -> list[InstanceRef]:
-    model = _MODELS[event.request.AffectedSOPClassUID]
+    model = RETRIEVE_MODELS[event.request.AffectedSOPClassUID]
     query: Query = query_from_identifier(event.identifier, model)
     return retrieve_service.instances(query)
 

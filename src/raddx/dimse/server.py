@@ -17,6 +17,9 @@ from typing import Any
 
 from pynetdicom import AE, evt
 from pynetdicom import _config as pynetdicom_config
+from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelGet as PatientRootGet
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as StudyRootGet
+from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 from sqlalchemy.orm import sessionmaker
 
@@ -34,8 +37,9 @@ from raddx.dimse.contexts import (
     storage_contexts,
     verification_contexts,
 )
-from raddx.dimse.fast_store import FastStorePath
-from raddx.dimse.find import handle_find, handle_sop_extended
+from raddx.dimse.fast_path import FastPath
+from raddx.dimse.fast_qr import find_handler, get_handler
+from raddx.dimse.find import FIND_MODELS, extended_reply, handle_find, handle_sop_extended
 from raddx.dimse.handlers import handle_echo, handle_store, store_received
 from raddx.dimse.retrieve import handle_get, handle_move
 
@@ -64,8 +68,8 @@ class _PreboundServer(ThreadedAssociationServer):
     """pynetdicom's threaded server, adopting an already listening socket."""
 
     daemon_threads = True
-    #: Serves store-only associations without pynetdicom (set by :class:`DimseServer`).
-    fast_path: FastStorePath | None = None
+    #: Serves the simple associations without pynetdicom (set by :class:`DimseServer`).
+    fast_path: FastPath | None = None
     #: Shared with the other workers to balance associations (set by :class:`DimseServer`).
     board: LoadBoard | None = None
     slot = 0
@@ -210,18 +214,48 @@ class DimseServer:
             contexts=cheap_copy_contexts(ae.supported_contexts),
             listen_socket=sock,
         )
-        if settings.dicom_fast_store:
-            server = self._server
-            self._server.fast_path = FastStorePath(
-                ae=ae,
-                contexts=cheap_copy_contexts([*verification_contexts(), *storage_contexts()]),
-                other_abstract_syntaxes=[str(cx.abstract_syntax) for cx in pynetdicom_only],
-                store=functools.partial(store_received, ingest),
-                active_elsewhere=lambda: len(server.active_associations),
+        if settings.dicom_fast_path:
+            self._server.fast_path = self._fast_path(
+                ae, settings, ingest, retrieve, session_factory
             )
         self._server.board = board
         self._server.slot = slot
         self._thread: threading.Thread | None = None
+
+    def _fast_path(
+        self,
+        ae: AE,
+        settings: Settings,
+        ingest: IngestService,
+        retrieve: RetrieveService,
+        session_factory: sessionmaker[Any],
+    ) -> FastPath:
+        """Echo, store, C-FIND and C-GET on raddx's own loop (:mod:`.fast_path`); C-MOVE and
+        commitment, which open associations of their own, stay with pynetdicom."""
+        find = find_handler(QueryService(session_factory), settings.max_find_matches)
+        get = get_handler(retrieve)
+        services = {str(uid): find for uid in FIND_MODELS} | {
+            str(uid): get for uid in (PatientRootGet, StudyRootGet)
+        }
+        fast_syntaxes = {
+            *services,
+            Verification,
+            *(str(c.abstract_syntax) for c in storage_contexts()),
+        }
+        server = self._server
+        return FastPath(
+            ae=ae,
+            contexts=[c for c in server.contexts if str(c.abstract_syntax) in fast_syntaxes],
+            other_abstract_syntaxes=[
+                str(c.abstract_syntax)
+                for c in server.contexts
+                if str(c.abstract_syntax) not in fast_syntaxes
+            ],
+            store=functools.partial(store_received, ingest),
+            services=services,
+            extended_reply=extended_reply,
+            active_elsewhere=lambda: len(server.active_associations),
+        )
 
     @property
     def address(self) -> tuple[str, int]:

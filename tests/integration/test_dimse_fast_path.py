@@ -1,4 +1,4 @@
-"""The storage fast path (``raddx.dimse.fast_store``): which associations take it, that it
+"""The DIMSE fast path (``raddx.dimse.fast_path``): which associations take it, that it
 answers like the pynetdicom path, and what it does with peers that break the protocol.
 
 Well-behaved peers (DCMTK, pynetdicom) are covered by ``test_dimse_store.py``, whose storage
@@ -10,19 +10,20 @@ vanishes mid data set.
 from __future__ import annotations
 
 import socket
-import struct
 from collections.abc import Iterator
-from io import BytesIO
+from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
-from pynetdicom import AE
-from pynetdicom.dsutils import decode
-from pynetdicom.pdu import A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
-from pynetdicom.presentation import build_context
-from pynetdicom.sop_class import CTImageStorage, StudyRootQueryRetrieveInformationModelFind
+from pynetdicom import AE, build_role, evt
+from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
+from pynetdicom.sop_class import (
+    CTImageStorage,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+)
 from sqlalchemy import func, select
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
@@ -32,6 +33,7 @@ from raddx.db.models import Instance
 from raddx.dimse import DimseServer
 from raddx.dimse._command_codec import encode_command
 from raddx.services import Services
+from raw_peer import RawPeer, associate_rq_bytes
 
 
 @pytest.fixture
@@ -68,76 +70,6 @@ def _dataset_bytes(ds: Dataset) -> bytes:
     return data[read_file_meta(data).dataset_offset :]
 
 
-# -- a raw peer ----------------------------------------------------------------------------
-
-
-def _associate_rq_bytes(max_pdu: int = 0, abstract: str = CTImageStorage) -> bytes:
-    primitive = A_ASSOCIATE()
-    primitive.application_context_name = "1.2.840.10008.3.1.1.1"
-    primitive.calling_ae_title = "RAWPEER"
-    primitive.called_ae_title = "RADDX"
-    context = build_context(abstract, ExplicitVRLittleEndian)
-    context.context_id = 1
-    primitive.presentation_context_definition_list = [context]
-    maximum = MaximumLengthNotification()
-    maximum.maximum_length_received = max_pdu
-    primitive.user_information = [maximum]
-    pdu = A_ASSOCIATE_RQ()
-    pdu.from_primitive(primitive)
-    return pdu.encode()
-
-
-class RawPeer:
-    """A requestor that speaks PS3.8 by hand, one PDU at a time."""
-
-    def __init__(self, port: int, *, max_pdu: int = 0, abstract: str = CTImageStorage) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        self.sock.sendall(_associate_rq_bytes(max_pdu, abstract))
-        pdu_type, _ = self.read_pdu()
-        assert pdu_type == 0x02, "association not accepted"
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def _read(self, length: int) -> bytes:
-        data = b""
-        while len(data) < length:
-            chunk = self.sock.recv(length - len(data))
-            if not chunk:
-                raise ConnectionError("closed")
-            data += chunk
-        return data
-
-    def read_pdu(self) -> tuple[int, bytes]:
-        pdu_type, length = struct.unpack(">BxI", self._read(6))
-        return pdu_type, self._read(length)
-
-    def send_pdu(self, *pdvs: tuple[int, int, bytes]) -> None:
-        """One P-DATA-TF PDU holding ``(context id, control header, value)`` PDVs."""
-        body = b"".join(struct.pack(">IBB", len(v) + 2, cx, control) + v for cx, control, v in pdvs)
-        self.sock.sendall(struct.pack(">BxI", 0x04, len(body)) + body)
-
-    def read_response(self) -> tuple[Dataset, list[int]]:
-        """The next command set, and the length of every PDU it came in."""
-        command, lengths = b"", []
-        while True:
-            pdu_type, body = self.read_pdu()
-            assert pdu_type == 0x04, f"expected P-DATA, got PDU type 0x{pdu_type:02x}"
-            lengths.append(len(body))
-            offset = 0
-            while offset < len(body):
-                item_length, _, control = struct.unpack_from(">IBB", body, offset)
-                command += body[offset + 6 : offset + 4 + item_length]
-                offset += 4 + item_length
-                if control & 0x02:
-                    return decode(BytesIO(command), True, True), lengths
-
-    def release(self) -> None:
-        self.sock.sendall(b"\x05\x00\x00\x00\x00\x04\x00\x00\x00\x00")
-        assert self.read_pdu()[0] == 0x06
-        self.close()
-
-
 def _store_rq(ds: Dataset, message_id: int = 1) -> bytes:
     return encode_command(
         [
@@ -152,6 +84,66 @@ def _store_rq(ds: Dataset, message_id: int = 1) -> bytes:
 
 
 # -- which path --------------------------------------------------------------------------
+
+
+def test_query_and_get_association_runs_on_the_fast_path(
+    server: DimseServer, services: Services
+) -> None:
+    """A workstation proposing C-FIND with fuzzy matching and C-GET with storage in the SCP
+    role: served on the fast path, with the role and the extended negotiation answered."""
+    ds = _image(patient_name="Yamada^Tarou=山田^太郎=やまだ^たろう", charset="ISO_IR 192")
+    services.ingest.store(to_part10(ds), source="test")
+    ae = AE(ae_title="WORKSTATION")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+    fuzzy = SOPClassExtendedNegotiation()
+    fuzzy.sop_class_uid = StudyRootQueryRetrieveInformationModelFind
+    fuzzy.service_class_application_information = b"\x00\x00\x01"
+    received: list[str] = []
+
+    def on_store(event: Any) -> int:
+        received.append(event.dataset.SOPInstanceUID)
+        return 0x0000
+
+    assoc = ae.associate(
+        *server.address,
+        ae_title="RADDX",
+        ext_neg=[build_role(CTImageStorage, scp_role=True), fuzzy],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    assert assoc.is_established
+    try:
+        assert _fast_active(server) == 1
+        assert assoc.acceptor.sop_class_extended == {
+            StudyRootQueryRetrieveInformationModelFind: b"\x00\x00\x01"
+        }
+        query = Dataset()
+        query.SpecificCharacterSet = "ISO_IR 192"
+        query.QueryRetrieveLevel = "STUDY"
+        query.PatientName = "ヤマダ*"  # katakana finds the hiragana group with fuzzy matching
+        query.StudyInstanceUID = ""
+        answers = [
+            identifier
+            for status, identifier in assoc.send_c_find(
+                query, StudyRootQueryRetrieveInformationModelFind
+            )
+            if status.Status == 0xFF00
+        ]
+        assert [a.StudyInstanceUID for a in answers] == [ds.StudyInstanceUID]
+        get = Dataset()
+        get.QueryRetrieveLevel = "STUDY"
+        get.StudyInstanceUID = ds.StudyInstanceUID
+        finals = [
+            status
+            for status, _ in assoc.send_c_get(get, StudyRootQueryRetrieveInformationModelGet)
+            if status.Status != 0xFF00
+        ]
+        assert finals[-1].Status == 0x0000
+        assert finals[-1].NumberOfCompletedSuboperations == 1
+        assert received == [ds.SOPInstanceUID]
+    finally:
+        assoc.release()
 
 
 def test_store_only_association_runs_on_the_fast_path(
@@ -175,15 +167,15 @@ def test_store_only_association_runs_on_the_fast_path(
         assert stored.calling_ae_title == "MODALITY"
 
 
-def test_association_that_also_queries_goes_to_pynetdicom_and_answers_alike(
+def test_association_that_also_moves_goes_to_pynetdicom_and_answers_alike(
     server: DimseServer, services: Services
 ) -> None:
-    """A workstation proposing storage and C-FIND together is served by pynetdicom; a refused
+    """A workstation proposing storage and C-MOVE together is served by pynetdicom; a refused
     object gets the same status and Error Comment on both paths."""
     bad = _image()
     del bad.StudyInstanceUID
     statuses = []
-    for extra in ([], [StudyRootQueryRetrieveInformationModelFind]):
+    for extra in ([], [StudyRootQueryRetrieveInformationModelMove]):
         ae = AE(ae_title="WORKSTATION")
         ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
         for abstract in extra:
@@ -204,7 +196,7 @@ def test_association_that_also_queries_goes_to_pynetdicom_and_answers_alike(
 
 
 def test_fast_path_can_be_switched_off(services: Services) -> None:
-    settings = services.settings.model_copy(update={"dicom_fast_store": False})
+    settings = services.settings.model_copy(update={"dicom_fast_path": False})
     dimse = start_dimse_server(services, settings)
     try:
         assert dimse._server.fast_path is None
@@ -361,7 +353,7 @@ def test_association_limit_rejects_with_local_limit_exceeded(server: DimseServer
     peer = socket.create_connection(server.address, timeout=20)
     rq = RawPeer.__new__(RawPeer)
     rq.sock = peer
-    peer.sendall(_associate_rq_bytes())
+    peer.sendall(associate_rq_bytes())
     pdu_type, body = rq.read_pdu()
     peer.close()
     first.release()

@@ -1,0 +1,300 @@
+"""C-FIND and C-GET on the fast path (:mod:`raddx.dimse.fast_path`).
+
+C-FIND answers come from :func:`raddx.dimse.find.find_responses`, the same generator
+pynetdicom's handler uses, so both paths match and refuse alike; here they are only encoded
+and written, and a C-CANCEL-RQ is looked for (without blocking) before each match.
+
+C-GET (PS3.4 C.4.3) runs its C-STORE sub-operations on the requesting association. Each object
+goes out as the stored bytes when an accepted context has the stored transfer syntax, else
+re-encoded for a context in the other uncompressed syntax (:class:`._stored_send.StoredObject`
+decides); compressed objects are never transcoded. Counting and the final status follow PS3.4
+C.4.3.1.3 as pynetdicom's C-GET SCP does for the associations it serves: 0x0000 when every
+sub-operation succeeded (also for no matches), 0xB000 when some failed or had warnings,
+0xA702 when all failed, 0xFE00 after a C-CANCEL-RQ, with the Failed SOP Instance UID List in
+the identifier of every non-Success final response. Pending responses carry the counts, at
+most one per :data:`raddx.dimse.retrieve.PENDING_INTERVAL` (PS3.4 makes them optional).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+
+from raddx.archive.query import InformationModelValues, InstanceRef, Query, QueryService
+from raddx.archive.retrieve import RetrievedInstance, RetrieveService
+from raddx.dimse._command_codec import encode_command
+from raddx.dimse._stored_send import StoredObject
+from raddx.dimse.fast_path import C_STORE_RQ, Link, Message, ProtocolError, RequestHandler
+from raddx.dimse.find import FIND_MODELS, FindOptions, find_responses, query_from_identifier
+from raddx.dimse.retrieve import (
+    PENDING_INTERVAL,
+    RETRIEVE_MODELS,
+    UNABLE_TO_PERFORM_SUBOPERATIONS,
+)
+from raddx.dimse.status import (
+    CANCEL,
+    IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+    PENDING,
+    SUCCESS,
+    UNABLE_TO_PROCESS,
+)
+from raddx.errors import InvalidInput
+
+__all__ = ["find_handler", "get_handler"]
+
+log = logging.getLogger(__name__)
+
+_C_FIND_RQ = 0x0020
+_C_FIND_RSP = 0x8020
+_C_GET_RQ = 0x0010
+_C_GET_RSP = 0x8010
+_C_STORE_RSP = 0x8001
+_MEDIUM_PRIORITY = 0x0000
+_DATA_SET_PRESENT = 0x0001
+#: Sub-operation warnings (PS3.4 B.2.3, PS3.7 C): Coercion, Elements Discarded, Data Set
+#: does not match SOP Class, and the general 0x0001.
+_WARNING = range(0xB000, 0xC000)
+_UNCOMPRESSED = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
+
+
+def _model(link: Link, message: Message) -> InformationModelValues:
+    return _MODELS_BY_UID[str(link.contexts[message.context_id].abstract_syntax)]
+
+
+def find_handler(query_service: QueryService, max_matches: int) -> RequestHandler:
+    """The C-FIND request handler for the fast path."""
+
+    def handle(link: Link, message: Message) -> None:
+        if message.command_field != _C_FIND_RQ:
+            raise ProtocolError(f"command 0x{message.command_field:04x} on a C-FIND context")
+        message_id = message.message_id
+        try:
+            identifier = link.decode(message)
+        except Exception:
+            log.exception("C-FIND identifier unreadable calling_ae=%s", link.calling_ae_title)
+            link.respond(message, _C_FIND_RSP, UNABLE_TO_PROCESS, "identifier not decodable")
+            return
+        sop_class = message.uid(0x0002)
+        responses = find_responses(
+            identifier,
+            _model(link, message),
+            query_service,
+            options=FindOptions.from_accepted(link.extended.get(sop_class)),
+            max_matches=max_matches,
+            is_cancelled=lambda: link.cancel_requested(message_id),
+            retrieve_ae_title=link.called_ae_title,
+            calling_ae_title=link.calling_ae_title,
+        )
+        syntax = link.contexts[message.context_id].transfer_syntax[0]
+        hand_encoded = syntax.is_little_endian and not syntax.is_deflated
+        with contextlib.closing(responses):
+            for status, answer, comment in responses:
+                identifier: Dataset | bytes | None = None
+                if answer is not None:
+                    encoded = (
+                        answer.encoded(implicit_vr=syntax.is_implicit_VR) if hand_encoded else None
+                    )
+                    identifier = answer.dataset() if encoded is None else encoded
+                link.respond(message, _C_FIND_RSP, status, comment, identifier=identifier)
+
+    return handle
+
+
+@dataclass(slots=True)
+class _Counts:
+    remaining: int
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    failed_uids: list[str] = field(default_factory=list)
+
+    def fail(self, sop_instance_uid: str) -> None:
+        self.failed += 1
+        self.remaining -= 1
+        self.failed_uids.append(sop_instance_uid)
+
+    def record(self, status: int, sop_instance_uid: str) -> None:
+        if status == SUCCESS:
+            self.completed += 1
+            self.remaining -= 1
+        elif status == 0x0001 or status in _WARNING:
+            self.warning += 1
+            self.remaining -= 1
+        else:
+            self.fail(sop_instance_uid)
+
+    def tuple(self, *, remaining: bool) -> tuple[int | None, int, int, int]:
+        return (
+            self.remaining if remaining else None,
+            self.completed,
+            self.failed,
+            self.warning,
+        )
+
+
+def get_handler(retrieve_service: RetrieveService) -> RequestHandler:
+    """The C-GET request handler for the fast path."""
+
+    def handle(link: Link, message: Message) -> None:
+        if message.command_field != _C_GET_RQ:
+            raise ProtocolError(f"command 0x{message.command_field:04x} on a C-GET context")
+        try:
+            query = _query(link, message)
+            refs = retrieve_service.instances(query)
+        except Exception as exc:
+            status, comment = _refusal(exc, link)
+            link.respond(message, _C_GET_RSP, status, comment)
+            return
+        _run_get(link, message, retrieve_service, refs)
+
+    return handle
+
+
+def _query(link: Link, message: Message) -> Query:
+    return query_from_identifier(link.decode(message), _model(link, message))
+
+
+def _refusal(exc: BaseException, link: Link) -> tuple[int, str]:
+    if isinstance(exc, InvalidInput):
+        log.warning("C-GET refused calling_ae=%s reason=%s", link.calling_ae_title, exc)
+        return IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)
+    log.error("C-GET failed calling_ae=%s", link.calling_ae_title, exc_info=exc)
+    return UNABLE_TO_PROCESS, "internal error; see server log"
+
+
+def _run_get(
+    link: Link, message: Message, retrieve_service: RetrieveService, refs: list[InstanceRef]
+) -> None:
+    message_id = message.message_id
+    contexts: dict[tuple[str, str], int | None] = {}
+    counts = _Counts(remaining=len(refs))
+    cancelled = False
+    last_pending = time.monotonic()
+    with contextlib.closing(retrieve_service.read(refs)) as objects:
+        for retrieved in objects:
+            if link.cancel_requested(message_id):
+                cancelled = True
+                break
+            uid = retrieved.ref.sop_instance_uid
+            status = _sub_operation(link, retrieved, contexts)
+            if status is None:
+                counts.fail(uid)
+            else:
+                counts.record(status, uid)
+            if link.cancel_requested(message_id):
+                cancelled = counts.remaining > 0
+                if cancelled:
+                    break
+            now = time.monotonic()
+            if counts.remaining and now - last_pending >= PENDING_INTERVAL:
+                last_pending = now
+                link.respond(message, _C_GET_RSP, PENDING, counts=counts.tuple(remaining=True))
+    if cancelled:
+        status = CANCEL
+    elif not counts.failed and not counts.warning:
+        status = SUCCESS
+    elif counts.failed == len(refs):
+        status = UNABLE_TO_PERFORM_SUBOPERATIONS
+    else:
+        status = 0xB000
+    identifier = None
+    if status != SUCCESS:
+        identifier = Dataset()
+        identifier.FailedSOPInstanceUIDList = counts.failed_uids
+    log.info(
+        "C-GET done calling_ae=%s completed=%d failed=%d warning=%d status=0x%04x",
+        link.calling_ae_title,
+        counts.completed,
+        counts.failed,
+        counts.warning,
+        status,
+    )
+    link.respond(
+        message,
+        _C_GET_RSP,
+        status,
+        counts=counts.tuple(remaining=status == CANCEL),
+        identifier=identifier,
+    )
+
+
+def _sub_operation(
+    link: Link, retrieved: RetrievedInstance, contexts: dict[tuple[str, str], int | None]
+) -> int | None:
+    """Send one object as a C-STORE-RQ and wait for its response; its status, or ``None`` when
+    it could not be sent (unreadable, no acceptable context). ``contexts`` caches the context
+    choice per (SOP class, stored syntax) for the C-GET."""
+    ref = retrieved.ref
+    if retrieved.part10 is None or retrieved.meta is None:
+        return None
+    stored_syntax = retrieved.meta.transfer_syntax_uid
+    key = (ref.sop_class_uid, stored_syntax)
+    if key not in contexts:
+        contexts[key] = _context_for(link, *key)
+    context_id = contexts[key]
+    if context_id is None:
+        log.warning(
+            "C-GET sub-operation failed: no accepted context with the SCP role "
+            "calling_ae=%s sop_class=%s transfer_syntax=%s",
+            link.calling_ae_title,
+            ref.sop_class_uid,
+            stored_syntax,
+        )
+        return None
+    accepted = link.contexts[context_id].transfer_syntax[0]
+    try:
+        payload = StoredObject(
+            retrieved.part10,
+            dataset_offset=retrieved.meta.dataset_offset,
+            sop_class_uid=ref.sop_class_uid,
+            sop_instance_uid=ref.sop_instance_uid,
+            transfer_syntax_uid=stored_syntax,
+            verbatim=retrieved.verbatim,
+        ).encoded(accepted.is_implicit_VR, accepted.is_little_endian, accepted.is_deflated)
+    except Exception:
+        log.warning(
+            "C-GET sub-operation failed: object not encodable sop_instance_uid=%s",
+            ref.sop_instance_uid,
+            exc_info=True,
+        )
+        return None
+    message_id = link.next_message_id()
+    command = encode_command(
+        [
+            (0x0002, "UI", ref.sop_class_uid),
+            (0x0100, "US", C_STORE_RQ),
+            (0x0110, "US", message_id),
+            (0x0700, "US", _MEDIUM_PRIORITY),
+            (0x0800, "US", _DATA_SET_PRESENT),
+            (0x1000, "UI", ref.sop_instance_uid),
+        ]
+    )
+    link.send(context_id, command, payload)
+    while True:
+        reply = link.read_message()
+        if reply.command_field == _C_STORE_RSP and reply.responding_to == message_id:
+            return reply.us(0x0900)
+        link.take_cancel(reply)  # a C-CANCEL-RQ for the C-GET; anything else breaks the link
+
+
+def _context_for(link: Link, sop_class_uid: str, stored_syntax: str) -> int | None:
+    """An accepted context for the class where we may act as SCU (the requestor took the
+    SCP role): the stored syntax if offered, else the other uncompressed one for an
+    uncompressed object."""
+    fallback = None
+    for context_id, context in link.contexts.items():
+        if str(context.abstract_syntax) != sop_class_uid or not context.as_scu:
+            continue
+        syntax = str(context.transfer_syntax[0])
+        if syntax == stored_syntax:
+            return context_id
+        if fallback is None and syntax in _UNCOMPRESSED and stored_syntax in _UNCOMPRESSED:
+            fallback = context_id
+    return fallback
+
+
+_MODELS_BY_UID = {str(uid): model for uid, model in (FIND_MODELS | RETRIEVE_MODELS).items()}
