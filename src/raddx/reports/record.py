@@ -340,7 +340,7 @@ class ReportRecord:
     # -- JSON ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (dates and datetimes as ISO 8601 text)."""
-        return _plain(dataclasses.asdict(self))
+        return _plain(self)  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReportRecord:
@@ -402,8 +402,15 @@ def canonical_json(data: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+    """JSON-ready copy of a record or part of one. Hand-written rather than
+    ``dataclasses.asdict``: that deep-copies every leaf and was a third of an export's time."""
+    fields = getattr(value, "__dataclass_fields__", None)
+    if fields is not None:
+        return {name: _plain(getattr(value, name)) for name in fields}
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, str | int | None):
+        return value
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dt.datetime | dt.date):

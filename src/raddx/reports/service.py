@@ -76,7 +76,7 @@ def create(*, session: Session, record: ReportRecord) -> ReportRecord:
     if store.latest(session=session, report_id=record.report_id) is not None:
         raise Conflict(f"report {record.report_id} exists")
     link_studies(session=session, record=record)
-    store.insert_version(session=session, record=record)
+    store.insert_version(session=session, record=record, first=True)
     return record
 
 
@@ -262,7 +262,7 @@ def import_record(*, session: Session, record: ReportRecord, source: str) -> Imp
     if linked is None:
         store.put_in_quarantine(session=session, record=record, reason=reason, source=source)
         return ImportOutcome(ImportResultValues.QUARANTINED, reason)
-    store.insert_version(session=session, record=linked)
+    store.insert_version(session=session, record=linked, first=current is None)
     return ImportOutcome(ImportResultValues.IMPORTED)
 
 

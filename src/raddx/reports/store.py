@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.orm import Session
 
 from raddx.db.models import ReportQuarantine, ReportStudy, ReportVersion
@@ -58,30 +58,39 @@ def _record(row: ReportVersion) -> ReportRecord:
     return ReportRecord.from_dict(json.loads(row.record))
 
 
-def insert_version(*, session: Session, record: ReportRecord) -> None:
+def insert_version(*, session: Session, record: ReportRecord, first: bool = False) -> None:
     """Store ``record`` as a new version and make it the report's latest.
 
-    The caller has checked that the version is higher than the stored ones; the unique
-    constraint on (report_id, version) stops a concurrent writer that raced it.
+    The caller has checked that the version is higher than the stored ones (``first``: that
+    none is stored, which saves the update of the previous latest); the unique constraint on
+    (report_id, version) stops a concurrent writer that raced it. Core INSERTs rather than
+    the ORM unit of work: this is the import's inner loop (bench/reports.py).
     """
-    session.execute(
-        update(ReportVersion)
-        .where(ReportVersion.report_id == record.report_id, ReportVersion.is_latest.is_(True))
-        .values(is_latest=False)
-    )
-    row = ReportVersion(
-        report_id=record.report_id,
-        version=record.version,
-        is_latest=True,
-        stored_at=_now(),
-        **_columns(record),
-    )
-    session.add(row)
-    session.flush()
-    session.add_all(
-        ReportStudy(report_version_fk=row.id, study_instance_uid=s.study_uid)
-        for s in record.studies
-    )
+    if not first:
+        session.execute(
+            update(ReportVersion)
+            .where(ReportVersion.report_id == record.report_id, ReportVersion.is_latest.is_(True))
+            .values(is_latest=False)
+        )
+    row_id = session.execute(
+        insert(ReportVersion)
+        .values(
+            report_id=record.report_id,
+            version=record.version,
+            is_latest=True,
+            stored_at=_now(),
+            **_columns(record),
+        )
+        .returning(ReportVersion.id)
+    ).scalar_one()
+    if record.studies:
+        session.execute(
+            insert(ReportStudy),
+            [
+                {"report_version_fk": row_id, "study_instance_uid": s.study_uid}
+                for s in record.studies
+            ],
+        )
 
 
 def update_in_place(*, session: Session, record: ReportRecord) -> None:
@@ -131,10 +140,12 @@ def load(*, session: Session, report_id: str, version: int | None = None) -> Rep
 
 def latest(*, session: Session, report_id: str) -> ReportRecord | None:
     """The latest version of ``report_id``, or ``None`` when the report is unknown."""
-    try:
-        return load(session=session, report_id=report_id)
-    except NotFound:
-        return None
+    text = session.execute(
+        select(ReportVersion.record).where(
+            ReportVersion.report_id == report_id, ReportVersion.is_latest.is_(True)
+        )
+    ).scalar()
+    return None if text is None else ReportRecord.from_dict(json.loads(text))
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ _CATALOG_TEMPLATE = "2.16.840.1.113883.10.20.6.1.1"
 
 
 def _el(parent: etree._Element, tag: str, **attrib: str) -> etree._Element:
-    return etree.SubElement(parent, _N + tag, {k.rstrip("_"): v for k, v in attrib.items()})
+    return etree.SubElement(parent, _N + tag, attrib)
 
 
 def _ii(parent: etree._Element, root: str, extension: str = "", tag: str = "id") -> None:
