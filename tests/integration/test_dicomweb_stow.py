@@ -315,3 +315,28 @@ def test_xml_response(services: Services, http_url: str) -> None:
     )
     assert refused.status_code == 406
     assert _count(services) == 1  # a refused Accept stores nothing
+
+
+def test_parallel_stores_answer_in_part_order(services: Services, http_url: str) -> None:
+    """Parts are stored several at a time (stow_parallel_stores); the response still lists
+    them in the order they were sent, failures in between included."""
+    datasets = [make_dataset(pixel_bytes=100_000) for _ in range(12)]
+    parts: list[tuple[str | None, bytes]] = []
+    for number, ds in enumerate(datasets):
+        parts.append(("application/dicom", to_part10(ds)))
+        if number % 4 == 1:
+            parts.append(("application/dicom", f"garbage {number}".encode()))
+    response = httpx.post(
+        f"{http_url}/dicom-web/studies",
+        content=_body(parts),
+        headers={"Content-Type": CONTENT_TYPE},
+    )
+    assert response.status_code == 202
+    stored = [i["00081155"]["Value"][0] for i in response.json()["00081199"]["Value"]]
+    assert stored == [ds.SOPInstanceUID for ds in datasets]
+    assert [w.split(":")[0] for w in response.headers["warning"].split('"')[1::2]] == [
+        "part 3",
+        "part 8",
+        "part 13",
+    ]
+    assert _count(services) == 12

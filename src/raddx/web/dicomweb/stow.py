@@ -21,7 +21,9 @@ import json
 import logging
 import mmap
 import tempfile
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import IO, Any
@@ -83,6 +85,8 @@ class FailureReasonValues:
 
 
 _Fail = Callable[[int, str], None]
+#: Bytes of received parts waiting for a parallel store (see _store_parts).
+_IN_FLIGHT_BYTES = 256 << 20
 
 
 @dataclass
@@ -223,6 +227,52 @@ def _store_part(services: Services, part: Part, study: str | None, outcome: _Out
     return _ingest(services, part.body, transfer_syntax, fail, outcome)
 
 
+def _store_parts(
+    services: Services, parts: Iterator[Part], study: str | None, outcome: _Outcome
+) -> None:
+    """Store the parts of an instances request, ``stow_parallel_stores`` at a time, and
+    answer in part order.
+
+    Ingest is thread-safe and spends most of a large object's time in the blob's fsync
+    (~3-8 ms for 512 kB here), so overlapping a few stores is what lets one STOW-RS client
+    run faster than one C-STORE association. At most :data:`_IN_FLIGHT_BYTES` of part
+    copies (plus one part) wait for a worker, so a 2 GB upload stays out of memory.
+    """
+    workers = services.settings.stow_parallel_stores
+    if workers == 1:
+        for part in parts:
+            _store_part(services, part, study, outcome)
+        return
+
+    def store(part: Part) -> _Outcome:
+        mine = _Outcome()
+        _store_part(services, part, study, mine)
+        return mine
+
+    def collect(done: Future[_Outcome]) -> None:
+        result = done.result()
+        outcome.stored.extend(result.stored)
+        outcome.failed.extend(result.failed)
+
+    pending: deque[tuple[Future[_Outcome], int]] = deque()
+    in_flight = 0
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stow") as pool:
+        try:
+            for part in parts:
+                while pending and (
+                    len(pending) >= 2 * workers or in_flight + len(part.body) > _IN_FLIGHT_BYTES
+                ):
+                    done, size = pending.popleft()
+                    in_flight -= size
+                    collect(done)
+                pending.append((pool.submit(store, part), len(part.body)))
+                in_flight += len(part.body)
+        finally:  # also when framing fails mid-body: what was handed over finishes first
+            while pending:
+                done, _ = pending.popleft()
+                collect(done)
+
+
 def _store_metadata_request(
     services: Services,
     buffer: mmap.mmap,
@@ -292,8 +342,7 @@ def _store_all(
     outcome = _Outcome()
     with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
         if root_type == _DICOM:
-            for part in iter_parts(buffer, boundary):
-                _store_part(services, part, study, outcome)
+            _store_parts(services, iter_parts(buffer, boundary), study, outcome)
         else:
             _store_metadata_request(services, buffer, boundary, root_type, study, outcome)
     if not outcome.stored and not outcome.failed:
