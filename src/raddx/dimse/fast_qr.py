@@ -26,7 +26,7 @@ from pydicom.dataset import Dataset
 
 from raddx.archive.query import InformationModelValues, InstanceRef, Query, QueryService
 from raddx.archive.retrieve import RetrievedInstance, RetrieveService
-from raddx.dimse._command_codec import encode_command
+from raddx.dimse._command_codec import encode_command, p_data_pdus
 from raddx.dimse._stored_send import StoredObject
 from raddx.dimse.fast_path import C_STORE_RQ, Link, Message, ProtocolError, RequestHandler
 from raddx.dimse.find import FIND_MODELS, FindOptions, find_responses, query_from_identifier
@@ -166,29 +166,41 @@ def _refusal(exc: BaseException, link: Link) -> tuple[int, str]:
     return UNABLE_TO_PROCESS, "internal error; see server log"
 
 
+@dataclass(slots=True)
+class _Outgoing:
+    """One sub-operation ready to go: its C-STORE-RQ framed into P-DATA PDUs, or ``None``
+    when the object cannot be sent (unreadable, no acceptable context, not encodable)."""
+
+    sop_instance_uid: str
+    message_id: int
+    pdus: bytes | None
+
+
 def _run_get(
     link: Link, message: Message, retrieve_service: RetrieveService, refs: list[InstanceRef]
 ) -> None:
+    """The sub-operations, one outstanding at a time. The next object is read and framed
+    while the peer stores the current one (between our write and its response), so the
+    blob read and the framing are off the round trip."""
     message_id = message.message_id
     contexts: dict[tuple[str, str], int | None] = {}
     counts = _Counts(remaining=len(refs))
     cancelled = False
     last_pending = time.monotonic()
     with contextlib.closing(retrieve_service.read(refs)) as objects:
-        for retrieved in objects:
+        current = _prepare(link, next(objects, None), contexts)
+        while current is not None:
             if link.cancel_requested(message_id):
                 cancelled = True
                 break
-            uid = retrieved.ref.sop_instance_uid
-            status = _sub_operation(link, retrieved, contexts)
-            if status is None:
-                counts.fail(uid)
-            else:
-                counts.record(status, uid)
-            if link.cancel_requested(message_id):
-                cancelled = counts.remaining > 0
-                if cancelled:
-                    break
+            if current.pdus is None:
+                counts.fail(current.sop_instance_uid)
+                current = _prepare(link, next(objects, None), contexts)
+                continue
+            link.sock.sendall(current.pdus)
+            upcoming = _prepare(link, next(objects, None), contexts)
+            counts.record(_await_response(link, current.message_id), current.sop_instance_uid)
+            current = upcoming
             now = time.monotonic()
             if counts.remaining and now - last_pending >= PENDING_INTERVAL:
                 last_pending = now
@@ -222,15 +234,19 @@ def _run_get(
     )
 
 
-def _sub_operation(
-    link: Link, retrieved: RetrievedInstance, contexts: dict[tuple[str, str], int | None]
-) -> int | None:
-    """Send one object as a C-STORE-RQ and wait for its response; its status, or ``None`` when
-    it could not be sent (unreadable, no acceptable context). ``contexts`` caches the context
-    choice per (SOP class, stored syntax) for the C-GET."""
-    ref = retrieved.ref
-    if retrieved.part10 is None or retrieved.meta is None:
+def _prepare(
+    link: Link,
+    retrieved: RetrievedInstance | None,
+    contexts: dict[tuple[str, str], int | None],
+) -> _Outgoing | None:
+    """Frame ``retrieved`` as a C-STORE-RQ for the link (``None`` at the end of the
+    objects). ``contexts`` caches the context choice per (SOP class, stored syntax)."""
+    if retrieved is None:
         return None
+    ref = retrieved.ref
+    failed = _Outgoing(ref.sop_instance_uid, 0, None)
+    if retrieved.part10 is None or retrieved.meta is None:
+        return failed
     stored_syntax = retrieved.meta.transfer_syntax_uid
     key = (ref.sop_class_uid, stored_syntax)
     if key not in contexts:
@@ -244,7 +260,7 @@ def _sub_operation(
             ref.sop_class_uid,
             stored_syntax,
         )
-        return None
+        return failed
     accepted = link.contexts[context_id].transfer_syntax[0]
     try:
         payload = StoredObject(
@@ -261,7 +277,7 @@ def _sub_operation(
             ref.sop_instance_uid,
             exc_info=True,
         )
-        return None
+        return failed
     message_id = link.next_message_id()
     command = encode_command(
         [
@@ -273,12 +289,18 @@ def _sub_operation(
             (0x1000, "UI", ref.sop_instance_uid),
         ]
     )
-    link.send(context_id, command, payload)
+    pdus = p_data_pdus(context_id, [(command, True), (payload, False)], link.peer_max_pdu)
+    return _Outgoing(ref.sop_instance_uid, message_id, pdus)
+
+
+def _await_response(link: Link, message_id: int) -> int:
+    """The status of the C-STORE-RSP to ``message_id``; a C-CANCEL-RQ for the C-GET may come
+    first, anything else breaks the protocol."""
     while True:
         reply = link.read_message()
         if reply.command_field == _C_STORE_RSP and reply.responding_to == message_id:
             return reply.us(0x0900)
-        link.take_cancel(reply)  # a C-CANCEL-RQ for the C-GET; anything else breaks the link
+        link.take_cancel(reply)
 
 
 def _context_for(link: Link, sop_class_uid: str, stored_syntax: str) -> int | None:
