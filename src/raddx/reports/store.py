@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from raddx.db.models import ReportQuarantine, ReportStudy, ReportVersion
@@ -66,31 +66,37 @@ def insert_version(*, session: Session, record: ReportRecord, first: bool = Fals
     (report_id, version) stops a concurrent writer that raced it. Core INSERTs rather than
     the ORM unit of work: this is the import's inner loop (bench/reports.py).
     """
+    conn = session.connection()
     if not first:
-        session.execute(
-            update(ReportVersion)
-            .where(ReportVersion.report_id == record.report_id, ReportVersion.is_latest.is_(True))
-            .values(is_latest=False)
-        )
-    row_id = session.execute(
-        insert(ReportVersion)
-        .values(
-            report_id=record.report_id,
-            version=record.version,
-            is_latest=True,
-            stored_at=_now(),
-            **_columns(record),
-        )
-        .returning(ReportVersion.id)
-    ).scalar_one()
+        conn.execute(_UNSET_LATEST, {"rid": record.report_id})
+    params = {
+        "report_id": record.report_id,
+        "version": record.version,
+        "is_latest": True,
+        "stored_at": _now(),
+        **_columns(record),
+    }
+    row_id = conn.execute(_INSERT_VERSION, params).scalar_one()
     if record.studies:
-        session.execute(
-            insert(ReportStudy),
+        conn.execute(
+            _INSERT_STUDY,
             [
                 {"report_version_fk": row_id, "study_instance_uid": s.study_uid}
                 for s in record.studies
             ],
         )
+
+
+# Statements with bound parameters, built once: SQLAlchemy caches their compiled form (a
+# statement built with literal .values() per call was compiled anew each time).
+_VERSIONS = ReportVersion.__table__
+_UNSET_LATEST = (
+    update(_VERSIONS)
+    .where(_VERSIONS.c.report_id == bindparam("rid"), _VERSIONS.c.is_latest.is_(True))
+    .values(is_latest=False)
+)
+_INSERT_VERSION = insert(_VERSIONS).returning(_VERSIONS.c.id)
+_INSERT_STUDY = insert(ReportStudy.__table__)
 
 
 def update_in_place(*, session: Session, record: ReportRecord) -> None:
