@@ -206,6 +206,12 @@ class Settings(BaseSettings):
         description="The orphan sweep leaves blobs and temp files younger than this alone "
         "(they may belong to an ingest still in flight).",
     )
+    report_pdf_font: Path | None = Field(
+        None,
+        description="TrueType/OpenType font with Japanese glyphs embedded in report PDFs; "
+        "unset = the first installed of IPAexGothic (Debian fonts-ipaexfont-gothic) and Noto "
+        "Sans CJK JP.",
+    )
 
     @field_validator("sqlite_synchronous")
     @classmethod
