@@ -17,7 +17,8 @@ from dicomweb_client import DICOMwebClient
 from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
-from pydicom.uid import BasicTextSRStorage, generate_uid
+from pydicom.encaps import encapsulate
+from pydicom.uid import MPEG2MPML, BasicTextSRStorage, generate_uid
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
 from raddx.services import Services
@@ -304,3 +305,29 @@ def test_resources_without_images(objects: Objects) -> None:
         assert "no image instance" in response.json()["detail"]
     missing = httpx.get(f"{objects.url}/studies/1.2.3.4/rendered")
     assert missing.status_code == 404
+
+
+def test_undecodable_syntax_is_406_with_the_reason(services: Services, http_url: str) -> None:
+    """Pixel data no installed decoder reads (MPEG-2 video here): rendering says which
+    syntax; WADO-RS sends the (lossy) object as received by default and refuses Explicit VR
+    Little Endian."""
+    ds = make_dataset()
+    ds.Rows = ds.Columns = 16
+    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 7, 0
+    ds.BitsAllocated = 8
+    ds.NumberOfFrames = 1
+    ds.PixelData = encapsulate([b"\x00\x00\x01\xb3" + bytes(60)])
+    data = to_part10(ds, MPEG2MPML)
+    services.ingest.store(data, source="test")
+    base = f"{http_url}/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+    url = f"{base}/instances/{ds.SOPInstanceUID}"
+    for suffix in ("rendered", "thumbnail"):
+        response = httpx.get(f"{url}/{suffix}")
+        assert response.status_code == 406, response.text
+        assert "MPEG2 Main Profile" in response.json()["detail"]
+    as_stored = httpx.get(url)
+    assert as_stored.status_code == 200 and data in as_stored.content
+    explicit = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1'
+    refused = httpx.get(url, headers={"Accept": explicit})
+    assert refused.status_code == 406
+    assert "no decoder for MPEG2" in refused.json()["detail"]
