@@ -3,6 +3,9 @@ broken bodies a STOW upload can bring."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+
 import pytest
 
 from raddx.errors import InvalidInput
@@ -51,3 +54,50 @@ def test_missing_close_delimiter_marks_the_last_part_incomplete() -> None:
 def test_malformed(data: bytes, boundary: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         list(iter_parts(data, boundary))
+
+
+def test_streamed_body_is_the_same_bytes_in_batches() -> None:
+    """Async iteration (a streaming response) gives exactly the sync bytes, producing the
+    parts a batch of about BATCH_BYTES at a time on a worker thread."""
+    bodies = [bytes([n]) * 400_000 for n in range(7)]
+    produced: list[int] = []
+
+    def parts() -> Iterator[tuple[str, bytes]]:
+        for number, body in enumerate(bodies):
+            produced.append(number)
+            yield "application/dicom", body
+
+    boundary = new_boundary()
+    expected = b"".join(encode_parts([("application/dicom", b) for b in bodies], boundary))
+
+    async def collect() -> tuple[bytes, list[int]]:
+        seen_after_first_chunk: list[int] = []
+        out = b""
+        async for chunk in encode_parts(parts(), boundary):
+            if not out:
+                seen_after_first_chunk = list(produced)
+            out += chunk
+        return out, seen_after_first_chunk
+
+    out, first_batch = asyncio.run(collect())
+    assert out == expected
+    assert first_batch == [0, 1, 2]  # 3 x 400 kB: the first batch reaches 1 MiB
+
+
+def test_streamed_body_closes_the_parts_when_the_client_goes() -> None:
+    closed: list[bool] = []
+
+    def parts() -> Iterator[tuple[str, bytes]]:
+        try:
+            for _ in range(100):
+                yield "application/dicom", b"x" * 600_000
+        finally:
+            closed.append(True)
+
+    async def first_chunk_only() -> None:
+        stream = encode_parts(parts(), "b").__aiter__()
+        await stream.__anext__()
+        await stream.aclose()  # type: ignore[attr-defined]
+
+    asyncio.run(first_chunk_only())
+    assert closed == [True]
