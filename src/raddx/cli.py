@@ -179,6 +179,44 @@ def sweep(
     )
 
 
+@app.command()
+def reindex(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be added.")
+    ] = False,
+) -> None:
+    """Read every stored object's header again and add to the index what it lacks (today:
+    the ProcedureCodeSequence and RequestAttributesSequence items that objects stored before
+    index revision 0003 have no rows for, so sequence-key queries miss them). Never changes
+    an object, its identity or its counters; running it twice adds nothing the second time.
+    Safe while the server runs: it writes one short transaction per 200 objects."""
+    from raddx.archive.reindex import reindex as run_reindex
+    from raddx.services import Services
+
+    settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
+    services = Services.from_settings(settings)
+    try:
+        report = run_reindex(
+            session_factory=services.session_factory,
+            engine=services.engine,
+            blobs=services.blobs,
+            default_timezone_offset=settings.default_timezone_offset,
+            dry_run=dry_run,
+            progress=lambda done: typer.echo(f"{done} object(s) read", err=True),
+        )
+    finally:
+        services.close()
+    verb = "would add" if dry_run else "added"
+    typer.echo(
+        f"{report.instances} object(s) read; {verb} {report.items_added} sequence item(s); "
+        f"{report.unreadable} object(s) unreadable (see the log)"
+    )
+    if report.unreadable:
+        raise typer.Exit(1)
+
+
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
     """Apply the index schema migrations (serve and import also do this at start)."""

@@ -28,7 +28,7 @@ from raddx.config import DuplicatePolicyValues
 from raddx.db.models import Instance, Patient, ProcedureCode, RequestAttributes, Series, Study
 from raddx.errors import Conflict
 
-__all__ = ["Filed", "file_instance", "reject_message"]
+__all__ = ["Filed", "file_instance", "refresh_items", "reject_message"]
 
 _GROUPS = ("alphabetic", "ideographic", "phonetic")
 _PROCEDURE_CODE_COLUMNS = (
@@ -450,14 +450,47 @@ def _add_items(
     owner: dict[str, int],
     owner_id: int,
     items: tuple[dict[str, str | None], ...],
-) -> None:
+) -> int:
     """Index the sequence items not yet held for their study or series: instances of one
     study normally repeat the same items, and a series acquired for two requests gathers
     both (PS3.4 C.2.2.2.6 matches any item). One indexed lookup per item, on the
-    executor's fast path."""
+    executor's fast path. Returns how many were added."""
+    added = 0
     for item in items:
         if db.first(held, {"p_id": owner_id, **item}) is None:
             db.run(insert_item, {**owner, **item})
+            added += 1
+    return added
+
+
+def refresh_items(db: Executor, record: HeaderRecord) -> int:
+    """Add the sequence items of an indexed object that the index lacks, and return how many
+    were added (re-index: objects stored before the index kept items, migration 0003). The
+    object's rows are found by its Study and Series Instance UIDs; an object whose rows are
+    gone adds nothing."""
+    sql = _statements()
+    if not record.procedure_codes and not record.request_attributes:
+        return 0
+    study = db.first(sql.study_by_uid, {"p_uid": record.study_instance_uid})
+    series = db.first(sql.series_by_uid, {"p_uid": record.series_instance_uid})
+    if study is None or series is None:
+        return 0
+    added = _add_items(
+        db,
+        sql.procedure_code_held,
+        sql.insert_procedure_code,
+        {"study_fk": study.id},
+        study.id,
+        record.procedure_codes,
+    )
+    return added + _add_items(
+        db,
+        sql.request_attributes_held,
+        sql.insert_request_attributes,
+        {"series_fk": series.id, "study_fk": study.id},
+        series.id,
+        record.request_attributes,
+    )
 
 
 def _columns_of(column: str, values: dict[str, Any]) -> dict[str, Any]:
