@@ -85,6 +85,8 @@ def test_get_in_every_format(client: TestClient) -> None:
     csv = client.get("/api/reports/R-API-1", params={"format": "csv"})
     assert csv.headers["content-type"].startswith("text/csv") and "山田^太郎" in csv.text
     assert json.loads(client.get("/api/reports/R-API-1").content)["status"] == "final"
+    pdf = client.get("/api/reports/R-API-1", headers={"Accept": "application/pdf"})
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     assert "unknown report format" in _problem(
         client.get("/api/reports/R-API-1", params={"format": "docx"}), 406
     )

@@ -175,9 +175,13 @@ def test_cli_export_and_import(tmp_path: Path) -> None:
             service.import_record(session=s, record=sample_record(1), source="seed")
     finally:
         services.close()
-    out = _raddx("report", "export", tmp_path / "p.zip", "--data-dir", data, "--status", "final")
+    out = _raddx(
+        "report", "export", tmp_path / "p.zip", "--data-dir", data, "--status", "final", "--pdf"
+    )
     assert out.returncode == 0, out.stderr
-    assert "exported 1 report(s), 3 file(s)" in out.stdout
+    assert "exported 1 report(s), 4 file(s)" in out.stdout
+    with zipfile.ZipFile(tmp_path / "p.zip") as z:
+        assert z.read("reports/R00000001/1/report.pdf").startswith(b"%PDF")
     again = _raddx("report", "import", tmp_path / "p.zip", "--data-dir", data)
     assert again.returncode == 0, again.stderr
     assert "1 unchanged" in again.stdout

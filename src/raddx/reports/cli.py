@@ -67,6 +67,10 @@ def export(
     all_versions: Annotated[
         bool, typer.Option("--all-versions", help="Every version, not only the latest.")
     ] = False,
+    pdf: Annotated[
+        bool,
+        typer.Option("--pdf", help="Also a report.pdf per version (Japanese font embedded)."),
+    ] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     quiet: Quiet = False,
@@ -74,7 +78,8 @@ def export(
     """Export reports as an exchange package: ``manifest.json`` (format version, producer,
     counts, SHA-256 of every file), ``index.csv`` (one row per report in the CSV layout of
     ``raddx report csv-layout``) and ``reports/<id>/<version>/report.cda.xml`` (DICOM PS3.20
-    CDA; not for drafts and cancelled reports) + ``report.fhir.json`` (FHIR R4, JP Core shape).
+    CDA; not for drafts and cancelled reports) + ``report.fhir.json`` (FHIR R4, JP Core shape)
+    (+ ``report.pdf`` with --pdf; about 5 per second, so off by default).
 
     The package appears complete or not at all. Exits 0 on success, 2 on a usage error.
     """
@@ -100,8 +105,10 @@ def export(
                 selection=selection,
                 target=target,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
+                include_pdf=pdf,
+                pdf_font=settings.report_pdf_font,
             )
-    except InvalidInput as exc:
+    except (InvalidInput, FileNotFoundError) as exc:
         typer.echo(f"raddx report: {exc}", err=True)
         raise typer.Exit(2) from None
     finally:
@@ -115,7 +122,7 @@ def import_(
         Path,
         typer.Argument(
             help="A package (.zip or folder with manifest.json), a .csv file, or a folder of "
-            "CDA (.xml) / FHIR (.json) files."
+            "CDA (.xml) / FHIR (.json) / raddx PDF (.pdf) files."
         ),
     ],
     result: Annotated[

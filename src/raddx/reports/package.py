@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from raddx import __version__
 from raddx.errors import InvalidInput
 from raddx.reports import service, store
-from raddx.reports.formats import cda, fhir
+from raddx.reports.formats import cda, fhir, pdf
 from raddx.reports.formats import csv as report_csv
 from raddx.reports.profile import PACKAGE
 from raddx.reports.record import ReportRecord
@@ -179,6 +179,8 @@ def export_package(
     selection: ReportSelection,
     target: Path,
     progress: Progress | None = None,
+    pdf_font: Path | None = None,
+    include_pdf: bool = False,
 ) -> ExportSummary:
     """Write the selected reports as a package: a ZIP when ``target`` ends in ``.zip``, else
     a new folder. The package appears complete or not at all (written under a temporary name
@@ -204,7 +206,7 @@ def export_package(
                 )
                 for record in store.iter_records(session=session, selection=selection):
                     folder = report_dir(record.report_id, record.version)
-                    for name, data in _documents(record):
+                    for name, data in _documents(record, include_pdf, pdf_font):
                         path = f"{folder}/{name}"
                         sink.write(path, data)
                         digest = hashlib.sha256(data).hexdigest()
@@ -242,10 +244,14 @@ def export_package(
     return ExportSummary(reports=reports, files=len(files), path=target)
 
 
-def _documents(record: ReportRecord) -> Iterator[tuple[str, bytes]]:
+def _documents(
+    record: ReportRecord, include_pdf: bool, pdf_font: Path | None
+) -> Iterator[tuple[str, bytes]]:
     if format_status(record.status).cda:
         yield PACKAGE.cda_file, cda.to_cda(record)
     yield PACKAGE.fhir_file, fhir.to_fhir(record)
+    if include_pdf:
+        yield PACKAGE.pdf_file, pdf.to_pdf(record, font=pdf_font)
 
 
 # -- import -------------------------------------------------------------------------------
@@ -399,13 +405,9 @@ def _package_records(
         folder = report_dir(rid, int(version)) if version.isdigit() else ""
         name = f"{folder}/{PACKAGE.fhir_file}"
         try:
-            try:
-                record = fhir.from_fhir(src.read(name))
-            except (KeyError, FileNotFoundError):
-                name = f"{folder}/{PACKAGE.cda_file}"
-                record = cda.from_cda(src.read(name))
+            record = _first_readable(src, folder)
         except (KeyError, FileNotFoundError):
-            yield n, folder, rid, version, None, "no CDA or FHIR document for this row"
+            yield n, folder, rid, version, None, "no FHIR, CDA or PDF document for this row"
             continue
         except ValueError as exc:
             yield n, name, rid, version, None, str(exc)
@@ -414,6 +416,23 @@ def _package_records(
             yield n, name, rid, version, None, "document and index.csv disagree on id or version"
             continue
         yield n, name, rid, version, record, ""
+
+
+def _first_readable(src: _Source, folder: str) -> ReportRecord:
+    """The record of one package folder, from its FHIR bundle (it carries every status),
+    else its CDA document, else its PDF's attachment."""
+    readers: tuple[tuple[str, Callable[[bytes], ReportRecord]], ...] = (
+        (PACKAGE.fhir_file, fhir.from_fhir),
+        (PACKAGE.cda_file, cda.from_cda),
+        (PACKAGE.pdf_file, pdf.from_pdf),
+    )
+    for file, reader in readers:
+        try:
+            data = src.read(f"{folder}/{file}")
+        except (KeyError, FileNotFoundError):
+            continue
+        return reader(data)
+    raise FileNotFoundError(folder)
 
 
 def _import_stream(
@@ -483,6 +502,8 @@ def _import_foreign(
                 reader: Callable[[bytes], ReportRecord] = cda.from_cda
             elif suffix.endswith(".json"):
                 reader = fhir.from_fhir
+            elif suffix.endswith(".pdf"):
+                reader = pdf.from_pdf
             else:
                 summary.counts["skipped"] += 1
                 results.row(
@@ -491,7 +512,7 @@ def _import_foreign(
                     report_id="",
                     version="",
                     result="skipped",
-                    detail="not a CDA (.xml) or FHIR (.json) file",
+                    detail="not a CDA (.xml), FHIR (.json) or raddx PDF (.pdf) file",
                 )
                 continue
             try:

@@ -6,7 +6,7 @@ the door's one mapping (``web/_errors.py``): an invalid record is 400, an unknow
 study 404, an edit of a signed report or a clash with the archive 409.
 
 ``GET /api/reports/{report_id}`` answers in any report format, chosen by ``?format=``
-(``json``, ``cda``, ``fhir``, ``csv``) or else by ``Accept``.
+(``json``, ``cda``, ``fhir``, ``pdf``, ``csv``) or else by ``Accept``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from raddx.errors import InvalidInput
 from raddx.reports import ReportRecord, ReportSelection, ReportStatusValues, service, store
 from raddx.reports.formats import FORMATS, format_by_media_type, format_by_name
 from raddx.reports.formats import csv as report_csv
+from raddx.reports.formats.pdf import to_pdf
 from raddx.reports.record import Person
 from raddx.web._errors import NotAcceptable
 from raddx.web.deps import ServicesDep
@@ -201,7 +202,7 @@ def _negotiate(request: Request, name: str | None) -> str:
         found = format_by_media_type(media)
         if found:
             return found.name
-    raise NotAcceptable(f"cannot answer {accept!r}; ask for JSON, CDA, FHIR or CSV")
+    raise NotAcceptable(f"cannot answer {accept!r}; ask for JSON, CDA, FHIR, PDF or CSV")
 
 
 @router.get("/{report_id}")
@@ -210,7 +211,7 @@ def get_report(
     request: Request,
     services: ServicesDep,
     version: Annotated[int | None, Query(ge=1)] = None,
-    format: Annotated[str | None, Query(description="json, cda, fhir or csv")] = None,
+    format: Annotated[str | None, Query(description="json, cda, fhir, pdf or csv")] = None,
 ) -> Response:
     """One report version (latest by default) in the asked format."""
     name = _negotiate(request, format)
@@ -222,7 +223,10 @@ def get_report(
         return Response(out.getvalue(), media_type=f"{_CSV}; charset=utf-8")
     fmt = FORMATS[name]
     try:
-        body = fmt.write(record)
+        if name == "pdf":
+            body = to_pdf(record, font=services.settings.report_pdf_font)
+        else:
+            body = fmt.write(record)
     except ValueError as exc:  # e.g. a draft has no CDA form (§5.4)
         raise NotAcceptable(str(exc)) from None
     media = fmt.media_type + ("; charset=utf-8" if "json" in fmt.media_type else "")

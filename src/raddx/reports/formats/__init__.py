@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from raddx.reports.formats import cda, fhir
+from raddx.reports.formats import cda, fhir, pdf
 from raddx.reports.record import ReportRecord
 
 __all__ = ["FORMATS", "ReportFormat", "format_by_media_type", "format_by_name"]
@@ -44,6 +44,7 @@ FORMATS: dict[str, ReportFormat] = {
     "json": ReportFormat("json", "application/json", ".json", _json, _from_json),
     "cda": ReportFormat("cda", cda.MEDIA_TYPE, ".cda.xml", cda.to_cda, cda.from_cda),
     "fhir": ReportFormat("fhir", fhir.MEDIA_TYPE, ".fhir.json", fhir.to_fhir, fhir.from_fhir),
+    "pdf": ReportFormat("pdf", pdf.MEDIA_TYPE, ".pdf", pdf.to_pdf, pdf.from_pdf),
 }
 
 
