@@ -18,6 +18,9 @@ from raddx.errors import InvalidInput
 
 __all__ = ["Query"]
 
+#: The largest limit or offset a query takes (signed 64-bit, what SQLite and PostgreSQL bind).
+_MAX_PAGING = 2**63 - 1
+
 
 def _coerce(enum: type[Any], value: Any, name: str) -> Any:
     try:
@@ -69,7 +72,7 @@ class Query:
         unless ``relational`` (a sequence key never); a malformed value (see
         :func:`~raddx.archive.query.matching.parse_key`); a malformed sequence key; a
         malformed timezone; a combined date-time range that ends before it starts; a
-        negative offset or a limit below 1.
+        negative offset or a limit below 1; a limit or offset beyond 2**63 - 1.
     """
 
     level: QueryRetrieveLevelValues
@@ -107,6 +110,10 @@ class Query:
             raise InvalidInput(f"limit must be at least 1, not {self.limit}")
         if self.offset < 0:
             raise InvalidInput(f"offset must not be negative, not {self.offset}")
+        # Past a signed 64-bit integer the databases cannot bind it (SQLite raises
+        # OverflowError): refused here, for every door, rather than a 500 or a failed C-FIND.
+        if self.offset > _MAX_PAGING or (self.limit or 0) > _MAX_PAGING:
+            raise InvalidInput(f"limit and offset must be at most {_MAX_PAGING}")
         matches: list[KeyMatch] = []
         sequences: list[SequenceMatch] = []
         below: list[KeyMatch] = []
