@@ -15,6 +15,8 @@ It is rendered as the rendered resources render (the object's own VOI), fitted i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request, Response
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
@@ -73,53 +75,53 @@ def _first_image(retrieve: RetrieveService, refs: list[InstanceRef]) -> Dataset 
 
 
 def _representative(
-    services: Services, study: str, series: str | None
-) -> tuple[list[InstanceRef], Dataset]:
-    """The instances the thumbnail depends on (for the ETag) and the chosen image."""
-    retrieve, refs = resource_instances(services, study, series)
+    services: Services,
+    retrieve: RetrieveService,
+    refs: list[InstanceRef],
+    study: str,
+    series: str | None,
+) -> Dataset:
+    """The image standing for a study (``series`` None) or a series of ``refs``."""
     if series is None:
         first = _first_image(retrieve, refs)
         if first is None:
             raise NotAnImage("the study has no image instance to show")
-        retrieve, series_refs = resource_instances(services, study, str(first.SeriesInstanceUID))
-    else:
-        series_refs = refs
-    images = [r for r in series_refs if _looks_like_image(r)] or series_refs
+        retrieve, refs = resource_instances(services, study, str(first.SeriesInstanceUID))
+    images = [r for r in refs if _looks_like_image(r)] or refs
     chosen = _first_image(retrieve, _middle_out(images))
     if chosen is None:
         raise NotAnImage(f"the {'series' if series else 'study'} has no image instance to show")
-    return refs, chosen
+    return chosen
 
 
 def _thumbnail(
     request: Request,
     refs: list[InstanceRef],
-    ds: Dataset | None,
-    frame: int | None,
+    pick: Callable[[], tuple[Dataset, int | None]],
+    key: str = "",
 ) -> Response:
+    """The thumbnail of the image ``pick`` reads (and its frame; None: the middle one),
+    after the ETag check: a cached thumbnail costs a query, no object read."""
     offer, _ = negotiate(request.headers.get("accept"), _OFFERS)  # one image, never multipart
     image = RenderedMediaTypeValues(offer)
     text = request.query_params.get("viewport")
     viewport = Viewport.from_query(text) if text else DEFAULT_VIEWPORT
-    etag = resource_etag(refs, f"thumbnail;{image.value};{viewport};{frame}")
+    etag = resource_etag(refs, f"thumbnail;{image.value};{viewport};{key}")
     unchanged = not_modified(request, etag)
     if unchanged is not None:
         return unchanged
-    assert ds is not None
+    ds, frame = pick()
     number = frame if frame is not None else (number_of_frames(ds) + 1) // 2
     data = render_or_refuse(ds, RenderOptions(image, viewport=viewport), number)
     return Response(data, media_type=image.value, headers={"ETag": etag})
 
 
-def _instance(
-    services: Services, study: str, series: str, instance: str
-) -> tuple[list[InstanceRef], Dataset]:
-    retrieve, refs = resource_instances(services, study, series, instance)
+def _instance(retrieve: RetrieveService, refs: list[InstanceRef], instance: str) -> Dataset:
     ds = next((decoded(part10_bytes(r)) for r in readable_instances(retrieve, refs)), None)
     if ds is None:
         raise NotFound(f"instance {instance} is indexed but its stored object cannot be read")
     number_of_frames(ds)  # NotAnImage (400) for an object without pixel data
-    return refs, ds
+    return ds
 
 
 router = APIRouter(tags=["WADO-RS"])
@@ -129,8 +131,10 @@ router = APIRouter(tags=["WADO-RS"])
 def retrieve_study_thumbnail(request: Request, services: ServicesDep, study: str) -> Response:
     """Study thumbnail (PS3.18 10.4.1.1.4): 400 when the study has no image, 406 when Accept
     admits no image type we render."""
-    refs, ds = _representative(services, study, None)
-    return _thumbnail(request, refs, ds, None)
+    retrieve, refs = resource_instances(services, study)
+    return _thumbnail(
+        request, refs, lambda: (_representative(services, retrieve, refs, study, None), None)
+    )
 
 
 @router.get("/studies/{study}/series/{series}/thumbnail")
@@ -138,8 +142,10 @@ def retrieve_series_thumbnail(
     request: Request, services: ServicesDep, study: str, series: str
 ) -> Response:
     """Series thumbnail (PS3.18 10.4.1.1.4)."""
-    refs, ds = _representative(services, study, series)
-    return _thumbnail(request, refs, ds, None)
+    retrieve, refs = resource_instances(services, study, series)
+    return _thumbnail(
+        request, refs, lambda: (_representative(services, retrieve, refs, study, series), None)
+    )
 
 
 @router.get("/studies/{study}/series/{series}/instances/{instance}/thumbnail")
@@ -147,8 +153,8 @@ def retrieve_instance_thumbnail(
     request: Request, services: ServicesDep, study: str, series: str, instance: str
 ) -> Response:
     """Instance thumbnail (PS3.18 10.4.1.1.4): 400 for an object without Pixel Data."""
-    refs, ds = _instance(services, study, series, instance)
-    return _thumbnail(request, refs, ds, None)
+    retrieve, refs = resource_instances(services, study, series, instance)
+    return _thumbnail(request, refs, lambda: (_instance(retrieve, refs, instance), None))
 
 
 @router.get("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/thumbnail")
@@ -157,9 +163,14 @@ def retrieve_frames_thumbnail(
 ) -> Response:
     """Frames thumbnail (PS3.18 10.4.1.1.4): the first frame listed; 400 beyond Number of
     Frames."""
-    numbers = frame_numbers(frames)
-    refs, ds = _instance(services, study, series, instance)
-    count = number_of_frames(ds)
-    if numbers[0] > count:
-        raise InvalidInput(f"frame {numbers[0]} asked for, but the instance has {count} frame(s)")
-    return _thumbnail(request, refs, ds, numbers[0])
+    first = frame_numbers(frames)[0]
+    retrieve, refs = resource_instances(services, study, series, instance)
+
+    def pick() -> tuple[Dataset, int | None]:
+        ds = _instance(retrieve, refs, instance)
+        count = number_of_frames(ds)
+        if first > count:
+            raise InvalidInput(f"frame {first} asked for, but the instance has {count} frame(s)")
+        return ds, first
+
+    return _thumbnail(request, refs, pick, key=str(first))
