@@ -246,6 +246,13 @@ def _rendered_frames(
 ) -> Response:
     """An instance (``numbers`` None: all its frames) or a list of its frames, rendered."""
     retrieve, refs = resource_instances(services, study, series, instance)
+    # The answer follows from the stored object, the Accept header, the frames and the
+    # parameters: checked before the object is read, a cached answer costs one query.
+    accept = request.headers.get("accept")
+    etag = resource_etag(refs, f"rendered;{accept};{numbers};{request.url.query}")
+    unchanged = not_modified(request, etag)
+    if unchanged is not None:
+        return unchanged
     ds = next((decoded(part10_bytes(r)) for r in readable_instances(retrieve, refs)), None)
     if ds is None:
         raise NotFound(f"instance {instance} is indexed but its stored object cannot be read")
@@ -254,12 +261,8 @@ def _rendered_frames(
     beyond = [n for n in wanted if n > count]
     if beyond:
         raise InvalidInput(f"frame {beyond[0]} asked for, but the instance has {count} frame(s)")
-    chosen = choose_rendered_type(request.headers.get("accept"), several=len(wanted) > 1)
+    chosen = choose_rendered_type(accept, several=len(wanted) > 1)
     options = rendering_options(request.query_params, chosen.image)
-    etag = resource_etag(refs, f"rendered;{chosen};{wanted};{request.url.query}")
-    unchanged = not_modified(request, etag)
-    if unchanged is not None:
-        return unchanged
     first = render_or_refuse(ds, options, wanted[0])
     headers = _headers(request, etag)
     if not chosen.multipart:
