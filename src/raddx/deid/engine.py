@@ -637,11 +637,14 @@ class Deidentifier:
         """A new dataset holding (0012,0062/0063/0064) and (0028,0303) for this policy."""
         ds = Dataset()
         ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = [
+        method = [
             f"raddx {__version__}",
             f"PS3.15 {self.profile.edition} Table E.1-1",
             f"policy {self.policy.name}",
         ]
+        if self.safe_private is not None:
+            method.append(f"PS3.15 {self.safe_private.edition} Table E.3.10-1")
+        ds.DeidentificationMethod = method
         codes = [self.profile_code(), *[o.value for o in self.policy.options]]
         items = []
         for value in codes:

@@ -359,6 +359,11 @@ def _write_manifest(
     manifest = {
         "tool": f"raddx {__version__}",
         "profile": {"edition": engine.profile.edition, "source": engine.profile.source},
+        "safe_private": (
+            {"edition": engine.safe_private.edition, "source": engine.safe_private.source}
+            if engine.safe_private is not None
+            else None
+        ),
         "policy": engine.policy.name,
         "config_hash": engine.policy.config_hash(),
         "key_id": key.key_id,

@@ -49,8 +49,11 @@ class SafePrivateEntry:
 class SafePrivateList:
     """Entries looked up by ``(group, private creator, element byte)``."""
 
-    def __init__(self, entries: Iterable[SafePrivateEntry], *, source: str = "") -> None:
+    def __init__(
+        self, entries: Iterable[SafePrivateEntry], *, source: str = "", edition: str = ""
+    ) -> None:
         self.source = source
+        self.edition = edition
         self._entries: Mapping[tuple[int, str, int], SafePrivateEntry] = {
             (e.group, e.creator.strip(), e.element): e for e in entries
         }
@@ -68,7 +71,9 @@ class SafePrivateList:
 
     def extended(self, entries: Iterable[SafePrivateEntry]) -> SafePrivateList:
         """This list with ``entries`` added; an entry for the same key replaces ours."""
-        return SafePrivateList([*self._entries.values(), *entries], source=self.source)
+        return SafePrivateList(
+            [*self._entries.values(), *entries], source=self.source, edition=self.edition
+        )
 
 
 @cache
@@ -81,9 +86,15 @@ def load_safe_private() -> SafePrivateList:
             group=int(row["group"], 16),
             creator=row["creator"],
             element=int(row["element"], 16),
-            vr=row["vr"],
+            vr=_single_vr(row["vr"]),
             meaning=row["meaning"],
         )
         for row in doc["entries"]
     ]
-    return SafePrivateList(entries, source=doc["source"])
+    return SafePrivateList(entries, source=doc["source"], edition=doc["edition"])
+
+
+def _single_vr(vr: str) -> str:
+    """The VR to read an implicit-VR value with: the table's VR, or UN where the table gives
+    none or alternatives (``OW/OB``) — such a value is copied as bytes, never reinterpreted."""
+    return vr if len(vr) == 2 else "UN"

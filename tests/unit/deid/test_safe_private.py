@@ -11,7 +11,13 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from raddx.deid import Deidentifier, Policy, ProjectKey, load_policy
-from raddx.deid._generate_safe_private import build_table
+from raddx.deid._generate_safe_private import (
+    build_table,
+    rows_digest,
+    rows_from_csv,
+    rows_from_docbook,
+    rows_from_json,
+)
 from raddx.deid._writer import encode_part10
 from raddx.deid.safe_private import SafePrivateEntry, load_safe_private
 
@@ -129,17 +135,121 @@ def test_entry_checks_its_group_and_creator() -> None:
         SafePrivateEntry(group=0x0019, creator=" ", element=1, vr="LO")
 
 
-def test_generator_takes_the_flagged_rows_and_refuses_public_groups() -> None:
+def test_generator_takes_the_flagged_csv_rows_and_refuses_public_groups() -> None:
     row = {"Group": "0019", "Element": "xx0c", "Private Creator": "SIEMENS MR HEADER",
            "VR": "IS", "VM": "1", "Meaning": "B Value"}  # fmt: skip
-    table = build_table(
+    rows = rows_from_csv(
         [row | {"IsInDICOMRetainSafePrivateTags": "True"},
-         row | {"Element": "xx0d", "IsInDICOMRetainSafePrivateTags": "False"}],
-        "2025b", "test",
+         row | {"Element": "xx0d", "IsInDICOMRetainSafePrivateTags": "False"}]
     )  # fmt: skip
+    table = build_table(rows, "2025b", "test")
     assert table["entries"] == [
         {"group": "0019", "creator": "SIEMENS MR HEADER", "element": "0C", "vr": "IS",
          "vm": "1", "meaning": "B Value"}
     ]  # fmt: skip
     with pytest.raises(ValueError, match="not a private element"):
-        build_table([row | {"Group": "0018"}], "2025b", "test")
+        build_table(rows_from_csv([row | {"Group": "0018"}]), "2025b", "test")
+    with pytest.raises(ValueError, match="repeated"):
+        build_table(rows + rows, "2025b", "test")
+
+
+_DOCBOOK = """<?xml version="1.0" encoding="utf-8"?>
+<book xmlns="http://docbook.org/ns/docbook" xmlns:xml="http://www.w3.org/XML/1998/namespace">
+ <table xml:id="table_E.3.10-1"><caption>Safe Private Attributes</caption>
+  <thead><tr><th><para>Data Element</para></th><th><para>Private Creator</para></th>
+   <th><para>VR</para></th><th><para>VM</para></th><th><para>Meaning</para></th></tr></thead>
+  <tbody>
+   <tr><td><para>(0043,xx27)</para></td><td><para>GEMS_PARM_01</para></td><td><para>SH</para></td>
+    <td><para>1</para></td><td><para>Scan Pitch Ratio in the form
+    "n.nnn:1"</para></td></tr>
+   <tr><td><para>(2001,xx0a)</para></td><td><para>Philips Imaging DD 001</para></td>
+    <td><para>IS</para></td><td><para>1</para></td><td><para>Image Plane Number</para></td></tr>
+  </tbody></table>
+ <table xml:id="table_E.3.10-2"><tbody><tr><td><para>(0009,xx01)</para></td></tr></tbody></table>
+</book>"""
+
+
+def test_generator_reads_the_docbook_table() -> None:
+    table = build_table(rows_from_docbook(_DOCBOOK.encode()), "2026d", "docbook")
+    assert [(e["group"], e["creator"], e["element"], e["meaning"]) for e in table["entries"]] == [
+        ("0043", "GEMS_PARM_01", "27", 'Scan Pitch Ratio in the form "n.nnn:1"'),
+        ("2001", "Philips Imaging DD 001", "0A", "Image Plane Number"),
+    ]
+    with pytest.raises(ValueError, match="no table"):
+        rows_from_docbook(_DOCBOOK.replace("E.3.10-1", "E.3.10-9").encode())
+
+
+def test_generator_refuses_an_edited_transcription() -> None:
+    rows = [{"tag": "(0019,xx0C)", "private_creator": "SIEMENS MR HEADER", "vr": "IS",
+             "vm": "1", "meaning": "B Value"}]  # fmt: skip
+    doc = {"rows": rows, "content_sha256": rows_digest(rows)}
+    assert rows_from_json(doc) == rows
+    edited = {"rows": [rows[0] | {"private_creator": "ACME"}], "content_sha256": rows_digest(rows)}
+    with pytest.raises(ValueError, match="content_sha256"):
+        rows_from_json(edited)
+
+
+@pytest.mark.parametrize(
+    ("group", "creator", "element", "vr"),
+    [
+        (0x0043, "GEMS_PARM_01", 0x27, "SH"),  # scan pitch ratio
+        (0x0043, "GEMS_PARM_01", 0x39, "IS"),  # b value
+        (0x0045, "GEMS_HELIOS_01", 0x01, "SS"),
+        (0x0019, "SIEMENS MR HEADER", 0x0C, "IS"),  # diffusion b value
+        (0x0019, "SIEMENS MR HEADER", 0x27, "FD"),  # B matrix
+        (0x2001, "Philips Imaging DD 001", 0x03, "FL"),  # diffusion b factor
+        (0x2005, "Philips MR Imaging DD 001", 0x0E, "FL"),  # scale slope
+        (0x7053, "Philips PET Private Group", 0x00, "DS"),  # SUV factor
+        (0x2001, "Philips Imaging DD 001", 0xFF, "UN"),  # OW/OB: bytes kept as they are
+        (0x0119, "SIEMENS Ultrasound SC2000", 0x11, "UN"),  # no VR in the table
+    ],
+)
+def test_vendored_table_has_the_known_rows(group: int, creator: str, element: int, vr: str) -> None:
+    entry = load_safe_private().lookup(group, creator, element)
+    assert entry is not None and entry.vr == vr
+
+
+def test_vendored_table_is_the_whole_2026d_table() -> None:
+    table = load_safe_private()
+    assert table.edition == "2026d" and len(table) == 479
+    # The CSA headers are not in Table E.3.10-1: they hold free text, so they never stay.
+    assert table.lookup(0x0029, "SIEMENS CSA HEADER", 0x10) is None
+
+
+def _vendor_dataset() -> Dataset:
+    ds = Dataset()
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = "1.2.826.0.1.3680043.10.999.2"
+    ds.PatientName = "Hasegawa^Hanako"
+    ds.PatientID = "7001234"
+    ge = ds.private_block(0x0043, "GEMS_PARM_01", create=True)
+    ge.add_new(0x27, "SH", "0.984:1")
+    ge.add_new(0x28, "OB", b"Hasegawa")  # same creator, not in the table
+    philips = ds.private_block(0x2001, "Philips Imaging DD 001", create=True)
+    philips.add_new(0x03, "FL", 1000.0)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return pydicom.dcmread(io.BytesIO(buffer.getvalue()))
+
+
+def test_vendor_rows_stay_only_with_retain_safe_private() -> None:
+    policy = load_policy("pseudonymize")
+    kept = pydicom.dcmread(
+        io.BytesIO(encode_part10(Deidentifier(policy, KEY).deidentify(_vendor_dataset())))
+    )
+    assert kept[0x00431027].value == "0.984:1"
+    assert kept[0x20011003].value == 1000.0
+    assert 0x00431028 not in kept
+    assert "PS3.15 2026d Table E.3.10-1" in kept.DeidentificationMethod
+    assert "113111" in [item.CodeValue for item in kept.DeidentificationMethodCodeSequence]
+    gone = pydicom.dcmread(
+        io.BytesIO(
+            encode_part10(Deidentifier(load_policy("anonymize"), KEY).deidentify(_vendor_dataset()))
+        )
+    )
+    assert not any(elem.tag.is_private for elem in gone)
+    assert "113111" not in [item.CodeValue for item in gone.DeidentificationMethodCodeSequence]
