@@ -15,6 +15,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from raddx.errors import InvalidInput
 from raddx.imaging import (
+    CannotDecode,
     NotAnImage,
     RenderedMediaTypeValues,
     RenderOptions,
@@ -132,3 +133,17 @@ def test_not_an_image() -> None:
 def test_quality_is_checked() -> None:
     with pytest.raises(ValueError, match="quality"):
         RenderOptions(quality=0)
+
+
+def test_jpeg_lossless_and_twelve_bit_extended() -> None:
+    # Both need pylibjpeg-libjpeg (the 'jpeg' extra, installed for the tests).
+    lossless = display_pixels(_read("SC_rgb_jpeg_gdcm.dcm"))  # Process 14 SV1
+    assert np.array_equal(lossless, display_pixels(_read("SC_rgb_rle.dcm")))
+    twelve = display_pixels(_read("JPGExtended.dcm"))
+    assert twelve.shape == (1024, 256) and twelve.max() == 255
+
+
+def test_undecodable_pixel_data_names_the_syntax() -> None:
+    # pydicom's example of a damaged JPEG Extended stream: every decoder refuses it.
+    with pytest.raises(CannotDecode, match=r"JPEG Extended \(Process 2 and 4\)"):
+        display_pixels(_read("JPEG-lossy.dcm"))
