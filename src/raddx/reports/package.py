@@ -19,15 +19,16 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 from urllib.parse import quote
 
 from sqlalchemy import func, select
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from raddx import __version__
 from raddx.errors import InvalidInput
 from raddx.reports import service, store
-from raddx.reports.formats import cda, fhir, pdf
+from raddx.reports.formats import cda, fhir, hl7v2, pdf
 from raddx.reports.formats import csv as report_csv
 from raddx.reports.profile import PACKAGE
 from raddx.reports.record import ReportRecord
@@ -64,6 +65,7 @@ def report_dir(report_id: str, version: int) -> str:
 class _Sink(Protocol):
     def write(self, name: str, data: bytes) -> None: ...
     def write_file(self, name: str, path: Path) -> None: ...
+    def write_chunks(self, name: str, chunks: Iterable[bytes]) -> None: ...
     def commit(self) -> None: ...
     def abort(self) -> None: ...
 
@@ -81,6 +83,11 @@ class _ZipSink:
 
     def write_file(self, name: str, path: Path) -> None:
         self.zip.write(path, name)
+
+    def write_chunks(self, name: str, chunks: Iterable[bytes]) -> None:
+        with self.zip.open(name, "w") as member:
+            for chunk in chunks:
+                member.write(chunk)
 
     def commit(self) -> None:
         self.zip.close()
@@ -107,6 +114,11 @@ class _FolderSink:
 
     def write_file(self, name: str, path: Path) -> None:
         shutil.copyfile(path, self.tmp / name)
+
+    def write_chunks(self, name: str, chunks: Iterable[bytes]) -> None:
+        with open(self.tmp / name, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
 
     def commit(self) -> None:
         os.replace(self.tmp, self.target)
@@ -193,12 +205,15 @@ def export_package(
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     sink: _Sink = _ZipSink(target) if target.suffix.lower() == ".zip" else _FolderSink(target)
-    files: list[dict[str, Any]] = []
+    files = 0
     statuses: dict[str, int] = {}
     reports = 0
     try:
         with tempfile.TemporaryDirectory(prefix="raddx-export-") as tmp:
             index_path = Path(tmp) / "index.csv"
+            # The manifest's file list goes to disk as it grows (memory flat in the number
+            # of reports) and is spliced into manifest.json at the end.
+            listing = open(Path(tmp) / "files.json", "w+", encoding="utf-8")  # noqa: SIM115
             index = _IndexWriter(index_path)
             with session_factory() as session, index:
                 total = session.scalar(
@@ -210,38 +225,48 @@ def export_package(
                         path = f"{folder}/{name}"
                         sink.write(path, data)
                         digest = hashlib.sha256(data).hexdigest()
-                        files.append({"path": path, "sha256": digest, "size": len(data)})
+                        _list(listing, files, path, digest, len(data))
+                        files += 1
                     index.write(report_csv.to_csv_row(record))
                     reports += 1
                     statuses[record.status.value] = statuses.get(record.status.value, 0) + 1
                     if progress:
                         progress(reports, total)
-            files.append(
-                {
-                    "path": PACKAGE.index,
-                    "sha256": index.sha256.hexdigest(),
-                    "size": index_path.stat().st_size,
-                }
+            _list(
+                listing, files, PACKAGE.index, index.sha256.hexdigest(), index_path.stat().st_size
             )
+            files += 1
             sink.write_file(PACKAGE.index, index_path)
-            manifest = {
+            head = {
                 "format": PACKAGE.format_name,
                 "format_version": PACKAGE.format_version,
                 "producer": f"raddx {__version__}",
                 "created_at": dt.datetime.now(dt.UTC).isoformat(),
                 "encoding": "UTF-8",
                 "selection": _selection_json(selection),
-                "counts": {"reports": reports, "files": len(files), "by_status": statuses},
-                "files": files,
+                "counts": {"reports": reports, "files": files, "by_status": statuses},
             }
-            sink.write(
-                PACKAGE.manifest, json.dumps(manifest, ensure_ascii=False, indent=1).encode()
+            text = json.dumps(head, ensure_ascii=False, indent=1)
+            listing.seek(0)
+            sink.write_chunks(
+                PACKAGE.manifest,
+                itertools.chain(
+                    [text[:-2].encode(), b',\n "files": [\n'],
+                    (line.encode() for line in listing),
+                    [b"\n ]\n}\n"],
+                ),
             )
+            listing.close()
         sink.commit()
     except BaseException:
         sink.abort()
         raise
-    return ExportSummary(reports=reports, files=len(files), path=target)
+    return ExportSummary(reports=reports, files=files, path=target)
+
+
+def _list(listing: TextIO, n: int, path: str, sha256: str, size: int) -> None:
+    entry = json.dumps({"path": path, "sha256": sha256, "size": size}, ensure_ascii=False)
+    listing.write(("  " if n == 0 else ",\n  ") + entry)
 
 
 def _documents(
@@ -504,6 +529,8 @@ def _import_foreign(
                 reader = fhir.from_fhir
             elif suffix.endswith(".pdf"):
                 reader = pdf.from_pdf
+            elif suffix.endswith((".hl7", ".oru")):
+                reader = hl7v2.from_oru
             else:
                 summary.counts["skipped"] += 1
                 results.row(
@@ -512,7 +539,7 @@ def _import_foreign(
                     report_id="",
                     version="",
                     result="skipped",
-                    detail="not a CDA (.xml), FHIR (.json) or raddx PDF (.pdf) file",
+                    detail="not a CDA (.xml), FHIR (.json), ORU (.hl7) or raddx PDF (.pdf) file",
                 )
                 continue
             try:

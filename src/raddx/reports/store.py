@@ -91,9 +91,13 @@ def insert_version(*, session: Session, record: ReportRecord, first: bool = Fals
 # statement built with literal .values() per call was compiled anew each time).
 _VERSIONS = ReportVersion.__table__
 _UNSET_LATEST = (
-    update(_VERSIONS)
-    .where(_VERSIONS.c.report_id == bindparam("rid"), _VERSIONS.c.is_latest.is_(True))
-    .values(is_latest=False)
+    update(_VERSIONS).where(_VERSIONS.c.report_id == bindparam("rid")).values(is_latest=False)
+)
+_LATEST_RECORD = (
+    select(_VERSIONS.c.record)
+    .where(_VERSIONS.c.report_id == bindparam("rid"))
+    .order_by(_VERSIONS.c.version.desc())
+    .limit(1)
 )
 _INSERT_VERSION = insert(_VERSIONS).returning(_VERSIONS.c.id)
 _INSERT_STUDY = insert(ReportStudy.__table__)
@@ -123,7 +127,10 @@ def update_in_place(*, session: Session, record: ReportRecord) -> None:
 def _row(session: Session, report_id: str, version: int | None) -> ReportVersion:
     query = select(ReportVersion).where(ReportVersion.report_id == report_id)
     if version is None:
-        query = query.where(ReportVersion.is_latest.is_(True))
+        # Highest version through the (report_id, version) unique index, not ``is_latest``:
+        # SQLite's planner picks the low-selectivity is_latest index for that and scans every
+        # report (import got quadratic: bench/reports.py).
+        query = query.order_by(ReportVersion.version.desc()).limit(1)
     else:
         query = query.where(ReportVersion.version == version)
     row = session.scalars(query).first()
@@ -146,11 +153,7 @@ def load(*, session: Session, report_id: str, version: int | None = None) -> Rep
 
 def latest(*, session: Session, report_id: str) -> ReportRecord | None:
     """The latest version of ``report_id``, or ``None`` when the report is unknown."""
-    text = session.execute(
-        select(ReportVersion.record).where(
-            ReportVersion.report_id == report_id, ReportVersion.is_latest.is_(True)
-        )
-    ).scalar()
+    text = session.execute(_LATEST_RECORD, {"rid": report_id}).scalar()
     return None if text is None else ReportRecord.from_dict(json.loads(text))
 
 
@@ -215,8 +218,10 @@ def iter_records(
     q = selection.query().offset(offset)
     if limit is not None:
         q = q.limit(limit)
-    for row in session.scalars(q.execution_options(yield_per=500)):
-        yield _record(row)
+    # Only the JSON column, as plain rows: ORM objects would be tracked by the session.
+    q = q.with_only_columns(ReportVersion.record)
+    for text in session.scalars(q.execution_options(yield_per=500)):
+        yield ReportRecord.from_dict(json.loads(text))
 
 
 def put_in_quarantine(*, session: Session, record: ReportRecord, reason: str, source: str) -> None:

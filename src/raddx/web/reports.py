@@ -6,7 +6,7 @@ the door's one mapping (``web/_errors.py``): an invalid record is 400, an unknow
 study 404, an edit of a signed report or a clash with the archive 409.
 
 ``GET /api/reports/{report_id}`` answers in any report format, chosen by ``?format=``
-(``json``, ``cda``, ``fhir``, ``pdf``, ``csv``) or else by ``Accept``.
+(``json``, ``cda``, ``fhir``, ``pdf``, ``oru``, ``csv``) or else by ``Accept``.
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def _negotiate(request: Request, name: str | None) -> str:
         found = format_by_media_type(media)
         if found:
             return found.name
-    raise NotAcceptable(f"cannot answer {accept!r}; ask for JSON, CDA, FHIR, PDF or CSV")
+    raise NotAcceptable(f"cannot answer {accept!r}; ask for JSON, CDA, FHIR, PDF, HL7 v2 or CSV")
 
 
 @router.get("/{report_id}")
@@ -211,7 +211,7 @@ def get_report(
     request: Request,
     services: ServicesDep,
     version: Annotated[int | None, Query(ge=1)] = None,
-    format: Annotated[str | None, Query(description="json, cda, fhir, pdf or csv")] = None,
+    format: Annotated[str | None, Query(description="json, cda, fhir, pdf, oru or csv")] = None,
 ) -> Response:
     """One report version (latest by default) in the asked format."""
     name = _negotiate(request, format)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from raddx.reports.formats import cda, fhir, pdf
+from raddx.reports.formats import cda, fhir, hl7v2, pdf
 from raddx.reports.record import ReportRecord
 
 __all__ = ["FORMATS", "ReportFormat", "format_by_media_type", "format_by_name"]
@@ -45,11 +45,13 @@ FORMATS: dict[str, ReportFormat] = {
     "cda": ReportFormat("cda", cda.MEDIA_TYPE, ".cda.xml", cda.to_cda, cda.from_cda),
     "fhir": ReportFormat("fhir", fhir.MEDIA_TYPE, ".fhir.json", fhir.to_fhir, fhir.from_fhir),
     "pdf": ReportFormat("pdf", pdf.MEDIA_TYPE, ".pdf", pdf.to_pdf, pdf.from_pdf),
+    "oru": ReportFormat("oru", hl7v2.MEDIA_TYPE, ".hl7", hl7v2.to_oru, hl7v2.from_oru),
 }
 
 
 def format_by_name(name: str) -> ReportFormat | None:
-    """The format called ``name`` (``cda``, ``fhir``, ``json``), or ``None``."""
+    """The format called ``name`` (``cda``, ``fhir``, ``json``, ``pdf``, ``oru``), or
+    ``None``."""
     return FORMATS.get(name.lower())
 
 
