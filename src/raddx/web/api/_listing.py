@@ -22,7 +22,7 @@ __all__ = ["Limit", "Offset", "UIDPath", "fetch_one", "fetch_page", "public_valu
 MAX_LIMIT = 1000
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (1-{MAX_LIMIT}).")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")]
 UIDPath = Annotated[
     str, Path(pattern=UID_PATTERN, max_length=64, description="A DICOM UID (PS3.5 9.1).")
 ]
