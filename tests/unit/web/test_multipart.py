@@ -81,7 +81,9 @@ def test_streamed_body_is_the_same_bytes_in_batches() -> None:
 
     out, first_batch = asyncio.run(collect())
     assert out == expected
-    assert first_batch == [0, 1, 2]  # 3 x 400 kB: the first batch reaches 1 MiB
+    # 3 x 400 kB make the first 1 MiB batch; the next may be read ahead meanwhile, but
+    # the parts are not all produced before the first chunk goes out.
+    assert 3 <= len(first_batch) <= 6
 
 
 def test_streamed_body_closes_the_parts_when_the_client_goes() -> None:
