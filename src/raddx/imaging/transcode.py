@@ -85,6 +85,8 @@ def can_transcode(stored: str, target: str) -> tuple[bool, str]:
     syntax = UID(stored)
     if stored in _RE_ENCODED or stored == ExplicitVRBigEndian:
         return True, ""
+    if not syntax.is_transfer_syntax:  # a private syntax ingest kept: nothing to go by
+        return False, f"{stored} is not a transfer syntax we know"
     if not syntax.is_compressed:
         return False, f"{syntax.name} is not a syntax we know how to convert"
     try:

@@ -82,6 +82,7 @@ def test_already_there_is_the_stored_bytes() -> None:
         (ExplicitVRLittleEndian, ImplicitVRLittleEndian, False, "not supported"),
         (ExplicitVRLittleEndian, JPEGBaseline8Bit, False, "not supported"),
         (MPEG2MPML, ExplicitVRLittleEndian, False, "no decoder"),  # video: none in pydicom
+        ("1.2.3.4", ExplicitVRLittleEndian, False, "not a transfer syntax we know"),
     ],
 )
 def test_can_transcode(stored: str, target: str, ok: bool, reason: str) -> None:
