@@ -199,6 +199,7 @@ class Link:
     _pdu_remaining: int = 0
     _next_message_id: int = 0
     _cancelled: set[int] = field(default_factory=set)
+    _poll: Any = None  # select.poll object, made on first use
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -261,8 +262,12 @@ class Link:
         """Whether the peer has sent something not read yet (does not block)."""
         if self._pdu_remaining:
             return True
-        readable, _, _ = select.select([self.sock], [], [], 0)
-        return bool(readable)
+        if self._poll is None:
+            # poll(), not select(): select() cannot watch descriptors above FD_SETSIZE. (A
+            # MSG_DONTWAIT recv would wait: CPython polls a socket with a timeout first.)
+            self._poll = select.poll()
+            self._poll.register(self.sock, select.POLLIN)
+        return bool(self._poll.poll(0))  # data, or the end of the stream (read says which)
 
     def cancel_requested(self, message_id: int) -> bool:
         """Whether the peer has sent C-CANCEL-RQ for ``message_id`` (PS3.7 9.3.2.3). Reads
