@@ -135,14 +135,21 @@ def display_pixels(
     if not 0 <= frame_index < frames:
         raise InvalidInput(f"frame {frame_index + 1} asked for, but the instance has {frames}")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    frame = _decode(ds, frame_index)
-    if photometric.startswith("MONOCHROME"):
-        return to_display_gray(frame, ds, window=window, frame_index=frame_index)
-    if photometric == "PALETTE COLOR":
-        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
-        return _to_8bit(apply_color_lut(frame, ds), bits)
-    # RGB, and YBR_* which pydicom has converted to RGB while decoding.
-    return _to_8bit(frame, int(ds.get("BitsStored") or 8))
+    try:
+        frame = _decode(ds, frame_index)
+        if photometric.startswith("MONOCHROME"):
+            return to_display_gray(frame, ds, window=window, frame_index=frame_index)
+        if photometric == "PALETTE COLOR":
+            bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+            return _to_8bit(apply_color_lut(frame, ds), bits)
+        # RGB, and YBR_* which pydicom has converted to RGB while decoding.
+        return _to_8bit(frame, int(ds.get("BitsStored") or 8))
+    except CannotDecode:
+        raise
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        # Ingest keeps what modalities send; an object whose Image Pixel or LUT attributes
+        # are missing or malformed is stored, and cannot be shown: say why, not a 500.
+        raise CannotDecode(f"its image attributes cannot be used to render it: {exc}") from None
 
 
 def encode(pixels: npt.NDArray[np.uint8], options: RenderOptions) -> bytes:

@@ -147,3 +147,14 @@ def test_undecodable_pixel_data_names_the_syntax() -> None:
     # pydicom's example of a damaged JPEG Extended stream: every decoder refuses it.
     with pytest.raises(CannotDecode, match=r"JPEG Extended \(Process 2 and 4\)"):
         display_pixels(_read("JPEG-lossy.dcm"))
+
+
+def test_unusable_image_attributes_are_cannot_decode() -> None:
+    ds = _multi_frame()
+    del ds.Rows  # kept by a lenient ingest; nothing can be shown
+    with pytest.raises(CannotDecode, match="Rows"):
+        display_pixels(ds)
+    palette = _multi_frame()
+    palette.PhotometricInterpretation = "PALETTE COLOR"  # without its lookup tables
+    with pytest.raises(CannotDecode, match="image attributes"):
+        display_pixels(palette)
