@@ -12,8 +12,9 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,11 +69,13 @@ class RemoteAERegistry:
         with self._session_factory() as session:
             rows = session.execute(select(RemoteAEEntry).order_by(RemoteAEEntry.ae_title))
             for row in rows.scalars():
-                remote = RemoteAE(
-                    ae_title=row.ae_title,
-                    host=row.host,
-                    port=row.port,
-                    description=row.description,
+                remote = RemoteAE.model_validate(
+                    {
+                        "ae_title": row.ae_title,
+                        "host": row.host,
+                        "port": row.port,
+                        "description": row.description,
+                    }
                 )
                 found.append(RemoteAEWithSource(remote, RemoteAESourceValues.RUNTIME))
         return found
@@ -136,8 +139,7 @@ class RemoteAERegistry:
         if any(_key(r.ae_title) == title for r in self._settings.remote_aes):
             raise Conflict(f"remote AE {title!r} is defined in the configuration; remove it there")
         with self._session_factory() as session, session.begin():
-            removed = session.execute(
-                delete(RemoteAEEntry).where(RemoteAEEntry.ae_title == title)
-            ).rowcount
+            result = session.execute(delete(RemoteAEEntry).where(RemoteAEEntry.ae_title == title))
+            removed = cast(CursorResult[Any], result).rowcount
         if not removed:
             raise NotFound(f"unknown remote AE {ae_title!r}")

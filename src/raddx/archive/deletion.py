@@ -31,9 +31,9 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import CursorResult, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from raddx.archive.query import QueryRetrieveLevelValues
@@ -85,6 +85,10 @@ class PurgeReport:
     blobs_deleted: int
 
 
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
 def _row(session: Session, level: QueryRetrieveLevelValues, uid: str) -> Any:
     table, column, name = _ENTITY[level]
     row = session.execute(select(table).where(column == uid).with_for_update()).scalar()
@@ -131,12 +135,14 @@ def soft_delete(
             f"restore it or purge it"
         )
     study = _study_of(session, level, row)
-    hidden = session.execute(
-        update(Instance)
-        .where(Instance.id.in_(_instances_below(level, row)), visible(Instance))
-        .values(deleted_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    hidden = _rowcount(
+        session.execute(
+            update(Instance)
+            .where(Instance.id.in_(_instances_below(level, row)), visible(Instance))
+            .values(deleted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if level is _L.STUDY:
         session.execute(
             update(Series)
@@ -199,12 +205,14 @@ def restore(*, session: Session, level: QueryRetrieveLevelValues, uid: str) -> D
     if row.deleted_at is None:
         raise Conflict(f"{_ENTITY[level][2]} {uid} is not deleted")
     study = _study_of(session, level, row)
-    shown = session.execute(
-        update(Instance)
-        .where(Instance.id.in_(_instances_below(level, row)), ~visible(Instance))
-        .values(deleted_at=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    shown = _rowcount(
+        session.execute(
+            update(Instance)
+            .where(Instance.id.in_(_instances_below(level, row)), ~visible(Instance))
+            .values(deleted_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if level is _L.STUDY:
         series_filter = Series.study_fk == row.id
     elif level is _L.SERIES:
@@ -300,7 +308,7 @@ def purge(
             session.execute(delete(Instance).where(Instance.id.in_(ids[start : start + 500])))
         if rows:
             session.execute(
-                PurgePending.__table__.insert(),
+                insert(PurgePending),
                 [{"blob_key": r.blob_key, "purged_at": now} for r in rows],
             )
         no_instances = ~exists(select(Instance.id).where(Instance.series_fk == Series.id))
@@ -319,9 +327,9 @@ def purge(
             session.execute(delete(RequestAttributes).where(RequestAttributes.study_fk.in_(chunk)))
             session.execute(delete(Study).where(Study.id.in_(chunk)))
         no_studies = ~exists(select(Study.id).where(Study.patient_fk == Patient.id))
-        patients_gone = session.execute(
-            delete(Patient).where(Patient.deleted_at <= deleted_before, no_studies)
-        ).rowcount
+        patients_gone = _rowcount(
+            session.execute(delete(Patient).where(Patient.deleted_at <= deleted_before, no_studies))
+        )
     log.info(
         "purge committed instances=%d series=%d studies=%d patients=%d",
         len(rows),

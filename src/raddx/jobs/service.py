@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from raddx.config import RemoteAE
@@ -209,7 +209,7 @@ class JobService:
         """Mark jobs left queued or running by an ended process as interrupted; returns how
         many. Call once at start, before submitting."""
         with self._session_factory() as session, session.begin():
-            count = session.execute(
+            result = session.execute(
                 update(Job)
                 .where(Job.state.in_([JobStateValues.QUEUED, JobStateValues.RUNNING]))
                 .values(
@@ -217,7 +217,8 @@ class JobService:
                     reason="the server stopped before the job finished",
                     finished_at=_now(),
                 )
-            ).rowcount
+            )
+            count = cast(CursorResult[Any], result).rowcount
         if count:
             log.warning("jobs interrupted by the last shutdown count=%d", count)
         return int(count or 0)

@@ -24,8 +24,8 @@ router = api_router("jobs")
 def _public(job: JobInfo) -> JobPublic:
     return JobPublic(
         id=job.id,
-        kind=job.kind.value,  # type: ignore[arg-type]
-        state=job.state.value,  # type: ignore[arg-type]
+        kind=job.kind.value,
+        state=job.state.value,
         remote_ae_title=job.remote_ae_title,
         request=job.request,
         total=job.total,

@@ -37,7 +37,7 @@ def _public(entry: RemoteAEWithSource) -> RemoteAEPublic:
         host=remote.host,
         port=remote.port,
         description=remote.description,
-        source=entry.source.value,  # type: ignore[arg-type]
+        source=entry.source.value,
     )
 
 
@@ -60,9 +60,7 @@ def list_remote_aes(remotes: RemotesDep) -> list[RemoteAEPublic]:
 def add_remote_ae(remotes: RemotesDep, body: RemoteAECreate) -> RemoteAEPublic:
     """Add a remote AE (kept in the index). 409 when the title exists already; 422 for an
     invalid title (over 16 characters, backslash, control characters) or port."""
-    remote = RemoteAE(
-        ae_title=body.ae_title, host=body.host, port=body.port, description=body.description
-    )
+    remote = RemoteAE.model_validate(body.model_dump())
     return _public(remotes.add(remote))
 
 
