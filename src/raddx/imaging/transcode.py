@@ -158,4 +158,12 @@ def transcode(part10: bytes, stored: str, target: str) -> bytes:
     ok, reason = can_transcode(stored, target)
     if not ok:
         raise CannotDecode(reason)
-    return to_explicit_little_endian(pydicom.dcmread(BytesIO(part10)))
+    try:
+        return to_explicit_little_endian(pydicom.dcmread(BytesIO(part10)))
+    except CannotDecode:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
+        # A value pydicom read leniently but cannot write in the new encoding (a VR whose
+        # length no longer fits, a malformed value): say so instead of failing mid-stream.
+        name = UID(target).name
+        raise CannotDecode(f"the object cannot be re-encoded in {name}: {exc}") from None
