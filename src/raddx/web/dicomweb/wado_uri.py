@@ -145,7 +145,7 @@ def wado_uri(request: Request, services: ServicesDep) -> Response:
     options = RenderOptions(
         media_type=_RENDERED[chosen],
         window=_window(params),
-        viewport=_viewport(params, int(ds.Rows), int(ds.Columns)),
+        viewport=_viewport(params, int(ds.get("Rows") or 1), int(ds.get("Columns") or 1)),
         quality=_integer(params, "imageQuality", 1, 100) or DEFAULT_QUALITY,
     )
     headers = {}
