@@ -179,6 +179,61 @@ def sweep(
     )
 
 
+def _duration(text: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``45s`` or a plain number of days → seconds."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    text = text.strip().lower()
+    unit = units.get(text[-1:]) if text else None
+    number = text[:-1] if unit else text
+    try:
+        value = float(number)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a duration like 30d, 12h, 90m or 45s") from None
+    if value < 0:
+        raise typer.BadParameter("the duration must not be negative")
+    return value * (unit or 86400)
+
+
+@app.command()
+def purge(
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            help="Purge what was soft-deleted at least this long ago: 30d, 12h, 90m, 45s, "
+            "or a number of days; 0 purges every soft-deleted object.",
+        ),
+    ],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Remove for good the studies, series and instances soft-deleted (REST API DELETE) at
+    least --older-than ago: their index rows in one transaction, then their blobs. They can
+    no longer be restored. Safe while the server runs; an interrupted purge is finished by
+    the next one (or by `raddx sweep`)."""
+    import datetime as dt
+
+    from raddx.archive.deletion import purge as run_purge
+    from raddx.services import Services
+
+    seconds = _duration(older_than)
+    settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
+    services = Services.from_settings(settings)
+    try:
+        report = run_purge(
+            session_factory=services.session_factory,
+            blobs=services.blobs,
+            deleted_before=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds),
+        )
+    finally:
+        services.close()
+    typer.echo(
+        f"purged {report.patients} patient(s), {report.studies} study(ies), "
+        f"{report.series} series, {report.instances} instance(s) ({report.bytes} bytes); "
+        f"{report.blobs_deleted} blob(s) deleted"
+    )
+
+
 @app.command()
 def reindex(
     data_dir: DataDir = None,

@@ -8,12 +8,14 @@ import datetime as dt
 import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from dicom_factory import make_dataset, to_part10
 from raddx.archive import RetrieveService, sweep_orphans
 from raddx.archive.deletion import purge, restore, soft_delete
 from raddx.archive.query import Query, QueryService
 from raddx.archive.statistics import archive_statistics
+from raddx.cli import app
 from raddx.db.models import Instance, Patient, PurgePending, Series, Study
 from raddx.errors import Conflict, NotFound
 from raddx.services import Services
@@ -203,3 +205,29 @@ def test_interrupted_purge_blobs_are_deleted_by_the_sweep_not_reindexed(
 
     assert (report.recovered, report.orphan_blobs) == (0, 3)
     assert _studies(services, PatientID="CUT") == []
+
+
+def _cli(services: Services, args: list[str]) -> object:
+    storage = [
+        "--data-dir",
+        str(services.settings.data_dir),
+        "--database-url",
+        services.settings.resolved_database_url,
+    ]
+    return CliRunner().invoke(app, [*args, *storage])
+
+
+def test_cli_purge_older_than(services: Services) -> None:
+    study, _, _ = _store_study(services, patient_id="CLI")
+    _delete(services, "STUDY", study)
+
+    kept = _cli(services, ["purge", "--older-than", "1d"])
+    assert kept.exit_code == 0, kept.output  # type: ignore[attr-defined]
+    assert "purged 0 patient(s)" in kept.output  # type: ignore[attr-defined]
+    done = _cli(services, ["purge", "--older-than", "0"])
+    assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
+    assert "3 instance(s)" in done.output  # type: ignore[attr-defined]
+    assert "3 blob(s) deleted" in done.output  # type: ignore[attr-defined]
+    bad = _cli(services, ["purge", "--older-than", "soon"])
+    assert bad.exit_code == 2
+    assert "not a duration" in bad.output  # type: ignore[attr-defined]
