@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from raddx._cli_options import DatabaseUrl, DataDir, Quiet, load_cli_settings
 from raddx.deid.engine import ActionRecord
 from raddx.deid.keys import KEY_ENV, ProjectKey, read_key
+from raddx.deid.mapping import MappingEncoding
 from raddx.deid.policy import Policy, list_policies, load_policy
 from raddx.deid.run import FileOutcome, deidentify_paths
 from raddx.deid.verify import verify_paths
@@ -82,6 +83,22 @@ def run(
             help="Worker processes (the output is the same for any number).",
         ),
     ] = 1,
+    mapping_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping-csv",
+            help="Write the correspondence table (original → pseudonymous PatientID, "
+            "accession, Study/Series/SOP UIDs, date offset) to this file, 0600; refused "
+            "inside OUT or the quarantine. Keep it apart from the data (APPI 仮名加工情報).",
+        ),
+    ] = None,
+    mapping_encoding: Annotated[
+        MappingEncoding,
+        typer.Option(
+            "--mapping-encoding",
+            help="utf-8, utf-8-sig (with BOM: Excel opens it as UTF-8) or cp932.",
+        ),
+    ] = "utf-8",
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     quiet: Quiet = False,
@@ -132,6 +149,8 @@ def run(
                 jobs=jobs,
                 database_url=registry_url,
                 on_start=lambda total: progress.update(task, total=total),
+                mapping_csv=mapping_csv,
+                mapping_encoding=mapping_encoding,
             )
     except InvalidInput as exc:
         typer.echo(f"raddx deid: {exc}", err=True)
@@ -139,6 +158,8 @@ def run(
     typer.echo(summary.render())
     if summary.manifest is not None:
         typer.echo(f"manifest    {summary.manifest}")
+    if summary.mapping is not None:
+        typer.echo(f"mapping     {summary.mapping} (0600: keep it apart from the output)")
     raise typer.Exit(1 if summary.quarantined else 0)
 
 

@@ -143,8 +143,11 @@ class _Run:
         patient = engine.registry.lookup(identity) if engine.needs_patient else None
         self.pseudonym = patient.pseudonym if patient is not None else ""
         self.shifter: DateShifter | None = None
+        #: The days this object's dates move by (None: dates are not shifted).
+        self.date_offset_days: int | None = None
         if patient is not None and engine.shifts_dates:
             self.shifter = DateShifter(patient.date_offset_days)
+            self.date_offset_days = patient.date_offset_days
         self.scrubber = _scrubber(frozenset(engine.phi_tokens(ds))) if engine.cleans_text else None
         #: Some text is not ASCII (it was decoded: the writer encodes it in the output set).
         self.non_ascii = False
@@ -303,7 +306,11 @@ class Deidentifier:
     # -- the walk -----------------------------------------------------------------------------
 
     def deidentify(
-        self, ds: Dataset, *, log: Callable[[ActionRecord], None] | None = None
+        self,
+        ds: Dataset,
+        *,
+        log: Callable[[ActionRecord], None] | None = None,
+        on_offset: Callable[[int | None], None] | None = None,
     ) -> Dataset:
         """De-identify ``ds`` in place (and its ``file_meta``) and return it.
 
@@ -313,6 +320,9 @@ class Deidentifier:
             Read with :func:`pydicom.dcmread`; values are decoded with its character set.
         log : callable, optional
             Called with an :class:`ActionRecord` for every action taken (no values).
+        on_offset : callable, optional
+            Called with the patient's date offset in days (None when dates are not shifted),
+            for the correspondence table; no second registry lookup (each one is audited).
 
         Returns
         -------
@@ -333,6 +343,8 @@ class Deidentifier:
                 log(ActionRecord("(0010,0020)", "PatientID", "coerced"))
             return ds
         run = _Run(self, ds, log)
+        if on_offset is not None:
+            on_offset(run.date_offset_days)
         self._walk(ds, run, _Mode.NORMAL, "")
         self._add_required(ds)
         self._file_meta(ds)

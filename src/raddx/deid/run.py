@@ -37,6 +37,13 @@ from raddx.deid._writer import encode_part10
 from raddx.deid.engine import ActionRecord, Deidentifier
 from raddx.deid.inputs import Source, iter_files, read_source
 from raddx.deid.keys import ProjectKey
+from raddx.deid.mapping import (
+    MappingEncoding,
+    MappingRow,
+    check_mapping_path,
+    original_identifiers,
+    write_mapping_csv,
+)
 from raddx.deid.policy import Policy
 from raddx.deid.registry import DatabaseRegistry
 from raddx.deid.risk import quarantine_reason
@@ -63,6 +70,7 @@ class FileOutcome:
     output: Path | None = None  #: set when written (or would be, with ``what_if``)
     reason: str | None = None  #: set when quarantined
     actions: tuple[ActionRecord, ...] = ()
+    mapping: MappingRow | None = None  #: identifiers before/after, when a table is wanted
 
 
 @dataclass
@@ -73,6 +81,7 @@ class RunSummary:
     quarantined: int = 0
     outcomes: list[FileOutcome] = field(default_factory=list)
     manifest: Path | None = None
+    mapping: Path | None = None  #: the correspondence table, when one was written
 
     def render(self) -> str:
         lines = [f"{'written':<12}{self.written}", f"{'quarantined':<12}{self.quarantined}"]
@@ -140,9 +149,16 @@ class _Quarantine:
 
 
 def _process(
-    source: Source, data: bytes, engine: Deidentifier, *, keep_actions: bool
+    source: Source,
+    data: bytes,
+    engine: Deidentifier,
+    *,
+    keep_actions: bool,
+    mapping: list[MappingRow] | None = None,
 ) -> tuple[pydicom.Dataset | None, str | None, list[ActionRecord]]:
+    """Read and de-identify ``data``; with ``mapping``, append the row of its identifiers."""
     actions: list[ActionRecord] = []
+    offsets: list[int | None] = []
     try:
         with warnings.catch_warnings():
             # Lenient reading: pydicom's warnings about the input are not failures here;
@@ -157,7 +173,12 @@ def _process(
                 reason = quarantine_reason(ds, engine.policy.quarantine)
             if reason is not None:
                 return None, reason, actions
-            engine.deidentify(ds, log=actions.append if keep_actions else None)
+            original = original_identifiers(ds) if mapping is not None else None
+            engine.deidentify(
+                ds,
+                log=actions.append if keep_actions else None,
+                on_offset=offsets.append if mapping is not None else None,
+            )
     except InvalidDicomError as exc:
         return None, f"not a DICOM Part 10 file: {exc}", actions
     except InvalidInput as exc:
@@ -166,6 +187,8 @@ def _process(
         return None, f"corrupt: {type(exc).__name__}: {exc}", actions
     if "SOPInstanceUID" not in ds:
         return None, "no SOPInstanceUID: not a composite instance", actions
+    if mapping is not None and original is not None:
+        mapping.append(MappingRow.of(original, ds, offsets[0] if offsets else None))
     return ds, None, actions
 
 
@@ -181,6 +204,8 @@ def deidentify_paths(
     jobs: int = 1,
     database_url: str | None = None,
     on_start: Callable[[int], None] | None = None,
+    mapping_csv: Path | None = None,
+    mapping_encoding: MappingEncoding = "utf-8",
 ) -> RunSummary:
     """De-identify every file under ``paths`` into ``out_dir``.
 
@@ -204,6 +229,12 @@ def deidentify_paths(
         The index database, for a policy with ``registry: database`` (migrated here).
     on_start : callable, optional
         Called once with the number of input files, before the first is read (progress).
+    mapping_csv : Path, optional
+        Write the correspondence table (original → pseudonymous identifiers, date offset)
+        here, 0600, atomically, after the run; refused inside ``out_dir`` or
+        ``quarantine_dir`` (see :mod:`raddx.deid.mapping`). Not written with ``what_if``.
+    mapping_encoding : str
+        ``utf-8``, ``utf-8-sig`` (BOM, for Excel) or ``cp932``.
 
     Returns
     -------
@@ -220,6 +251,8 @@ def deidentify_paths(
     if policy.registry == "database" and not database_url:
         raise InvalidInput(f"policy {policy.name} keeps pseudonyms in the database: no URL given")
     files = list(iter_files(paths))
+    if mapping_csv is not None:
+        check_mapping_path(mapping_csv, out_dir=out_dir, quarantine_dir=quarantine_dir)
     if not what_if:
         check_output_dir(out_dir, must_be_empty=key.ephemeral)
         check_output_dir(quarantine_dir)
@@ -239,11 +272,15 @@ def deidentify_paths(
     summary = RunSummary()
     started = dt.datetime.now(dt.UTC)
     entries = []
+    want_mapping = mapping_csv is not None and not what_if
+    rows: list[MappingRow] = []
     with contextlib.ExitStack() as stack:
         stack.callback(engine.close)
         results: Iterator[tuple[FileOutcome, str | None]]
         if jobs == 1 or len(files) < 2:
-            task = functools.partial(_handle, engine=engine, out_dir=out_dir, what_if=what_if)
+            task = functools.partial(
+                _handle, engine=engine, out_dir=out_dir, what_if=what_if, mapping=want_mapping
+            )
             results = map(task, files)
         else:
             # Every worker builds the same engine from the same policy and key, so UIDs,
@@ -259,7 +296,9 @@ def deidentify_paths(
                     initargs=(policy, key, database_url),
                 )
             )
-            task = functools.partial(_handle_in_worker, out_dir=out_dir, what_if=what_if)
+            task = functools.partial(
+                _handle_in_worker, out_dir=out_dir, what_if=what_if, mapping=want_mapping
+            )
             chunk = max(1, min(32, len(files) // (jobs * 4)))
             results = pool.map(task, files, chunksize=chunk)
         for outcome, digest in results:
@@ -272,11 +311,16 @@ def deidentify_paths(
                 if digest is not None and outcome.output is not None:
                     relative = outcome.output.relative_to(out_dir).as_posix()
                     entries.append({"output": relative, "input_sha256": digest})
+                if outcome.mapping is not None:
+                    rows.append(outcome.mapping)
             summary.outcomes.append(outcome)
             if on_file is not None:
                 on_file(outcome)
     if not what_if:
         summary.manifest = _write_manifest(out_dir, engine, key, summary, started, entries)
+    if want_mapping and mapping_csv is not None:
+        write_mapping_csv(mapping_csv, rows, encoding=mapping_encoding)
+        summary.mapping = mapping_csv
     return summary
 
 
@@ -315,15 +359,15 @@ def _engine(policy: Policy, key: ProjectKey, database_url: str | None) -> Deiden
 
 
 def _handle_in_worker(
-    source: Source, *, out_dir: Path, what_if: bool
+    source: Source, *, out_dir: Path, what_if: bool, mapping: bool = False
 ) -> tuple[FileOutcome, str | None]:
     if _WORKER_ENGINE is None:  # pragma: no cover -- the initializer always runs first
         raise RuntimeError("worker started without its engine")
-    return _handle(source, engine=_WORKER_ENGINE, out_dir=out_dir, what_if=what_if)
+    return _handle(source, engine=_WORKER_ENGINE, out_dir=out_dir, what_if=what_if, mapping=mapping)
 
 
 def _handle(
-    source: Source, *, engine: Deidentifier, out_dir: Path, what_if: bool
+    source: Source, *, engine: Deidentifier, out_dir: Path, what_if: bool, mapping: bool = False
 ) -> tuple[FileOutcome, str | None]:
     """Read, de-identify and write one file; the outcome and the input's SHA-256 if written.
 
@@ -331,7 +375,8 @@ def _handle(
     becomes the quarantine reason.
     """
     data = _read(source)
-    ds, reason, actions = _process(source, data, engine, keep_actions=what_if)
+    rows: list[MappingRow] | None = [] if mapping else None
+    ds, reason, actions = _process(source, data, engine, keep_actions=what_if, mapping=rows)
     if ds is None:
         return FileOutcome(source, reason=reason or "unknown", actions=tuple(actions)), None
     relative = Path(ds.StudyInstanceUID, ds.SeriesInstanceUID, f"{ds.SOPInstanceUID}.dcm")
@@ -343,7 +388,9 @@ def _handle(
         why = f"cannot encode the result: {type(exc).__name__}: {exc}"
         return FileOutcome(source, reason=why, actions=tuple(actions)), None
     _write_atomically(encoded, out_dir / relative)
-    outcome = FileOutcome(source, output=out_dir / relative, actions=tuple(actions))
+    outcome = FileOutcome(
+        source, output=out_dir / relative, actions=tuple(actions), mapping=rows[0] if rows else None
+    )
     return outcome, hashlib.sha256(data).hexdigest()
 
 
