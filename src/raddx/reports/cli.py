@@ -122,7 +122,7 @@ def import_(
         Path,
         typer.Argument(
             help="A package (.zip or folder with manifest.json), a .csv file, or a folder of "
-            "CDA (.xml) / FHIR (.json) / ORU (.hl7) / raddx PDF (.pdf) files."
+            "CDA (.xml) / FHIR (.json) / ORU (.hl7) / SR (.dcm) / raddx PDF (.pdf) files."
         ),
     ],
     result: Annotated[

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from raddx import __version__
 from raddx.errors import InvalidInput
 from raddx.reports import service, store
-from raddx.reports.formats import cda, fhir, hl7v2, pdf
+from raddx.reports.formats import cda, fhir, hl7v2, pdf, sr
 from raddx.reports.formats import csv as report_csv
 from raddx.reports.profile import PACKAGE
 from raddx.reports.record import ReportRecord
@@ -50,6 +50,7 @@ __all__ = ["ExportSummary", "Progress", "export_package", "import_reports", "rep
 #: ``progress(done, total)``; ``total`` is ``None`` when unknown.
 Progress = Callable[[int, int | None], None]
 _BATCH = 500
+_NOT_A_REPORT = "not a CDA (.xml), FHIR (.json), ORU (.hl7), SR (.dcm) or raddx PDF (.pdf) file"
 
 
 def report_dir(report_id: str, version: int) -> str:
@@ -531,6 +532,8 @@ def _import_foreign(
                 reader = pdf.from_pdf
             elif suffix.endswith((".hl7", ".oru")):
                 reader = hl7v2.from_oru
+            elif suffix.endswith(".dcm"):
+                reader = sr.from_sr
             else:
                 summary.counts["skipped"] += 1
                 results.row(
@@ -539,7 +542,7 @@ def _import_foreign(
                     report_id="",
                     version="",
                     result="skipped",
-                    detail="not a CDA (.xml), FHIR (.json), ORU (.hl7) or raddx PDF (.pdf) file",
+                    detail=_NOT_A_REPORT,
                 )
                 continue
             try:

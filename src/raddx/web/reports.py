@@ -6,7 +6,7 @@ the door's one mapping (``web/_errors.py``): an invalid record is 400, an unknow
 study 404, an edit of a signed report or a clash with the archive 409.
 
 ``GET /api/reports/{report_id}`` answers in any report format, chosen by ``?format=``
-(``json``, ``cda``, ``fhir``, ``pdf``, ``oru``, ``csv``) or else by ``Accept``.
+(``json``, ``cda``, ``fhir``, ``pdf``, ``oru``, ``sr``, ``csv``) or else by ``Accept``.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def get_report(
     request: Request,
     services: ServicesDep,
     version: Annotated[int | None, Query(ge=1)] = None,
-    format: Annotated[str | None, Query(description="json, cda, fhir, pdf, oru or csv")] = None,
+    format: Annotated[str | None, Query(description="json, cda, fhir, pdf, oru, sr or csv")] = None,
 ) -> Response:
     """One report version (latest by default) in the asked format."""
     name = _negotiate(request, format)

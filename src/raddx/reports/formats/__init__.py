@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from raddx.reports.formats import cda, fhir, hl7v2, pdf
+from raddx.reports.formats import cda, fhir, hl7v2, pdf, sr
 from raddx.reports.record import ReportRecord
 
 __all__ = ["FORMATS", "ReportFormat", "format_by_media_type", "format_by_name"]
@@ -46,6 +46,7 @@ FORMATS: dict[str, ReportFormat] = {
     "fhir": ReportFormat("fhir", fhir.MEDIA_TYPE, ".fhir.json", fhir.to_fhir, fhir.from_fhir),
     "pdf": ReportFormat("pdf", pdf.MEDIA_TYPE, ".pdf", pdf.to_pdf, pdf.from_pdf),
     "oru": ReportFormat("oru", hl7v2.MEDIA_TYPE, ".hl7", hl7v2.to_oru, hl7v2.from_oru),
+    "sr": ReportFormat("sr", "application/dicom", ".dcm", sr.to_sr, sr.from_sr),
 }
 
 
