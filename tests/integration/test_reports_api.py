@@ -49,6 +49,12 @@ def test_draft_edit_finalise_amend_addendum(client: TestClient) -> None:
     final = client.post("/api/reports/R-API-1/final", json=VERIFIER)
     assert final.status_code == 200 and final.json()["status"] == "final"
     assert len(final.json()["content_sha256"]) == 64
+    # Stored back into its study as SR and Encapsulated PDF.
+    assert final.json()["archive_copy"]["errors"] == []
+    stored = final.json()["archive_copy"]["stored"]
+    series = client.get(f"/dicom-web/studies/{STUDY}/series", params={"includefield": "all"})
+    modalities = sorted(s["00080060"]["Value"][0] for s in series.json())
+    assert len(stored) == 2 and modalities == ["CT", "DOC", "SR"]
     # An edit of a final report in place is refused: amend instead.
     assert "amend" in _problem(
         client.patch("/api/reports/R-API-1", json={"sections": {"impression": "x"}}), 409

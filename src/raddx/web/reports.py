@@ -20,10 +20,12 @@ from pydantic import BaseModel, Field
 
 from raddx.errors import InvalidInput
 from raddx.reports import ReportRecord, ReportSelection, ReportStatusValues, service, store
+from raddx.reports.archive_copy import store_in_archive
 from raddx.reports.formats import FORMATS, format_by_media_type, format_by_name
 from raddx.reports.formats import csv as report_csv
 from raddx.reports.formats.pdf import to_pdf
 from raddx.reports.record import Person
+from raddx.services import Services
 from raddx.web._errors import NotAcceptable
 from raddx.web.deps import ServicesDep
 
@@ -130,6 +132,18 @@ def _changes(current: ReportRecord, edit: ReportEdit) -> dict[str, Any]:
 
 def _record_json(record: ReportRecord) -> dict[str, Any]:
     return record.to_dict()
+
+
+def _signed_json(record: ReportRecord, services: Services) -> dict[str, Any]:
+    """The signed record, after storing it back into the archive as SR and Encapsulated
+    PDF; ``archive_copy`` says what was stored and what failed (the report stays signed)."""
+    copy = store_in_archive(
+        record=record, ingest=services.ingest, pdf_font=services.settings.report_pdf_font
+    )
+    return {
+        **record.to_dict(),
+        "archive_copy": {"stored": list(copy.stored), "errors": list(copy.errors)},
+    }
 
 
 @router.post("", status_code=201)
@@ -266,14 +280,15 @@ def submit_preliminary(report_id: str, body: Submit, services: ServicesDep) -> d
 
 @router.post("/{report_id}/final")
 def finalise_report(report_id: str, body: Finalise, services: ServicesDep) -> dict[str, Any]:
-    """Sign the report (二次読影・確定): status final, verifier, time, content digest."""
+    """Sign the report (二次読影・確定): status final, verifier, time, content digest; then
+    store it into its study as DICOM SR (TID 2000) and Encapsulated PDF."""
     verifier = _person(body.verifier)
     assert verifier is not None
     with services.session_factory.begin() as session:
         record = service.finalise(
             session=session, report_id=report_id, verifier=verifier, at=_aware(body.at)
         )
-    return _record_json(record)
+    return _signed_json(record, services)
 
 
 @router.post("/{report_id}/amendments", status_code=201)
@@ -291,7 +306,7 @@ def amend_report(report_id: str, body: Amendment, services: ServicesDep) -> dict
             status=ReportStatusValues(body.status),
             changes=_changes(current, body),
         )
-    return _record_json(record)
+    return _signed_json(record, services)
 
 
 @router.post("/{report_id}/addenda", status_code=201)
@@ -308,7 +323,7 @@ def add_addendum(report_id: str, body: AddendumIn, services: ServicesDep) -> dic
             verifier=verifier,
             at=_aware(body.at),
         )
-    return _record_json(record)
+    return _signed_json(record, services)
 
 
 @router.post("/{report_id}/cancel")

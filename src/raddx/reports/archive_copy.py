@@ -1,0 +1,59 @@
+"""A signed report stored back into the archive: as a DICOM SR (TID 2000) and as
+Encapsulated PDF, in the report's first study (issue 7), through the same ingest as C-STORE.
+
+Called by the doors after the transaction that signed the report has committed: the report
+is signed whether or not the copy succeeds, so a failure is reported, not raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from raddx.archive import IngestService
+from raddx.errors import RaddxError
+from raddx.reports.formats.pdf import to_pdf
+from raddx.reports.formats.sr import to_encapsulated_pdf, to_sr
+from raddx.reports.record import ReportRecord
+
+__all__ = ["ArchiveCopy", "store_in_archive"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArchiveCopy:
+    """SOP Instance UIDs stored, and why a copy could not be stored."""
+
+    stored: tuple[str, ...] = ()
+    errors: tuple[str, ...] = field(default=())
+
+
+def store_in_archive(
+    *, record: ReportRecord, ingest: IngestService, pdf_font: Path | None = None
+) -> ArchiveCopy:
+    """Store ``record`` (signed, with a study) as SR and Encapsulated PDF."""
+    if not record.signed or not record.studies:
+        return ArchiveCopy()
+    stored: list[str] = []
+    errors: list[str] = []
+    makers = (
+        ("SR", lambda: to_sr(record)),
+        ("Encapsulated PDF", lambda: to_encapsulated_pdf(record, to_pdf(record, font=pdf_font))),
+    )
+    for what, make in makers:
+        try:
+            result = ingest.store(make(), source=f"report:{record.report_id}")
+        except (RaddxError, ValueError, OSError) as exc:
+            log.warning(
+                "report archive copy failed report=%s version=%s kind=%s error=%s",
+                record.report_id,
+                record.version,
+                what,
+                type(exc).__name__,
+            )
+            errors.append(f"{what}: {exc}")
+            continue
+        stored.append(result.sop_instance_uid)
+    return ArchiveCopy(tuple(stored), tuple(errors))
