@@ -19,7 +19,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from dicom_factory import make_dataset, to_part10
-from helpers import dcmtk_env, start_dimse_server, wait_for
+from helpers import dcmtk_env, run_tool, start_dimse_server, wait_for
 from raddx.config import Settings, load_settings
 from raddx.db.models import Job
 from raddx.jobs import JobService
@@ -305,3 +305,35 @@ def test_job_running_when_the_process_died_is_interrupted_on_start(
     assert shown["state"] == "interrupted"
     assert (shown["completed"], shown["remaining"]) == (4, 6)
     assert "stopped" in shown["reason"]
+
+
+def test_runtime_remote_ae_is_a_c_move_destination(
+    services: Services,
+    http_url: str,
+    dimse_server: tuple[str, int],
+    dcmtk: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    study, uids = _store_study(services, count=2)
+    with _storescp(dcmtk, tmp_path / "in") as port:
+        _add(f"{http_url}/api", "STORESCP", port)  # not in the configuration
+        result = run_tool(
+            [
+                dcmtk("movescu"),
+                "-S",
+                "-aec",
+                "RADDX",
+                "-aem",
+                "STORESCP",
+                "-k",
+                "QueryRetrieveLevel=STUDY",
+                "-k",
+                f"StudyInstanceUID={study}",
+                dimse_server[0],
+                str(dimse_server[1]),
+            ]
+        )
+
+    assert result.returncode == 0, result.stderr
+    received = {str(pydicom.dcmread(p).SOPInstanceUID) for p in (tmp_path / "in").iterdir()}
+    assert received == uids

@@ -44,7 +44,8 @@ from raddx.dimse.status import (
     SUCCESS,
     UNABLE_TO_PROCESS,
 )
-from raddx.errors import InvalidInput
+from raddx.errors import InvalidInput, NotFound
+from raddx.remotes import RemoteAERegistry
 
 __all__ = ["RETRIEVE_MODELS", "destination_contexts", "handle_get", "handle_move"]
 
@@ -279,20 +280,32 @@ def destination_contexts(refs: list[InstanceRef]) -> list[PresentationContext]:
     return contexts[:_MAX_CONTEXTS]
 
 
-def _destination(settings: Settings, ae_title: str | None) -> tuple[str, int] | None:
+def _destination(
+    settings: Settings, ae_title: str | None, remotes: RemoteAERegistry | None = None
+) -> tuple[str, int] | None:
     title = (ae_title or "").strip()
     for remote in settings.remote_aes:
         if remote.ae_title.strip() == title:
             return remote.host, remote.port
+    if remotes is not None and title:
+        try:
+            found = remotes.get(title).remote  # added at runtime through the REST API
+        except NotFound:
+            return None
+        return found.host, found.port
     return None
 
 
 def handle_move(
-    event: Event, retrieve_service: RetrieveService, settings: Settings
+    event: Event,
+    retrieve_service: RetrieveService,
+    settings: Settings,
+    remotes: RemoteAERegistry | None = None,
 ) -> Iterator[Any]:
     """C-MOVE (PS3.4 C.4.2): send the matching instances to a configured Move Destination.
 
-    Destinations are ``settings.remote_aes``, looked up by AE title.
+    Destinations are ``settings.remote_aes`` and the remote AEs added at runtime
+    (``remotes``), looked up by AE title.
 
     Statuses (PS3.4 Table C.4-2): 0xFF00 Pending after each sub-operation; 0x0000 Success
     (also for no matches); 0xB000 Warning when some sub-operations failed; 0xA702 when all
@@ -312,7 +325,7 @@ def handle_move(
         ):
             yield None, None
         return
-    address = _destination(settings, destination_ae)
+    address = _destination(settings, destination_ae, remotes)
     if address is None:
         log.warning(
             "C-MOVE refused calling_ae=%s unknown destination=%s",

@@ -42,6 +42,7 @@ from raddx.dimse.fast_qr import find_handler, get_handler
 from raddx.dimse.find import FIND_MODELS, extended_reply, handle_find, handle_sop_extended
 from raddx.dimse.handlers import handle_echo, handle_store, store_received
 from raddx.dimse.retrieve import handle_get, handle_move
+from raddx.remotes import RemoteAERegistry
 
 __all__ = ["DimseServer", "listen_socket"]
 
@@ -207,7 +208,11 @@ class DimseServer:
                 ),
                 (evt.EVT_SOP_EXTENDED, handle_sop_extended),
                 (evt.EVT_C_GET, handle_get, [retrieve]),
-                (evt.EVT_C_MOVE, handle_move, [retrieve, settings]),
+                (
+                    evt.EVT_C_MOVE,
+                    handle_move,
+                    [retrieve, settings, RemoteAERegistry(settings, session_factory)],
+                ),
                 (evt.EVT_N_ACTION, handle_n_action, [retrieve, settings]),
             ],
             server_class=_PreboundServer,
