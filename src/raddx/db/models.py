@@ -49,6 +49,10 @@ __all__ = [
     "ReportStudy",
     "ReportVersion",
     "RequestAttributes",
+    "RisOrder",
+    "RisPatient",
+    "RisRequestedProcedure",
+    "RisScheduledStep",
     "Series",
     "Study",
 ]
@@ -433,3 +437,84 @@ class ReportQuarantine(Base):
     source: Mapped[str]
     record: Mapped[str]
     received_at: Mapped[dt.datetime]
+
+
+class RisPatient(Base):
+    """A patient as the RIS knows it from HL7 ADT/orders (``raddx.ris``; issue 6).
+
+    Kept apart from the archive's :class:`Patient` (which ingest owns and which exists only
+    once images arrive) and linked to it by the same identity: PatientID within
+    IssuerOfPatientID. ``merged_into_fk`` records an ADT^A40 merge: the row stays (history),
+    its orders move to the surviving patient.
+    """
+
+    __tablename__ = "ris_patient"
+    __table_args__ = (UniqueConstraint("patient_id", "issuer_of_patient_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    issuer_of_patient_id: Mapped[str] = mapped_column(String(64), default="")
+    patient_name: Mapped[str | None]
+    patient_name_alphabetic: Mapped[str | None]
+    patient_name_ideographic: Mapped[str | None]
+    patient_name_phonetic: Mapped[str | None]
+    patient_name_alphabetic_norm: Mapped[str | None] = mapped_column(index=True)
+    patient_name_ideographic_norm: Mapped[str | None] = mapped_column(index=True)
+    patient_name_phonetic_norm: Mapped[str | None] = mapped_column(index=True)
+    patient_birth_date: Mapped[DA | None]
+    patient_sex: Mapped[CS | None]
+    merged_into_fk: Mapped[int | None] = mapped_column(ForeignKey("ris_patient.id"))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class RisOrder(Base):
+    """An imaging service request (HL7 ORC/OBR): one per placer order, with its status."""
+
+    __tablename__ = "ris_order"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_fk: Mapped[int] = mapped_column(ForeignKey("ris_patient.id"), index=True)
+    placer_order_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    filler_order_number: Mapped[str] = mapped_column(String(64), unique=True)
+    accession_number: Mapped[str] = mapped_column(String(64), unique=True)
+    requested_procedure_priority: Mapped[CS]
+    requesting_physician: Mapped[str | None]
+    requesting_service: Mapped[str | None]
+    reason_for_the_requested_procedure: Mapped[str | None]
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class RisRequestedProcedure(Base):
+    """A requested procedure of an order (one per JAHIS child OBR), with its study UID."""
+
+    __tablename__ = "ris_requested_procedure"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_fk: Mapped[int] = mapped_column(ForeignKey("ris_order.id"), index=True)
+    requested_procedure_id: Mapped[str] = mapped_column(String(64), unique=True)
+    study_instance_uid: Mapped[UI] = mapped_column(unique=True)
+    requested_procedure_description: Mapped[str | None]
+    #: The full JJ1017-32 code (``raddx.ris.jj1017``); never stored truncated.
+    jj1017_code: Mapped[str | None] = mapped_column(String(32))
+
+
+class RisScheduledStep(Base):
+    """A scheduled procedure step: one Modality Worklist item (PS3.4 K.6.1)."""
+
+    __tablename__ = "ris_scheduled_step"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    procedure_fk: Mapped[int] = mapped_column(ForeignKey("ris_requested_procedure.id"), index=True)
+    scheduled_procedure_step_id: Mapped[str] = mapped_column(String(64), unique=True)
+    modality: Mapped[CS] = mapped_column(index=True)
+    scheduled_station_ae_title: Mapped[str | None] = mapped_column(String(16), index=True)
+    scheduled_station_name: Mapped[str | None]
+    scheduled_procedure_step_location: Mapped[str | None]
+    scheduled_procedure_step_start_date: Mapped[DA] = mapped_column(index=True)
+    scheduled_procedure_step_start_time: Mapped[TM]
+    scheduled_performing_physician_name: Mapped[str | None]
+    scheduled_procedure_step_description: Mapped[str | None]
+    scheduled_procedure_step_status: Mapped[CS] = mapped_column(index=True)
