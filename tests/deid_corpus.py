@@ -27,7 +27,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-__all__ = ["DEVICE_TOKENS", "Corpus", "Patient", "build_corpus"]
+__all__ = ["BURNED_BOX", "DEVICE_TOKENS", "Corpus", "Patient", "build_corpus", "burned_in_image"]
 
 # Invented or rare names, so that no token is an English word or a DICOM term.
 _LATIN = [
@@ -370,3 +370,69 @@ def build_corpus(
         _write(sr, path, ExplicitVRLittleEndian)
         corpus.files.append(path)
     return corpus
+
+
+#: Where :func:`burned_in_image` draws its text: ``(x, y, width, height)``.
+BURNED_BOX = (8, 4, 120, 16)
+
+
+def burned_in_image(
+    text: str = "YAMADA^TAROU 7001234",
+    *,
+    modality: str = "US",
+    manufacturer: str = "ACME Medical",
+    model: str = "Sono 1",
+    sop_class: str = "1.2.840.10008.5.1.4.1.1.6.1",  # Ultrasound Image Storage
+    color: bool = False,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+) -> Dataset:
+    """A 64 × 160 8-bit image on a gradient with ``text`` drawn white inside
+    :data:`BURNED_BOX` (pixel ground truth for Clean Pixel Data); BurnedInAnnotation YES.
+
+    ``transfer_syntax`` may be native, RLE Lossless (pydicom's encoder) or JPEG Baseline
+    (Pillow; RGB is stored as YBR_FULL_422, as cameras and scanners do)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit, RLELossless, generate_uid
+
+    rows, columns = 64, 160
+    gradient = (np.add.outer(np.arange(rows), np.arange(columns)) % 200 + 20).astype(np.uint8)
+    x, y, width, height = BURNED_BOX
+    label = Image.fromarray(gradient[y : y + height, x : x + width])
+    ImageDraw.Draw(label).text((1, 2), text, fill=255)  # drawn on the box: clipped to it
+    gray = gradient.copy()
+    gray[y : y + height, x : x + width] = np.asarray(label)
+    pixels = np.stack([gray, gray // 2, 255 - gray], axis=-1) if color else gray
+    ds = Dataset()
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID = "Yamada^Tarou", "7001234"
+    ds.StudyDate = "20240105"
+    ds.Modality, ds.Manufacturer, ds.ManufacturerModelName = modality, manufacturer, model
+    ds.BurnedInAnnotation = "YES"
+    ds.Rows, ds.Columns = rows, columns
+    ds.SamplesPerPixel = 3 if color else 1
+    ds.PhotometricInterpretation = "RGB" if color else "MONOCHROME2"
+    if color:
+        ds.PlanarConfiguration = 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = pixels.tobytes()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if transfer_syntax == RLELossless:
+        ds.compress(RLELossless, generate_instance_uid=False)
+    elif transfer_syntax == JPEGBaseline8Bit:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
+        ds.PixelData = encapsulate([buffer.getvalue()])
+        ds["PixelData"].VR = "OB"
+        ds.PhotometricInterpretation = "YBR_FULL_422" if color else "MONOCHROME2"
+        ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+        ds.LossyImageCompression = "01"
+    elif transfer_syntax != ExplicitVRLittleEndian:
+        ds.file_meta.TransferSyntaxUID = transfer_syntax
+    return ds

@@ -23,6 +23,8 @@ from raddx.deid.profile import Action, DeidentificationOption
 __all__ = [
     "CoercePolicy",
     "DateShiftPolicy",
+    "PixelMatch",
+    "PixelRule",
     "Policy",
     "QuarantinePolicy",
     "SafePrivateRule",
@@ -33,7 +35,6 @@ __all__ = [
 #: Options whose work the engine does not do yet. Selecting one would make us write a CID 7050
 #: code for cleaning that never happened, so the policy is refused instead.
 _NOT_IMPLEMENTED = {
-    DeidentificationOption.CLEAN_PIXEL_DATA: "pixel cleaning (high-risk objects are quarantined)",
     DeidentificationOption.CLEAN_RECOGNIZABLE_VISUAL_FEATURES: "defacing",
 }
 
@@ -85,6 +86,54 @@ class QuarantinePolicy(BaseModel):
         unknown = [v for v in value if not isinstance(getattr(pydicom.uid, v, None), str)]
         if unknown:
             raise ValueError(f"quarantine.sop_classes: unknown SOP class keyword(s) {unknown}")
+        return value
+
+
+class PixelMatch(BaseModel):
+    """A device signature: every field given must match (``manufacturer`` and ``model`` are
+    case-insensitive substrings of Manufacturer / ManufacturerModelName, the rest exact)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    modality: str | None = Field(None, min_length=1, max_length=16)
+    manufacturer: str | None = Field(None, min_length=1, max_length=64)
+    model: str | None = Field(None, min_length=1, max_length=64)
+    rows: int | None = Field(None, ge=1, le=0xFFFF)
+    columns: int | None = Field(None, ge=1, le=0xFFFF)
+    sop_class: str | None = None  #: a pydicom.uid keyword, e.g. UltrasoundImageStorage
+
+    @model_validator(mode="after")
+    def _something(self) -> PixelMatch:
+        if all(v is None for v in self.model_dump().values()):
+            raise ValueError("pixel_rules: a match needs at least one field (it would match all)")
+        if self.sop_class is not None:
+            import pydicom.uid
+
+            if not isinstance(getattr(pydicom.uid, self.sop_class, None), str):
+                raise ValueError(f"pixel_rules: unknown SOP class keyword {self.sop_class}")
+        return self
+
+
+class PixelRule(BaseModel):
+    """Clean Pixel Data by region: objects matching ``match`` have ``regions`` blanked to 0
+    in every frame. A region is ``[x, y, width, height]`` in pixels from the top-left corner
+    (x along columns, y along rows); parts outside the image are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    match: PixelMatch
+    regions: tuple[tuple[int, int, int, int], ...] = Field(min_length=1)
+
+    @field_validator("regions")
+    @classmethod
+    def _rectangles(
+        cls, value: tuple[tuple[int, int, int, int], ...]
+    ) -> tuple[tuple[int, int, int, int], ...]:
+        for x, y, width, height in value:
+            if x < 0 or y < 0 or width < 1 or height < 1:
+                raise ValueError(
+                    f"pixel_rules: region {[x, y, width, height]} needs x, y >= 0 and "
+                    "width, height >= 1"
+                )
         return value
 
 
@@ -153,6 +202,10 @@ class Policy(BaseModel):
     mode : {"deidentify", "coerce"}
         ``coerce`` is the referral mode: only PatientID/IssuerOfPatientID change, from
         ``coerce`` (:class:`CoercePolicy`), the originals kept in OriginalAttributesSequence.
+    pixel_rules : tuple of PixelRule
+        Clean Pixel Data by device signature (regions blanked; needs the ``clean_pixel_data``
+        option). A high-risk object a rule covers is output with BurnedInAnnotation NO;
+        one no rule covers stays in quarantine.
     registry : {"keyed", "database"}
         Where patient pseudonyms and date offsets come from: keyed HMACs (no storage), or
         random values kept in the index database with every lookup audited (APPI 仮名加工情報
@@ -172,6 +225,7 @@ class Policy(BaseModel):
     registry: Literal["keyed", "database"] = "keyed"
     mode: Literal["deidentify", "coerce"] = "deidentify"
     coerce: CoercePolicy | None = None
+    pixel_rules: tuple[PixelRule, ...] = ()
 
     @field_validator("options", mode="before")
     @classmethod
@@ -219,6 +273,18 @@ class Policy(BaseModel):
             raise ValueError(
                 "registry: database keeps a correspondence table, which unlinkable output "
                 "(key: ephemeral) must not have (APPI 匿名加工情報)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pixel_rules_and_their_option(self) -> Policy:
+        option = DeidentificationOption.CLEAN_PIXEL_DATA in self.options
+        if self.pixel_rules and not option:
+            raise ValueError("pixel_rules need the clean_pixel_data option")
+        if option and not self.pixel_rules:
+            raise ValueError(
+                "clean_pixel_data needs pixel_rules (regions to blank); objects no rule "
+                "covers are quarantined"
             )
         return self
 

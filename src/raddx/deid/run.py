@@ -44,6 +44,7 @@ from raddx.deid.mapping import (
     original_identifiers,
     write_mapping_csv,
 )
+from raddx.deid.pixels import clean_pixels, matching_rule
 from raddx.deid.policy import Policy
 from raddx.deid.registry import DatabaseRegistry
 from raddx.deid.risk import quarantine_reason
@@ -170,7 +171,7 @@ def _process(
             reason = truncation_reason(ds)
             if reason is None and engine.policy.mode == "deidentify":
                 # A referral (coerce) goes to another care provider whole: no pixel risk.
-                reason = quarantine_reason(ds, engine.policy.quarantine)
+                reason = _pixel_safety(ds, engine, actions if keep_actions else None)
             if reason is not None:
                 return None, reason, actions
             original = original_identifiers(ds) if mapping is not None else None
@@ -190,6 +191,30 @@ def _process(
     if mapping is not None and original is not None:
         mapping.append(MappingRow.of(original, ds, offsets[0] if offsets else None))
     return ds, None, actions
+
+
+def _pixel_safety(
+    ds: pydicom.Dataset, engine: Deidentifier, log: list[ActionRecord] | None
+) -> str | None:
+    """Clean the pixels if a rule covers ``ds``; else why it must go to quarantine, if it must.
+
+    The rule is matched before de-identification (the device model is removed by the Basic
+    profile). A rule that cannot be applied (undecodable pixels) quarantines the object.
+    """
+    rule = matching_rule(ds, engine.policy.pixel_rules)
+    if rule is None:
+        return quarantine_reason(ds, engine.policy.quarantine)
+    try:
+        blanked = clean_pixels(ds, rule)
+    except InvalidInput as exc:
+        return f"pixel rule {rule.name}: {exc}"
+    if log is not None:
+        log.append(
+            ActionRecord(
+                "(7FE0,0010)", "PixelData", f"{blanked} region(s) blanked by rule {rule.name}"
+            )
+        )
+    return None
 
 
 def deidentify_paths(

@@ -29,7 +29,8 @@ def test_config_hash_changes_with_content() -> None:
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        ("name: x\noptions: [clean_pixel_data]\n", "not supported yet"),
+        ("name: x\noptions: [clean_pixel_data]\n", "clean_pixel_data needs pixel_rules"),
+        ("name: x\noptions: [clean_recognizable_visual_features]\n", "not supported yet"),
         ("name: x\noptions: [no_such_option]\n", "options"),
         (
             "name: x\noptions: [retain_longitudinal_full_dates, "
