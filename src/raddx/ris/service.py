@@ -1,0 +1,269 @@
+"""RIS operations: patients, orders, cancellations, status changes, merges (issue 6).
+
+Every door (HL7 v2, REST, CLI, MPPS) calls these with a session it owns (STYLE rule 8);
+nothing here commits. raddx is the RIS: the accession number, filler order number, requested
+procedure ID, scheduled procedure step ID and Study Instance UID an order lacks are assigned
+here, from the row ids (unique and short enough for SH: ``RX0000000042``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from pydicom.uid import generate_uid
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from raddx.archive.names import split_person_name
+from raddx.db.models import RisOrder, RisPatient, RisRequestedProcedure, RisScheduledStep
+from raddx.errors import Conflict, NotFound
+from raddx.ris.records import OrderCreate, PatientData
+from raddx.ris.status import OrderStatusValues, check_transition, step_status
+
+__all__ = [
+    "OrderPublic",
+    "change_order_status",
+    "find_order",
+    "merge_patients",
+    "place_order",
+    "upsert_patient",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPublic:
+    """What a door reports back about an order (ORG^O20, REST)."""
+
+    id: int
+    placer_order_number: str | None
+    filler_order_number: str
+    accession_number: str
+    status: str
+    requested_procedure_ids: tuple[str, ...]
+    study_instance_uids: tuple[str, ...]
+    scheduled_procedure_step_ids: tuple[str, ...]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def upsert_patient(patient: PatientData, *, session: Session) -> RisPatient:
+    """Create the patient or update its demographics (ADT^A01/A04/A08, and every order)."""
+    row = session.scalars(
+        select(RisPatient).where(
+            RisPatient.patient_id == patient.patient_id,
+            RisPatient.issuer_of_patient_id == patient.issuer_of_patient_id,
+        )
+    ).one_or_none()
+    now = _now()
+    if row is None:
+        row = RisPatient(
+            patient_id=patient.patient_id,
+            issuer_of_patient_id=patient.issuer_of_patient_id,
+            created_at=now,
+        )
+        session.add(row)
+    if patient.patient_name is not None:
+        groups = split_person_name(patient.patient_name)
+        row.patient_name = groups.full if groups else None
+        row.patient_name_alphabetic = groups.alphabetic if groups else None
+        row.patient_name_ideographic = groups.ideographic if groups else None
+        row.patient_name_phonetic = groups.phonetic if groups else None
+        norm = groups.normalized if groups else (None, None, None)
+        (
+            row.patient_name_alphabetic_norm,
+            row.patient_name_ideographic_norm,
+            row.patient_name_phonetic_norm,
+        ) = norm
+    if patient.patient_birth_date is not None:
+        row.patient_birth_date = patient.patient_birth_date
+    if patient.patient_sex is not None:
+        row.patient_sex = patient.patient_sex or None
+    row.updated_at = now
+    session.flush()
+    return row
+
+
+def place_order(order: OrderCreate, *, session: Session) -> OrderPublic:
+    """Store a new order with its requested procedures and scheduled steps.
+
+    Raises
+    ------
+    Conflict
+        The placer order number, accession number, requested procedure ID, step ID or Study
+        Instance UID is already used by another order.
+    """
+    if order.placer_order_number and session.scalar(
+        select(RisOrder.id).where(RisOrder.placer_order_number == order.placer_order_number)
+    ):
+        raise Conflict(f"placer order number {order.placer_order_number!r} already exists")
+    _check_unused(order, session)
+    patient = upsert_patient(order.patient, session=session)
+    now = _now()
+    placeholder = uuid.uuid4().hex  # unique until the id-based numbers are known
+    row = RisOrder(
+        patient_fk=patient.id,
+        placer_order_number=order.placer_order_number,
+        filler_order_number=order.filler_order_number or "F" + placeholder,
+        accession_number=order.accession_number or "A" + placeholder,
+        requested_procedure_priority=order.priority,
+        requesting_physician=order.requesting_physician,
+        requesting_service=order.requesting_service,
+        reason_for_the_requested_procedure=order.reason,
+        status=OrderStatusValues.SCHEDULED.value,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    if not order.accession_number:
+        row.accession_number = f"RX{row.id:010d}"
+    if not order.filler_order_number:
+        row.filler_order_number = row.accession_number
+    rp_ids, uids, sps_ids = [], [], []
+    for number, procedure in enumerate(order.procedures, start=1):
+        rp = RisRequestedProcedure(
+            order_fk=row.id,
+            requested_procedure_id=procedure.requested_procedure_id
+            or f"{row.accession_number}-{number}",
+            study_instance_uid=procedure.study_instance_uid or generate_uid(prefix=None),
+            requested_procedure_description=procedure.description,
+            jj1017_code=procedure.jj1017_code or None,
+        )
+        session.add(rp)
+        session.flush()
+        step = RisScheduledStep(
+            procedure_fk=rp.id,
+            scheduled_procedure_step_id=procedure.scheduled_procedure_step_id
+            or rp.requested_procedure_id,
+            modality=procedure.modality,
+            scheduled_station_ae_title=procedure.scheduled_station_ae_title,
+            scheduled_station_name=procedure.scheduled_station_name,
+            scheduled_procedure_step_location=procedure.location,
+            scheduled_procedure_step_start_date=procedure.scheduled_start_date,
+            scheduled_procedure_step_start_time=procedure.scheduled_start_time,
+            scheduled_performing_physician_name=procedure.performing_physician,
+            scheduled_procedure_step_description=procedure.description,
+            scheduled_procedure_step_status=step_status(OrderStatusValues.SCHEDULED).value,
+        )
+        session.add(step)
+        rp_ids.append(rp.requested_procedure_id)
+        uids.append(rp.study_instance_uid)
+        sps_ids.append(step.scheduled_procedure_step_id)
+    session.flush()
+    return OrderPublic(
+        row.id,
+        row.placer_order_number,
+        row.filler_order_number,
+        row.accession_number,
+        row.status,
+        tuple(rp_ids),
+        tuple(uids),
+        tuple(sps_ids),
+    )
+
+
+def _check_unused(order: OrderCreate, session: Session) -> None:
+    checks = [
+        (RisOrder.accession_number, order.accession_number, "accession number"),
+        (RisOrder.filler_order_number, order.filler_order_number, "filler order number"),
+    ]
+    for p in order.procedures:
+        checks += [
+            (RisRequestedProcedure.requested_procedure_id, p.requested_procedure_id, "RP ID"),
+            (RisRequestedProcedure.study_instance_uid, p.study_instance_uid, "Study UID"),
+            (RisScheduledStep.scheduled_procedure_step_id, p.scheduled_procedure_step_id, "SPS ID"),
+        ]
+    for column, value, name in checks:
+        if value and session.scalar(select(column).where(column == value)) is not None:
+            raise Conflict(f"{name} {value!r} is already used by another order")
+
+
+def find_order(
+    *,
+    session: Session,
+    placer_order_number: str | None = None,
+    filler_order_number: str | None = None,
+    accession_number: str | None = None,
+) -> RisOrder:
+    """The order with any of the given numbers (the first one given decides).
+
+    Raises
+    ------
+    NotFound
+        No number given, or no order has it.
+    """
+    for column, value in (
+        (RisOrder.placer_order_number, placer_order_number),
+        (RisOrder.filler_order_number, filler_order_number),
+        (RisOrder.accession_number, accession_number),
+    ):
+        if value:
+            row = session.scalars(select(RisOrder).where(column == value)).first()
+            if row is None:
+                raise NotFound(f"no order with {column.key} {value!r}")
+            return row
+    raise NotFound("no order number given")
+
+
+def change_order_status(order: RisOrder, target: OrderStatusValues, *, session: Session) -> None:
+    """Move ``order`` (and its worklist items) to ``target`` under the rules of
+    :mod:`raddx.ris.status`.
+
+    Raises
+    ------
+    Conflict
+        The transition is not allowed.
+    """
+    check_transition(OrderStatusValues(order.status), target)
+    order.status = target.value
+    order.updated_at = _now()
+    procedures = select(RisRequestedProcedure.id).where(RisRequestedProcedure.order_fk == order.id)
+    session.execute(
+        update(RisScheduledStep)
+        .where(RisScheduledStep.procedure_fk.in_(procedures))
+        .values(scheduled_procedure_step_status=step_status(target).value)
+    )
+    session.flush()
+
+
+def merge_patients(
+    *,
+    surviving: PatientData,
+    prior_patient_id: str,
+    prior_issuer: str = "",
+    session: Session,
+) -> RisPatient:
+    """ADT^A40: move the prior patient's orders to the surviving patient and mark the prior
+    one merged (the row stays as history).
+
+    Raises
+    ------
+    NotFound
+        The prior patient is unknown.
+    Conflict
+        The prior patient is the surviving one, or was already merged.
+    """
+    prior = session.scalars(
+        select(RisPatient).where(
+            RisPatient.patient_id == prior_patient_id,
+            RisPatient.issuer_of_patient_id == prior_issuer,
+        )
+    ).one_or_none()
+    if prior is None:
+        raise NotFound(f"no patient with ID {prior_patient_id!r} to merge")
+    if prior.merged_into_fk is not None:
+        raise Conflict(f"patient {prior_patient_id!r} was already merged")
+    target = upsert_patient(surviving, session=session)
+    if target.id == prior.id:
+        raise Conflict("a patient cannot be merged into itself")
+    session.execute(
+        update(RisOrder).where(RisOrder.patient_fk == prior.id).values(patient_fk=target.id)
+    )
+    prior.merged_into_fk = target.id
+    prior.updated_at = _now()
+    session.flush()
+    return target
