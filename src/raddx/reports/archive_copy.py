@@ -8,6 +8,7 @@ is signed whether or not the copy succeeds, so a failure is reported, not raised
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,9 +39,16 @@ def store_in_archive(
         return ArchiveCopy()
     stored: list[str] = []
     errors: list[str] = []
-    makers = (
-        ("SR", lambda: to_sr(record)),
-        ("Encapsulated PDF", lambda: to_encapsulated_pdf(record, to_pdf(record, font=pdf_font))),
+
+    def as_pdf() -> bytes:
+        return to_encapsulated_pdf(record, to_pdf(record, font=pdf_font))
+
+    def as_sr() -> bytes:
+        return to_sr(record)
+
+    makers: tuple[tuple[str, Callable[[], bytes]], ...] = (
+        ("SR", as_sr),
+        ("Encapsulated PDF", as_pdf),
     )
     for what, make in makers:
         try:

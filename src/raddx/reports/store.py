@@ -11,8 +11,9 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from raddx.db.models import ReportQuarantine, ReportStudy, ReportVersion
@@ -89,7 +90,7 @@ def insert_version(*, session: Session, record: ReportRecord, first: bool = Fals
 
 # Statements with bound parameters, built once: SQLAlchemy caches their compiled form (a
 # statement built with literal .values() per call was compiled anew each time).
-_VERSIONS = ReportVersion.__table__
+_VERSIONS = cast(Table, ReportVersion.__table__)
 _UNSET_LATEST = (
     update(_VERSIONS).where(_VERSIONS.c.report_id == bindparam("rid")).values(is_latest=False)
 )
@@ -100,7 +101,7 @@ _LATEST_RECORD = (
     .limit(1)
 )
 _INSERT_VERSION = insert(_VERSIONS).returning(_VERSIONS.c.id)
-_INSERT_STUDY = insert(ReportStudy.__table__)
+_INSERT_STUDY = insert(cast(Table, ReportStudy.__table__))
 
 
 def update_in_place(*, session: Session, record: ReportRecord) -> None:
@@ -173,7 +174,7 @@ class ReportSelection:
     #: Only the latest version of each report (else every version).
     latest_only: bool = True
 
-    def query(self) -> Select[tuple[ReportVersion]]:
+    def query(self) -> Select[Any]:
         """The SELECT of the matching rows, in a stable order."""
         q = select(ReportVersion)
         if self.latest_only:
@@ -221,7 +222,7 @@ def iter_records(
     # Only the JSON column, as plain rows: ORM objects would be tracked by the session.
     q = q.with_only_columns(ReportVersion.record)
     for text in session.scalars(q.execution_options(yield_per=500)):
-        yield ReportRecord.from_dict(json.loads(text))
+        yield ReportRecord.from_dict(json.loads(cast(str, text)))
 
 
 def put_in_quarantine(*, session: Session, record: ReportRecord, reason: str, source: str) -> None:

@@ -17,7 +17,7 @@ and drafts, cancelled and entered-in-error reports, which are not exported (§5.
 
 from __future__ import annotations
 
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from raddx.reports.enum import ReportStatusValues as S
 from raddx.reports.enum import SexValues
@@ -207,7 +207,7 @@ def to_cda(record: ReportRecord) -> bytes:
     _sections(body, record)
     # No pretty printing: indentation would be inserted into narrative blocks that start
     # with a line break, changing the attested text.
-    return etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(doc, xml_declaration=True, encoding="UTF-8"))
 
 
 def _record_target(doc: etree._Element, patient: PatientInfo) -> None:
@@ -241,7 +241,9 @@ def _order(doc: etree._Element, order: OrderInfo) -> None:
         (CDA.accession_root, order.accession_no),
         (CDA.requested_procedure_root, order.requested_procedure_id),
     )
-    written = [(_ii(node, root, value), value)[1] for root, value in ids if value]
+    written = [(root, value) for root, value in ids if value]
+    for root, value in written:
+        _ii(node, root, value)
     if not written:
         _el(node, "id", nullFlavor="NI")
     if order.procedure_code:
@@ -551,17 +553,17 @@ def _read_body(
 def _read_catalog(section: etree._Element) -> list[KeyImage]:
     images = []
     for study in section.iterfind(f"{_N}entry/{_N}act"):
-        study_uid = study.find(_N + "id").get("root", "")  # type: ignore[union-attr]
+        study_uid = study.find(_N + "id").get("root", "")
         for series in study.iterfind(f"{_N}entryRelationship/{_N}act"):
-            series_uid = series.find(_N + "id").get("root", "")  # type: ignore[union-attr]
+            series_uid = series.find(_N + "id").get("root", "")
             for sop in series.iterfind(f"{_N}entryRelationship/{_N}observation"):
                 frame = sop.find(f"{_N}entryRelationship/{_N}observation/{_N}value")
                 images.append(
                     KeyImage(
                         study_uid=study_uid,
                         series_uid=series_uid,
-                        sop_uid=sop.find(_N + "id").get("root", ""),  # type: ignore[union-attr]
-                        sop_class_uid=sop.find(_N + "code").get("code", ""),  # type: ignore[union-attr]
+                        sop_uid=sop.find(_N + "id").get("root", ""),
+                        sop_class_uid=sop.find(_N + "code").get("code", ""),
                         frame=int(frame.get("value", "1")) if frame is not None else None,
                         comment=sop.findtext(_N + "text") or "",
                     )

@@ -21,10 +21,10 @@ import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 from raddx.errors import InvalidInput
-from raddx.reports.enum import SexValues
+from raddx.reports.enum import ReportStatusValues, SexValues
 from raddx.reports.formats._common import parse_ts
 from raddx.reports.profile import CSV_COLUMNS, CSV_REQUIRED
 from raddx.reports.record import (
@@ -85,7 +85,7 @@ class ColumnMapping:
         InvalidInput
             Not JSON/YAML, or names a column we do not know.
         """
-        import yaml
+        import yaml  # type: ignore[import-untyped,unused-ignore]
 
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -322,9 +322,8 @@ def _key_images(value: str) -> tuple[KeyImage, ...]:
             raise ValueError(
                 f"column key_image_sop_uids: {item!r}: expected study|series|sop|sop_class[|frame]"
             )
-        images.append(
-            KeyImage(*parts[:4], frame=int(parts[4]) if len(parts) == 5 else None)  # type: ignore[misc]
-        )
+        frame = int(parts[4]) if len(parts) == 5 else None
+        images.append(KeyImage(parts[0], parts[1], parts[2], parts[3], frame=frame))
     return tuple(images)
 
 
@@ -350,7 +349,7 @@ def from_csv_row(row: Mapping[str, str]) -> ReportRecord:
     return ReportRecord(
         report_id=report_id,
         version=int(version),
-        status=row.get("status", "").strip() or "final",
+        status=cast(ReportStatusValues, row.get("status", "").strip() or "final"),
         patient=PatientInfo(
             patient_id=row.get("patient_id", "").strip(),
             issuer=row.get("issuer", "").strip(),

@@ -120,7 +120,7 @@ def _practitioner(person: Person, key: str) -> dict[str, Any]:
 
 
 def _read_practitioner(resource: dict[str, Any]) -> Person:
-    ident = next(iter(resource.get("identifier") or []), {})
+    ident: dict[str, Any] = next(iter(resource.get("identifier") or []), {})
     return Person(name=_read_name((resource.get("name") or [{}])[0]), id=ident.get("value", ""))
 
 
@@ -452,6 +452,8 @@ def _read_report(report: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> R
         ),
         None,
     ) or next((i["value"] for i in report.get("identifier") or []), report.get("id"))
+    if not isinstance(report_id, str) or not report_id:
+        raise ValueError("no identifier")
     version = int((report.get("meta") or {}).get("versionId") or 1)
     status = status_from_fhir(report["status"])
     created = ext.get(_ext("created"), {}).get("valueDateTime") or report.get("issued")
@@ -465,13 +467,14 @@ def _read_report(report: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> R
         code = ((obs.get("code") or {}).get("coding") or [{}])[0].get("code")
         value = obs.get("valueString", "")
         if code == SECTION_CODES["addendum"][0]:
-            author = _read_practitioner(_ref(by_ref, (obs.get("performer") or [None])[0]))
-            addenda.append(Addendum(value, author, _parse_dt(obs["issued"])))
+            writer = _read_practitioner(_ref(by_ref, (obs.get("performer") or [None])[0]))
+            addenda.append(Addendum(value, writer, _parse_dt(obs["issued"])))
         elif code in by_code:
             texts[by_code[code]] = value
     if "impression" not in texts and report.get("conclusion"):
         texts["impression"] = report["conclusion"]  # JP Core v1.1: conclusion only
-    author = institution = None
+    author: Person | None = None
+    institution: str | None = None
     for ref in report.get("performer") or []:
         target = _ref(by_ref, ref)
         if target.get("resourceType") == "Organization":

@@ -256,8 +256,8 @@ def from_oru(data: bytes, *, version: int = 1) -> ReportRecord:
         text = _decode(data)
     except UnicodeDecodeError as exc:
         raise ValueError(f"ORU message is not UTF-8 or ISO-2022-JP: {exc}") from None
-    segments = {}
-    obxs = []
+    segments: dict[str, list[str]] = {}
+    obxs: list[list[str]] = []
     for line in filter(None, text.replace("\n", "\r").split("\r")):
         fields = line.split("|")
         if fields[0] == "OBX":
@@ -312,7 +312,10 @@ def from_oru(data: bytes, *, version: int = 1) -> ReportRecord:
             when = parse_ts(study_time) if study_time and not studies else None
             studies.append(StudyRef(study_uid=value, study_datetime=when))
         elif code == "121180":
-            images.append(KeyImage(*value.split("&")[:4]))  # type: ignore[misc]
+            parts = value.split("&")
+            if len(parts) < 4:
+                raise ValueError(f"OBX key image {value!r}: expected study&series&sop&class")
+            images.append(KeyImage(parts[0], parts[1], parts[2], parts[3]))
         elif by_code.get(code) == "addendum":
             head, _, body = _unesc(value).partition("\n")
             stamp, _, author = head.partition(" ")

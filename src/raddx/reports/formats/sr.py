@@ -21,17 +21,19 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
+from typing import Any
 
 import highdicom as hd
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.coding import Code
 from pydicom.uid import (
+    UID,
     EncapsulatedPDFStorage,
     EnhancedSRStorage,
     ExplicitVRLittleEndian,
 )
-from pydicom.valuerep import PersonName
+from pydicom.valuerep import DA, TM, PersonName
 
 from raddx import __version__
 from raddx.reports.enum import ReportStatusValues as S
@@ -56,17 +58,17 @@ NOT_CARRIED = (
     "status amended vs corrected, draft vs preliminary, cancelled",
 )
 _HEADINGS: dict[str, tuple[Code, Code]] = {
-    "clinical_info": (Code("121109", "DCM", "Indications for Procedure"),) * 2,  # type: ignore[dict-item]
-    "history": (Code("121060", "DCM", "History"),) * 2,  # type: ignore[dict-item]
-    "technique": (Code("121064", "DCM", "Current Procedure Descriptions"),) * 2,  # type: ignore[dict-item]
-    "comparison": (Code("121066", "DCM", "Prior Procedure Descriptions"),) * 2,  # type: ignore[dict-item]
+    "clinical_info": (Code("121109", "DCM", "Indications for Procedure"),) * 2,
+    "history": (Code("121060", "DCM", "History"),) * 2,
+    "technique": (Code("121064", "DCM", "Current Procedure Descriptions"),) * 2,
+    "comparison": (Code("121066", "DCM", "Prior Procedure Descriptions"),) * 2,
     "findings": (Code("121070", "DCM", "Findings"), Code("121071", "DCM", "Finding")),
     "impression": (Code("121072", "DCM", "Impressions"), Code("121073", "DCM", "Impression")),
     "recommendation": (
         Code("121074", "DCM", "Recommendations"),
         Code("121075", "DCM", "Recommendation"),
     ),
-    "addendum": (Code("121078", "DCM", "Addendum"),) * 2,  # type: ignore[dict-item]
+    "addendum": (Code("121078", "DCM", "Addendum"),) * 2,
 }
 _ROOT = Code("18748-4", "LN", "Diagnostic Imaging Report")
 _LANGUAGE = Code("121049", "DCM", "Language of Content Item and Descendants")
@@ -139,7 +141,7 @@ def to_sr(record: ReportRecord) -> bytes:
             ev.SOPClassUID = image.sop_class_uid
             evidence.append(ev)
     root = hd.sr.ContainerContentItem(name=_ROOT, template_id="2000")
-    items = [
+    items: list[hd.sr.ContentItem] = [
         hd.sr.CodeContentItem(
             name=_LANGUAGE,
             value=Code(record.language, "RFC5646", record.language),
@@ -169,7 +171,7 @@ def to_sr(record: ReportRecord) -> bytes:
         if not texts and not images:
             continue
         container = hd.sr.ContainerContentItem(name=heading, relationship_type="CONTAINS")
-        children = [
+        children: list[hd.sr.ContentItem] = [
             hd.sr.TextContentItem(name=concept, value=t, relationship_type="CONTAINS")
             for t in texts
         ]
@@ -237,8 +239,8 @@ def to_sr(record: ReportRecord) -> bytes:
         record_evidence=bool(record.key_images),
     )
     sr.SpecificCharacterSet = "ISO_IR 192"
-    sr.ContentDate = record.created_at.strftime("%Y%m%d")
-    sr.ContentTime = record.created_at.strftime("%H%M%S")
+    sr.ContentDate = DA(record.created_at.strftime("%Y%m%d"))
+    sr.ContentTime = TM(record.created_at.strftime("%H%M%S"))
     sr.TimezoneOffsetFromUTC = record.created_at.strftime("%z")
     if signed and record.verified_at is not None:
         sr.VerifyingObserverSequence[0].VerificationDateTime = record.verified_at.strftime(
@@ -274,7 +276,7 @@ def from_sr(data: bytes, *, report_id: str | None = None, version: int = 1) -> R
         raise ValueError("not an SR document (no CONTAINER root with ContentSequence)")
     by_heading = {heading.value: field for field, (heading, _) in _HEADINGS.items()}
     texts: dict[str, str] = {}
-    images: list[KeyImage] = []
+    images: list[tuple[str, str, Any]] = []
     author = None
     language = "ja"
     for item in ds.ContentSequence:
@@ -295,7 +297,7 @@ def from_sr(data: bytes, *, report_id: str | None = None, version: int = 1) -> R
                 elif child.ValueType == "IMAGE":
                     ref = child.ReferencedSOPSequence[0]
                     frames = ref.get("ReferencedFrameNumber")
-                    images.append((ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID, frames))  # type: ignore[arg-type]
+                    images.append((ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID, frames))
     series_of = {}
     for ev in list(ds.get("CurrentRequestedProcedureEvidenceSequence", [])) + list(
         ds.get("PertinentOtherEvidenceSequence", [])
@@ -311,7 +313,7 @@ def from_sr(data: bytes, *, report_id: str | None = None, version: int = 1) -> R
             sop_class_uid=sop_class,
             frame=int(frames) if frames else None,
         )
-        for sop_class, sop_uid, frames in images  # type: ignore[misc]
+        for sop_class, sop_uid, frames in images
     )
     offset = ds.get("TimezoneOffsetFromUTC", "")
     created = _dt(ds.get("ContentDate", "") + ds.get("ContentTime", "")[:6], offset)
@@ -414,7 +416,7 @@ def to_encapsulated_pdf(record: ReportRecord, pdf: bytes) -> bytes:
     ds.EncapsulatedDocumentLength = len(pdf)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = EncapsulatedPDFStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
     out = io.BytesIO()
