@@ -346,6 +346,7 @@ class Deidentifier:
         if on_offset is not None:
             on_offset(run.date_offset_days)
         self._walk(ds, run, _Mode.NORMAL, "")
+        _describe_private_blocks(ds, run)
         self._add_required(ds)
         self._file_meta(ds)
         if self.policy.output_charset == "ISO_IR 192":
@@ -714,6 +715,32 @@ def _map_values(elem: DataElement, function: Callable[[str], str]) -> bool:
     if changed:
         elem.value = new
     return changed
+
+
+def _describe_private_blocks(ds: Dataset, run: _Run) -> None:
+    """Private Data Element Characteristics Sequence (0008,0300; PS3.3 C.12.1.1.7) for the
+    private blocks still present at the top level, as PS3.15 E.3.10 asks of a de-identifier
+    that retains private attributes: each kept block holds only allow-listed elements, so it
+    is declared SAFE. An input's sequence described the original blocks, most of them
+    removed now: it is replaced (or removed, when no private attribute is left)."""
+    if 0x00080300 in ds:
+        del ds[0x00080300]
+        run.record("(0008,0300)", 0x00080300, "X (described the original private blocks)")
+    items = []
+    creators = [t for t in ds.keys() if (t >> 16) & 1 and 0x0010 <= t & 0xFFFF <= 0x00FF]
+    for tag in sorted(creators, key=int):  # usually none: no sort of the whole dataset
+        group, element = tag >> 16, tag & 0xFFFF
+        creator = _private_creator(ds, group, element)
+        if creator is None:
+            continue
+        item = Dataset()
+        item.PrivateGroupReference = group
+        item.PrivateCreatorReference = creator
+        item.BlockIdentifyingInformationStatus = "SAFE"
+        items.append(item)
+    if items:
+        ds.PrivateDataElementCharacteristicsSequence = items
+        run.record("(0008,0300)", 0x00080300, f"added ({len(items)} safe private block(s))")
 
 
 def _private_creator(ds: Dataset, group: int, block: int) -> str | None:

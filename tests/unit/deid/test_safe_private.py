@@ -253,3 +253,34 @@ def test_vendor_rows_stay_only_with_retain_safe_private() -> None:
     )
     assert not any(elem.tag.is_private for elem in gone)
     assert "113111" not in [item.CodeValue for item in gone.DeidentificationMethodCodeSequence]
+
+
+def test_kept_private_blocks_are_described_as_safe() -> None:
+    source = _vendor_dataset()
+    stale = Dataset()
+    stale.PrivateGroupReference = 0x0043
+    stale.PrivateCreatorReference = "GEMS_PARM_01"
+    stale.BlockIdentifyingInformationStatus = "MIXED"
+    stale.NonidentifyingPrivateElements = [0x27]
+    source.PrivateDataElementCharacteristicsSequence = [stale]
+    out = pydicom.dcmread(
+        io.BytesIO(encode_part10(Deidentifier(load_policy("pseudonymize"), KEY).deidentify(source)))
+    )
+    described = {
+        (item.PrivateGroupReference, item.PrivateCreatorReference): item
+        for item in out.PrivateDataElementCharacteristicsSequence
+    }
+    assert set(described) == {(0x0043, "GEMS_PARM_01"), (0x2001, "Philips Imaging DD 001")}
+    assert {item.BlockIdentifyingInformationStatus for item in described.values()} == {"SAFE"}
+    assert "NonidentifyingPrivateElements" not in described[(0x0043, "GEMS_PARM_01")]
+
+
+def test_no_description_when_no_private_attribute_is_left() -> None:
+    source = _vendor_dataset()
+    stale = Dataset()
+    stale.PrivateGroupReference = 0x0043
+    stale.PrivateCreatorReference = "GEMS_PARM_01"
+    stale.BlockIdentifyingInformationStatus = "SAFE"
+    source.PrivateDataElementCharacteristicsSequence = [stale]
+    out = Deidentifier(load_policy("anonymize"), KEY).deidentify(source)
+    assert "PrivateDataElementCharacteristicsSequence" not in out
