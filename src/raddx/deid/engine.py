@@ -727,7 +727,8 @@ def _describe_private_blocks(ds: Dataset, run: _Run) -> None:
         del ds[0x00080300]
         run.record("(0008,0300)", 0x00080300, "X (described the original private blocks)")
     items = []
-    creators = [t for t in ds.keys() if (t >> 16) & 1 and 0x0010 <= t & 0xFFFF <= 0x00FF]
+    tags = list(ds.keys())  # not iterating ds itself: that would decode every value
+    creators = [t for t in tags if (t >> 16) & 1 and 0x0010 <= t & 0xFFFF <= 0x00FF]
     for tag in sorted(creators, key=int):  # usually none: no sort of the whole dataset
         group, element = tag >> 16, tag & 0xFFFF
         creator = _private_creator(ds, group, element)
