@@ -50,6 +50,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _padded_time(value: str) -> str:
+    """TM stored as ``HHMMSS[.F]``, as the archive index keeps it, so range matching of
+    ScheduledProcedureStepStartTime compares like with like."""
+    whole, dot, fraction = value.partition(".")
+    return whole.ljust(6, "0") + dot + fraction
+
+
 def upsert_patient(patient: PatientData, *, session: Session) -> RisPatient:
     """Create the patient or update its demographics (ADT^A01/A04/A08, and every order)."""
     row = session.scalars(
@@ -144,7 +151,7 @@ def place_order(order: OrderCreate, *, session: Session) -> OrderPublic:
             scheduled_station_name=procedure.scheduled_station_name,
             scheduled_procedure_step_location=procedure.location,
             scheduled_procedure_step_start_date=procedure.scheduled_start_date,
-            scheduled_procedure_step_start_time=procedure.scheduled_start_time,
+            scheduled_procedure_step_start_time=_padded_time(procedure.scheduled_start_time),
             scheduled_performing_physician_name=procedure.performing_physician,
             scheduled_procedure_step_description=procedure.description,
             scheduled_procedure_step_status=step_status(OrderStatusValues.SCHEDULED).value,

@@ -13,6 +13,7 @@ from raddx.archive.query.enum import (
 )
 from raddx.archive.query.query import Query
 from raddx.archive.query.service import InstanceRef, QueryService, find, matching_instances
+from raddx.archive.query.worklist import WorklistQuery, WorklistService, find_worklist
 
 __all__ = [
     "AttributeKindValues",
@@ -21,6 +22,9 @@ __all__ = [
     "Query",
     "QueryRetrieveLevelValues",
     "QueryService",
+    "WorklistQuery",
+    "WorklistService",
     "find",
+    "find_worklist",
     "matching_instances",
 ]
