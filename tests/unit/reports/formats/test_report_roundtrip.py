@@ -200,3 +200,44 @@ def test_csv_round_trip(record: ReportRecord, encoding: str) -> None:
     (row,) = report_csv.read_csv(text)
     assert row.error == ""
     assert row.record == _as_csv(record)
+
+
+def _as_oru(record: ReportRecord) -> ReportRecord:
+    """hl7v2.NOT_CARRIED: predecessor, exact status, study details after the first, person
+    ids of addenda, institution, language, key image comments and frames."""
+    status = {S.CORRECTED: S.CORRECTED, S.AMENDED: S.CORRECTED, S.ENTERED_IN_ERROR: S.CANCELLED}
+    studies = tuple(
+        dataclasses.replace(
+            s, modalities=(), body_parts=(), study_datetime=s.study_datetime if n == 0 else None
+        )
+        for n, s in enumerate(record.studies)
+    )
+    images = tuple(dataclasses.replace(k, comment="", frame=None) for k in record.key_images)
+    addenda = tuple(dataclasses.replace(a, author=Person(a.author.name)) for a in record.addenda)
+    new_status = status.get(record.status, record.status)
+    signed = new_status in (S.FINAL, S.AMENDED, S.CORRECTED)
+    return ReportRecord(
+        **{
+            **{f.name: getattr(record, f.name) for f in dataclasses.fields(record)},
+            "status": new_status,
+            "predecessor": None,
+            "studies": studies,
+            "key_images": images,
+            "addenda": addenda,
+            "institution": "",
+            "language": "ja",
+            "verified_at": record.verified_at if signed else None,
+            "verifier": record.verifier if signed or record.verifier else None,
+            "content_sha256": None,
+        }
+    )
+
+
+@_SETTINGS
+@given(records())
+def test_oru_round_trip(record: ReportRecord) -> None:
+    from raddx.reports.formats import hl7v2
+
+    if record.status == S.DRAFT:
+        return  # not sent (§5.4)
+    assert hl7v2.from_oru(hl7v2.to_oru(record)) == _as_oru(record)
