@@ -190,3 +190,31 @@ def test_cli_export_and_import(tmp_path: Path) -> None:
     unknown.write_bytes("report_id\n".encode("utf-16"))
     failed = _raddx("report", "import", unknown, "--data-dir", data)
     assert failed.returncode == 2 and "encoding" in failed.stderr
+
+
+def test_folder_of_another_vendors_exports(stocked: Services, tmp_path: Path) -> None:
+    """Migration: CDA, FHIR, ORU and SR files of another system, one broken file, one stray."""
+    from raddx.reports.formats import cda, fhir, hl7v2, sr
+
+    folder = tmp_path / "vendor"
+    folder.mkdir()
+    records = [sample_record(n).replace(version=2, institution="旧システム") for n in (1, 2, 3, 4)]
+    (folder / "a.xml").write_bytes(cda.to_cda(records[0]))
+    (folder / "b.json").write_bytes(fhir.to_fhir(records[1]))
+    (folder / "c.hl7").write_bytes(hl7v2.to_oru(records[2]))
+    (folder / "d.dcm").write_bytes(sr.to_sr(records[3]))
+    (folder / "broken.xml").write_bytes(b"<ClinicalDocument xmlns='urn:hl7-org:v3'><id")
+    (folder / "notes.txt").write_text("not a report", encoding="utf-8")
+    result = import_reports(
+        session_factory=stocked.session_factory, source=folder, result_path=tmp_path / "r.csv"
+    )
+    rows = {Path(r["source"]).name: r for r in _results(tmp_path / "r.csv")}
+    assert (
+        rows["broken.xml"]["result"] == "error"
+        and "not well-formed" in rows["broken.xml"]["detail"]
+    )
+    assert rows["notes.txt"]["result"] == "skipped"
+    assert [rows[n]["result"] for n in ("a.xml", "b.json", "c.hl7")] == ["imported"] * 3
+    # The SR names no report id: it comes in under its accession number, as a new report.
+    assert rows["d.dcm"]["result"] == "imported" and rows["d.dcm"]["report_id"] == "A00000004"
+    assert result.failed  # the broken file needs a person
