@@ -155,6 +155,7 @@ def soft_delete(
     session.flush()
     _hide_empty_parents(session, study, now)
     _recount(session, study)
+    log.info("soft delete level=%s uid=%s instances=%d", level.value, uid, hidden)
     return Deleted(level, uid, hidden, now)
 
 
@@ -239,6 +240,7 @@ def restore(*, session: Session, level: QueryRetrieveLevelValues, uid: str) -> D
     )
     session.refresh(study)
     _recount(session, study)
+    log.info("restore level=%s uid=%s instances=%d", level.value, uid, shown)
     return Deleted(level, uid, shown, None)
 
 
