@@ -233,24 +233,8 @@ def file_instance(
     study = _study(db, record, patient_fk, filed.conflicts, now)
     series_fk, modality, new_series = _series(db, record, study.id, filed.conflicts, now)
     # Sequence items (PS3.4 C.2.2.2.6): only objects that carry the sequences get here.
-    if record.procedure_codes:
-        _add_items(
-            db,
-            sql.procedure_code_held,
-            sql.insert_procedure_code,
-            {"study_fk": study.id},
-            study.id,
-            record.procedure_codes,
-        )
-    if record.request_attributes:
-        _add_items(
-            db,
-            sql.request_attributes_held,
-            sql.insert_request_attributes,
-            {"series_fk": series_fk, "study_fk": study.id},
-            series_fk,
-            record.request_attributes,
-        )
+    if record.procedure_codes or record.request_attributes:
+        _index_items(db, record, study.id, series_fk)
     db.run(
         sql.insert_instance,
         {
@@ -475,20 +459,27 @@ def refresh_items(db: Executor, record: HeaderRecord) -> int:
     series = db.first(sql.series_by_uid, {"p_uid": record.series_instance_uid})
     if study is None or series is None:
         return 0
+    return _index_items(db, record, study.id, series.id)
+
+
+def _index_items(db: Executor, record: HeaderRecord, study_id: int, series_id: int) -> int:
+    """Index the object's ProcedureCodeSequence (study) and RequestAttributesSequence
+    (series) items not held yet; how many were added."""
+    sql = _statements()
     added = _add_items(
         db,
         sql.procedure_code_held,
         sql.insert_procedure_code,
-        {"study_fk": study.id},
-        study.id,
+        {"study_fk": study_id},
+        study_id,
         record.procedure_codes,
     )
     return added + _add_items(
         db,
         sql.request_attributes_held,
         sql.insert_request_attributes,
-        {"series_fk": series.id, "study_fk": study.id},
-        series.id,
+        {"series_fk": series_id, "study_fk": study_id},
+        series_id,
         record.request_attributes,
     )
 

@@ -87,5 +87,7 @@ def downgrade() -> None:
     op.drop_table("purge_pending")
     op.drop_index("ix_instance_deleted_at", table_name="instance")
     for table in reversed(_LEVELS):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("deleted_at")
+        # A plain ALTER TABLE … DROP COLUMN (SQLite ≥ 3.35, PostgreSQL), not a batch: on
+        # SQLite a batch recreates the table, and dropping the old ``series`` fails the
+        # foreign keys of the ``instance`` rows that reference it.
+        op.drop_column(table, "deleted_at")
