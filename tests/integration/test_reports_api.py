@@ -117,3 +117,15 @@ def test_finalise_without_impression_and_unknown_report(client: TestClient) -> N
     client.post("/api/reports", json=DRAFT)
     assert "impression" in _problem(client.post("/api/reports/R-API-1/final", json=VERIFIER), 400)
     assert "does not exist" in _problem(client.get("/api/reports/NOPE"), 404)
+
+
+def test_quarantine_is_listed(client: TestClient, services: Services) -> None:
+    from raddx.reports import service
+    from raddx.reports.samples import sample_record
+
+    with services.session_factory.begin() as s:
+        service.import_record(session=s, record=sample_record(9), source="pkg.zip")
+    (item,) = client.get("/api/reports/quarantine").json()
+    assert (item["report_id"], item["source"]) == ("R00000009", "pkg.zip")
+    assert "not in the archive" in item["reason"]
+    assert item["record"]["patient"]["name_kanji"]

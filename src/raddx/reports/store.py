@@ -24,6 +24,7 @@ from raddx.reports.record import ReportRecord, canonical_json
 __all__ = [
     "ReportSelection",
     "insert_version",
+    "iter_quarantine",
     "iter_records",
     "latest",
     "load",
@@ -238,3 +239,20 @@ def put_in_quarantine(*, session: Session, record: ReportRecord, reason: str, so
         )
     )
     session.flush()
+
+
+def iter_quarantine(
+    *, session: Session, limit: int = 100, offset: int = 0
+) -> Iterator[dict[str, object]]:
+    """Quarantined imports, oldest first: what came, from where, why it matched nothing."""
+    q = select(ReportQuarantine).order_by(ReportQuarantine.id).limit(limit).offset(offset)
+    for row in session.scalars(q):
+        yield {
+            "id": row.id,
+            "report_id": row.report_id,
+            "version": row.version,
+            "reason": row.reason,
+            "source": row.source,
+            "received_at": row.received_at.isoformat(),
+            "record": json.loads(row.record),
+        }

@@ -187,6 +187,17 @@ def list_reports(
         ]
 
 
+@router.get("/quarantine")
+def list_quarantine(
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, object]]:
+    """Imported reports that matched no archive study, with the reason and their source."""
+    with services.session_factory() as session:
+        return list(store.iter_quarantine(session=session, limit=limit, offset=offset))
+
+
 def _summary(record: ReportRecord) -> dict[str, Any]:
     return {
         "report_id": record.report_id,
