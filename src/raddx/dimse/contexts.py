@@ -28,7 +28,8 @@ from pydicom.uid import (
 )
 from pynetdicom import AllStoragePresentationContexts, build_context
 from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import (
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    ModalityWorklistInformationFind,
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
     PatientRootQueryRetrieveInformationModelMove,
@@ -45,6 +46,7 @@ __all__ = [
     "retrieve_contexts",
     "storage_contexts",
     "verification_contexts",
+    "worklist_contexts",
 ]
 
 #: Order matters only when a requestor proposes several in one context: the first one we
@@ -91,6 +93,16 @@ def find_contexts() -> list[PresentationContext]:
         for sop_class in (
             PatientRootQueryRetrieveInformationModelFind,
             StudyRootQueryRetrieveInformationModelFind,
+        )
+    ]
+
+
+def worklist_contexts() -> list[PresentationContext]:
+    """Modality Worklist Information Model - FIND (PS3.4 K.6) in the uncompressed syntaxes;
+    served by pynetdicom only (:mod:`raddx.dimse.worklist`)."""
+    return [
+        build_context(
+            ModalityWorklistInformationFind, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
         )
     ]
 

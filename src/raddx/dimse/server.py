@@ -24,7 +24,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from sqlalchemy.orm import sessionmaker
 
 from raddx.archive import IngestService, RetrieveService
-from raddx.archive.query import QueryService
+from raddx.archive.query import QueryService, WorklistService
 from raddx.config import Settings
 from raddx.dimse._command_codec import install as install_command_codec
 from raddx.dimse._tuning import apply_reactor_tuning, set_nodelay
@@ -36,12 +36,14 @@ from raddx.dimse.contexts import (
     retrieve_contexts,
     storage_contexts,
     verification_contexts,
+    worklist_contexts,
 )
 from raddx.dimse.fast_path import FastPath
 from raddx.dimse.fast_qr import find_handler, get_handler
-from raddx.dimse.find import FIND_MODELS, extended_reply, handle_find, handle_sop_extended
+from raddx.dimse.find import FIND_MODELS, extended_reply, handle_sop_extended
 from raddx.dimse.handlers import handle_echo, handle_store, store_received
 from raddx.dimse.retrieve import handle_get, handle_move
+from raddx.dimse.worklist import handle_c_find
 from raddx.remotes import RemoteAERegistry
 
 __all__ = ["DimseServer", "listen_socket"]
@@ -183,7 +185,12 @@ class DimseServer:
         ae.network_timeout = 60
         ae.dimse_timeout = 60
         ae.acse_timeout = 30
-        pynetdicom_only = [*find_contexts(), *retrieve_contexts(), *commitment_contexts()]
+        pynetdicom_only = [
+            *find_contexts(),
+            *retrieve_contexts(),
+            *commitment_contexts(),
+            *worklist_contexts(),
+        ]
         for context in [*verification_contexts(), *pynetdicom_only]:
             assert context.abstract_syntax is not None  # built from named SOP classes
             ae.add_supported_context(context.abstract_syntax, context.transfer_syntax)
@@ -203,8 +210,12 @@ class DimseServer:
                 (evt.EVT_C_STORE, handle_store, [ingest]),
                 (
                     evt.EVT_C_FIND,
-                    handle_find,
-                    [QueryService(session_factory), settings.max_find_matches],
+                    handle_c_find,
+                    [
+                        QueryService(session_factory),
+                        WorklistService(session_factory),
+                        settings.max_find_matches,
+                    ],
                 ),
                 (evt.EVT_SOP_EXTENDED, handle_sop_extended),
                 (evt.EVT_C_GET, handle_get, [retrieve]),

@@ -14,7 +14,7 @@ that leaves the key empty must not see cancelled or completed steps.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,7 +251,7 @@ class WorklistService:
     def __init__(self, session_factory: sessionmaker[Any]) -> None:
         self._session_factory = session_factory
 
-    def find(self, query: WorklistQuery) -> Iterator[dict[str, Any]]:
+    def find(self, query: WorklistQuery) -> Generator[dict[str, Any], None, None]:
         """Like :func:`find_worklist`, in a session owned by the iterator."""
         with self._session_factory() as session, session.begin():
             session.connection(execution_options=READ_ONLY_OPTIONS)
