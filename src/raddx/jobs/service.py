@@ -48,6 +48,8 @@ class JobKindValues(StrEnum):
     SEND = "send"
     #: C-GET (into this archive) or C-MOVE studies from a remote AE.
     RETRIEVE = "retrieve"
+    #: De-identify archived studies into a package or a new study set (raddx.jobs.deid).
+    DEIDENTIFY = "deidentify"
 
 
 class JobStateValues(StrEnum):
@@ -178,7 +180,8 @@ class Progress:
 
 
 #: A job's work: (request, remote AE, progress) → failure reason, or ``None`` on success.
-Runner = Callable[[Mapping[str, Any], RemoteAE, Progress], str | None]
+#: The remote AE is ``None`` for a job that talks to no peer (de-identification).
+Runner = Callable[[Mapping[str, Any], RemoteAE | None, Progress], str | None]
 
 
 class JobService:
@@ -223,13 +226,15 @@ class JobService:
             log.warning("jobs interrupted by the last shutdown count=%d", count)
         return int(count or 0)
 
-    def submit(self, kind: JobKindValues, remote: RemoteAE, request: Mapping[str, Any]) -> JobInfo:
+    def submit(
+        self, kind: JobKindValues, remote: RemoteAE | None, request: Mapping[str, Any]
+    ) -> JobInfo:
         """Store a queued job and start it on its own thread."""
         with self._session_factory() as session, session.begin():
             row = Job(
                 kind=kind.value,
                 state=JobStateValues.QUEUED.value,
-                remote_ae_title=remote.ae_title,
+                remote_ae_title=remote.ae_title if remote is not None else "",
                 request=json.dumps(dict(request)),
                 total=None,
                 completed=0,
@@ -246,7 +251,7 @@ class JobService:
         thread.start()
         return info
 
-    def _run(self, info: JobInfo, remote: RemoteAE) -> None:
+    def _run(self, info: JobInfo, remote: RemoteAE | None) -> None:
         with self._slots:
             progress = Progress(info.id, self._session_factory)
             progress.flush(state=JobStateValues.RUNNING.value, started_at=_now())

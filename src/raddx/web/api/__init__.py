@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from raddx.web.api import admin, instances, jobs, patients, remote_aes, series, studies
+from raddx.web.api import admin, deid_jobs, instances, jobs, patients, remote_aes, series, studies
 from raddx.web.api._deps import install
 
 __all__ = ["PREFIX", "install", "router"]
@@ -18,5 +18,5 @@ __all__ = ["PREFIX", "install", "router"]
 PREFIX = "/api"
 
 router = APIRouter(prefix=PREFIX)
-for _module in (patients, studies, series, instances, admin, remote_aes, jobs):
+for _module in (patients, studies, series, instances, admin, remote_aes, jobs, deid_jobs):
     router.include_router(_module.router)

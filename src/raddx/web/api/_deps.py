@@ -8,6 +8,7 @@ from typing import Annotated, cast
 from fastapi import Depends, FastAPI, Request
 
 from raddx.jobs import JobService
+from raddx.jobs.deid import runners as deid_runners
 from raddx.jobs.transfer import runners
 from raddx.remotes import RemoteAERegistry
 from raddx.services import Services
@@ -19,7 +20,10 @@ def install(app: FastAPI, services: Services) -> None:
     """Create the registry and the job service; jobs a previous process left running are
     marked interrupted now."""
     app.state.remote_aes = RemoteAERegistry(services.settings, services.session_factory)
-    jobs = JobService(session_factory=services.session_factory, runners=runners(services))
+    jobs = JobService(
+        session_factory=services.session_factory,
+        runners=runners(services) | deid_runners(services),
+    )
     jobs.recover()
     app.state.jobs = jobs
 

@@ -241,7 +241,7 @@ class RetrieveJobCreate(BaseModel):
 
 class JobPublic(BaseModel):
     id: int
-    kind: Literal["send", "retrieve"]
+    kind: Literal["send", "retrieve", "deidentify"]
     state: Literal["queued", "running", "done", "failed", "interrupted"]
     remote_ae_title: str
     request: dict[str, Any]

@@ -1,0 +1,121 @@
+"""The runner of de-identification jobs: archived studies → a download package or a new
+de-identified study set stored back into the archive.
+
+The de-identification is :func:`raddx.deid.run.deidentify_paths`, exactly what ``raddx deid
+run`` does (same policies, manifest, quarantine rules); this module only fetches the stored
+objects, counts, and delivers. Work happens in ``<data_dir>/deid-work/`` (the originals are
+PHI: never the system temp folder) and is removed afterwards; a package is written as
+``<data_dir>/deid-packages/<token>.zip`` under a temporary name and renamed, so a download
+never sees half a package. The quarantine (identifiable originals) is not part of the
+package: quarantined objects are counted as ``warning`` with their reasons in the job's
+``reason`` when nothing was written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from raddx.archive.retrieve import RetrieveService
+from raddx.config import RemoteAE
+from raddx.deid.keys import ProjectKey, read_key
+from raddx.deid.policy import load_policy
+from raddx.deid.run import FileOutcome, deidentify_paths
+from raddx.errors import InvalidInput
+from raddx.jobs.service import JobKindValues, Progress, Runner
+from raddx.jobs.transfer import instances_to_send
+from raddx.services import Services
+
+__all__ = ["DeidOutputValues", "package_path", "runners"]
+
+
+class DeidOutputValues(StrEnum):
+    """Where a de-identification job's result goes."""
+
+    #: A zip of ``<Study>/<Series>/<SOP>.dcm`` and ``manifest.json``, to download.
+    PACKAGE = "package"
+    #: A new study set stored into this archive through ingest.
+    ARCHIVE = "archive"
+
+
+def package_path(services: Services, token: str) -> Path:
+    """Where the package of the job with ``token`` is (or will be)."""
+    return services.settings.data_dir / "deid-packages" / f"{token}.zip"
+
+
+def _zip(folder: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(folder).as_posix())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _deidentify(services: Services) -> Runner:
+    retrieve = RetrieveService(services.session_factory, services.blobs)
+
+    def run(request: Mapping[str, Any], remote: RemoteAE | None, progress: Progress) -> str | None:
+        del remote  # not a transfer
+        policy = load_policy(str(request["policy"]))
+        try:
+            key = ProjectKey.random() if policy.key == "ephemeral" else read_key(None)
+        except ValueError as exc:
+            return str(exc)
+        refs = instances_to_send(retrieve, studies=list(request["studies"]), series=[])
+        progress.set_total(len(refs))
+        if not refs:
+            return "nothing to de-identify: no stored study matches"
+        work_root = services.settings.data_dir / "deid-work"
+        work_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=work_root) as work:
+            inbox, out, quarantine = Path(work, "in"), Path(work, "out"), Path(work, "q")
+            inbox.mkdir()
+            unreadable = 0
+            for number, item in enumerate(retrieve.read(refs)):
+                if item.part10 is None:
+                    unreadable += 1
+                    progress.add(failed=1)
+                    continue
+                (inbox / f"{number:06d}.dcm").write_bytes(item.part10)
+
+            def on_file(outcome: FileOutcome) -> None:
+                progress.add(
+                    completed=0 if outcome.reason else 1, warning=1 if outcome.reason else 0
+                )
+
+            try:
+                summary = deidentify_paths(
+                    [inbox], out_dir=out, quarantine_dir=quarantine, policy=policy, key=key,
+                    on_file=on_file, database_url=services.settings.resolved_database_url,
+                )  # fmt: skip
+            except InvalidInput as exc:
+                return str(exc)
+            if unreadable:
+                return f"{unreadable} stored object(s) could not be read"
+            if not summary.written:
+                reasons = sorted({o.reason for o in summary.outcomes if o.reason})
+                return "nothing written: every object was quarantined (" + "; ".join(reasons) + ")"
+            if request["output"] == DeidOutputValues.ARCHIVE:
+                for path in sorted(out.rglob("*.dcm")):
+                    services.ingest.store(path.read_bytes(), source="deid")
+            else:
+                _zip(out, package_path(services, str(request["package"])))
+        return None
+
+    return run
+
+
+def runners(services: Services) -> dict[JobKindValues, Runner]:
+    """The de-identification runner, on ``services``."""
+    return {JobKindValues.DEIDENTIFY: _deidentify(services)}
