@@ -45,6 +45,10 @@ def test_draft_edit_finalise_amend_addendum(client: TestClient) -> None:
     edited = client.patch("/api/reports/R-API-1", json={"sections": {"impression": "肺癌疑い"}})
     assert edited.status_code == 200
     assert edited.json()["sections"]["findings"] == "右肺上葉に結節影。"
+    # A partial object is merged: the rest of the patient stays.
+    edited = client.patch("/api/reports/R-API-1", json={"patient": {"name_alpha": "Yamada^Taro"}})
+    assert edited.json()["patient"]["patient_id"] == "P501"
+    assert edited.json()["patient"]["name_alpha"] == "Yamada^Taro"
     # Finalising without... the impression is there now, so it signs.
     final = client.post("/api/reports/R-API-1/final", json=VERIFIER)
     assert final.status_code == 200 and final.json()["status"] == "final"

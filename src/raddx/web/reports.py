@@ -34,6 +34,9 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/reports", tags=["reports"])
 
 _CSV = "text/csv"
+#: Edited fields given as objects are merged into the stored ones (a PATCH names only what
+#: changes); lists (studies, key images) are replaced whole.
+_MERGED = frozenset({"sections", "order", "patient"})
 
 
 class PersonIn(BaseModel):
@@ -119,7 +122,7 @@ def _changes(current: ReportRecord, edit: ReportEdit) -> dict[str, Any]:
         return {}
     data = current.to_dict()
     for key, value in given.items():
-        data[key] = {**data[key], **value} if key in ("sections", "order") and value else value
+        data[key] = {**data[key], **value} if key in _MERGED and value else value
     data["content_sha256"] = None
     try:
         built = ReportRecord.from_dict(
