@@ -115,6 +115,15 @@ def test_preamble_less_instance_from_dicomweb_client(services: Services, http_ur
     back = client.retrieve_instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
     assert back == ds  # every data element equal
     assert back.PatientName.phonetic == "やまだ^たろう"
+    # Into a study: the StudyInstanceUID of a preamble-less part is read like any other's.
+    second = make_dataset(study_uid=ds.StudyInstanceUID)
+    second.file_meta = pydicom.dataset.FileMetaDataset()
+    second.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    with pytest.raises(HTTPError, match="409"):
+        client.store_instances([second], study_instance_uid=generate_uid())
+    stored = client.store_instances([second], study_instance_uid=ds.StudyInstanceUID)
+    assert stored.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == second.SOPInstanceUID
+    assert _count(services) == 2
 
 
 def _dataset_bytes(preamble_less: bytes) -> bytes:
