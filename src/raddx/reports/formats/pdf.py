@@ -141,6 +141,8 @@ def to_pdf(record: ReportRecord, *, font: Path | None = None) -> bytes:
 
 
 def _para(pdf: FPDF, text: str) -> None:
+    # A tab has no glyph in the font: shown as spaces (the attached record keeps the tab).
+    text = text.replace("\t", "    ")
     pdf.multi_cell(0, 5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT, wrapmode=WrapMode.CHAR)
 
 

@@ -241,3 +241,12 @@ def test_oru_round_trip(record: ReportRecord) -> None:
     if record.status == S.DRAFT:
         return  # not sent (§5.4)
     assert hl7v2.from_oru(hl7v2.to_oru(record)) == _as_oru(record)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records())
+def test_pdf_round_trip(record: ReportRecord) -> None:
+    # Fewer examples: a rendering takes a few hundred ms. Exact: the record is attached.
+    from raddx.reports.formats import pdf
+
+    assert pdf.from_pdf(pdf.to_pdf(record)) == record
