@@ -26,7 +26,7 @@ from raddx.config import RemoteAE
 from raddx.deid.keys import ProjectKey, read_key
 from raddx.deid.policy import load_policy
 from raddx.deid.run import FileOutcome, deidentify_paths
-from raddx.errors import InvalidInput
+from raddx.errors import InvalidInput, RaddxError
 from raddx.jobs.service import JobKindValues, Progress, Runner
 from raddx.jobs.transfer import instances_to_send
 from raddx.services import Services
@@ -107,8 +107,15 @@ def _deidentify(services: Services) -> Runner:
                 reasons = sorted({o.reason for o in summary.outcomes if o.reason})
                 return "nothing written: every object was quarantined (" + "; ".join(reasons) + ")"
             if request["output"] == DeidOutputValues.ARCHIVE:
+                refused: list[str] = []
                 for path in sorted(out.rglob("*.dcm")):
-                    services.ingest.store(path.read_bytes(), source="deid")
+                    try:
+                        services.ingest.store(path.read_bytes(), source="deid")
+                    except RaddxError as exc:  # refused by validation, disk full: count it
+                        progress.add(completed=-1, failed=1)
+                        refused.append(str(exc))
+                if refused:
+                    return f"{len(refused)} object(s) not stored; first: {refused[0]}"
             else:
                 _zip(out, package_path(services, str(request["package"])))
         return None
