@@ -33,7 +33,7 @@ from raddx.db.models import Instance
 from raddx.dimse import DimseServer
 from raddx.dimse._command_codec import encode_command
 from raddx.services import Services
-from raw_peer import RawPeer, associate_rq_bytes
+from raw_peer import RawPeer, associate_rq_bytes, p_data
 
 
 @pytest.fixture
@@ -315,6 +315,47 @@ def test_garbled_command_set_aborts(server: DimseServer, services: Services) -> 
     assert peer.read_pdu()[0] == 0x07
     peer.close()
     assert _instance_count(services) == 0
+
+
+def test_second_request_while_a_find_is_outstanding_aborts(
+    server: DimseServer, services: Services
+) -> None:
+    """Only one operation at a time is negotiated: a C-ECHO-RQ sent while a C-FIND is still
+    answering breaks PS3.7 and ends the association (A-ABORT), nothing else is answered."""
+    for _ in range(3):
+        services.ingest.store(to_part10(_image(patient_id="BUSY1")), source="test")
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.PatientID = "BUSY1"
+    query.StudyInstanceUID = ""
+    find_rq = encode_command(
+        [
+            (0x0002, "UI", StudyRootQueryRetrieveInformationModelFind),
+            (0x0100, "US", 0x0020),
+            (0x0110, "US", 1),
+            (0x0700, "US", 0),
+            (0x0800, "US", 0x0001),
+        ]
+    )
+    echo_rq = encode_command(
+        [
+            (0x0002, "UI", StudyRootQueryRetrieveInformationModelFind),
+            (0x0100, "US", 0x0030),
+            (0x0110, "US", 2),
+            (0x0800, "US", 0x0101),
+        ]
+    )
+    peer = RawPeer(server.address[1], abstract=StudyRootQueryRetrieveInformationModelFind)
+    peer.sock.sendall(
+        p_data((1, 0x03, find_rq), (1, 0x02, RawPeer.dataset_bytes(query)))
+        + p_data((1, 0x03, echo_rq))
+    )
+    pdu_types = []
+    while not pdu_types or pdu_types[-1] == 0x04:
+        pdu_types.append(peer.read_pdu()[0])
+    peer.close()
+    assert pdu_types[-1] == 0x07  # A-ABORT
+    assert len(pdu_types) <= 2  # at most the first match went out before the check
 
 
 def test_store_request_without_data_set_is_refused_with_a_comment(server: DimseServer) -> None:

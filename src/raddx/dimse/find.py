@@ -339,30 +339,37 @@ def find_responses(
         yield UNABLE_TO_PROCESS, None, "identifier could not be decoded"
         return
     sent = 0
-    try:
-        with contextlib.closing(query_service.find(query)) as answers:
-            for answer in answers:
-                if is_cancelled():
-                    yield CANCEL, None, None
-                    return
-                if sent == max_matches:
-                    log.warning(
-                        "C-FIND truncated calling_ae=%s max_matches=%d",
-                        calling_ae_title,
-                        max_matches,
-                    )
-                    comment = f"more than {max_matches} matches; first {max_matches} sent"
-                    yield OUT_OF_RESOURCES, None, comment
-                    return
-                if "RetrieveAETitle" in answer:
+    with contextlib.closing(query_service.find(query)) as answers:
+        while True:
+            try:
+                answer = next(answers, None)
+                if answer is not None and "RetrieveAETitle" in answer:
                     answer["RetrieveAETitle"] = retrieve_ae_title
-                response = PENDING, FindAnswer(answer, response_charset(answer, terms)), None
-                sent += 1
-                yield response
-    except Exception:
-        log.exception("C-FIND failed calling_ae=%s", calling_ae_title)
-        yield UNABLE_TO_PROCESS, None, "internal error; see server log"
-        return
+                found = None
+                if answer is not None:
+                    found = FindAnswer(answer, response_charset(answer, terms))
+            except Exception:
+                log.exception("C-FIND failed calling_ae=%s", calling_ae_title)
+                yield UNABLE_TO_PROCESS, None, "internal error; see server log"
+                return
+            if found is None:
+                break
+            # Outside the try: what the door raises here (a peer breaking the protocol)
+            # ends the association, it is not an internal error of the query.
+            if is_cancelled():
+                yield CANCEL, None, None
+                return
+            if sent == max_matches:
+                log.warning(
+                    "C-FIND truncated calling_ae=%s max_matches=%d",
+                    calling_ae_title,
+                    max_matches,
+                )
+                comment = f"more than {max_matches} matches; first {max_matches} sent"
+                yield OUT_OF_RESOURCES, None, comment
+                return
+            sent += 1
+            yield PENDING, found, None
     yield SUCCESS, None, None
 
 
