@@ -14,6 +14,7 @@ from raddx.ris.service import (
     find_order,
     merge_patients,
     place_order,
+    update_order,
     upsert_patient,
 )
 from raddx.ris.status import (
@@ -35,5 +36,6 @@ __all__ = [
     "find_order",
     "merge_patients",
     "place_order",
+    "update_order",
     "upsert_patient",
 ]

@@ -28,6 +28,7 @@ __all__ = [
     "find_order",
     "merge_patients",
     "place_order",
+    "update_order",
     "upsert_patient",
 ]
 
@@ -274,3 +275,42 @@ def merge_patients(
     prior.updated_at = _now()
     session.flush()
     return target
+
+
+def update_order(
+    order: RisOrder,
+    *,
+    changes: OrderCreate,
+    session: Session,
+) -> None:
+    """An order change from the HIS (HL7 ORC-1 ``XO``): patient demographics, priority,
+    requester, reason, and the start date/time and station of its scheduled steps (by
+    position). Only a SCHEDULED order may change.
+
+    Raises
+    ------
+    Conflict
+        The order is no longer SCHEDULED.
+    """
+    if order.status != OrderStatusValues.SCHEDULED.value:
+        raise Conflict(f"order in status {order.status} can no longer be changed")
+    upsert_patient(changes.patient, session=session)
+    order.requested_procedure_priority = changes.priority
+    order.requesting_physician = changes.requesting_physician or order.requesting_physician
+    order.requesting_service = changes.requesting_service or order.requesting_service
+    order.reason_for_the_requested_procedure = (
+        changes.reason or order.reason_for_the_requested_procedure
+    )
+    order.updated_at = _now()
+    steps = session.scalars(
+        select(RisScheduledStep)
+        .join(RisRequestedProcedure, RisScheduledStep.procedure_fk == RisRequestedProcedure.id)
+        .where(RisRequestedProcedure.order_fk == order.id)
+        .order_by(RisScheduledStep.id)
+    ).all()
+    for step, procedure in zip(steps, changes.procedures, strict=False):
+        step.scheduled_procedure_step_start_date = procedure.scheduled_start_date
+        step.scheduled_procedure_step_start_time = _padded_time(procedure.scheduled_start_time)
+        if procedure.scheduled_station_ae_title:
+            step.scheduled_station_ae_title = procedure.scheduled_station_ae_title
+    session.flush()

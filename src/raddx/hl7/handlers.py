@@ -1,0 +1,228 @@
+"""HL7 v2 message handlers: decode, call the RIS, answer (HL7 v2.5 2.9 original mode).
+
+Accepted: OMG^O19 (answered ORG^O20), ORM^O01 (legacy, ORR^O02), OMI^O23 (ORI^O24),
+ADT^A01/A04/A08 (patient create/update) and ADT^A40 (merge), answered ACK. Anything else is
+rejected with AR. Errors are mapped once, here: a field we cannot use → AE with ERR naming
+it; a domain NotFound → AE 204 (unknown key), Conflict → AE 205/207, a bug → AE 207 with the
+traceback in the log. One message is one unit of work: it is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import hl7  # type: ignore[import-untyped]
+from sqlalchemy.orm import Session, sessionmaker
+
+from raddx.errors import Conflict, InvalidInput, NotFound
+from raddx.hl7.ack import AckCodeValues, ErrorCodeValues, HL7Error, Reply, build_reply
+from raddx.hl7.charset import CharsetError, Header, decode, encode, read_header
+from raddx.hl7.fields import component, patient_from_pid
+from raddx.hl7.orders import OrderGroup, group_orders, order_create
+from raddx.ris import (
+    OrderStatusValues,
+    change_order_status,
+    find_order,
+    merge_patients,
+    place_order,
+    update_order,
+    upsert_patient,
+)
+
+__all__ = ["MessageHandler"]
+
+log = logging.getLogger(__name__)
+
+_E = ErrorCodeValues
+#: Message type → the answer's MSH-9.
+_ORDER_REPLIES = {
+    ("OMG", "O19"): "ORG^O20^ORG_O20",
+    ("ORM", "O01"): "ORR^O02^ORR_O02",
+    ("OMI", "O23"): "ORI^O24^ORI_O24",
+}
+_ADT_UPDATE = frozenset({"A01", "A04", "A08"})
+#: ORC-1 cancel / discontinue, and ORC-5 of a status change (SC), → order status.
+_CONTROL_STATUS = {"CA": OrderStatusValues.CANCELLED, "DC": OrderStatusValues.DISCONTINUED}
+_ORDER_STATUS = {
+    "IP": OrderStatusValues.IN_PROGRESS,
+    "CM": OrderStatusValues.COMPLETED,
+    "CA": OrderStatusValues.CANCELLED,
+    "DC": OrderStatusValues.DISCONTINUED,
+}
+
+
+class MessageHandler:
+    """Turns one received message (bytes) into the answer (bytes).
+
+    Parameters
+    ----------
+    session_factory
+        Sessions on the index; one unit of work per message.
+    """
+
+    def __init__(self, session_factory: sessionmaker[Any]) -> None:
+        self._session_factory = session_factory
+
+    def __call__(self, data: bytes) -> bytes:
+        """Answer ``data``; never raises for bad input (the answer says what was wrong)."""
+        try:
+            header = read_header(data)
+        except CharsetError as exc:
+            # Not even an MSH to answer to: an AR with an empty MSH echo.
+            header = Header("|", ("MSH", "^~\\&"), "", "ascii")
+            error = HL7Error(str(exc), location="MSH", code=_E.SEGMENT_SEQUENCE)
+            return encode(build_reply(Reply("ACK", AckCodeValues.AR, error), header), header)
+        reply = self._reply(data, header)
+        if reply.ack is not AckCodeValues.AA:
+            log.warning(
+                "HL7 message refused type=%s control_id=%s ack=%s location=%s reason=%s",
+                header.field(9),
+                header.field(10),
+                reply.ack.value,
+                reply.error.location if reply.error else "",
+                reply.error,
+            )
+        return encode(build_reply(reply, header), header)
+
+    def _reply(self, data: bytes, header: Header) -> Reply:
+        kind = header.field(9).split("^")
+        message_type, trigger = kind[0], (kind[1] if len(kind) > 1 else "")
+        answer_type = _ORDER_REPLIES.get((message_type, trigger), f"ACK^{trigger}^ACK")
+        try:
+            text = decode(data, header)
+            handler = self._handler(message_type, trigger)
+            message = hl7.parse(text.replace("\n", "\r"))
+            with self._session_factory() as session, session.begin():
+                segments = handler(message, session)
+            return Reply(answer_type, AckCodeValues.AA, segments=segments)
+        except HL7Error as exc:
+            return Reply(answer_type, exc.ack, exc)
+        except CharsetError as exc:
+            return Reply(answer_type, AckCodeValues.AE, _error(exc, "MSH-18", _E.DATA_TYPE_ERROR))
+        except Exception:
+            log.exception("HL7 message failed type=%s control_id=%s", kind, header.field(10))
+            error = HL7Error(
+                "internal error; see server log", location="MSH", code=_E.APPLICATION_ERROR
+            )
+            return Reply(answer_type, AckCodeValues.AE, error)
+
+    def _handler(self, message_type: str, trigger: str) -> Callable[[Any, Session], list[str]]:
+        if (message_type, trigger) in _ORDER_REPLIES:
+            return _orders
+        if message_type == "ADT" and trigger in _ADT_UPDATE:
+            return _adt_update
+        if message_type == "ADT" and trigger == "A40":
+            return _adt_merge
+        known = message_type in {"OMG", "ORM", "OMI", "ADT"}
+        raise HL7Error(
+            f"{message_type}^{trigger} is not processed by raddx",
+            location="MSH-9",
+            code=_E.UNSUPPORTED_EVENT_CODE if known else _E.UNSUPPORTED_MESSAGE_TYPE,
+            ack=AckCodeValues.AR,
+        )
+
+
+def _error(exc: Exception, location: str, code: ErrorCodeValues) -> HL7Error:
+    return HL7Error(str(exc), location=location, code=code)
+
+
+def _pid(message: Any) -> Any:
+    try:
+        return message.segment("PID")
+    except KeyError:
+        raise HL7Error("no PID segment", location="PID", code=_E.SEGMENT_SEQUENCE) from None
+
+
+def _adt_update(message: Any, session: Session) -> list[str]:
+    upsert_patient(patient_from_pid(_pid(message)), session=session)
+    return []
+
+
+def _adt_merge(message: Any, session: Session) -> list[str]:
+    surviving = patient_from_pid(_pid(message))
+    try:
+        mrg = message.segment("MRG")
+    except KeyError:
+        raise HL7Error("ADT^A40 without MRG", location="MRG", code=_E.SEGMENT_SEQUENCE) from None
+    prior = component(mrg, 1)
+    if not prior:
+        raise HL7Error(
+            "MRG-1 (prior patient ID) is empty", location="MRG-1", code=_E.REQUIRED_FIELD_MISSING
+        )
+    try:
+        merge_patients(
+            surviving=surviving,
+            prior_patient_id=prior,
+            prior_issuer=component(mrg, 1, 4),
+            session=session,
+        )
+    except NotFound as exc:
+        raise _error(exc, "MRG-1", _E.UNKNOWN_KEY) from None
+    except Conflict as exc:
+        raise _error(exc, "MRG-1", _E.APPLICATION_ERROR) from None
+    return []
+
+
+def _orders(message: Any, session: Session) -> list[str]:
+    patient = patient_from_pid(_pid(message))
+    orders = group_orders(list(message))
+    if not orders:
+        raise HL7Error("no ORC segment", location="ORC", code=_E.SEGMENT_SEQUENCE)
+    answer = []
+    for order in orders:
+        answer.append(_order(order, patient, session))
+    return answer
+
+
+def _order(order: OrderGroup, patient: Any, session: Session) -> str:
+    control = order.control
+    if control == "NW":
+        try:
+            placed = place_order(order_create(order, patient), session=session)
+        except Conflict as exc:
+            raise _error(exc, "ORC-2", _E.DUPLICATE_KEY) from None
+        except InvalidInput as exc:
+            raise _error(exc, "ORC", _E.DATA_TYPE_ERROR) from None
+        return f"ORC|OK|{order.placer}|{placed.filler_order_number}||SC"
+    try:
+        stored = find_order(
+            placer_order_number=order.placer or None,
+            filler_order_number=order.filler or None,
+            session=session,
+        )
+    except NotFound as exc:
+        raise _error(exc, "ORC-2", _E.UNKNOWN_KEY) from None
+    try:
+        if control == "XO":
+            update_order(stored, changes=order_create(order, patient), session=session)
+        elif control in _CONTROL_STATUS:
+            change_order_status(stored, _CONTROL_STATUS[control], session=session)
+        elif control == "SC" and order.order_status in _ORDER_STATUS:
+            change_order_status(stored, _ORDER_STATUS[order.order_status], session=session)
+        elif control == "SC":
+            raise HL7Error(
+                f"order status {order.order_status!r} is not IP, CM, CA or DC",
+                location="ORC-5",
+                code=_E.TABLE_VALUE_NOT_FOUND,
+            )
+        else:
+            raise HL7Error(
+                f"order control {control!r} is not NW, XO, CA, DC or SC",
+                location="ORC-1",
+                code=_E.TABLE_VALUE_NOT_FOUND,
+            )
+    except Conflict as exc:
+        raise _error(exc, "ORC-1", _E.APPLICATION_ERROR) from None
+    return f"ORC|OK|{order.placer}|{stored.filler_order_number}||{_ORC5[stored.status]}"
+
+
+#: Order status → ORC-5 (HL7 Table 0038) in the answer.
+_ORC5 = {
+    OrderStatusValues.SCHEDULED.value: "SC",
+    OrderStatusValues.IN_PROGRESS.value: "IP",
+    OrderStatusValues.COMPLETED.value: "CM",
+    OrderStatusValues.DISCONTINUED.value: "DC",
+    OrderStatusValues.CANCELLED.value: "CA",
+}
