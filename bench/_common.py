@@ -434,6 +434,7 @@ class Raddx:
             "RADDX_DICOM_PORT": str(RADDX_PORT),
             "RADDX_HTTP_PORT": str(http_port),
             "RADDX_AE_TITLE": RADDX_AET,
+            "RADDX_HL7_PORT": "0",  # the HL7 door is off unless a bench turns it on
             **self.extra_env,
         }
         self.proc = spawn([*raddx_command(), "serve"], env, scratch, logs)

@@ -155,6 +155,12 @@ class Settings(BaseSettings):
         description="C-FIND answers at most this many matches, then ends with 0xA700 and a "
         "comment saying the list was cut.",
     )
+    hl7_host: str = Field(
+        "0.0.0.0", description="Address the HL7 v2 (MLLP) listener binds: orders and ADT."
+    )
+    hl7_port: int = Field(
+        2575, ge=0, le=65535, description="HL7 v2 MLLP port (2575, IANA 'hl7'); 0 = off."
+    )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP port (health, DICOMweb).")
     cors_allow_origins: list[str] = Field(

@@ -26,6 +26,7 @@ import uvicorn
 from raddx.config import Settings
 from raddx.dimse import DimseServer, listen_socket
 from raddx.dimse.balance import LoadBoard
+from raddx.hl7 import MessageHandler, MllpServer
 from raddx.services import Services
 from raddx.web import create_app
 
@@ -113,6 +114,7 @@ def serve(settings: Settings) -> int:
     )
     dimse.start()
     host, port = dimse.address
+    mllp = _start_mllp(settings, services)
     http = uvicorn.Server(
         uvicorn.Config(
             create_app(services),
@@ -123,12 +125,13 @@ def serve(settings: Settings) -> int:
         )
     )
     log.info(
-        "raddx ready ae_title=%s dicom=%s:%d http=%s:%d dicom_workers=%d storage=%s",
+        "raddx ready ae_title=%s dicom=%s:%d http=%s:%d hl7=%s dicom_workers=%d storage=%s",
         settings.ae_title,
         host,
         port,
         settings.http_host,
         settings.http_port,
+        f"{mllp.address[0]}:{mllp.address[1]}" if mllp is not None else "off",
         workers,
         settings.resolved_storage_path,
     )
@@ -140,11 +143,25 @@ def serve(settings: Settings) -> int:
         log.info("raddx stopping")
         with contextlib.suppress(KeyboardInterrupt, _Stop):
             dimse.stop()
+            if mllp is not None:
+                mllp.stop()
             _stop_children(children)
             sock.close()
             services.close()
     log.info("raddx stopped")
     return 0
+
+
+def _start_mllp(settings: Settings, services: Services) -> MllpServer | None:
+    """The HL7 v2 door (orders, ADT) in this process, unless ``hl7_port`` is 0. Only the
+    parent serves it: one listener is plenty for an order feed."""
+    if settings.hl7_port == 0:
+        return None
+    server = MllpServer(
+        MessageHandler(services.session_factory), settings.hl7_host, settings.hl7_port
+    )
+    server.start()
+    return server
 
 
 #: At start nothing of this server is in flight; a younger file may belong to another raddx

@@ -50,6 +50,7 @@ def _serve_env(tmp_path: Path, dicom_port: int, http_port: int) -> dict[str, str
         "RADDX_DICOM_HOST": "127.0.0.1",
         "RADDX_DICOM_PORT": str(dicom_port),
         "RADDX_HTTP_PORT": str(http_port),
+        "RADDX_HL7_PORT": str(_free_port()),  # not 2575: tests run side by side
         "RADDX_DICOM_WORKERS": "2",
     }
 
