@@ -20,13 +20,19 @@ from pydicom.uid import generate_uid
 
 from dicom_factory import make_dataset, to_part10
 from helpers import dcmtk_env, run_tool, start_dimse_server, wait_for
-from raddx.config import Settings, load_settings
+from raddx.config import RemoteAE, Settings, load_settings
 from raddx.db.models import Job
+from raddx.dimse.scu import echo
 from raddx.jobs import JobService
 from raddx.remotes import RemoteAERegistry
 from raddx.services import Services
 
-pytestmark = pytest.mark.dcmtk
+# pynetdicom 3.0 leaks the socket of a failed connect (see test_cli_send_retrieve; the
+# readiness probe and the closed-port echo hit it): its ResourceWarning is not ours.
+pytestmark = [
+    pytest.mark.dcmtk,
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 CONFIGURED = {"ae_title": "CONFIGURED", "host": "127.0.0.1", "port": 104}
 
@@ -57,12 +63,16 @@ def _storescp(dcmtk: Callable[[str], str], out: Path, *extra: str) -> Iterator[i
         stderr=subprocess.DEVNULL,
     )
     try:
+        # Ready when it answers a C-ECHO; a bare TCP probe would leave the single-threaded
+        # storescp waiting on it (under load, longer than a job waits).
+        remote = RemoteAE(ae_title="STORESCP", host="127.0.0.1", port=port)
 
-        def listening() -> bool:
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", port)) == 0
+        def answering() -> bool:
+            outcome = echo(remote, calling_ae="PROBE")
+            return outcome.ok
 
-        wait_for(listening)
+        wait_for(answering, timeout=30)
+        gc.collect()  # failed attempts leak pynetdicom's socket (see below): collect here
         yield port
     finally:
         proc.terminate()
@@ -87,7 +97,7 @@ def _wait_job(api: str, job_id: int) -> dict:
         job.update(httpx.get(f"{api}/jobs/{job_id}").json())
         return job["state"] in {"done", "failed", "interrupted"}
 
-    wait_for(finished, timeout=60)
+    wait_for(finished, timeout=120)
     return job
 
 
@@ -138,9 +148,6 @@ def test_remote_aes_list_add_remove_and_validation(services: Services, http_url:
     assert httpx.delete(f"{api}/remote-aes/PACS2").status_code == 404
 
 
-# pynetdicom 3.0 leaks the socket of a failed connect (see test_cli_send_retrieve): its
-# ResourceWarning is collected here, where it is filtered.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_echo_storescp_our_server_and_nobody(
     services: Services,
     http_url: str,
@@ -198,21 +205,26 @@ def test_send_job_to_storescp_completes_with_counts(
     assert [j["id"] for j in listed] == [job["id"]]
 
 
-def test_send_job_refused_association_fails_with_reason(
-    services: Services, http_url: str, dcmtk: Callable[[str], str], tmp_path: Path
-) -> None:
+def test_send_job_refused_association_fails_with_reason(services: Services, http_url: str) -> None:
+    """The peer answers A-ASSOCIATE-RJ: a raddx archive that requires its own called AE
+    title (RADDX) and is addressed as REFUSER. (DCMTK's storescp --refuse ends after the
+    first association it refuses, too fragile to wait for.)"""
     api = f"{http_url}/api"
     study, _ = _store_study(services, count=2)
-    with _storescp(dcmtk, tmp_path / "in", "--refuse") as port:
-        _add(api, "REFUSER", port)
+    strict = services.settings.model_copy(update={"require_called_ae_title": True})
+    server = start_dimse_server(services, settings=strict)
+    try:
+        _add(api, "REFUSER", server.address[1])
         created = httpx.post(
             f"{api}/jobs/send", json={"remote_ae_title": "REFUSER", "studies": [study]}
         )
         job = _wait_job(api, created.json()["id"])
+    finally:
+        server.stop()
 
     assert job["state"] == "failed"
     assert (job["completed"], job["failed"]) == (0, 2)
-    assert "rejected" in job["reason"]
+    assert "association rejected by REFUSER" in job["reason"]
 
 
 def test_send_job_bad_requests(services: Services, http_url: str) -> None:
