@@ -41,6 +41,8 @@ __all__ = [
     "canonical_json",
 ]
 
+#: Versions are 32-bit integers in the index (SQLite and PostgreSQL ``INTEGER``).
+_MAX_VERSION = 2**31 - 1
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _ID = re.compile(r"^[^\x00-\x1f\\/]{1,64}$")
 
@@ -123,7 +125,12 @@ class PatientInfo:
             _set(self, name, _name(getattr(self, name), name))
         if not _ID.match(self.patient_id):
             raise ValueError(f"patient_id {self.patient_id!r}: 1-64 characters, no controls")
-        _set(self, "sex", SexValues(self.sex))
+        if len(self.issuer) > 64:
+            raise ValueError("issuer is at most 64 characters (LO / a UID)")
+        try:
+            _set(self, "sex", SexValues(self.sex))
+        except ValueError:
+            raise ValueError(f"sex {self.sex!r} is not M, F, O or U") from None
         if isinstance(self.birth_date, dt.datetime) or (
             self.birth_date is not None and not isinstance(self.birth_date, dt.date)
         ):
@@ -262,8 +269,8 @@ class ReportRecord:
         _norm_texts(self, "report_id", "institution", "language")
         if not _ID.match(self.report_id) or not self.report_id.strip():
             raise ValueError(f"report_id {self.report_id!r}: 1-64 characters, no controls or /")
-        if not isinstance(self.version, int) or self.version < 1:
-            raise ValueError(f"version must be an integer >= 1, not {self.version!r}")
+        if not isinstance(self.version, int) or not 1 <= self.version <= _MAX_VERSION:
+            raise ValueError(f"version must be an integer 1..{_MAX_VERSION}, not {self.version!r}")
         try:
             _set(self, "status", ReportStatusValues(self.status))
         except ValueError:

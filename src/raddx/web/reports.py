@@ -172,7 +172,7 @@ def list_reports(
     accession_no: str | None = None,
     status: Annotated[list[ReportStatusValues] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[dict[str, Any]]:
     """The latest version of each report matching every given criterion."""
     selection = ReportSelection(
@@ -194,7 +194,7 @@ def list_reports(
 def list_quarantine(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[dict[str, object]]:
     """Imported reports that matched no archive study, with the reason and their source."""
     with services.session_factory() as session:
@@ -238,7 +238,7 @@ def get_report(
     report_id: str,
     request: Request,
     services: ServicesDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     format: Annotated[str | None, Query(description="json, cda, fhir, pdf, oru, sr or csv")] = None,
 ) -> Response:
     """One report version (latest by default) in the asked format."""

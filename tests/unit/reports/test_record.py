@@ -43,6 +43,7 @@ def _final(**changes: object) -> ReportRecord:
         # Whitespace is no impression either.
         ({"sections": Sections(impression=" \n")}, "needs impression"),
         ({"version": 0}, "version must be"),
+        ({"version": 2**31}, "version must be"),  # beyond the INTEGER column
         ({"report_id": ""}, "report_id"),
         ({"status": "signed"}, "not a report status"),
         ({"created_at": dt.datetime(2024, 1, 1)}, "timezone-aware"),
