@@ -25,13 +25,26 @@ __all__ = ["retrieve", "send"]
 
 
 def _remote(settings: Settings, ae_title: str) -> RemoteAE:
+    """The configured remote AE, or one added at runtime through the REST API."""
+    from raddx.errors import NotFound
+    from raddx.remotes import RemoteAERegistry
+    from raddx.services import Services
+
     for remote in settings.remote_aes:
         if remote.ae_title.strip() == ae_title.strip():
             return remote
-    known = ", ".join(r.ae_title for r in settings.remote_aes) or "none configured"
+    services = Services.from_settings(settings)
+    try:
+        registry = RemoteAERegistry(settings, services.session_factory)
+        try:
+            return registry.get(ae_title).remote
+        except NotFound:
+            known = ", ".join(e.remote.ae_title for e in registry.list()) or "none configured"
+    finally:
+        services.close()
     typer.echo(
         f"raddx: unknown remote AE {ae_title!r} (known: {known}); add it to remote_aes "
-        "in raddx.toml or RADDX_REMOTE_AES",
+        "in raddx.toml or RADDX_REMOTE_AES, or through POST /api/remote-aes",
         err=True,
     )
     raise typer.Exit(2)
@@ -104,7 +117,9 @@ def _from_archive(services: Any, studies: list[str], patient_id: str | None) -> 
 
 
 def send(
-    remote_ae: Annotated[str, typer.Argument(help="Remote AE title (from remote_aes).")],
+    remote_ae: Annotated[
+        str, typer.Argument(help="Remote AE title (remote_aes, or added via /api/remote-aes).")
+    ],
     paths: Annotated[
         list[Path] | None,
         typer.Argument(help="Files or folders to send instead of archive content."),
@@ -199,7 +214,9 @@ def _store_handler(services: Any, remote: RemoteAE) -> Callable[[Any], int | Dat
 
 
 def retrieve(
-    remote_ae: Annotated[str, typer.Argument(help="Remote AE title (from remote_aes).")],
+    remote_ae: Annotated[
+        str, typer.Argument(help="Remote AE title (remote_aes, or added via /api/remote-aes).")
+    ],
     study: Annotated[list[str], typer.Option("--study", help="StudyInstanceUID (repeatable).")],
     use_get: Annotated[
         bool, typer.Option("--get", help="C-GET into this archive (the default).")

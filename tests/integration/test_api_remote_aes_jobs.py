@@ -17,9 +17,11 @@ import httpx
 import pydicom
 import pytest
 from pydicom.uid import generate_uid
+from typer.testing import CliRunner
 
 from dicom_factory import make_dataset, to_part10
 from helpers import dcmtk_env, run_tool, start_dimse_server, wait_for
+from raddx.cli import app
 from raddx.config import RemoteAE, Settings, load_settings
 from raddx.db.models import Job
 from raddx.dimse.scu import echo
@@ -347,5 +349,26 @@ def test_runtime_remote_ae_is_a_c_move_destination(
         )
 
     assert result.returncode == 0, result.stderr
+    received = {str(pydicom.dcmread(p).SOPInstanceUID) for p in (tmp_path / "in").iterdir()}
+    assert received == uids
+
+
+def test_raddx_send_to_a_runtime_remote_ae(
+    services: Services, dcmtk: Callable[[str], str], tmp_path: Path
+) -> None:
+    study, uids = _store_study(services, count=2)
+    with _storescp(dcmtk, tmp_path / "in") as port:
+        registry = RemoteAERegistry(services.settings, services.session_factory)
+        registry.add(RemoteAE(ae_title="STORESCP", host="127.0.0.1", port=port))
+        storage = [
+            "--data-dir",
+            str(services.settings.data_dir),
+            "--database-url",
+            services.settings.resolved_database_url,
+        ]
+        result = CliRunner().invoke(app, ["send", "STORESCP", "--study", study, "-q", *storage])
+
+    assert result.exit_code == 0, result.output
+    assert "sent 2, failed 0" in result.output
     received = {str(pydicom.dcmread(p).SOPInstanceUID) for p in (tmp_path / "in").iterdir()}
     assert received == uids
