@@ -346,6 +346,8 @@ class Deidentifier:
         if on_offset is not None:
             on_offset(run.date_offset_days)
         self._walk(ds, run, _Mode.NORMAL, "")
+        if self.policy.age_top_code is not None:
+            _top_code_age(ds, self.policy.age_top_code, run)
         _describe_private_blocks(ds, run)
         self._add_required(ds)
         self._file_meta(ds)
@@ -715,6 +717,20 @@ def _map_values(elem: DataElement, function: Callable[[str], str]) -> bool:
     if changed:
         elem.value = new
     return changed
+
+
+def _top_code_age(ds: Dataset, top: int, run: _Run) -> None:
+    """PatientAge (AS, ``nnnY``) at or above ``top`` years becomes ``top`` years."""
+    elem = ds.get_item(0x00101010)
+    if elem is None or not elem.value:
+        return
+    value = elem.value
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+    text = text.strip(" \0")
+    if len(text) == 4 and text[:3].isdigit() and text[3] == "Y" and int(text[:3]) >= top:
+        del ds[0x00101010]
+        ds.PatientAge = f"{top:03d}Y"
+        run.record("(0010,1010)", 0x00101010, f"top-coded at {top}Y")
 
 
 def _describe_private_blocks(ds: Dataset, run: _Run) -> None:

@@ -206,6 +206,10 @@ class Policy(BaseModel):
         Clean Pixel Data by device signature (regions blanked; needs the ``clean_pixel_data``
         option). A high-risk object a rule covers is output with BurnedInAnnotation NO;
         one no rule covers stays in quarantine.
+    age_top_code : int, optional
+        Top-coding of a kept PatientAge (APPI 匿名加工情報: no 特異な記述): an age in years
+        at or above it is written as that many years (``090Y``); ages in months, weeks or
+        days are below any sensible top code and are kept.
     registry : {"keyed", "database"}
         Where patient pseudonyms and date offsets come from: keyed HMACs (no storage), or
         random values kept in the index database with every lookup audited (APPI 仮名加工情報
@@ -226,6 +230,7 @@ class Policy(BaseModel):
     mode: Literal["deidentify", "coerce"] = "deidentify"
     coerce: CoercePolicy | None = None
     pixel_rules: tuple[PixelRule, ...] = ()
+    age_top_code: int | None = Field(None, ge=1, le=150)
 
     @field_validator("options", mode="before")
     @classmethod

@@ -16,7 +16,8 @@ import pytest
 from pydicom.dataset import Dataset
 
 from deid_corpus import DEVICE_TOKENS, Corpus, build_corpus
-from raddx.deid import Deidentifier, ProjectKey, is_well_known, load_policy
+from dicom_factory import make_dataset, to_part10
+from raddx.deid import Deidentifier, Policy, ProjectKey, is_well_known, load_policy
 from raddx.deid.clean import Scrubber, bounded_bytes, date_spellings
 
 KEY = ProjectKey(b"raddx test project key 0001")
@@ -231,3 +232,14 @@ def test_sr_content_is_dummied_in_basic_but_codes_survive(corpus: Corpus) -> Non
     assert str(name.PersonName) == "ANONYMIZED"
     assert when.Date == "19000101"
     assert text.ConceptNameCodeSequence[0].CodeMeaning == "Finding"
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"), [("095Y", "090Y"), ("090Y", "090Y"), ("089Y", "089Y"), ("100M", "100M")]
+)
+def test_age_top_coding(age: str, expected: str) -> None:
+    data = load_policy("anonymize").model_dump(mode="json") | {"age_top_code": 90}
+    ds = pydicom.dcmread(io.BytesIO(to_part10(make_dataset())))
+    ds.PatientAge = age
+    out = Deidentifier(Policy.model_validate(data), ProjectKey.random()).deidentify(ds)
+    assert out.PatientAge == expected  # Retain Patient Characteristics keeps the age
