@@ -23,8 +23,11 @@ JJ = "6000000200020000" + "2800000000000000"
 YAMADA = "Yamada^Taro=山田^太郎=ヤマダ^タロウ"
 
 
-@pytest.fixture
-def worklist_server(services: Services) -> Iterator[tuple[str, int]]:
+@pytest.fixture(params=[True, False], ids=["fast-path", "pynetdicom"])
+def worklist_server(
+    services: Services, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, int]]:
+    """Both DIMSE paths serve the worklist: raddx's fast path and pynetdicom's handler."""
     rows = [
         ("P1", YAMADA, "CT", "CT01", "20261126", JJ),
         ("P2", "Suzuki^Hanako=鈴木^花子=スズキ^ハナコ", "MR", "MR01", "20261127", None),
@@ -43,7 +46,8 @@ def worklist_server(services: Services) -> Iterator[tuple[str, int]]:
                 OrderCreate(patient=PatientData(pid, "HOSP", name), procedures=(procedure,)),
                 session=session,
             )
-    server = start_dimse_server(services)
+    settings = services.settings.model_copy(update={"dicom_fast_path": request.param})
+    server = start_dimse_server(services, settings)
     yield server.address
     server.stop()
 

@@ -43,7 +43,7 @@ from raddx.dimse.fast_qr import find_handler, get_handler
 from raddx.dimse.find import FIND_MODELS, extended_reply, handle_sop_extended
 from raddx.dimse.handlers import handle_echo, handle_store, store_received
 from raddx.dimse.retrieve import handle_get, handle_move
-from raddx.dimse.worklist import handle_c_find
+from raddx.dimse.worklist import handle_c_find, worklist_handler
 from raddx.remotes import RemoteAERegistry
 
 __all__ = ["DimseServer", "listen_socket"]
@@ -253,6 +253,8 @@ class DimseServer:
         services = {str(uid): find for uid in FIND_MODELS} | {
             str(uid): get for uid in (PatientRootGet, StudyRootGet)
         }
+        worklist = worklist_handler(WorklistService(session_factory), settings.max_find_matches)
+        services |= {str(c.abstract_syntax): worklist for c in worklist_contexts()}
         fast_syntaxes = {
             *services,
             Verification,

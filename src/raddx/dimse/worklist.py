@@ -6,15 +6,15 @@ encodes each answer in the caller's character set when it can hold every value, 
 ISO_IR 192, exactly as the Query/Retrieve C-FIND does (:func:`raddx.dimse.find.response_charset`).
 All matching happens in :mod:`raddx.archive.query.worklist`.
 
-MWL associations are served by pynetdicom, not the fast path: the MWL SOP class is not in
-the fast path's list, so an association proposing it is handed to pynetdicom.
+Both DIMSE paths serve it: pynetdicom's event handler and the fast path
+(:func:`worklist_handler`), from one response generator (:func:`worklist_responses`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
@@ -24,10 +24,13 @@ from pynetdicom.events import Event
 from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
 
 from raddx.archive.query import QueryService, WorklistQuery, WorklistService
+from raddx.dimse.fast_path import Link, Message, ProtocolError, RequestHandler
 from raddx.dimse.find import (
     DEFAULT_MAX_FIND_MATCHES,
     FindAnswer,
+    FindResponse,
     _charset_terms,
+    _direct_writes,
     _key_value,
     handle_find,
     response_charset,
@@ -37,12 +40,22 @@ from raddx.dimse.status import (
     IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
     OUT_OF_RESOURCES,
     PENDING,
+    SUCCESS,
     UNABLE_TO_PROCESS,
     status_dataset,
 )
 from raddx.errors import InvalidInput
 
-__all__ = ["handle_c_find", "handle_worklist_find", "worklist_query"]
+__all__ = [
+    "handle_c_find",
+    "handle_worklist_find",
+    "worklist_handler",
+    "worklist_query",
+    "worklist_responses",
+]
+
+_C_FIND_RQ = 0x0020
+_C_FIND_RSP = 0x8020
 
 log = logging.getLogger(__name__)
 
@@ -73,45 +86,117 @@ def worklist_query(identifier: Dataset, *, limit: int | None = None) -> Worklist
     return WorklistQuery(keys, limit=limit)
 
 
-def handle_worklist_find(
-    event: Event, service: WorklistService, max_matches: int = DEFAULT_MAX_FIND_MATCHES
-) -> Iterator[tuple[int | Dataset, Dataset | None]]:
-    """pynetdicom's ``EVT_C_FIND`` handler for the worklist.
+def worklist_responses(
+    identifier: Dataset,
+    service: WorklistService,
+    *,
+    max_matches: int,
+    is_cancelled: Callable[[], bool],
+    calling_ae_title: str,
+) -> Generator[FindResponse, None, None]:
+    """MWL C-FIND for either DIMSE path: one Pending response per item, then exactly one
+    final response (as :func:`raddx.dimse.find.find_responses`).
 
-    Statuses (PS3.4 Table K.4-1): 0xFF00 Pending per item; Success when done (sent by
-    pynetdicom); 0xFE00 Cancel; 0xA900 Identifier does not match SOP Class (malformed key
-    such as a date range ``2026-11-26``, an SPS sequence with several items, an unknown
-    character set); 0xA700 after ``max_matches`` items when more match; 0xC000 our failure.
+    Statuses (PS3.4 Table K.4-1): 0xFF00 Pending per item; 0x0000 Success; 0xFE00 Cancel;
+    0xA900 Identifier does not match SOP Class (malformed key such as a date range
+    ``2026-11-26``, an SPS sequence with several items, an unknown character set); 0xA700
+    after ``max_matches`` items when more match; 0xC000 our failure (logged).
     """
-    calling = event.assoc.requestor.ae_title
     try:
-        identifier = event.identifier
         terms = _charset_terms(identifier)
         query = worklist_query(identifier, limit=max_matches + 1)
     except InvalidInput as exc:
-        log.warning("MWL C-FIND refused calling_ae=%s reason=%s", calling, exc)
-        yield status_dataset(IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)), None
+        log.warning("MWL C-FIND refused calling_ae=%s reason=%s", calling_ae_title, exc)
+        yield IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, None, str(exc)
         return
     except Exception:
-        log.exception("MWL C-FIND identifier unreadable calling_ae=%s", calling)
-        yield status_dataset(UNABLE_TO_PROCESS, "identifier could not be decoded"), None
+        log.exception("MWL C-FIND identifier unreadable calling_ae=%s", calling_ae_title)
+        yield UNABLE_TO_PROCESS, None, "identifier could not be decoded"
         return
     sent = 0
     try:
         with contextlib.closing(service.find(query)) as answers:
             for answer in answers:
-                if event.is_cancelled:
-                    yield CANCEL, None
+                if is_cancelled():
+                    yield CANCEL, None, None
                     return
                 if sent == max_matches:
                     comment = f"more than {max_matches} worklist items; first {max_matches} sent"
-                    yield status_dataset(OUT_OF_RESOURCES, comment), None
+                    yield OUT_OF_RESOURCES, None, comment
                     return
                 sent += 1
-                yield PENDING, FindAnswer(answer, response_charset(answer, terms)).dataset()
+                yield PENDING, FindAnswer(answer, response_charset(answer, terms)), None
     except Exception:
-        log.exception("MWL C-FIND failed calling_ae=%s", calling)
-        yield status_dataset(UNABLE_TO_PROCESS, "internal error; see server log"), None
+        log.exception("MWL C-FIND failed calling_ae=%s", calling_ae_title)
+        yield UNABLE_TO_PROCESS, None, "internal error; see server log"
+        return
+    yield SUCCESS, None, None
+
+
+def handle_worklist_find(
+    event: Event, service: WorklistService, max_matches: int = DEFAULT_MAX_FIND_MATCHES
+) -> Iterator[tuple[int | Dataset, Dataset | None]]:
+    """pynetdicom's ``EVT_C_FIND`` handler for the worklist (:func:`worklist_responses`)."""
+    calling = event.assoc.requestor.ae_title
+    try:
+        identifier = event.identifier
+    except Exception:
+        log.exception("MWL C-FIND identifier unreadable calling_ae=%s", calling)
+        yield status_dataset(UNABLE_TO_PROCESS, "identifier could not be decoded"), None
+        return
+    responses = worklist_responses(
+        identifier,
+        service,
+        max_matches=max_matches,
+        is_cancelled=lambda: bool(event.is_cancelled),
+        calling_ae_title=calling,
+    )
+    # Pending responses written on this thread, as Query/Retrieve C-FIND does.
+    with contextlib.closing(responses), _direct_writes(event.assoc):
+        for status, answer, comment in responses:
+            if status == PENDING and answer is not None:
+                yield PENDING, answer.dataset()
+            elif status == CANCEL:
+                yield CANCEL, None
+            elif status != SUCCESS:
+                yield status_dataset(status, comment), None
+
+
+def worklist_handler(service: WorklistService, max_matches: int) -> RequestHandler:
+    """The MWL C-FIND request handler for the fast path (:mod:`raddx.dimse.fast_path`):
+    identifiers are hand-encoded (:meth:`FindAnswer.encoded`) instead of built as pydicom
+    datasets, which cost ~3 ms per worklist item with its nested protocol code sequences."""
+
+    def handle(link: Link, message: Message) -> None:
+        if message.command_field != _C_FIND_RQ:
+            raise ProtocolError(f"command 0x{message.command_field:04x} on a C-FIND context")
+        message_id = message.message_id
+        try:
+            identifier = link.decode(message)
+        except Exception:
+            log.exception("MWL C-FIND identifier unreadable calling_ae=%s", link.calling_ae_title)
+            link.respond(message, _C_FIND_RSP, UNABLE_TO_PROCESS, "identifier not decodable")
+            return
+        responses = worklist_responses(
+            identifier,
+            service,
+            max_matches=max_matches,
+            is_cancelled=lambda: link.cancel_requested(message_id),
+            calling_ae_title=link.calling_ae_title,
+        )
+        syntax = link.contexts[message.context_id].transfer_syntax[0]
+        hand_encoded = syntax.is_little_endian and not syntax.is_deflated
+        with contextlib.closing(responses):
+            for status, answer, comment in responses:
+                encoded: Dataset | bytes | None = None
+                if answer is not None:
+                    raw = (
+                        answer.encoded(implicit_vr=syntax.is_implicit_VR) if hand_encoded else None
+                    )
+                    encoded = answer.dataset() if raw is None else raw
+                link.respond(message, _C_FIND_RSP, status, comment, identifier=encoded)
+
+    return handle
 
 
 def handle_c_find(

@@ -1,0 +1,225 @@
+"""RIS benchmark: HL7 order messages/s over one MLLP connection, and Modality Worklist C-FIND
+latency with 10,000 scheduled items (issue 6).
+
+Targets: at least 500 orders/s (ACK awaited per message, as an HIS sends) and an MWL query
+median under 20 ms. No peer runs in the same run (Orthanc has no HL7 door and only a file
+worklist; dcm4chee is not installed here).
+
+Method: start ``raddx serve`` on empty storage (SQLite, default settings, HL7 on port 2575)
+inside a private network namespace (``unshare -n``, as the other benches). Send ``--orders``
+OMG^O19 messages in ISO-2022-JP (MSH-18 ``~ISO IR87``, kanji and kana names, a JJ1017-32
+code) over one MLLP connection, each waiting for its ORG^O20; every order is one worklist
+item, spread over 5 modalities, 3 stations each and 20 days. Then time MWL C-FIND queries
+with pynetdicom over one open association (TCP_NODELAY), from request to final response,
+``--reps`` times each with a different key per repetition: modality + day (~1 % of the items),
+station AE + day, the PatientID of one order, and a kanji name prefix in ISO 2022 IR 87.
+
+Run as root from the repository::
+
+    .venv/bin/python bench/ris.py [--orders N] [--reps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shutil
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common
+
+WORK = Path(__file__).resolve().parent / "_work"
+HL7_PORT = 2575
+MODALITIES = ("CT", "MR", "CR", "US", "MG")
+JJ_DIGIT = {"CT": "6", "MR": "7", "CR": "1", "US": "9", "MG": "F"}
+DAYS = 20
+BASE = datetime.date(2026, 12, 1)
+KANJI = ("山田", "鈴木", "佐藤", "右田", "放生")
+KANA = ("ヤマダ", "スズキ", "サトウ", "ミギタ", "ホウジョウ")
+
+
+def order_message(i: int) -> bytes:
+    """The i-th OMG^O19 in ISO-2022-JP; its item: modality i % 5, station i % 3, day i % 20."""
+    modality = MODALITIES[i % len(MODALITIES)]
+    day = BASE + datetime.timedelta(days=i % DAYS)
+    family = i % len(KANJI)
+    code = JJ_DIGIT[modality] + "000000200020000" + "0" * 16
+    segments = [
+        f"MSH|^~\\&|HIS|HP|RIS|RADDX|20261126090000||OMG^O19^OMG_O19|B{i}|P|2.5||||||~ISO IR87"
+        "||ISO 2022-1994",
+        f"PID|||{100000 + i}^^^HP^PI||{KANJI[family]}^太郎{i}^^^^^L^I~{KANA[family]}^タロウ"
+        f"^^^^^L^P||19700101|M",
+        f"ORC|NW|B{i}^HIS||||||||||D1^放射線^医師|||||01^放射線科",
+        f"TQ1|||||||{day:%Y%m%d}{9 + i % 8:02d}0000||R",
+        f"OBR|1|B{i}^HIS||{code}^検査 右^JJ1017-32|||||||||||||||||||{modality}",
+        "IPC" + "|" * 9 + f"{modality}0{i % 3}",  # IPC-9: the scheduled station AE
+    ]
+    return "\r".join(segments).encode("iso2022_jp")
+
+
+def send_orders(count: int) -> tuple[float, list[float]]:
+    """Seconds for all orders over one connection, and each order's round trip."""
+    sock = socket.create_connection((common.HOST, HL7_PORT), timeout=60)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    messages = [b"\x0b" + order_message(i) + b"\x1c\r" for i in range(count)]
+    times: list[float] = []
+    started = time.perf_counter()
+    with sock:
+        for i, message in enumerate(messages):
+            t0 = time.perf_counter()
+            sock.sendall(message)
+            answer = b""
+            while not answer.endswith(b"\x1c\r"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise common.ServerError("MLLP connection closed")
+                answer += chunk
+            times.append(time.perf_counter() - t0)
+            if b"MSA|AA|" not in answer:
+                raise common.ServerError(f"order {i} not accepted: {answer[:300]!r}")
+    return time.perf_counter() - started, times
+
+
+class WorklistClient:
+    """One pynetdicom association kept open; times each MWL C-FIND round trip."""
+
+    def __init__(self) -> None:
+        from pynetdicom import AE
+        from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
+
+        self.model = ModalityWorklistInformationFind
+        ae = AE(ae_title=common.CLIENT_AET)
+        ae.add_requested_context(self.model)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 120
+        self.assoc = ae.associate(common.HOST, common.RADDX_PORT, ae_title=common.RADDX_AET)
+        if not self.assoc.is_established:
+            raise common.ServerError("MWL association rejected or aborted")
+        self.assoc.dul.socket.socket.setsockopt(  # type: ignore[union-attr]
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+        )
+
+    def find(self, top: dict[str, object], step: dict[str, str]) -> tuple[float, int]:
+        ds = Dataset()
+        for keyword in ("PatientName", "PatientID", "AccessionNumber", "StudyInstanceUID"):
+            setattr(ds, keyword, "")
+        for keyword, value in top.items():
+            setattr(ds, keyword, value)
+        item = Dataset()
+        for keyword in (
+            "Modality",
+            "ScheduledStationAETitle",
+            "ScheduledProcedureStepStartDate",
+            "ScheduledProcedureStepStartTime",
+            "ScheduledProcedureStepID",
+        ):
+            setattr(item, keyword, step.get(keyword, ""))
+        item.ScheduledProtocolCodeSequence = DicomSequence([])
+        ds.ScheduledProcedureStepSequence = DicomSequence([item])
+        started = time.perf_counter()
+        matches, final = 0, None
+        for status, identifier in self.assoc.send_c_find(ds, self.model):
+            if status is None:
+                raise common.ServerError("MWL C-FIND timed out or aborted")
+            if status.Status == 0xFF00:
+                matches += identifier is not None
+            else:
+                final = status.Status
+        if final != 0x0000:
+            raise common.ServerError(f"MWL C-FIND final status {final}")
+        return time.perf_counter() - started, matches
+
+    def close(self) -> None:
+        self.assoc.release()
+
+
+def queries(orders: int, rep: int) -> dict[str, tuple[dict[str, object], dict[str, str]]]:
+    day = f"{BASE + datetime.timedelta(days=rep % DAYS):%Y%m%d}"
+    modality = MODALITIES[rep % len(MODALITIES)]
+    return {
+        "modality + day": ({}, {"Modality": modality, "ScheduledProcedureStepStartDate": day}),
+        "station AE + day": (
+            {},
+            {
+                "ScheduledStationAETitle": f"{modality}0{rep % 3}",
+                "ScheduledProcedureStepStartDate": day,
+            },
+        ),
+        "PatientID": ({"PatientID": str(100000 + (rep * 7919) % orders)}, {}),
+        "kanji name prefix (IR 87)": (
+            {
+                "SpecificCharacterSet": ["", "ISO 2022 IR 87"],
+                "PatientName": f"={KANJI[rep % len(KANJI)]}^太郎{rep % 10}1*",
+            },
+            {},
+        ),
+    }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=10_000, help="orders = worklist items")
+    parser.add_argument("--reps", type=int, default=50, help="repetitions of each MWL query")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if os.environ.get(common.NETNS_MARKER) != "1":
+        common.reexec_in_netns()
+    common.loopback_up()
+    server = common.Raddx({"RADDX_HL7_PORT": str(HL7_PORT)})
+    run, logs = WORK / "risrun", WORK / "rislogs" / "raddx.log"
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.rmtree(logs.parent, ignore_errors=True)
+    run.mkdir(parents=True)
+    logs.parent.mkdir(parents=True)
+    problems: list[str] = []
+    server.start(run, logs)
+    try:
+        total, times = send_orders(args.orders)
+        client = WorklistClient()
+        latencies: dict[str, list[float]] = {}
+        counts: dict[str, list[int]] = {}
+        for rep in range(args.reps):
+            for name, (top, step) in queries(args.orders, rep).items():
+                elapsed, matches = client.find(top, step)
+                latencies.setdefault(name, []).append(elapsed)
+                counts.setdefault(name, []).append(matches)
+        client.close()
+    finally:
+        server.stop(problems)
+    print(common.machine_report([server], {"RADDX_HL7_PORT": str(HL7_PORT)}))
+    rate = args.orders / total
+    print(f"\n## HL7 orders over one MLLP connection ({args.orders} OMG^O19, ISO-2022-JP)")
+    print("| orders/s | median ms | p95 ms | target |")
+    print("|---:|---:|---:|---|")
+    print(
+        f"| {rate:.0f} | {statistics.median(times) * 1000:.2f} | {common.p95(times) * 1000:.2f} "
+        f"| ≥ 500/s {'met' if rate >= 500 else 'NOT met'} |"
+    )
+    print(f"\n## MWL C-FIND with {args.orders} scheduled items ({args.reps} reps each)")
+    print("| query | matches (median) | median ms | p95 ms | target < 20 ms |")
+    print("|---|---:|---:|---:|---|")
+    for name, values in latencies.items():
+        median = statistics.median(values) * 1000
+        print(
+            f"| {name} | {statistics.median(counts[name]):.0f} | {median:.2f} "
+            f"| {common.p95(values) * 1000:.2f} | {'met' if median < 20 else 'NOT met'} |"
+        )
+    if problems:
+        print("\nproblems:", *problems, sep="\n- ")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
