@@ -186,6 +186,9 @@ def test_cli_export_and_import(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "1 unchanged" in again.stdout
     assert (tmp_path / "p.zip.result.csv").is_file()
+    csv_out = _raddx("report", "export", tmp_path / "r.csv", "--data-dir", data, "--bom")
+    assert csv_out.returncode == 0 and "exported 1 report(s)" in csv_out.stdout
+    assert (tmp_path / "r.csv").read_bytes().startswith("\ufeffreport_id,".encode())
     unknown = tmp_path / "bad.csv"
     unknown.write_bytes("report_id\n".encode("utf-16"))
     failed = _raddx("report", "import", unknown, "--data-dir", data)

@@ -53,7 +53,9 @@ def _progress(quiet: bool) -> Progress:
 
 @report_app.command("export")
 def export(
-    target: Annotated[Path, typer.Argument(help="A .zip file, or a new folder.")],
+    target: Annotated[
+        Path, typer.Argument(help="A .zip file, a new folder, or a .csv file (rows only).")
+    ],
     date_from: Annotated[
         str | None, typer.Option("--from", help="First study date (YYYYMMDD or YYYY-MM-DD).")
     ] = None,
@@ -71,6 +73,9 @@ def export(
         bool,
         typer.Option("--pdf", help="Also a report.pdf per version (Japanese font embedded)."),
     ] = False,
+    bom: Annotated[
+        bool, typer.Option("--bom", help="CSV: start with a BOM so that Excel reads UTF-8.")
+    ] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     quiet: Quiet = False,
@@ -81,8 +86,11 @@ def export(
     CDA; not for drafts and cancelled reports) + ``report.fhir.json`` (FHIR R4, JP Core shape)
     (+ ``report.pdf`` with --pdf; about 5 per second, so off by default).
 
-    The package appears complete or not at all. Exits 0 on success, 2 on a usage error.
+    A TARGET ending in .csv gets only the rows (the layout `raddx report import` reads; --bom
+    for Excel). The output appears complete or not at all. Exits 0 on success, 2 on a usage
+    error.
     """
+    from raddx.reports.csv_export import export_csv
     from raddx.reports.package import export_package
     from raddx.services import Services
 
@@ -100,6 +108,16 @@ def export(
     try:
         with _progress(quiet) as progress:
             task = progress.add_task("exporting", total=None)
+            if target.suffix.lower() == ".csv":
+                rows = export_csv(
+                    session_factory=services.session_factory,
+                    selection=selection,
+                    target=target,
+                    bom=bom,
+                    progress=lambda done, total: progress.update(task, completed=done, total=total),
+                )
+                typer.echo(f"exported {rows} report(s) to {target}")
+                return
             summary = export_package(
                 session_factory=services.session_factory,
                 selection=selection,
