@@ -51,6 +51,7 @@ __all__ = [
     "RequestAttributes",
     "RisOrder",
     "RisPatient",
+    "RisPerformedStep",
     "RisRequestedProcedure",
     "RisScheduledStep",
     "Series",
@@ -518,3 +519,30 @@ class RisScheduledStep(Base):
     scheduled_performing_physician_name: Mapped[str | None]
     scheduled_procedure_step_description: Mapped[str | None]
     scheduled_procedure_step_status: Mapped[CS] = mapped_column(index=True)
+
+
+class RisPerformedStep(Base):
+    """A Modality Performed Procedure Step (PS3.4 F.7) received by the MPPS SCP.
+
+    ``scheduled_procedure_step_ids`` are the SPS IDs the step's Scheduled Step Attributes
+    Sequence referenced (``\\``-joined); ``order_fk`` the order it was linked to, if any
+    (an unscheduled step has none).
+    """
+
+    __tablename__ = "ris_performed_step"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sop_instance_uid: Mapped[UI] = mapped_column(unique=True)
+    performed_procedure_step_status: Mapped[CS] = mapped_column(index=True)
+    performed_procedure_step_id: Mapped[str | None]
+    modality: Mapped[CS | None]
+    performed_station_ae_title: Mapped[str | None] = mapped_column(String(16))
+    performed_procedure_step_start_date: Mapped[DA | None]
+    performed_procedure_step_start_time: Mapped[TM | None]
+    performed_procedure_step_end_date: Mapped[DA | None]
+    performed_procedure_step_end_time: Mapped[TM | None]
+    study_instance_uid: Mapped[UI | None] = mapped_column(index=True)
+    scheduled_procedure_step_ids: Mapped[str | None]
+    order_fk: Mapped[int | None] = mapped_column(ForeignKey("ris_order.id"), index=True)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
