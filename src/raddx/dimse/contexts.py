@@ -29,6 +29,7 @@ from pydicom.uid import (
 from pynetdicom import AllStoragePresentationContexts, build_context
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    ModalityPerformedProcedureStep,
     ModalityWorklistInformationFind,
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -43,6 +44,7 @@ __all__ = [
     "STORAGE_TRANSFER_SYNTAXES",
     "cheap_copy_contexts",
     "find_contexts",
+    "mpps_contexts",
     "retrieve_contexts",
     "storage_contexts",
     "verification_contexts",
@@ -103,6 +105,16 @@ def worklist_contexts() -> list[PresentationContext]:
     return [
         build_context(
             ModalityWorklistInformationFind, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+        )
+    ]
+
+
+def mpps_contexts() -> list[PresentationContext]:
+    """Modality Performed Procedure Step (PS3.4 F.7) in the uncompressed syntaxes; served by
+    pynetdicom only (:mod:`raddx.dimse.mpps`)."""
+    return [
+        build_context(
+            ModalityPerformedProcedureStep, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
         )
     ]
 

@@ -33,6 +33,7 @@ from raddx.dimse.commitment import commitment_contexts, handle_n_action
 from raddx.dimse.contexts import (
     cheap_copy_contexts,
     find_contexts,
+    mpps_contexts,
     retrieve_contexts,
     storage_contexts,
     verification_contexts,
@@ -42,6 +43,7 @@ from raddx.dimse.fast_path import FastPath
 from raddx.dimse.fast_qr import find_handler, get_handler
 from raddx.dimse.find import FIND_MODELS, extended_reply, handle_sop_extended
 from raddx.dimse.handlers import handle_echo, handle_store, store_received
+from raddx.dimse.mpps import handle_n_create, handle_n_set
 from raddx.dimse.retrieve import handle_get, handle_move
 from raddx.dimse.worklist import handle_c_find, worklist_handler
 from raddx.remotes import RemoteAERegistry
@@ -190,6 +192,7 @@ class DimseServer:
             *retrieve_contexts(),
             *commitment_contexts(),
             *worklist_contexts(),
+            *mpps_contexts(),
         ]
         for context in [*verification_contexts(), *pynetdicom_only]:
             assert context.abstract_syntax is not None  # built from named SOP classes
@@ -225,6 +228,8 @@ class DimseServer:
                     [retrieve, settings, RemoteAERegistry(settings, session_factory)],
                 ),
                 (evt.EVT_N_ACTION, handle_n_action, [retrieve, settings]),
+                (evt.EVT_N_CREATE, handle_n_create, [session_factory]),
+                (evt.EVT_N_SET, handle_n_set, [session_factory]),
             ],
             server_class=_PreboundServer,
             contexts=cheap_copy_contexts(ae.supported_contexts),

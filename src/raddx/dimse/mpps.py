@@ -1,0 +1,164 @@
+"""MPPS SCP (PS3.4 F.7): N-CREATE and N-SET on Modality Performed Procedure Step.
+
+The handlers read the attributes the rules need, call :mod:`raddx.ris.mpps` in one unit of
+work and map its errors once (PS3.4 F.7.2.1.2, F.7.2.2.2; PS3.7 C):
+
+* 0x0000 Success;
+* 0x0120 Missing attribute / 0x0121 Missing attribute value: a Type 1 attribute of Table
+  F.7.2-1 (PerformedProcedureStepID, PerformedStationAETitle, start date/time, status,
+  Modality, ScheduledStepAttributesSequence with a StudyInstanceUID) absent or empty;
+* 0x0106 Invalid attribute value: N-CREATE not IN PROGRESS, an unknown status, COMPLETED
+  without end date/time, a malformed date;
+* 0x0111 Duplicate SOP Instance: a second N-CREATE for one SOP Instance UID;
+* 0x0112 No such SOP Instance: N-SET of an unknown step;
+* 0x0110 Processing failure with Error ID 0xA710: N-SET of a COMPLETED or DISCONTINUED step
+  (as dcm4che answers; the step is left unchanged); without Error ID: our failure (logged).
+
+Served by pynetdicom (an association proposing MPPS does not take the fast path).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from pynetdicom.dimse_primitives import N_CREATE, N_SET
+from pynetdicom.events import Event
+from sqlalchemy.orm import sessionmaker
+
+from raddx.dimse.status import status_dataset
+from raddx.errors import Conflict, InvalidInput, NotFound
+from raddx.ris.mpps import (
+    ScheduledStepReference,
+    StepFinished,
+    create_performed_step,
+    set_performed_step,
+)
+
+__all__ = ["handle_n_create", "handle_n_set"]
+
+log = logging.getLogger(__name__)
+
+SUCCESS = 0x0000
+INVALID_ATTRIBUTE_VALUE = 0x0106
+PROCESSING_FAILURE = 0x0110
+DUPLICATE_SOP_INSTANCE = 0x0111
+NO_SUCH_SOP_INSTANCE = 0x0112
+MISSING_ATTRIBUTE = 0x0120
+MISSING_ATTRIBUTE_VALUE = 0x0121
+#: dcm4che's Error ID for "Performed Procedure Step Object may no longer be updated".
+_NO_LONGER_UPDATABLE = 0xA710
+
+_TYPE_1 = (
+    "PerformedProcedureStepID",
+    "PerformedStationAETitle",
+    "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
+    "PerformedProcedureStepStatus",
+    "Modality",
+)
+
+
+class _Missing(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
+def _required(ds: Dataset, keyword: str) -> str:
+    if keyword not in ds:
+        raise _Missing(MISSING_ATTRIBUTE, f"{keyword} is missing")
+    value = _text(ds, keyword)
+    if not value:
+        raise _Missing(MISSING_ATTRIBUTE_VALUE, f"{keyword} is empty")
+    return value
+
+
+def _references(ds: Dataset) -> list[ScheduledStepReference]:
+    if "ScheduledStepAttributesSequence" not in ds:
+        raise _Missing(MISSING_ATTRIBUTE, "ScheduledStepAttributesSequence is missing")
+    items = list(ds.ScheduledStepAttributesSequence)
+    if not items:
+        raise _Missing(MISSING_ATTRIBUTE_VALUE, "ScheduledStepAttributesSequence is empty")
+    return [
+        ScheduledStepReference(
+            study_instance_uid=_required(item, "StudyInstanceUID"),
+            scheduled_procedure_step_id=_text(item, "ScheduledProcedureStepID") or None,
+            accession_number=_text(item, "AccessionNumber") or None,
+        )
+        for item in items
+    ]
+
+
+def handle_n_create(event: Event, session_factory: sessionmaker[Any]) -> tuple[Any, Dataset | None]:
+    """pynetdicom's ``EVT_N_CREATE`` handler for MPPS (statuses in the module docstring)."""
+    request = cast(N_CREATE, event.request)
+    calling = event.assoc.requestor.ae_title
+    try:
+        attributes = event.attribute_list
+        uid = str(request.AffectedSOPInstanceUID or "") or generate_uid(prefix=None)
+        values = {k: _required(attributes, k) for k in _TYPE_1}
+        references = _references(attributes)
+        with session_factory() as session, session.begin():
+            create_performed_step(
+                sop_instance_uid=uid,
+                status=values["PerformedProcedureStepStatus"],
+                references=references,
+                performed_procedure_step_id=values["PerformedProcedureStepID"],
+                performed_station_ae_title=values["PerformedStationAETitle"],
+                start_date=values["PerformedProcedureStepStartDate"],
+                start_time=values["PerformedProcedureStepStartTime"],
+                modality=values["Modality"],
+                session=session,
+            )
+    except _Missing as exc:
+        return _refused(exc.status, str(exc), calling), None
+    except InvalidInput as exc:
+        return _refused(INVALID_ATTRIBUTE_VALUE, str(exc), calling), None
+    except Conflict as exc:
+        return _refused(DUPLICATE_SOP_INSTANCE, str(exc), calling), None
+    except Exception:
+        log.exception("MPPS N-CREATE failed calling_ae=%s", calling)
+        return status_dataset(PROCESSING_FAILURE, "internal error; see server log"), None
+    if not request.AffectedSOPInstanceUID:
+        attributes.AffectedSOPInstanceUID = uid  # pynetdicom moves it into the response
+    return SUCCESS, attributes
+
+
+def handle_n_set(event: Event, session_factory: sessionmaker[Any]) -> tuple[Any, Dataset | None]:
+    """pynetdicom's ``EVT_N_SET`` handler for MPPS (statuses in the module docstring)."""
+    calling = event.assoc.requestor.ae_title
+    try:
+        changes = event.modification_list
+        with session_factory() as session, session.begin():
+            set_performed_step(
+                sop_instance_uid=str(cast(N_SET, event.request).RequestedSOPInstanceUID),
+                status=_text(changes, "PerformedProcedureStepStatus") or None,
+                end_date=_text(changes, "PerformedProcedureStepEndDate") or None,
+                end_time=_text(changes, "PerformedProcedureStepEndTime") or None,
+                session=session,
+            )
+    except StepFinished as exc:
+        status = _refused(PROCESSING_FAILURE, str(exc), calling)
+        status.ErrorID = _NO_LONGER_UPDATABLE
+        return status, None
+    except NotFound as exc:
+        return _refused(NO_SUCH_SOP_INSTANCE, str(exc), calling), None
+    except InvalidInput as exc:
+        return _refused(INVALID_ATTRIBUTE_VALUE, str(exc), calling), None
+    except Exception:
+        log.exception("MPPS N-SET failed calling_ae=%s", calling)
+        return status_dataset(PROCESSING_FAILURE, "internal error; see server log"), None
+    return SUCCESS, changes
+
+
+def _refused(status: int, comment: str, calling: str) -> Dataset:
+    log.warning("MPPS refused calling_ae=%s status=0x%04x reason=%s", calling, status, comment)
+    return status_dataset(status, comment)
