@@ -49,9 +49,10 @@ KANA = ("ヤマダ", "スズキ", "サトウ", "ミギタ", "ホウジョウ")
 
 
 def order_message(i: int) -> bytes:
-    """The i-th OMG^O19 in ISO-2022-JP; its item: modality i % 5, station i % 3, day i % 20."""
+    """The i-th OMG^O19 in ISO-2022-JP; its item: modality i % 5, station i % 3, day
+    (i // 5) % 20 (so every modality has items on every day)."""
     modality = MODALITIES[i % len(MODALITIES)]
-    day = BASE + datetime.timedelta(days=i % DAYS)
+    day = BASE + datetime.timedelta(days=(i // len(MODALITIES)) % DAYS)
     family = i % len(KANJI)
     code = JJ_DIGIT[modality] + "000000200020000" + "0" * 16
     segments = [
