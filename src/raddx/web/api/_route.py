@@ -64,14 +64,19 @@ def endpoint(
     response_model: Any,
     status_code: int = 200,
     summary: str | None = None,
+    responses: dict[int | str, dict[str, Any]] | None = None,
+    response_class: Any = None,
 ) -> Callable[[F], F]:
-    """Declare a route on ``router``; the only way /api routes are declared."""
+    """Declare a route on ``router``; the only way /api routes are declared. ``responses``
+    documents a success answer that is not JSON (a file download)."""
     return router.api_route(
         path,
         methods=[method],
         response_model=response_model,
         status_code=status_code,
         summary=summary,
+        responses=responses,
+        **({"response_class": response_class} if response_class is not None else {}),
         dependencies=[Depends(authorize(action))],
         openapi_extra={"x-raddx-action": action},
     )

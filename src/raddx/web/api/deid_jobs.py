@@ -102,7 +102,20 @@ def submit(services: ServicesDep, jobs: JobsDep, body: DeidJobCreate) -> JobPubl
     return _public(jobs.submit(JobKindValues.DEIDENTIFY, None, request))
 
 
-@endpoint(router, "GET", "/deid-jobs/{job_id}/package", action="deid.download", response_model=None)
+@endpoint(
+    router,
+    "GET",
+    "/deid-jobs/{job_id}/package",
+    action="deid.download",
+    response_model=None,
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The package.",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 def package(
     services: ServicesDep, jobs: JobsDep, job_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
 ) -> FileResponse:
