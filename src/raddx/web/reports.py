@@ -31,7 +31,51 @@ from raddx.web.deps import ServicesDep
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/reports", tags=["reports"])
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}},
+    }
+
+
+#: The problem+json answers of these routes (RFC 9457; raddx.web._errors), in the OpenAPI.
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _problem("Invalid report content or parameter (the detail names the field)."),
+    404: _problem("No such report, version or archive study."),
+    406: _problem("The asked format cannot be produced (unknown, or none for this status)."),
+    409: _problem(
+        "Contradicts stored state: a signed report edited in place, an accession "
+        "number the archive has otherwise, an existing report id."
+    ),
+    422: _problem("The JSON body does not match the declared model."),
+}
+#: What ``GET /api/reports/{report_id}`` may answer with, by format.
+_FORMAT_CONTENT: dict[str, Any] = {
+    media: {"schema": {"type": "string", "format": "binary"}}
+    for media in (
+        "application/cda+xml",
+        "application/fhir+json",
+        "application/pdf",
+        "application/hl7-v2",
+        "application/dicom",
+        "text/csv",
+    )
+} | {"application/json": {"schema": {"type": "object"}}}
+
+router = APIRouter(prefix="/api/reports", tags=["reports"], responses=_PROBLEMS)
 
 _CSV = "text/csv"
 #: Edited fields given as objects are merged into the stored ones (a PATCH names only what
@@ -233,7 +277,7 @@ def _negotiate(request: Request, name: str | None) -> str:
     raise NotAcceptable(f"cannot answer {accept!r}; ask for JSON, CDA, FHIR, PDF, HL7 v2 or CSV")
 
 
-@router.get("/{report_id}")
+@router.get("/{report_id}", responses={200: {"content": _FORMAT_CONTENT}})
 def get_report(
     report_id: str,
     request: Request,
