@@ -1,5 +1,5 @@
 """The REST management API under ``/api`` (OpenAPI at ``/docs``): archive browsing, soft
-delete/restore/purge, statistics, remote AEs with C-ECHO, and send/retrieve jobs.
+delete/restore/purge, statistics, remote AEs with C-ECHO, send/retrieve jobs, and RIS orders.
 
 A door like the others: each route decodes, calls one domain service and encodes; errors
 are problem+json (``raddx.web._errors``). Every route is declared through
@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from raddx.web.api import admin, deid_jobs, instances, jobs, patients, remote_aes, series, studies
+from raddx.web.api import (
+    admin,
+    deid_jobs,
+    instances,
+    jobs,
+    orders,
+    patients,
+    remote_aes,
+    series,
+    studies,
+)
 from raddx.web.api._deps import install
 
 __all__ = ["PREFIX", "install", "router"]
@@ -18,5 +28,5 @@ __all__ = ["PREFIX", "install", "router"]
 PREFIX = "/api"
 
 router = APIRouter(prefix=PREFIX)
-for _module in (patients, studies, series, instances, admin, remote_aes, jobs, deid_jobs):
+for _module in (patients, studies, series, instances, admin, remote_aes, jobs, deid_jobs, orders):
     router.include_router(_module.router)

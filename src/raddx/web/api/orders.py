@@ -1,0 +1,200 @@
+"""``/api/orders``: RIS orders by hand, for clinics without an HIS feed (issue 6).
+
+List (with a status filter), place an order (raddx assigns the accession number, IDs and
+Study Instance UID), cancel one by accession number. The rules are the RIS's
+(:mod:`raddx.ris`); errors come back as problem+json (400 bad value such as a JJ1017 code of
+the wrong length, 404 unknown accession number, 409 duplicate or a status that cannot change).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+from pydantic import BaseModel, Field
+
+from raddx.ris import (
+    OrderCreate,
+    OrderStatusValues,
+    PatientData,
+    ProcedureCreate,
+    change_order_status,
+    find_order,
+    place_order,
+)
+from raddx.ris.listing import OrderRow, list_orders
+from raddx.web.api._route import api_router, endpoint
+from raddx.web.deps import ServicesDep
+
+__all__ = ["router"]
+
+router = api_router("orders")
+
+#: Printable text without control characters or backslash (every database stores it).
+_TEXT = r"^[^\x00-\x1f\x7f\\]*$"
+Short = Annotated[str, Field(min_length=1, max_length=64, pattern=_TEXT)]
+OptionalText = Annotated[str | None, Field(default=None, max_length=200, pattern=_TEXT)]
+OptionalId = Annotated[str | None, Field(default=None, max_length=16, pattern=_TEXT)]
+
+
+class ProcedureIn(BaseModel):
+    """One requested procedure with its scheduled step."""
+
+    modality: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[A-Z0-9_ ]+$")]
+    scheduled_start_date: Annotated[str, Field(pattern=r"^\d{8}$", examples=["20261126"])]
+    scheduled_start_time: Annotated[str, Field(pattern=r"^\d{2,6}$")] = "000000"
+    description: OptionalText = None
+    jj1017_code: Annotated[str | None, Field(default=None, max_length=64, pattern=_TEXT)] = None
+    scheduled_station_ae_title: Annotated[
+        str | None, Field(default=None, max_length=16, pattern=r"^[ -\[\]-~]*$")
+    ] = None
+
+
+class OrderIn(BaseModel):
+    """A new order; PatientName is a DICOM PN (``Yamada^Taro=山田^太郎=ヤマダ^タロウ``)."""
+
+    patient_id: Short
+    issuer_of_patient_id: Annotated[str, Field(max_length=64, pattern=_TEXT)] = ""
+    patient_name: OptionalText = None
+    patient_birth_date: Annotated[str | None, Field(default=None, pattern=r"^\d{8}$")] = None
+    patient_sex: Annotated[str | None, Field(default=None, pattern=r"^[MFO]$")] = None
+    placer_order_number: Annotated[
+        str | None, Field(default=None, max_length=64, pattern=_TEXT)
+    ] = None
+    accession_number: Annotated[str | None, Field(default=None, max_length=16, pattern=_TEXT)] = (
+        None
+    )
+    priority: Annotated[str, Field(pattern=r"^(STAT|HIGH|ROUTINE|MEDIUM|LOW)$")] = "ROUTINE"
+    requesting_physician: OptionalText = None
+    requesting_service: OptionalText = None
+    reason: OptionalText = None
+    procedures: Annotated[list[ProcedureIn], Field(min_length=1, max_length=20)]
+
+
+class StepPublic(BaseModel):
+    scheduled_procedure_step_id: str
+    modality: str
+    scheduled_station_ae_title: str | None
+    scheduled_start_date: str
+    scheduled_start_time: str
+    jj1017_code: str | None
+
+
+class OrderOut(BaseModel):
+    """An order as stored."""
+
+    accession_number: str
+    placer_order_number: str | None
+    filler_order_number: str
+    status: str
+    priority: str
+    patient_id: str
+    issuer_of_patient_id: str
+    patient_name: str | None
+    steps: list[StepPublic]
+
+
+def _public(row: OrderRow) -> OrderOut:
+    return OrderOut(
+        accession_number=row.accession_number,
+        placer_order_number=row.placer_order_number,
+        filler_order_number=row.filler_order_number,
+        status=row.status,
+        priority=row.priority,
+        patient_id=row.patient_id,
+        issuer_of_patient_id=row.issuer_of_patient_id,
+        patient_name=row.patient_name,
+        steps=[
+            StepPublic(
+                scheduled_procedure_step_id=s[0],
+                modality=s[1],
+                scheduled_station_ae_title=s[2],
+                scheduled_start_date=s[3],
+                scheduled_start_time=s[4],
+                jj1017_code=s[5],
+            )
+            for s in row.steps
+        ],
+    )
+
+
+AccessionPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=_TEXT, description="Accession number.")
+]
+
+
+def _one(services: ServicesDep, accession: str) -> OrderOut:
+    with services.session_factory() as session:
+        find_order(accession_number=accession, session=session)  # NotFound → 404
+        (row,) = list_orders(session=session, accession_number=accession, limit=1)
+    return _public(row)
+
+
+@endpoint(router, "GET", "/orders", action="orders.read", response_model=list[OrderOut])
+def get_orders(
+    services: ServicesDep,
+    status: Annotated[OrderStatusValues | None, Query(description="Only this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> list[OrderOut]:
+    """Orders, newest first, each with its patient and scheduled steps."""
+    with services.session_factory() as session:
+        rows = list_orders(
+            session=session, status=status.value if status else None, limit=limit, offset=offset
+        )
+    return [_public(r) for r in rows]
+
+
+@endpoint(
+    router, "POST", "/orders", action="orders.write", response_model=OrderOut, status_code=201
+)
+def add_order(services: ServicesDep, body: OrderIn) -> OrderOut:
+    """Place an order by hand; raddx assigns what it lacks (accession number, requested
+    procedure and step IDs, Study Instance UID). Its steps appear in the Modality Worklist."""
+    order = OrderCreate(
+        patient=PatientData(
+            patient_id=body.patient_id,
+            issuer_of_patient_id=body.issuer_of_patient_id,
+            patient_name=body.patient_name,
+            patient_birth_date=body.patient_birth_date,
+            patient_sex=body.patient_sex,
+        ),
+        procedures=tuple(
+            ProcedureCreate(
+                modality=p.modality,
+                scheduled_start_date=p.scheduled_start_date,
+                scheduled_start_time=p.scheduled_start_time,
+                description=p.description,
+                jj1017_code=p.jj1017_code,
+                scheduled_station_ae_title=p.scheduled_station_ae_title,
+            )
+            for p in body.procedures
+        ),
+        placer_order_number=body.placer_order_number,
+        accession_number=body.accession_number,
+        priority=body.priority,
+        requesting_physician=body.requesting_physician,
+        requesting_service=body.requesting_service,
+        reason=body.reason,
+    )
+    with services.session_factory() as session, session.begin():
+        placed = place_order(order, session=session)
+    return _one(services, placed.accession_number)
+
+
+@endpoint(router, "GET", "/orders/{accession}", action="orders.read", response_model=OrderOut)
+def get_order(services: ServicesDep, accession: AccessionPath) -> OrderOut:
+    """One order by accession number."""
+    return _one(services, accession)
+
+
+@endpoint(
+    router, "POST", "/orders/{accession}/cancel", action="orders.write", response_model=OrderOut
+)
+def cancel_order(services: ServicesDep, accession: AccessionPath) -> OrderOut:
+    """Cancel a scheduled order (its steps leave the worklist); 409 once it has started or
+    ended (a started order is discontinued by the modality's MPPS instead)."""
+    with services.session_factory() as session, session.begin():
+        order = find_order(accession_number=accession, session=session)
+        change_order_status(order, OrderStatusValues.CANCELLED, session=session)
+    return _one(services, accession)
