@@ -44,7 +44,9 @@ def create_app(services: Services) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            # Every method a route uses: PATCH edits report drafts (/api/reports), PUT is
+            # reserved by DICOMweb (PS3.18 STOW-RS of a specific study).
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["*"],
             expose_headers=["Warning", "Content-Type"],
         )

@@ -40,3 +40,10 @@ def test_cors_only_when_configured(services: Services) -> None:
         headers={**headers, "Access-Control-Request-Method": "POST"},
     )
     assert preflight.status_code == 200
+    # A viewer on another origin edits a report draft with PATCH (/api/reports).
+    patch = client.options(
+        "/api/reports/R1",
+        headers={**headers, "Access-Control-Request-Method": "PATCH"},
+    )
+    assert patch.status_code == 200
+    assert "PATCH" in patch.headers["access-control-allow-methods"]
