@@ -19,6 +19,7 @@ from raddx._cli_options import DatabaseUrl, DataDir, Quiet, load_cli_settings
 from raddx.cli_dicom import retrieve, send
 from raddx.deid.cli import deid_app
 from raddx.reports.cli import report_app
+from raddx.ris.cli import order_app
 
 __all__ = ["app"]
 
@@ -32,6 +33,7 @@ db_app = typer.Typer(help="Index database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(deid_app, name="deid")
 app.add_typer(report_app, name="report")
+app.add_typer(order_app, name="order")
 
 
 @app.callback()
