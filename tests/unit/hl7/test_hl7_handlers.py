@@ -221,3 +221,34 @@ def test_merge_of_unknown_patient(factory: sessionmaker[Any]) -> None:
 def test_not_hl7_at_all(factory: sessionmaker[Any]) -> None:
     answer = MessageHandler(factory)(b"GET / HTTP/1.1\r\n").decode()
     assert "|AR|" in answer
+
+
+def test_legacy_orm_and_omi(factory: sessionmaker[Any]) -> None:
+    orm = omg("ORD-ORM").replace("OMG^O19^OMG_O19", "ORM^O01^ORM_O01")
+    assert _seg(_send(factory, orm), "MSH")[8] == "ORR^O02^ORR_O02"
+    ipc = "IPC|ACC77|RP77|1.2.392.200036.9116.2.77|SPS77|MR||||MR01"
+    omi = omg("ORD-OMI").replace("OMG^O19^OMG_O19", "OMI^O23^OMI_O23") + "\r" + ipc
+    answer = _send(factory, omi)
+    assert (_seg(answer, "MSH")[8], _seg(answer, "MSA")[1]) == ("ORI^O24^ORI_O24", "AA")
+    with factory() as s:
+        order = s.scalars(select(RisOrder).where(RisOrder.accession_number == "ACC77")).one()
+        rp = s.scalars(
+            select(RisRequestedProcedure).where(RisRequestedProcedure.order_fk == order.id)
+        ).one()
+        assert (rp.requested_procedure_id, rp.study_instance_uid) == (
+            "RP77",
+            "1.2.392.200036.9116.2.77",
+        )
+        step = s.scalars(
+            select(RisScheduledStep).where(RisScheduledStep.procedure_fk == rp.id)
+        ).one()
+        # IPC-5 wins over OBR-24; IPC-9 is the station AE.
+        assert (
+            step.scheduled_procedure_step_id,
+            step.modality,
+            step.scheduled_station_ae_title,
+        ) == (
+            "SPS77",
+            "MR",
+            "MR01",
+        )
