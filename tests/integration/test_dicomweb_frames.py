@@ -12,7 +12,8 @@ import pydicom
 import pytest
 from dicomweb_client import DICOMwebClient
 from pydicom.data import get_testdata_file
-from pydicom.encaps import generate_frames
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import MPEG2MPML
 
 from dicom_factory import make_dataset, to_part10
 from raddx.services import Services
@@ -102,8 +103,8 @@ def test_compressed_frames_as_stored(objects: Objects) -> None:
         ("native", "0", None, 400, "integers from 1"),
         ("native", "1,x", None, 400, "integers from 1"),
         ("no_pixels", "1", None, 400, "no Pixel Data"),  # not an image
-        ("jpeg", "1", 'multipart/related; type="application/octet-stream"', 406, "transcoded"),
-        ("native", "1", 'multipart/related; type="image/jpeg"', 406, "transcoded"),
+        ("native", "1", 'multipart/related; type="image/jpeg"', 406, "not transcoded"),
+        ("rle", "1", 'multipart/related; type="image/jpeg"', 406, "transfer-syntax=*"),
     ],
 )
 def test_refused(
@@ -113,6 +114,47 @@ def test_refused(
     response = httpx.get(_frames_url(objects, getattr(objects, which), frames), headers=headers)
     assert response.status_code == status, response.text
     assert reason in response.json()["detail"]
+
+
+@pytest.mark.parametrize("which", ["rle", "jpeg"])
+def test_compressed_frames_decoded_for_the_default_syntax(objects: Objects, which: str) -> None:
+    """Octet-stream frames in Explicit VR Little Endian (the default syntax of PS3.18
+    8.7.3.5, when a client names none): compressed frames come back decoded, as pydicom
+    decodes them."""
+    name = "SC_rgb_rle_2frame.dcm" if which == "rle" else "SC_rgb_jpeg_dcmtk.dcm"
+    path = get_testdata_file(name)
+    assert path is not None
+    pixels = pydicom.dcmread(path).pixel_array
+    first = pixels[0] if which == "rle" else pixels  # the RLE object has two frames
+    client = DICOMwebClient(objects.url)
+    frames = client.retrieve_instance_frames(
+        *getattr(objects, which),
+        frame_numbers=[1],
+        media_types=(("application/octet-stream", "1.2.840.10008.1.2.1"),),
+    )
+    assert frames == [first.tobytes()]
+    response = httpx.get(
+        _frames_url(objects, getattr(objects, which), "1"),
+        headers={"Accept": 'multipart/related; type="application/octet-stream"'},
+    )
+    assert response.status_code == 200
+    assert b"transfer-syntax=1.2.840.10008.1.2.1" in response.content  # the part's type
+    assert response.content.count(first.tobytes()) == 1
+
+
+def test_frames_no_decoder_reads_are_406_with_the_reason(services: Services, http_url: str) -> None:
+    ds = make_dataset()
+    ds.Rows = ds.Columns = 16
+    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 7, 0
+    ds.BitsAllocated = 8
+    ds.NumberOfFrames = 1
+    ds.PixelData = encapsulate([b"\x00\x00\x01\xb3" + bytes(60)])
+    services.ingest.store(to_part10(ds, MPEG2MPML), source="test")
+    study, series, instance = ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+    url = f"{http_url}/dicom-web/studies/{study}/series/{series}/instances/{instance}/frames/1"
+    response = httpx.get(url)
+    assert response.status_code == 406, response.text
+    assert "no decoder for MPEG2" in response.json()["detail"]
 
 
 def test_unknown_instance_is_404(objects: Objects) -> None:

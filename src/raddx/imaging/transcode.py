@@ -40,6 +40,7 @@ __all__ = [
     "LOSSY_SYNTAXES",
     "TRANSCODING_TARGETS",
     "can_transcode",
+    "decompress_pixel_data",
     "is_lossy",
     "to_explicit_little_endian",
     "transcode",
@@ -116,6 +117,23 @@ def _swap_words(ds: Dataset) -> None:
     ds.walk(swap)
 
 
+def decompress_pixel_data(ds: Dataset) -> None:
+    """Decode ``ds``'s compressed pixel data in place to native Explicit VR Little Endian
+    (colour as RGB, the pixel attributes and the file meta's syntax updated, the SOP
+    Instance UID kept).
+
+    Raises
+    ------
+    CannotDecode
+        No installed decoder reads its syntax, or the pixel data is damaged.
+    """
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    try:
+        decompress(ds, as_rgb=True, generate_instance_uid=False)
+    except (NotImplementedError, RuntimeError, ValueError) as exc:
+        raise CannotDecode(f"the pixel data ({syntax.name}) cannot be decoded: {exc}") from None
+
+
 def to_explicit_little_endian(ds: Dataset) -> bytes:
     """``ds`` (read with its file meta) as an Explicit VR Little Endian Part 10 file.
 
@@ -126,10 +144,7 @@ def to_explicit_little_endian(ds: Dataset) -> bytes:
     """
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     if syntax.is_compressed:
-        try:
-            decompress(ds, as_rgb=True, generate_instance_uid=False)
-        except (NotImplementedError, RuntimeError, ValueError) as exc:
-            raise CannotDecode(f"the pixel data ({syntax.name}) cannot be decoded: {exc}") from None
+        decompress_pixel_data(ds)
     elif not syntax.is_little_endian:
         _swap_words(ds)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian

@@ -7,7 +7,12 @@ split into its compressed frames with :func:`pydicom.encaps.generate_frames` and
 stored, with the media type of its transfer syntax (``image/jpeg``, ``image/jls``,
 ``image/jp2``, ``image/jphc``, ``image/dicom-rle``), or as ``application/octet-stream`` when
 the client asks for that with ``transfer-syntax=*`` (what dicom-image-loader, used by OHIF,
-sends). Transcoding is not done: an Accept that needs it is 406 with what we can send.
+sends). A client that asks for ``application/octet-stream`` without a syntax, or with Explicit
+VR Little Endian (the default of PS3.18 8.7.3.5, what dicomweb-client sends), gets compressed
+frames decoded to native bytes (colour as RGB, as
+:func:`raddx.imaging.transcode.decompress_pixel_data` gives them); a syntax no installed decoder
+reads is 406 saying so. Native frames are never
+compressed: an Accept that needs that is 406 with what we can send.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from pydicom.uid import (
 )
 
 from raddx.errors import InvalidInput
+from raddx.imaging.render import CannotDecode
+from raddx.imaging.transcode import can_transcode, decompress_pixel_data
 from raddx.web._errors import NotAcceptable
 from raddx.web.deps import ServicesDep
 from raddx.web.dicomweb._media import parse_accept, type_matches
@@ -87,27 +94,48 @@ def split_frames(ds: Dataset, *, native: bool) -> list[bytes]:
 
 
 def choose_part_type(accept: str | None, stored: str) -> str:
-    """The Content-Type of each part, from the client's Accept and the stored syntax."""
+    """The Content-Type of each part, from the client's Accept and the stored syntax, for
+    frames sent as stored (bulk data)."""
+    return _part_type(accept, stored, may_decode=False)[0]
+
+
+def _part_type(accept: str | None, stored: str, *, may_decode: bool) -> tuple[str, bool]:
+    """The Content-Type of each part, and whether compressed frames must be decoded for it."""
     native = stored in NATIVE
     media = _OCTETS if native else _MEDIA_TYPES.get(stored)
     part_syntax = ExplicitVRLittleEndian if native else stored
+    decodable, why_not = (
+        can_transcode(stored, ExplicitVRLittleEndian) if may_decode and not native else (False, "")
+    )
     for media_range in parse_accept(accept):
         if media_range.media_type not in ("*/*", "multipart/*", "multipart/related"):
             continue
-        if media is None:
-            break  # a compressed syntax we cannot name (video…): nothing fits
         wanted_type = media_range.params.get("type") or "*/*"
         wanted_syntax = media_range.params.get("transfer-syntax")
-        if type_matches(wanted_type, media) and wanted_syntax in (None, "*", part_syntax):
-            return f"{media}; transfer-syntax={part_syntax}"
-        # Compressed frames as octet-stream: only when the client says any syntax will do.
-        if not native and type_matches(wanted_type, _OCTETS) and wanted_syntax in ("*", stored):
-            return f"{_OCTETS}; transfer-syntax={stored}"
+        if media is not None:
+            if type_matches(wanted_type, media) and wanted_syntax in (None, "*", part_syntax):
+                return f"{media}; transfer-syntax={part_syntax}", False
+            # Compressed frames as octet-stream: only when the client says any syntax will do.
+            if not native and type_matches(wanted_type, _OCTETS) and wanted_syntax in ("*", stored):
+                return f"{_OCTETS}; transfer-syntax={stored}", False
+        # Compressed frames decoded: octet-stream in the default syntax (PS3.18 8.7.3.5).
+        if (
+            decodable
+            and type_matches(wanted_type, _OCTETS)
+            and wanted_syntax in (None, ExplicitVRLittleEndian)
+        ):
+            return f"{_OCTETS}; transfer-syntax={ExplicitVRLittleEndian}", True
     offer = f'multipart/related; type="{media}"; transfer-syntax={part_syntax}'
-    raise NotAcceptable(
-        f"frames are stored in {stored} and not transcoded; "
-        + (f"ask for {offer} or transfer-syntax=*" if media else "this syntax has no frames")
-    )
+    if native:
+        raise NotAcceptable(f"native frames are not transcoded; ask for {offer}")
+    if not media:
+        raise NotAcceptable(
+            f"frames stored in {stored} cannot be sent" + (f": {why_not}" if why_not else "")
+        )
+    reason = f"ask for {offer} or transfer-syntax=*"
+    if may_decode and not decodable:
+        reason += f" (not decoded: {why_not})"
+    raise NotAcceptable(f"frames are stored in {stored}; {reason}")
 
 
 router = APIRouter(tags=["WADO-RS"])
@@ -120,13 +148,21 @@ def retrieve_frames(
     """Retrieve Frames (PS3.18 10.4.1.1.5): the listed frames, in the order listed.
 
     400 for a malformed list, a frame number beyond NumberOfFrames or an instance without
-    pixel data; 404 for an unknown instance; 406 when the Accept header needs transcoding.
+    pixel data; 404 for an unknown instance; 406 when the Accept header asks for what we
+    cannot produce (native frames compressed, compressed frames no decoder reads).
     """
     numbers = frame_numbers(frames)
     data, stored = instance_bytes(services, study, series, instance)
-    content_type = choose_part_type(request.headers.get("accept"), stored)
+    content_type, decode = _part_type(request.headers.get("accept"), stored, may_decode=True)
     ds = pydicom.dcmread(BytesIO(data))
-    available = split_frames(ds, native=stored in NATIVE)
+    if decode:
+        if "PixelData" not in ds:
+            raise InvalidInput("the instance has no Pixel Data (7FE0,0010); it has no frames")
+        try:
+            decompress_pixel_data(ds)
+        except CannotDecode as exc:
+            raise NotAcceptable(str(exc)) from None
+    available = split_frames(ds, native=decode or stored in NATIVE)
     beyond = [n for n in numbers if n > len(available)]
     if beyond:
         raise InvalidInput(
