@@ -23,10 +23,13 @@ from raddx.web.api import (
 )
 from raddx.web.api._deps import install
 
-__all__ = ["PREFIX", "install", "router"]
+__all__ = ["MODULES", "PREFIX", "install", "router"]
 
 PREFIX = "/api"
 
+#: The resource modules; each has a ``router`` (tests enumerate them to check every route).
+MODULES = (patients, studies, series, instances, admin, remote_aes, jobs, deid_jobs, orders)
+
 router = APIRouter(prefix=PREFIX)
-for _module in (patients, studies, series, instances, admin, remote_aes, jobs, deid_jobs, orders):
+for _module in MODULES:
     router.include_router(_module.router)
