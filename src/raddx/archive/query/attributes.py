@@ -80,11 +80,7 @@ class Attribute:
 def _patient_studies() -> ColumnElement[int]:
     # Aliased so that the subquery never correlates with the Study of the outer query.
     s = aliased(Study)
-    return (
-        select(func.count(s.id))
-        .where(s.patient_fk == Patient.id, visible(s))
-        .scalar_subquery()
-    )
+    return select(func.count(s.id)).where(s.patient_fk == Patient.id, visible(s)).scalar_subquery()
 
 
 def _patient_sum(column: str) -> Callable[[], ColumnElement[int]]:
