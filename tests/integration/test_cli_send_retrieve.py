@@ -187,8 +187,14 @@ def test_send_stops_cleanly_on_ctrl_c(services: Services) -> None:
     try:
         wait_for(arrived.is_set)
         proc.send_signal(signal.SIGINT)
-        # Generous: on a loaded 2-core machine the abort and the summary took >20 s once.
-        out, err = proc.communicate(timeout=60)
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            # pynetdicom's abort waits until the peer closes the connection. In full test
+            # runs this in-process peer sometimes keeps it open while its handler holds the
+            # object (not seen alone; a real peer closes on A-ABORT): let the peer go.
+            release.set()
+            out, err = proc.communicate(timeout=60)
     finally:
         release.set()
         if proc.poll() is None:
