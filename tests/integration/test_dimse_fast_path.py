@@ -146,6 +146,34 @@ def test_query_and_get_association_runs_on_the_fast_path(
         assoc.release()
 
 
+def test_retrieve_ae_title_is_ours_whatever_the_peer_called(
+    server: DimseServer, services: Services
+) -> None:
+    """The Called AE Title is not checked by default; RetrieveAETitle in the answers is still
+    this archive's own title (where to send the C-MOVE/C-GET), not what the peer called."""
+    services.ingest.store(to_part10(_image(patient_id="RAET1")), source="test")
+    ae = AE(ae_title="WORKSTATION")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    assoc = ae.associate(*server.address, ae_title="ANY-SCP")
+    assert assoc.is_established
+    try:
+        assert _fast_active(server) == 1
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.PatientID = "RAET1"
+        query.RetrieveAETitle = ""
+        answers = [
+            identifier
+            for status, identifier in assoc.send_c_find(
+                query, StudyRootQueryRetrieveInformationModelFind
+            )
+            if status.Status == 0xFF00
+        ]
+    finally:
+        assoc.release()
+    assert [a.RetrieveAETitle for a in answers] == ["RADDX"]
+
+
 def test_store_only_association_runs_on_the_fast_path(
     server: DimseServer, services: Services
 ) -> None:

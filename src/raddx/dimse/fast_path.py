@@ -193,6 +193,8 @@ class Link:
     contexts: dict[int, PresentationContext]
     peer_max_pdu: int
     extended: dict[str, bytes]
+    #: Our own AE title (the Called AE Title may be anything unless it is checked).
+    local_ae_title: str = ""
     stored: int = 0
     failed: int = 0
     #: Bytes of the current P-DATA-TF PDU not read yet (a PDU may hold PDVs of two messages).
@@ -548,6 +550,7 @@ class FastPath:
             contexts=plan.contexts,
             peer_max_pdu=plan.peer_max_pdu,
             extended=plan.extended,
+            local_ae_title=str(ae.ae_title).strip(),
         )
         log.info(
             "association accepted calling_ae=%s peer=%s contexts=%d path=fast",

@@ -86,7 +86,7 @@ def find_handler(query_service: QueryService, max_matches: int) -> RequestHandle
             options=FindOptions.from_accepted(link.extended.get(sop_class)),
             max_matches=max_matches,
             is_cancelled=lambda: link.cancel_requested(message_id),
-            retrieve_ae_title=link.called_ae_title,
+            retrieve_ae_title=link.local_ae_title,
             calling_ae_title=link.calling_ae_title,
         )
         syntax = link.contexts[message.context_id].transfer_syntax[0]
