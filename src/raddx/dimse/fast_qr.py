@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
@@ -29,7 +30,13 @@ from raddx.archive.retrieve import RetrievedInstance, RetrieveService
 from raddx.dimse._command_codec import encode_command, p_data_pdus
 from raddx.dimse._stored_send import StoredObject
 from raddx.dimse.fast_path import C_STORE_RQ, Link, Message, ProtocolError, RequestHandler
-from raddx.dimse.find import FIND_MODELS, FindOptions, find_responses, query_from_identifier
+from raddx.dimse.find import (
+    FIND_MODELS,
+    FindOptions,
+    FindResponse,
+    find_responses,
+    query_from_identifier,
+)
 from raddx.dimse.retrieve import (
     PENDING_INTERVAL,
     RETRIEVE_MODELS,
@@ -44,7 +51,7 @@ from raddx.dimse.status import (
 )
 from raddx.errors import InvalidInput
 
-__all__ = ["find_handler", "get_handler"]
+__all__ = ["ResponsesFor", "c_find_handler", "find_handler", "get_handler"]
 
 log = logging.getLogger(__name__)
 
@@ -65,33 +72,30 @@ def _model(link: Link, message: Message) -> InformationModelValues:
     return _MODELS_BY_UID[str(link.contexts[message.context_id].abstract_syntax)]
 
 
-def find_handler(query_service: QueryService, max_matches: int) -> RequestHandler:
-    """The C-FIND request handler for the fast path."""
+#: The responses of one C-FIND: given the link, the request and its decoded identifier, and
+#: whether a C-CANCEL-RQ has come (:meth:`Link.cancel_requested`).
+ResponsesFor = Callable[[Link, Message, Dataset, Callable[[], bool]], Iterator[FindResponse]]
+
+
+def c_find_handler(responses_for: ResponsesFor, service: str = "C-FIND") -> RequestHandler:
+    """A fast-path request handler for a C-FIND service (Query/Retrieve, Modality Worklist):
+    decodes the identifier, writes each response from ``responses_for``, the identifiers
+    hand-encoded (:meth:`FindAnswer.encoded`) where the context allows."""
 
     def handle(link: Link, message: Message) -> None:
         if message.command_field != _C_FIND_RQ:
             raise ProtocolError(f"command 0x{message.command_field:04x} on a C-FIND context")
         message_id = message.message_id
         try:
-            identifier = link.decode(message)
+            request = link.decode(message)
         except Exception:
-            log.exception("C-FIND identifier unreadable calling_ae=%s", link.calling_ae_title)
+            log.exception("%s identifier unreadable calling_ae=%s", service, link.calling_ae_title)
             link.respond(message, _C_FIND_RSP, UNABLE_TO_PROCESS, "identifier not decodable")
             return
-        sop_class = message.uid(0x0002)
-        responses = find_responses(
-            identifier,
-            _model(link, message),
-            query_service,
-            options=FindOptions.from_accepted(link.extended.get(sop_class)),
-            max_matches=max_matches,
-            is_cancelled=lambda: link.cancel_requested(message_id),
-            retrieve_ae_title=link.local_ae_title,
-            calling_ae_title=link.calling_ae_title,
-        )
+        responses = responses_for(link, message, request, lambda: link.cancel_requested(message_id))
         syntax = link.contexts[message.context_id].transfer_syntax[0]
         hand_encoded = syntax.is_little_endian and not syntax.is_deflated
-        with contextlib.closing(responses):
+        with contextlib.closing(responses):  # type: ignore[type-var]
             for status, answer, comment in responses:
                 identifier: Dataset | bytes | None = None
                 if answer is not None:
@@ -102,6 +106,26 @@ def find_handler(query_service: QueryService, max_matches: int) -> RequestHandle
                 link.respond(message, _C_FIND_RSP, status, comment, identifier=identifier)
 
     return handle
+
+
+def find_handler(query_service: QueryService, max_matches: int) -> RequestHandler:
+    """The Query/Retrieve C-FIND request handler for the fast path."""
+
+    def responses_for(
+        link: Link, message: Message, identifier: Dataset, is_cancelled: Callable[[], bool]
+    ) -> Iterator[FindResponse]:
+        return find_responses(
+            identifier,
+            _model(link, message),
+            query_service,
+            options=FindOptions.from_accepted(link.extended.get(message.uid(0x0002))),
+            max_matches=max_matches,
+            is_cancelled=is_cancelled,
+            retrieve_ae_title=link.local_ae_title,
+            calling_ae_title=link.calling_ae_title,
+        )
+
+    return c_find_handler(responses_for)
 
 
 @dataclass(slots=True)

@@ -60,6 +60,8 @@ __all__ = [
     "find_responses",
     "handle_find",
     "handle_sop_extended",
+    "pynetdicom_responses",
+    "stream_responses",
 ]
 
 log = logging.getLogger(__name__)
@@ -338,34 +340,63 @@ def find_responses(
         log.exception("C-FIND identifier unreadable calling_ae=%s", calling_ae_title)
         yield UNABLE_TO_PROCESS, None, "identifier could not be decoded"
         return
+    yield from stream_responses(
+        query_service.find(query),
+        terms,
+        max_matches=max_matches,
+        is_cancelled=is_cancelled,
+        calling_ae_title=calling_ae_title,
+        retrieve_ae_title=retrieve_ae_title,
+    )
+
+
+def stream_responses(
+    answers: Iterator[dict[str, Any]],
+    terms: list[str],
+    *,
+    max_matches: int,
+    is_cancelled: Callable[[], bool],
+    calling_ae_title: str,
+    retrieve_ae_title: str | None = None,
+    service: str = "C-FIND",
+    noun: str = "matches",
+) -> Iterator[FindResponse]:
+    """The Pending responses for ``answers`` (closed when done), then the final one: the
+    part of a C-FIND that Query/Retrieve and the Modality Worklist share. A requested
+    RetrieveAETitle is answered with ``retrieve_ae_title`` when given.
+
+    ``is_cancelled`` is asked before each match, outside the error handling of the query:
+    what it raises (a peer breaking the protocol) ends the association, it is not answered
+    as an internal error. 0xA700 after ``max_matches`` answers when more match; 0xC000 when
+    reading the answers fails (logged).
+    """
     sent = 0
-    with contextlib.closing(query_service.find(query)) as answers:
+    with contextlib.closing(answers):  # type: ignore[type-var]
         while True:
             try:
                 answer = next(answers, None)
-                if answer is not None and "RetrieveAETitle" in answer:
-                    answer["RetrieveAETitle"] = retrieve_ae_title
                 found = None
                 if answer is not None:
+                    if retrieve_ae_title is not None and "RetrieveAETitle" in answer:
+                        answer["RetrieveAETitle"] = retrieve_ae_title
                     found = FindAnswer(answer, response_charset(answer, terms))
             except Exception:
-                log.exception("C-FIND failed calling_ae=%s", calling_ae_title)
+                log.exception("%s failed calling_ae=%s", service, calling_ae_title)
                 yield UNABLE_TO_PROCESS, None, "internal error; see server log"
                 return
             if found is None:
                 break
-            # Outside the try: what the door raises here (a peer breaking the protocol)
-            # ends the association, it is not an internal error of the query.
             if is_cancelled():
                 yield CANCEL, None, None
                 return
             if sent == max_matches:
                 log.warning(
-                    "C-FIND truncated calling_ae=%s max_matches=%d",
+                    "%s truncated calling_ae=%s max_matches=%d",
+                    service,
                     calling_ae_title,
                     max_matches,
                 )
-                comment = f"more than {max_matches} matches; first {max_matches} sent"
+                comment = f"more than {max_matches} {noun}; first {max_matches} sent"
                 yield OUT_OF_RESOURCES, None, comment
                 return
             sent += 1
@@ -395,7 +426,16 @@ def handle_find(
         retrieve_ae_title=assoc.acceptor.ae_title,
         calling_ae_title=assoc.requestor.ae_title,
     )
-    with contextlib.closing(responses), _direct_writes(assoc):
+    yield from pynetdicom_responses(responses, assoc)
+
+
+def pynetdicom_responses(
+    responses: Iterator[FindResponse], assoc: object
+) -> Iterator[tuple[int | Dataset, Dataset | None]]:
+    """A door-neutral C-FIND response stream in pynetdicom's handler terms: it sends the
+    final Success itself when the handler ends. Pending responses are written on this thread
+    (:func:`_direct_writes`)."""
+    with contextlib.closing(responses), _direct_writes(assoc):  # type: ignore[type-var]
         for status, answer, comment in responses:
             if status == PENDING and answer is not None:
                 yield PENDING, answer.dataset()

@@ -12,7 +12,6 @@ Both DIMSE paths serve it: pynetdicom's event handler and the fast path
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Generator, Iterator
 
@@ -24,23 +23,19 @@ from pynetdicom.events import Event
 from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
 
 from raddx.archive.query import QueryService, WorklistQuery, WorklistService
-from raddx.dimse.fast_path import Link, Message, ProtocolError, RequestHandler
+from raddx.dimse.fast_path import Link, Message, RequestHandler
+from raddx.dimse.fast_qr import c_find_handler
 from raddx.dimse.find import (
     DEFAULT_MAX_FIND_MATCHES,
-    FindAnswer,
     FindResponse,
     _charset_terms,
-    _direct_writes,
     _key_value,
     handle_find,
-    response_charset,
+    pynetdicom_responses,
+    stream_responses,
 )
 from raddx.dimse.status import (
-    CANCEL,
     IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
-    OUT_OF_RESOURCES,
-    PENDING,
-    SUCCESS,
     UNABLE_TO_PROCESS,
     status_dataset,
 )
@@ -113,24 +108,15 @@ def worklist_responses(
         log.exception("MWL C-FIND identifier unreadable calling_ae=%s", calling_ae_title)
         yield UNABLE_TO_PROCESS, None, "identifier could not be decoded"
         return
-    sent = 0
-    try:
-        with contextlib.closing(service.find(query)) as answers:
-            for answer in answers:
-                if is_cancelled():
-                    yield CANCEL, None, None
-                    return
-                if sent == max_matches:
-                    comment = f"more than {max_matches} worklist items; first {max_matches} sent"
-                    yield OUT_OF_RESOURCES, None, comment
-                    return
-                sent += 1
-                yield PENDING, FindAnswer(answer, response_charset(answer, terms)), None
-    except Exception:
-        log.exception("MWL C-FIND failed calling_ae=%s", calling_ae_title)
-        yield UNABLE_TO_PROCESS, None, "internal error; see server log"
-        return
-    yield SUCCESS, None, None
+    yield from stream_responses(
+        service.find(query),
+        terms,
+        max_matches=max_matches,
+        is_cancelled=is_cancelled,
+        calling_ae_title=calling_ae_title,
+        service="MWL C-FIND",
+        noun="worklist items",
+    )
 
 
 def handle_worklist_find(
@@ -151,15 +137,7 @@ def handle_worklist_find(
         is_cancelled=lambda: bool(event.is_cancelled),
         calling_ae_title=calling,
     )
-    # Pending responses written on this thread, as Query/Retrieve C-FIND does.
-    with contextlib.closing(responses), _direct_writes(event.assoc):
-        for status, answer, comment in responses:
-            if status == PENDING and answer is not None:
-                yield PENDING, answer.dataset()
-            elif status == CANCEL:
-                yield CANCEL, None
-            elif status != SUCCESS:
-                yield status_dataset(status, comment), None
+    yield from pynetdicom_responses(responses, event.assoc)
 
 
 def worklist_handler(service: WorklistService, max_matches: int) -> RequestHandler:
@@ -167,36 +145,18 @@ def worklist_handler(service: WorklistService, max_matches: int) -> RequestHandl
     identifiers are hand-encoded (:meth:`FindAnswer.encoded`) instead of built as pydicom
     datasets, which cost ~3 ms per worklist item with its nested protocol code sequences."""
 
-    def handle(link: Link, message: Message) -> None:
-        if message.command_field != _C_FIND_RQ:
-            raise ProtocolError(f"command 0x{message.command_field:04x} on a C-FIND context")
-        message_id = message.message_id
-        try:
-            identifier = link.decode(message)
-        except Exception:
-            log.exception("MWL C-FIND identifier unreadable calling_ae=%s", link.calling_ae_title)
-            link.respond(message, _C_FIND_RSP, UNABLE_TO_PROCESS, "identifier not decodable")
-            return
-        responses = worklist_responses(
+    def responses_for(
+        link: Link, message: Message, identifier: Dataset, is_cancelled: Callable[[], bool]
+    ) -> Iterator[FindResponse]:
+        return worklist_responses(
             identifier,
             service,
             max_matches=max_matches,
-            is_cancelled=lambda: link.cancel_requested(message_id),
+            is_cancelled=is_cancelled,
             calling_ae_title=link.calling_ae_title,
         )
-        syntax = link.contexts[message.context_id].transfer_syntax[0]
-        hand_encoded = syntax.is_little_endian and not syntax.is_deflated
-        with contextlib.closing(responses):
-            for status, answer, comment in responses:
-                encoded: Dataset | bytes | None = None
-                if answer is not None:
-                    raw = (
-                        answer.encoded(implicit_vr=syntax.is_implicit_VR) if hand_encoded else None
-                    )
-                    encoded = answer.dataset() if raw is None else raw
-                link.respond(message, _C_FIND_RSP, status, comment, identifier=encoded)
 
-    return handle
+    return c_find_handler(responses_for, "MWL C-FIND")
 
 
 def handle_c_find(
