@@ -1,21 +1,16 @@
-"""C-CANCEL of a C-FIND (PS3.4 C.4.1.2.3), on both DIMSE paths, SQLite and PostgreSQL.
+"""C-CANCEL of a C-FIND (PS3.4 C.4.1.2.3) on the fast path, SQLite and PostgreSQL.
 
 The C-CANCEL-RQ is sent by a raw peer in the same write as its C-FIND-RQ, so it is certainly
 waiting before the second match: a real client's cancel (after the first Pending response)
-can arrive after a fast server has already sent every answer, on either path.
+can arrive after a fast server has already sent every answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from pydicom.dataset import Dataset
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from dicom_factory import make_dataset, to_part10
-from helpers import start_dimse_server
-from raddx.dimse import DimseServer
 from raddx.dimse._command_codec import encode_command
 from raddx.services import Services
 from raw_peer import RawPeer, p_data
@@ -35,14 +30,6 @@ def _query() -> Dataset:
 def _store_studies(services: Services) -> None:
     for _ in range(STUDIES):
         services.ingest.store(to_part10(make_dataset(patient_id="CANCEL1")), source="test")
-
-
-@pytest.fixture
-def pynetdicom_path(services: Services) -> Iterator[DimseServer]:
-    settings = services.settings.model_copy(update={"dicom_fast_path": False})
-    server = start_dimse_server(services, settings)
-    yield server
-    server.stop()
 
 
 def _find_rq(message_id: int) -> bytes:
@@ -73,36 +60,23 @@ def _statuses(peer: RawPeer) -> list[int]:
     return statuses
 
 
-# Only the fast path: pynetdicom's C-FIND SCP (the path of associations that also propose
-# C-MOVE or commitment) does not honour a C-CANCEL-RQ that arrives in the same write as its
-# request (it answered all 200 matches here); its cancel after the first Pending response is
-# covered with C-GET in test_dimse_retrieve.py. See the stop note of 2026-11-26.
-@pytest.mark.parametrize("path", ["fast"])
-def test_cancel_stops_the_answers(
-    services: Services, dimse_server: tuple[str, int], path: str
-) -> None:
+# On the fast path only: pynetdicom's C-FIND SCP (associations that also propose C-MOVE or
+# commitment) does not honour a C-CANCEL-RQ that arrives in the same write as its request (it
+# answered all 200 matches here); its cancel after the first Pending response is covered with
+# C-GET in test_dimse_retrieve.py. See the stop note of 2026-11-26.
+def test_cancel_stops_the_answers(services: Services, dimse_server: tuple[str, int]) -> None:
     _store_studies(services)
-    if path == "fast":
-        port, server = dimse_server[1], None
-    else:
-        settings = services.settings.model_copy(update={"dicom_fast_path": False})
-        server = start_dimse_server(services, settings)
-        port = server.address[1]
-    try:
-        peer = RawPeer(port, abstract=MODEL)
-        identifier = RawPeer.dataset_bytes(_query())
-        peer.sock.sendall(
-            p_data((1, 0x03, _find_rq(9)), (1, 0x02, identifier)) + p_data((1, 0x03, _cancel_rq(9)))
-        )
-        cancelled = _statuses(peer)
-        # A cancel for a request no longer outstanding is ignored; the next query is whole.
-        peer.sock.sendall(p_data((1, 0x03, _cancel_rq(9))))
-        peer.sock.sendall(p_data((1, 0x03, _find_rq(10)), (1, 0x02, identifier)))
-        complete = _statuses(peer)
-        peer.release()
-    finally:
-        if server is not None:
-            server.stop()
+    peer = RawPeer(dimse_server[1], abstract=MODEL)
+    identifier = RawPeer.dataset_bytes(_query())
+    peer.sock.sendall(
+        p_data((1, 0x03, _find_rq(9)), (1, 0x02, identifier)) + p_data((1, 0x03, _cancel_rq(9)))
+    )
+    cancelled = _statuses(peer)
+    # A cancel for a request no longer outstanding is ignored; the next query is whole.
+    peer.sock.sendall(p_data((1, 0x03, _cancel_rq(9))))
+    peer.sock.sendall(p_data((1, 0x03, _find_rq(10)), (1, 0x02, identifier)))
+    complete = _statuses(peer)
+    peer.release()
     assert cancelled[-1] == 0xFE00
     assert cancelled.count(0xFF00) <= 1
     assert complete == [0xFF00] * STUDIES + [0x0000]
