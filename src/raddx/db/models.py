@@ -28,6 +28,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -40,7 +41,9 @@ __all__ = [
     "DeidPseudonym",
     "DeidPseudonymLookup",
     "Instance",
+    "Jj1017MasterCode",
     "Job",
+    "OutboxMessage",
     "Patient",
     "ProcedureCode",
     "PurgePending",
@@ -54,6 +57,7 @@ __all__ = [
     "RisPerformedStep",
     "RisRequestedProcedure",
     "RisScheduledStep",
+    "RisStudyLink",
     "Series",
     "Study",
 ]
@@ -546,3 +550,88 @@ class RisPerformedStep(Base):
     order_fk: Mapped[int | None] = mapped_column(ForeignKey("ris_order.id"), index=True)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+
+
+class RisStudyLink(Base):
+    """The link between an order and a stored study (``raddx.ris.reconcile``; issue 6 §6).
+
+    Written when a study's first object arrives and its AccessionNumber or StudyInstanceUID
+    names an order (``matched_by`` ``ACCESSION`` / ``STUDY_UID``), or when a person reconciles
+    an unmatched study (``MANUAL``, with ``linked_by`` and ``reason``). A study without a row
+    here is *unmatched*. Keyed by the Study Instance UID, not the archive's row id, so the
+    link survives a purge and re-import of the same study.
+    """
+
+    __tablename__ = "ris_study_link"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_instance_uid: Mapped[UI] = mapped_column(unique=True)
+    order_fk: Mapped[int] = mapped_column(ForeignKey("ris_order.id"), index=True)
+    matched_by: Mapped[str] = mapped_column(String(16))
+    linked_by: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str | None]
+    linked_at: Mapped[dt.datetime]
+
+
+class Jj1017MasterCode(Base):
+    """One row of the hospital's JJ1017 master (``raddx jj1017 import``; issue 6 §2).
+
+    No openly licensed JJ1017 master exists, so the hospital imports its JSRT master files
+    and its own facility extensions (modality code P–Y); orders resolve a code's name here.
+    ``valid_from``/``valid_to`` (DA, inclusive) bound when the code may be ordered.
+    """
+
+    __tablename__ = "jj1017_master"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The full JJ1017-32 code (``raddx.ris.jj1017.Jj1017Code``).
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str]
+    name_kana: Mapped[str | None]
+    name_english: Mapped[str | None]
+    #: The DICOM Modality (CT, MR…) of the worklist item ordered with this code.
+    modality: Mapped[CS | None] = mapped_column(index=True)
+    valid_from: Mapped[DA | None]
+    valid_to: Mapped[DA | None]
+    #: A facility extension (modality position P–Y), not a JSRT code.
+    facility: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str | None]
+    updated_at: Mapped[dt.datetime]
+
+
+class OutboxMessage(Base):
+    """A message raddx owes another system (``raddx.outbox``): HL7 v2 over MLLP (OMI^O23,
+    OMI^Z23, ORU^R01) or a forwarded MPPS (N-CREATE/N-SET).
+
+    Written in the same unit of work as the change it announces (an order placed, an MPPS
+    completed, a report signed), so nothing is announced that did not happen and nothing that
+    happened is lost on a crash or restart. A row with no ``destination`` is the *event*; the
+    outbound worker routes it to each configured destination that takes that kind of message
+    (one delivery row each, ``event_fk`` pointing back) and marks it ``routed``. A delivery is
+    ``pending`` until the peer acknowledges (``sent``) or refuses it (``failed`` with
+    ``last_error``); an unreachable peer leaves it ``pending`` with a later ``next_attempt_at``.
+    """
+
+    __tablename__ = "outbox_message"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: What it announces: ``omi`` | ``z23`` | ``oru`` | ``mpps``.
+    event: Mapped[str] = mapped_column(String(16), index=True)
+    #: The accession number, report id:version or MPPS SOP Instance UID it is about.
+    subject: Mapped[str] = mapped_column(String(128), index=True)
+    #: ORC-1 (NW/XO/CA), the MPPS status, the report status, or the DIMSE operation.
+    action: Mapped[str] = mapped_column(String(32))
+    #: What the event must remember beyond the subject (JSON), e.g. the MPPS dataset.
+    detail: Mapped[str | None]
+    destination: Mapped[str | None] = mapped_column(String(64), index=True)
+    event_fk: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    #: The exact bytes sent (an encoded HL7 message, or the MPPS dataset as DICOM JSON).
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+    message_control_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(index=True)
+    last_error: Mapped[str | None]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]

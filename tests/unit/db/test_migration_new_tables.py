@@ -1,6 +1,7 @@
-"""Migrations that add tables (0005 reports, 0007 RIS, 0008 MPPS), on SQLite and PostgreSQL:
-the schema each builds is the one the models declare (no drift), and each downgrades
-cleanly to the revision before it. (0003 and 0006 also change existing tables: own tests.)"""
+"""Migrations that add tables (0005 reports, 0007 RIS, 0008 MPPS, 0009 study links), on
+SQLite and PostgreSQL: the schema each builds is the one the models declare (no drift), and
+each downgrades cleanly to the revision before it. (0003 and 0006 also change existing tables:
+own tests.)"""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ CASES = [
     ("0005", "0004", {"report_version", "report_study", "report_quarantine"}),
     ("0007", "0006", {"ris_patient", "ris_order", "ris_requested_procedure", "ris_scheduled_step"}),
     ("0008", "0007", {"ris_performed_step"}),
+    ("0009", "0008", {"ris_study_link"}),
 ]
 
 
