@@ -20,6 +20,7 @@ CASES = [
     ("0007", "0006", {"ris_patient", "ris_order", "ris_requested_procedure", "ris_scheduled_step"}),
     ("0008", "0007", {"ris_performed_step"}),
     ("0009", "0008", {"ris_study_link"}),
+    ("0010", "0009", {"outbox_message"}),
 ]
 
 
