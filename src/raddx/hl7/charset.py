@@ -92,6 +92,25 @@ def decode(data: bytes, header: Header) -> str:
         ) from None
 
 
-def encode(text: str, header: Header) -> bytes:
-    """An answer in the request's character set (characters it cannot hold become ``?``)."""
-    return text.encode(header.codec or "ascii", errors="replace")
+def encode(text: str, header: Header, *, strict: bool = False) -> bytes:
+    """``text`` in ``header``'s character set. An answer (default) turns characters the set
+    cannot hold into ``?``; a message we originate (``strict``) is refused instead, since a
+    silently altered name or finding must never leave raddx (STYLE rule 5).
+
+    Raises
+    ------
+    CharsetError
+        ``strict`` and MSH-18 is unknown, or a character has no encoding in it (the
+        character is named, e.g. 髙 outside JIS X 0208).
+    """
+    if not strict:
+        return text.encode(header.codec or "ascii", errors="replace")
+    if header.codec is None:
+        raise CharsetError(f"unknown character set {header.charset!r} in MSH-18")
+    try:
+        return text.encode(header.codec)
+    except UnicodeEncodeError as exc:
+        raise CharsetError(
+            f"{text[exc.start : exc.end]!r} cannot be written in the character set "
+            f"{header.charset or 'ASCII'!r} of MSH-18"
+        ) from None
