@@ -20,6 +20,7 @@ from raddx.cli_dicom import retrieve, send
 from raddx.deid.cli import deid_app
 from raddx.reports.cli import report_app
 from raddx.ris.cli import order_app
+from raddx.ris.jj1017_cli import jj1017_app
 
 __all__ = ["app"]
 
@@ -34,6 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(deid_app, name="deid")
 app.add_typer(report_app, name="report")
 app.add_typer(order_app, name="order")
+app.add_typer(jj1017_app, name="jj1017")
 
 
 @app.callback()

@@ -212,6 +212,14 @@ class Settings(BaseSettings):
         description="The orphan sweep leaves blobs and temp files younger than this alone "
         "(they may belong to an ingest still in flight).",
     )
+    jj1017_refuse_unknown: bool = Field(
+        False,
+        description="Refuse orders (HL7, REST, FHIR) whose JJ1017 code is not in the imported "
+        "master (raddx jj1017 import); default: accept them and flag the code as unknown.",
+    )
+    fhir_page_size: int = Field(
+        50, ge=1, le=1000, description="FHIR search: entries per page when _count is not given."
+    )
     report_pdf_font: Path | None = Field(
         None,
         description="TrueType/OpenType font with Japanese glyphs embedded in report PDFs; "

@@ -22,6 +22,7 @@ __all__ = [
     "CODING_SCHEME_16M",
     "CODING_SCHEME_16S",
     "CODING_SCHEME_32",
+    "FACILITY_MODALITY_CODES",
     "MODALITY_CODES",
     "Jj1017Code",
 ]
@@ -56,7 +57,8 @@ LATERALITY_CODES = frozenset("0BRLHFAPWQSKM")
 #: Guideline §5.4.1: digits and upper-case letters except I and O (easily misread).
 _ALLOWED = re.compile(r"^[0-9A-HJ-NP-Z]{32}$")
 #: Facility extension range for the modality position (P–Y) is allowed as well.
-_FACILITY_MODALITIES = frozenset("PQRSTUVWXY")
+FACILITY_MODALITY_CODES = frozenset("PQRSTUVWXY")
+_FACILITY_MODALITIES = FACILITY_MODALITY_CODES
 
 
 @dataclass(frozen=True, slots=True)

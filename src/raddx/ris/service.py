@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from raddx.archive.names import split_person_name
 from raddx.db.models import RisOrder, RisPatient, RisRequestedProcedure, RisScheduledStep
-from raddx.errors import Conflict, NotFound
+from raddx.errors import Conflict, InvalidInput, NotFound
+from raddx.ris.jj1017_master import resolve as resolve_jj1017
 from raddx.ris.records import OrderCreate, PatientData
 from raddx.ris.status import OrderStatusValues, check_transition, step_status
 
@@ -45,6 +46,9 @@ class OrderPublic:
     requested_procedure_ids: tuple[str, ...]
     study_instance_uids: tuple[str, ...]
     scheduled_procedure_step_ids: tuple[str, ...]
+    #: JJ1017 codes of the order that the hospital's master does not hold (flagged, allowed
+    #: unless the caller refuses them; ``raddx.ris.jj1017_master``).
+    unknown_jj1017_codes: tuple[str, ...] = ()
 
 
 def _now() -> dt.datetime:
@@ -95,15 +99,35 @@ def upsert_patient(patient: PatientData, *, session: Session) -> RisPatient:
     return row
 
 
-def place_order(order: OrderCreate, *, session: Session) -> OrderPublic:
+def place_order(
+    order: OrderCreate, *, session: Session, refuse_unknown_jj1017: bool = False
+) -> OrderPublic:
     """Store a new order with its requested procedures and scheduled steps.
+
+    A procedure's JJ1017 code is looked up in the hospital's master: a procedure without a
+    description takes the master's name; a code the master lacks is reported in
+    ``unknown_jj1017_codes`` (or refused with ``refuse_unknown_jj1017``, the door's setting).
 
     Raises
     ------
     Conflict
         The placer order number, accession number, requested procedure ID, step ID or Study
         Instance UID is already used by another order.
+    InvalidInput
+        ``refuse_unknown_jj1017`` and a JJ1017 code the master does not hold.
     """
+    unknown: list[str] = []
+    names: dict[str, str] = {}
+    for procedure in order.procedures:
+        code = procedure.jj1017_code
+        if code and code not in names and code not in unknown:
+            entry = resolve_jj1017(code, session=session)
+            if entry is None:
+                unknown.append(code)
+            else:
+                names[code] = entry.name
+    if unknown and refuse_unknown_jj1017:
+        raise InvalidInput(f"JJ1017 code(s) not in the master: {', '.join(unknown)}")
     if order.placer_order_number and session.scalar(
         select(RisOrder.id).where(RisOrder.placer_order_number == order.placer_order_number)
     ):
@@ -138,7 +162,8 @@ def place_order(order: OrderCreate, *, session: Session) -> OrderPublic:
             requested_procedure_id=procedure.requested_procedure_id
             or f"{row.accession_number}-{number}",
             study_instance_uid=procedure.study_instance_uid or generate_uid(prefix=None),
-            requested_procedure_description=procedure.description,
+            requested_procedure_description=procedure.description
+            or names.get(procedure.jj1017_code or ""),
             jj1017_code=procedure.jj1017_code or None,
         )
         session.add(rp)
@@ -154,7 +179,8 @@ def place_order(order: OrderCreate, *, session: Session) -> OrderPublic:
             scheduled_procedure_step_start_date=procedure.scheduled_start_date,
             scheduled_procedure_step_start_time=_padded_time(procedure.scheduled_start_time),
             scheduled_performing_physician_name=procedure.performing_physician,
-            scheduled_procedure_step_description=procedure.description,
+            scheduled_procedure_step_description=procedure.description
+            or names.get(procedure.jj1017_code or ""),
             scheduled_procedure_step_status=step_status(OrderStatusValues.SCHEDULED).value,
         )
         session.add(step)
@@ -171,6 +197,7 @@ def place_order(order: OrderCreate, *, session: Session) -> OrderPublic:
         tuple(rp_ids),
         tuple(uids),
         tuple(sps_ids),
+        tuple(unknown),
     )
 
 

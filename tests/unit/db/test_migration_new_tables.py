@@ -21,6 +21,7 @@ CASES = [
     ("0008", "0007", {"ris_performed_step"}),
     ("0009", "0008", {"ris_study_link"}),
     ("0010", "0009", {"outbox_message"}),
+    ("0011", "0010", {"jj1017_master"}),
 ]
 
 

@@ -14,9 +14,11 @@ from raddx.web.api import (
     admin,
     deid_jobs,
     instances,
+    jj1017,
     jobs,
     orders,
     patients,
+    reconciliation,
     remote_aes,
     series,
     studies,
@@ -28,7 +30,19 @@ __all__ = ["MODULES", "PREFIX", "install", "router"]
 PREFIX = "/api"
 
 #: The resource modules; each has a ``router`` (tests enumerate them to check every route).
-MODULES = (patients, studies, series, instances, admin, remote_aes, jobs, deid_jobs, orders)
+MODULES = (
+    patients,
+    studies,
+    series,
+    instances,
+    admin,
+    remote_aes,
+    jobs,
+    deid_jobs,
+    orders,
+    jj1017,
+    reconciliation,
+)
 
 router = APIRouter(prefix=PREFIX)
 for _module in MODULES:

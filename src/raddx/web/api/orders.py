@@ -178,7 +178,11 @@ def add_order(services: ServicesDep, body: OrderIn) -> OrderOut:
         reason=body.reason,
     )
     with services.session_factory() as session, session.begin():
-        placed = place_order(order, session=session)
+        placed = place_order(
+            order,
+            session=session,
+            refuse_unknown_jj1017=services.settings.jj1017_refuse_unknown,
+        )
     return _one(services, placed.accession_number)
 
 
