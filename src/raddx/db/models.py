@@ -58,6 +58,11 @@ __all__ = [
     "RisRequestedProcedure",
     "RisScheduledStep",
     "RisStudyLink",
+    "SecurityApiToken",
+    "SecurityPasswordHistory",
+    "SecurityRecoveryCode",
+    "SecuritySession",
+    "SecurityUser",
     "Series",
     "Study",
 ]
@@ -635,3 +640,81 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     sent_at: Mapped[dt.datetime | None]
+
+
+class SecurityUser(Base):
+    """A person who logs in (issue 9): Argon2id password hash, role, lockout and TOTP state.
+
+    ``totp_last_step`` is the RFC 6238 time step of the last accepted code: a code of that
+    step or an earlier one is refused (replay protection, RFC 6238 5.2).
+    """
+
+    __tablename__ = "security_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str]
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None]
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime]
+    password_changed_at: Mapped[dt.datetime]
+
+
+class SecurityPasswordHistory(Base):
+    """Earlier password hashes of a user, for the reuse ban (MHLW guideline 7.0)."""
+
+    __tablename__ = "security_password_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_fk: Mapped[int] = mapped_column(ForeignKey("security_user.id"), index=True)
+    password_hash: Mapped[str]
+    created_at: Mapped[dt.datetime]
+
+
+class SecurityRecoveryCode(Base):
+    """A one-time 2FA recovery code, stored as its SHA-256 (hex)."""
+
+    __tablename__ = "security_recovery_code"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_fk: Mapped[int] = mapped_column(ForeignKey("security_user.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[dt.datetime | None]
+
+
+class SecurityApiToken(Base):
+    """An API token for a machine client, stored as the SHA-256 (hex) of its text; the text
+    is shown once, when it is created."""
+
+    __tablename__ = "security_api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class SecuritySession(Base):
+    """A browser session (cookie), stored as the SHA-256 (hex) of the cookie value; ends at
+    ``ended_at`` (logout), after the idle timeout or after the absolute lifetime."""
+
+    __tablename__ = "security_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_fk: Mapped[int] = mapped_column(ForeignKey("security_user.id"), index=True)
+    host: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]
+    #: Break-glass (emergency override): elevated until then, for the reason given.
+    break_glass_until: Mapped[dt.datetime | None]
+    break_glass_reason: Mapped[str | None]

@@ -22,6 +22,17 @@ CASES = [
     ("0009", "0008", {"ris_study_link"}),
     ("0010", "0009", {"outbox_message"}),
     ("0011", "0010", {"jj1017_master"}),
+    (
+        "0013",
+        "0012",
+        {
+            "security_user",
+            "security_password_history",
+            "security_recovery_code",
+            "security_api_token",
+            "security_session",
+        },
+    ),
 ]
 
 
