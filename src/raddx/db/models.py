@@ -37,6 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AuditChainHead",
+    "AuditRecord",
     "Base",
     "DeidPseudonym",
     "DeidPseudonymLookup",
@@ -718,3 +720,38 @@ class SecuritySession(Base):
     #: Break-glass (emergency override): elevated until then, for the reason given.
     break_glass_until: Mapped[dt.datetime | None]
     break_glass_reason: Mapped[str | None]
+
+
+class AuditRecord(Base):
+    """One audit message (issue 9; ``raddx.security.audit_log``): append-only, hash-chained.
+
+    ``xml`` is the DICOM PS3.15 A.5 message; the other columns are copies of its fields for
+    searching. ``hash`` is SHA-256 over ``prev_hash`` and the canonical row, so editing or
+    deleting a row breaks the chain (``raddx audit verify``). ``seq`` numbers rows without gaps.
+    """
+
+    __tablename__ = "audit_record"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_time: Mapped[dt.datetime] = mapped_column(index=True)
+    event_id: Mapped[str] = mapped_column(String(16), index=True)
+    event_action_code: Mapped[str] = mapped_column(String(1))
+    event_outcome_indicator: Mapped[int] = mapped_column(Integer, index=True)
+    user_id: Mapped[str | None] = mapped_column(String(256), index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    source_id: Mapped[str] = mapped_column(String(256))
+    xml: Mapped[str]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The last link of the audit chain (one row, id 1): writers lock it to append in order,
+    and ``raddx audit verify`` compares it with the last row, so deleting the newest rows
+    is detected too."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
