@@ -158,7 +158,9 @@ def _start_mllp(settings: Settings, services: Services) -> MllpServer | None:
     if settings.hl7_port == 0:
         return None
     server = MllpServer(
-        MessageHandler(services.session_factory), settings.hl7_host, settings.hl7_port
+        MessageHandler(services.session_factory, blobs=services.blobs),
+        settings.hl7_host,
+        settings.hl7_port,
     )
     server.start()
     return server

@@ -15,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from raddx.archive import IngestService
 from raddx.config import FsyncDirectoriesValues, Settings, ValidationModeValues
 from raddx.db import make_engine, make_session_factory, upgrade
+from raddx.ris.reconcile import arrival_hook
 from raddx.storage import FileBlobStore
 
 __all__ = ["Services"]
@@ -52,6 +53,7 @@ class Services:
             duplicate_policy=settings.duplicate_policy,
             strict=settings.validation_mode is ValidationModeValues.STRICT,
             default_timezone_offset=settings.default_timezone_offset,
+            on_study_created=arrival_hook(engine, session_factory),
         )
         return cls(
             settings=settings,

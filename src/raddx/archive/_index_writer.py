@@ -59,6 +59,8 @@ class Filed:
     duplicate: bool = False
     replaced: bool = False
     patient_conflict: bool = False
+    #: The object is the first of its study (the study row was created, or revived).
+    new_study: bool = False
     conflicts: list[str] = field(default_factory=list)
     #: Blob keys no longer referenced once the transaction commits.
     superseded: list[str] = field(default_factory=list)
@@ -231,6 +233,8 @@ def file_instance(
 
     patient_fk = _patient(db, record, filed.conflicts, now)
     study = _study(db, record, patient_fk, filed.conflicts, now)
+    # Every stored object adds its SOP Class: an empty set means no object is filed yet.
+    filed.new_study = not study.sop_classes_in_study
     series_fk, modality, new_series = _series(db, record, study.id, filed.conflicts, now)
     # Sequence items (PS3.4 C.2.2.2.6): only objects that carry the sequences get here.
     if record.procedure_codes or record.request_attributes:

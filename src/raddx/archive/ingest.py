@@ -32,6 +32,7 @@ import datetime as dt
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -116,6 +117,11 @@ class IngestService:
     default_timezone_offset
         UTC offset (``+0900``) of objects without TimezoneOffsetFromUTC, for the UTC instants
         the index keeps for date-time matching (``default_timezone_offset`` setting).
+    on_study_created
+        Called after the commit that filed the first object of a study, with its
+        StudyInstanceUID and AccessionNumber (the RIS links the study to its order:
+        ``raddx.ris.reconcile.arrival_hook``). Once per study, not per object; an exception
+        in it is logged and does not fail the store (the object is already kept).
     """
 
     def __init__(
@@ -126,8 +132,10 @@ class IngestService:
         duplicate_policy: DuplicatePolicyValues = DuplicatePolicyValues.REPLACE,
         strict: bool = False,
         default_timezone_offset: str | None = None,
+        on_study_created: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._on_study_created = on_study_created
         self._blobs = blobs
         self._policy = duplicate_policy
         self._strict = strict
@@ -407,6 +415,15 @@ class IngestService:
                 "patient attributes conflict; study flagged study_instance_uid=%s",
                 record.study_instance_uid,
             )
+        if filed.new_study and self._on_study_created is not None:
+            try:
+                self._on_study_created(
+                    record.study_instance_uid, record.study.get("accession_number")
+                )
+            except Exception:
+                log.exception(
+                    "study-created hook failed study_instance_uid=%s", record.study_instance_uid
+                )
         outcome = IngestOutcome.REPLACED if filed.replaced else IngestOutcome.STORED
         return self._result(record, outcome, size, patient_conflict=filed.patient_conflict)
 

@@ -9,6 +9,7 @@ traceback in the log. One message is one unit of work: it is stored whole or not
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,8 @@ from raddx.ris import (
     update_order,
     upsert_patient,
 )
+from raddx.ris.reconcile import archive_has_patient, merge_archive_patient
+from raddx.storage import BlobStore
 
 __all__ = ["MessageHandler"]
 
@@ -60,10 +63,17 @@ class MessageHandler:
     ----------
     session_factory
         Sessions on the index; one unit of work per message.
+    blobs
+        The archive's blob store: an ADT^A40 merge corrects the prior patient's stored
+        objects too (``raddx.ris.reconcile.merge_archive_patient``). Without it only the
+        RIS's patients and orders are merged.
     """
 
-    def __init__(self, session_factory: sessionmaker[Any]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Any], *, blobs: BlobStore | None = None
+    ) -> None:
         self._session_factory = session_factory
+        self._blobs = blobs
 
     def __call__(self, data: bytes) -> bytes:
         """Answer ``data``; never raises for bad input (the answer says what was wrong)."""
@@ -114,7 +124,7 @@ class MessageHandler:
         if message_type == "ADT" and trigger in _ADT_UPDATE:
             return _adt_update
         if message_type == "ADT" and trigger == "A40":
-            return _adt_merge
+            return functools.partial(_adt_merge, blobs=self._blobs)
         known = message_type in {"OMG", "ORM", "OMI", "ADT"}
         raise HL7Error(
             f"{message_type}^{trigger} is not processed by raddx",
@@ -140,7 +150,10 @@ def _adt_update(message: Any, session: Session) -> list[str]:
     return []
 
 
-def _adt_merge(message: Any, session: Session) -> list[str]:
+def _adt_merge(message: Any, session: Session, *, blobs: BlobStore | None) -> list[str]:
+    """ADT^A40: the RIS's patient and orders, and the archive's stored studies, move to the
+    surviving patient in this message's unit of work. A prior patient known to neither is
+    refused (AE, ERR at MRG-1)."""
     surviving = patient_from_pid(_pid(message))
     try:
         mrg = message.segment("MRG")
@@ -151,17 +164,31 @@ def _adt_merge(message: Any, session: Session) -> list[str]:
         raise HL7Error(
             "MRG-1 (prior patient ID) is empty", location="MRG-1", code=_E.REQUIRED_FIELD_MISSING
         )
+    prior_issuer = component(mrg, 1, 4)
     try:
-        merge_patients(
+        target = merge_patients(
             surviving=surviving,
             prior_patient_id=prior,
-            prior_issuer=component(mrg, 1, 4),
+            prior_issuer=prior_issuer,
             session=session,
         )
     except NotFound as exc:
-        raise _error(exc, "MRG-1", _E.UNKNOWN_KEY) from None
+        # Images may have arrived for a patient the RIS never had an order for.
+        if blobs is None or not archive_has_patient(
+            session=session, patient_id=prior, issuer=prior_issuer
+        ):
+            raise _error(exc, "MRG-1", _E.UNKNOWN_KEY) from None
+        target = upsert_patient(surviving, session=session)
     except Conflict as exc:
         raise _error(exc, "MRG-1", _E.APPLICATION_ERROR) from None
+    if blobs is not None:
+        merge_archive_patient(
+            session=session,
+            blobs=blobs,
+            prior_patient_id=prior,
+            prior_issuer=prior_issuer,
+            surviving=target,
+        )
     return []
 
 

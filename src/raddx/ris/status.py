@@ -15,6 +15,7 @@ from raddx.errors import Conflict
 __all__ = [
     "OrderStatusValues",
     "ScheduledProcedureStepStatusValues",
+    "arrival_status",
     "check_transition",
     "step_status",
 ]
@@ -74,3 +75,17 @@ def check_transition(current: OrderStatusValues, target: OrderStatusValues) -> N
 def step_status(order_status: OrderStatusValues) -> ScheduledProcedureStepStatusValues:
     """The worklist items' ScheduledProcedureStepStatus for an order status."""
     return _STEP[order_status]
+
+
+def arrival_status(current: OrderStatusValues) -> OrderStatusValues | None:
+    """The status an order moves to when the first images of one of its studies arrive, or
+    ``None`` to leave it.
+
+    A SCHEDULED order is IN_PROGRESS: the exam is evidently under way even when the modality
+    sends no MPPS (many do not); completing it is left to MPPS COMPLETED or the HIS, since
+    images alone do not say the exam is finished. An order in any other status keeps it
+    (late images of a completed exam do not reopen it; a cancelled order is not revived).
+    """
+    if current is OrderStatusValues.SCHEDULED:
+        return OrderStatusValues.IN_PROGRESS
+    return None

@@ -1,0 +1,425 @@
+"""Reconciliation: which order a stored study belongs to (issue 6 §6), in one place.
+
+* **On arrival** (:func:`link_arrived_study`, the ingest service's post-commit hook, called
+  once per new study, not per object): the study's StudyInstanceUID is looked up among the
+  requested procedures, then its AccessionNumber among the orders. A match is stored as a
+  :class:`~raddx.db.models.RisStudyLink` and the order status rules
+  (:func:`raddx.ris.status.arrival_status`) decide whether the order moves. The lookup runs on
+  a read-only snapshot, so a study without an order costs ingest no write lock at all.
+* **Unmatched studies** (:func:`unmatched_studies`): visible studies without a link.
+* **By hand** (:func:`reconcile_study`): a user names the order (its accession number) and/or
+  the right patient; the stored objects are corrected (:mod:`raddx.archive.correction`:
+  new headers with OriginalAttributesSequence, reason CORRECT, index updated in the same
+  transaction), the link is written, and the correction is recorded for the audit trail.
+* **Patient merge** (:func:`merge_archive_patient`, ADT^A40): the prior patient's studies are
+  corrected to the surviving patient with the same mechanism.
+
+The issuer of an accession number is not compared: raddx's orders carry accession numbers
+from one namespace (raddx assigns them, or the HIS does), so the number alone identifies the
+order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from raddx.archive.correction import (
+    CorrectionResult,
+    StudyChanged,
+    apply_correction,
+    correct_studies,
+    prepare_correction,
+)
+from raddx.db import READ_ONLY_OPTIONS, read_only
+from raddx.db.models import (
+    Patient,
+    RisOrder,
+    RisPatient,
+    RisRequestedProcedure,
+    RisStudyLink,
+    Study,
+)
+from raddx.errors import Conflict, InvalidInput, NotFound
+from raddx.ris.records import PatientData
+from raddx.ris.service import change_order_status, find_order
+from raddx.ris.status import OrderStatusValues, arrival_status
+from raddx.storage import BlobStore
+
+__all__ = [
+    "MatchedByValues",
+    "ReconcileResult",
+    "UnmatchedStudy",
+    "arrival_hook",
+    "link_arrived_study",
+    "merge_archive_patient",
+    "reconcile_study",
+    "unmatched_studies",
+]
+
+log = logging.getLogger(__name__)
+
+_ATTEMPTS = 3
+
+
+class MatchedByValues(StrEnum):
+    """How a study was linked to its order."""
+
+    STUDY_UID = "STUDY_UID"
+    ACCESSION = "ACCESSION"
+    MANUAL = "MANUAL"
+
+
+@dataclass(frozen=True, slots=True)
+class UnmatchedStudy:
+    """A stored study no order claims (what a user sees before reconciling it)."""
+
+    study_instance_uid: str
+    patient_id: str
+    issuer_of_patient_id: str
+    patient_name: str | None
+    accession_number: str | None
+    study_date: str | None
+    modalities_in_study: str
+    number_of_study_related_instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    """What :func:`reconcile_study` did."""
+
+    study_instance_uid: str
+    accession_number: str | None
+    order_status: str | None
+    instances_rewritten: int
+    patient_id: str | None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _matching_order_id(
+    session_or_conn: Any, study_instance_uid: str, accession_number: str | None
+) -> tuple[int, MatchedByValues] | None:
+    found = session_or_conn.execute(
+        select(RisRequestedProcedure.order_fk).where(
+            RisRequestedProcedure.study_instance_uid == study_instance_uid
+        )
+    ).first()
+    if found is not None:
+        return int(found[0]), MatchedByValues.STUDY_UID
+    if accession_number:
+        found = session_or_conn.execute(
+            select(RisOrder.id).where(RisOrder.accession_number == accession_number)
+        ).first()
+        if found is not None:
+            return int(found[0]), MatchedByValues.ACCESSION
+    return None
+
+
+def link_arrived_study(
+    *, session: Session, study_instance_uid: str, accession_number: str | None
+) -> RisStudyLink | None:
+    """Link a newly arrived study to its order, if one matches and none is linked yet, and
+    let the status rules move the order. Returns the new link, else ``None``."""
+    if session.scalar(
+        select(RisStudyLink.id).where(RisStudyLink.study_instance_uid == study_instance_uid)
+    ):
+        return None
+    match = _matching_order_id(session, study_instance_uid, accession_number)
+    if match is None:
+        return None
+    order_id, how = match
+    link = RisStudyLink(
+        study_instance_uid=study_instance_uid,
+        order_fk=order_id,
+        matched_by=how.value,
+        linked_at=_now(),
+    )
+    session.add(link)
+    order = session.get(RisOrder, order_id)
+    assert order is not None  # foreign key
+    _images_arrived(order, session)
+    session.flush()
+    return link
+
+
+def _images_arrived(order: RisOrder, session: Session) -> None:
+    target = arrival_status(OrderStatusValues(order.status))
+    if target is not None:
+        change_order_status(order, target, session=session)
+
+
+def arrival_hook(
+    engine: Engine, session_factory: sessionmaker[Any]
+) -> Callable[[str, str | None], None]:
+    """The ingest service's ``on_study_created`` hook: look for the order on a read-only
+    snapshot (no lock: most studies of a clinic without orders stop here), and only on a
+    match link it in a short write transaction."""
+
+    def hook(study_instance_uid: str, accession_number: str | None) -> None:
+        with read_only(engine) as conn:
+            if _matching_order_id(conn, study_instance_uid, accession_number) is None:
+                return
+        with session_factory() as session, session.begin():
+            link = link_arrived_study(
+                session=session,
+                study_instance_uid=study_instance_uid,
+                accession_number=accession_number,
+            )
+        if link is not None:
+            log.info(
+                "study linked to order order_id=%d matched_by=%s", link.order_fk, link.matched_by
+            )
+
+    return hook
+
+
+def unmatched_studies(
+    *, session: Session, limit: int = 100, offset: int = 0
+) -> list[UnmatchedStudy]:
+    """Visible studies no order is linked to, newest first."""
+    rows = session.execute(
+        select(Study, Patient)
+        .join(Patient, Study.patient_fk == Patient.id)
+        .outerjoin(RisStudyLink, RisStudyLink.study_instance_uid == Study.study_instance_uid)
+        .where(RisStudyLink.id.is_(None), Study.deleted_at.is_(None))
+        .order_by(Study.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [
+        UnmatchedStudy(
+            study.study_instance_uid,
+            patient.patient_id,
+            patient.issuer_of_patient_id,
+            patient.patient_name,
+            study.accession_number,
+            study.study_date,
+            study.modalities_in_study,
+            study.number_of_study_related_instances,
+        )
+        for study, patient in rows
+    ]
+
+
+def _patient_changes(patient: PatientData | RisPatient) -> dict[str, str]:
+    changes = {
+        "PatientID": patient.patient_id,
+        "IssuerOfPatientID": patient.issuer_of_patient_id,
+    }
+    for keyword, value in (
+        ("PatientName", patient.patient_name),
+        ("PatientBirthDate", patient.patient_birth_date),
+        ("PatientSex", patient.patient_sex),
+    ):
+        if value is not None:
+            changes[keyword] = value
+    return changes
+
+
+def _changes_for(
+    session: Session,
+    study_instance_uid: str,
+    accession_number: str | None,
+    patient: PatientData | None,
+) -> tuple[dict[str, str], RisOrder | None]:
+    study = session.scalars(
+        select(Study).where(Study.study_instance_uid == study_instance_uid)
+    ).one_or_none()
+    if study is None:
+        raise NotFound(f"no study {study_instance_uid}")
+    if study.deleted_at is not None:
+        raise Conflict(f"study {study_instance_uid} is deleted; restore it before reconciling")
+    if accession_number is None and patient is None:
+        raise InvalidInput("give an order (accession number) or the patient's attributes")
+    changes: dict[str, str] = {}
+    order = None
+    if accession_number is not None:
+        order = find_order(accession_number=accession_number, session=session)
+        linked = session.scalars(
+            select(RisStudyLink).where(RisStudyLink.study_instance_uid == study_instance_uid)
+        ).one_or_none()
+        if linked is not None and linked.order_fk != order.id:
+            raise Conflict(f"study {study_instance_uid} is already linked to another order")
+        ris_patient = session.get(RisPatient, order.patient_fk)
+        assert ris_patient is not None  # foreign key
+        changes.update(_patient_changes(ris_patient))
+        changes["AccessionNumber"] = order.accession_number
+    if patient is not None:
+        changes.update(_patient_changes(patient))  # the user's fixes win over the order's
+    return changes, order
+
+
+def reconcile_study(
+    *,
+    session_factory: sessionmaker[Any],
+    blobs: BlobStore,
+    study_instance_uid: str,
+    accession_number: str | None = None,
+    patient: PatientData | None = None,
+    actor: str,
+    reason: str,
+) -> ReconcileResult:
+    """Fix a stored study's order and/or patient attributes (headers and index), link it to
+    the order, and record who did it and why.
+
+    Owns its units of work (as ingest does): the objects are rewritten outside the write
+    transaction, which then only re-points the index and is retried if an object was stored
+    into the study meanwhile.
+
+    Raises
+    ------
+    NotFound
+        Unknown study; unknown accession number.
+    Conflict
+        The study is soft-deleted, or linked to another order; objects kept arriving.
+    InvalidInput
+        Neither an order nor patient attributes; an empty PatientID.
+    """
+    for attempt in range(_ATTEMPTS):
+        with session_factory() as session, session.begin():
+            # A snapshot read: the objects are rewritten without holding the write lock.
+            session.connection(execution_options=READ_ONLY_OPTIONS)
+            changes, _ = _changes_for(session, study_instance_uid, accession_number, patient)
+            prepared = prepare_correction(
+                session=session, blobs=blobs, study_uids=(study_instance_uid,), changes=changes
+            )
+        try:
+            with session_factory() as session, session.begin():
+                _, order = _changes_for(session, study_instance_uid, accession_number, patient)
+                corrected = apply_correction(prepared, session=session, blobs=blobs)
+                status = None
+                if order is not None:
+                    _link_by_hand(session, study_instance_uid, order, actor, reason)
+                    status = order.status
+            break
+        except StudyChanged:
+            if attempt == _ATTEMPTS - 1:
+                raise
+        except BaseException:
+            prepared.discard(blobs)
+            raise
+    record_audit(
+        "study.reconcile",
+        actor=actor,
+        reason=reason,
+        study_instance_uid=study_instance_uid,
+        accession_number=accession_number,
+    )
+    return ReconcileResult(
+        study_instance_uid,
+        order.accession_number if order is not None else None,
+        status,
+        corrected.instances_rewritten,
+        corrected.patient_id,
+    )
+
+
+def _link_by_hand(
+    session: Session, study_instance_uid: str, order: RisOrder, actor: str, reason: str
+) -> None:
+    link = session.scalars(
+        select(RisStudyLink).where(RisStudyLink.study_instance_uid == study_instance_uid)
+    ).one_or_none()
+    if link is None:
+        session.add(
+            RisStudyLink(
+                study_instance_uid=study_instance_uid,
+                order_fk=order.id,
+                matched_by=MatchedByValues.MANUAL.value,
+                linked_by=actor,
+                reason=reason,
+                linked_at=_now(),
+            )
+        )
+        _images_arrived(order, session)
+    session.flush()
+
+
+def merge_archive_patient(
+    *,
+    session: Session,
+    blobs: BlobStore,
+    prior_patient_id: str,
+    prior_issuer: str,
+    surviving: PatientData | RisPatient,
+) -> CorrectionResult | None:
+    """ADT^A40 in the archive: correct every visible study of the prior patient to the
+    surviving patient (headers and index, in the caller's unit of work). ``None`` when the
+    archive holds no study of the prior patient.
+
+    Raises
+    ------
+    InvalidInput
+        The surviving patient has an empty PatientID.
+    """
+    uids = session.scalars(
+        select(Study.study_instance_uid)
+        .join(Patient, Study.patient_fk == Patient.id)
+        .where(
+            Patient.patient_id == prior_patient_id,
+            Patient.issuer_of_patient_id == prior_issuer,
+            Study.deleted_at.is_(None),
+        )
+        .order_by(Study.id)
+    ).all()
+    if not uids:
+        return None
+    result = correct_studies(
+        session=session, blobs=blobs, study_uids=uids, changes=_patient_changes(surviving)
+    )
+    record_audit(
+        "patient.merge",
+        actor="hl7",
+        reason="ADT^A40",
+        study_instance_uid=None,
+        accession_number=None,
+    )
+    return result
+
+
+def archive_has_patient(*, session: Session, patient_id: str, issuer: str) -> bool:
+    """Whether the archive holds a visible patient with this identity."""
+    return (
+        session.scalar(
+            select(Patient.id).where(
+                Patient.patient_id == patient_id,
+                Patient.issuer_of_patient_id == issuer,
+                Patient.deleted_at.is_(None),
+            )
+        )
+        is not None
+    )
+
+
+def record_audit(
+    action: str,
+    *,
+    actor: str,
+    reason: str,
+    study_instance_uid: str | None,
+    accession_number: str | None,
+) -> None:
+    """The audit call point of reconciliation and merge.
+
+    ``raddx.security.audit.record`` (issue 9) turns this into an ATNA message and the
+    tamper-evident log; until that module lands, the event is logged (no PHI: identifiers of
+    the study and order only).
+    """
+    log.info(
+        "audit action=%s actor=%s reason=%s study=%s accession=%s",
+        action,
+        actor,
+        reason,
+        study_instance_uid,
+        accession_number,
+    )

@@ -1,0 +1,260 @@
+"""Reconciliation and patient merge (issue 6 §6) on SQLite and PostgreSQL, through the real
+doors: images stored by ingest link to their order; unmatched studies are listed and fixed
+over HTTP; ADT^A40 re-points stored studies; DCMTK findscu/getscu see the corrected objects."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from sqlalchemy import select
+
+from dicom_factory import make_dataset, to_part10
+from helpers import run_tool
+from hl7_samples import IR87, adt, encode, pid
+from raddx.archive.deletion import soft_delete
+from raddx.archive.query import QueryRetrieveLevelValues
+from raddx.db.models import Instance, RisOrder, RisStudyLink, Series, Study
+from raddx.hl7 import MessageHandler
+from raddx.ris import OrderCreate, OrderPublic, PatientData, ProcedureCreate, place_order
+from raddx.services import Services
+
+
+def _place(services: Services, patient_id: str = "P1", name: str = "Yamada^Taro") -> OrderPublic:
+    with services.session_factory() as session, session.begin():
+        return place_order(
+            OrderCreate(
+                patient=PatientData(patient_id, "", name, "19800101", "M"),
+                procedures=(ProcedureCreate(modality="CT", scheduled_start_date="20261126"),),
+            ),
+            session=session,
+        )
+
+
+def _store(services: Services, count: int = 1, issuer: str = "", **kwargs: object) -> str:
+    study = str(kwargs.pop("study_uid", None) or generate_uid())
+    series = generate_uid()
+    for _ in range(count):
+        ds = make_dataset(study_uid=study, series_uid=series, **kwargs)  # type: ignore[arg-type]
+        if issuer:
+            ds.IssuerOfPatientID = issuer
+        services.ingest.store(to_part10(ds), source="test")
+    return study
+
+
+def _order(services: Services, accession: str) -> RisOrder:
+    with services.session_factory() as session:
+        return session.scalars(select(RisOrder).where(RisOrder.accession_number == accession)).one()
+
+
+def _objects(services: Services, study: str) -> list[Dataset]:
+    with services.session_factory() as session:
+        keys = session.scalars(
+            select(Instance.blob_key)
+            .join(Series, Instance.series_fk == Series.id)
+            .join(Study, Series.study_fk == Study.id)
+            .where(Study.study_instance_uid == study)
+        ).all()
+    return [dcmread(io.BytesIO(services.blobs.get(k))) for k in keys]
+
+
+def test_arrival_links_by_accession_and_study_uid(services: Services) -> None:
+    by_accession = _place(services)
+    study = _store(services, 2, accession=by_accession.accession_number)
+    by_uid = _place(services, "P2")
+    _store(services, study_uid=by_uid.study_instance_uids[0], accession="")
+    with services.session_factory() as session:
+        links = {
+            link.study_instance_uid: link.matched_by
+            for link in session.scalars(select(RisStudyLink)).all()
+        }
+    assert links == {study: "ACCESSION", by_uid.study_instance_uids[0]: "STUDY_UID"}
+    # The status rule: images arriving for a scheduled order put it in progress.
+    assert _order(services, by_accession.accession_number).status == "IN_PROGRESS"
+    assert _order(services, by_uid.accession_number).status == "IN_PROGRESS"
+
+
+def test_unmatched_study_reconciled_over_http(services: Services, http_url: str) -> None:
+    order = _place(services, "P1", "Yamada^Taro=山田^太郎")
+    study = _store(services, 3, accession="WRONG", patient_id="TMP1", patient_name="Unknown^X")
+    unmatched = httpx.get(f"{http_url}/api/reconciliation/unmatched").json()
+    assert [u["StudyInstanceUID"] for u in unmatched] == [study]
+    assert unmatched[0]["PatientID"] == "TMP1"
+
+    answer = httpx.post(
+        f"{http_url}/api/studies/{study}/reconcile",
+        json={"AccessionNumber": order.accession_number, "reason": "wrong worklist entry"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["instances_rewritten"] == 3
+    assert answer.json()["order_status"] == "IN_PROGRESS"
+    assert httpx.get(f"{http_url}/api/reconciliation/unmatched").json() == []
+
+    listed = httpx.get(f"{http_url}/api/studies", params={"PatientID": "P1"}).json()
+    assert [s["StudyInstanceUID"] for s in listed["items"]] == [study]
+    assert listed["items"][0]["AccessionNumber"] == order.accession_number
+    for ds in _objects(services, study):
+        assert ds.PatientID == "P1"
+        assert str(ds.PatientName) == "Yamada^Taro=山田^太郎"
+        assert ds.SpecificCharacterSet == "ISO_IR 192"  # kanji did not fit the default
+        assert ds.AccessionNumber == order.accession_number
+        (original,) = ds.OriginalAttributesSequence
+        assert original.ReasonForTheAttributeModification == "CORRECT"
+        assert original.ModifyingSystem == "raddx"
+        (before,) = original.ModifiedAttributesSequence
+        assert before.PatientID == "TMP1"
+        assert before.AccessionNumber == "WRONG"
+        assert str(before.PatientName) == "Unknown^X"
+        assert len(ds.PixelData) > 0
+
+
+def test_reconcile_refusals(services: Services, http_url: str) -> None:
+    study = _store(services, accession="WRONG")
+    url = f"{http_url}/api/studies/{study}/reconcile"
+    unknown_order = httpx.post(url, json={"AccessionNumber": "NOPE", "reason": "x"})
+    assert unknown_order.status_code == 404
+    assert "NOPE" in unknown_order.json()["detail"]
+    ghost = httpx.post(
+        f"{http_url}/api/studies/1.2.3.999/reconcile",
+        json={"patient": {"PatientID": "P9"}, "reason": "x"},
+    )
+    assert ghost.status_code == 404
+    nothing = httpx.post(url, json={"reason": "x"})
+    assert nothing.status_code == 400
+    with services.session_factory() as session, session.begin():
+        soft_delete(
+            session=session, level=QueryRetrieveLevelValues.STUDY, uid=study, now=datetime.now(UTC)
+        )
+    deleted = httpx.post(url, json={"patient": {"PatientID": "P9"}, "reason": "x"})
+    assert deleted.status_code == 409
+    assert "deleted" in deleted.json()["detail"]
+    # Nothing was rewritten by any refusal.
+    assert all(not hasattr(ds, "OriginalAttributesSequence") for ds in _objects(services, study))
+
+
+def test_reconcile_during_concurrent_ingest(services: Services, http_url: str) -> None:
+    study = _store(services, 5, accession="WRONG", patient_id="TMP")
+    series = generate_uid()
+    errors: list[BaseException] = []
+
+    def more() -> None:
+        try:
+            for _ in range(20):
+                ds = make_dataset(
+                    study_uid=study, series_uid=series, accession="WRONG", patient_id="TMP"
+                )
+                services.ingest.store(to_part10(ds), source="test")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=more)
+    thread.start()
+    answer = httpx.post(
+        f"{http_url}/api/studies/{study}/reconcile",
+        json={"patient": {"PatientID": "P7", "PatientName": "Sato^Hanako"}, "reason": "fix"},
+        timeout=60,
+    )
+    thread.join()
+    assert errors == []
+    assert answer.status_code in (200, 409), answer.text
+    objects = _objects(services, study)  # every indexed object's blob exists and reads
+    assert len(objects) == 25
+    rewritten = [ds for ds in objects if "OriginalAttributesSequence" in ds]
+    assert all(ds.PatientID == "P7" for ds in rewritten)
+    assert all(ds.PatientID == "TMP" for ds in objects if ds not in rewritten)
+    if answer.status_code == 200:
+        assert len(rewritten) == answer.json()["instances_rewritten"]
+
+
+def test_adt_a40_repoints_stored_studies(
+    services: Services,
+    dimse_server: tuple[str, int],
+    dcmtk: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    study = _store(
+        services, 2, "TOKYO-HP", patient_id="PA", patient_name="Suzuki^Ichiro", accession="X1"
+    )
+    handler = MessageHandler(services.session_factory, blobs=services.blobs)
+    answer = handler(encode(adt("A40", pid("PB"), mrg="PA"), IR87)).decode("iso2022_jp")
+    assert "|AA|" in answer, answer
+
+    host, port = dimse_server
+    found = tmp_path / "found"
+    found.mkdir()
+    keys = ["-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID", "-k", "PatientName"]
+    for patient, expected in (("PB", 1), ("PA", 0)):
+        out = found / patient
+        out.mkdir()
+        result = run_tool(
+            [
+                dcmtk("findscu"),
+                "-S",
+                "-aec",
+                "RADDX",
+                "-X",
+                "-od",
+                str(out),
+                *keys,
+                "-k",
+                f"PatientID={patient}",
+                host,
+                str(port),
+            ]
+        )
+        assert result.returncode == 0, result.stderr
+        responses = [dcmread(p) for p in sorted(out.iterdir())]
+        assert len(responses) == expected
+    (response,) = [dcmread(p) for p in (found / "PB").iterdir()]
+    assert response.StudyInstanceUID == study
+    surviving_name = str(response.PatientName)
+    assert surviving_name and surviving_name != "Suzuki^Ichiro"
+
+    got = tmp_path / "got"
+    got.mkdir()
+    result = run_tool(
+        [
+            dcmtk("getscu"),
+            "-S",
+            "-aec",
+            "RADDX",
+            "-od",
+            str(got),
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            f"StudyInstanceUID={study}",
+            host,
+            str(port),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    received = [dcmread(p) for p in sorted(got.iterdir())]
+    assert len(received) == 2
+    for ds in received:
+        assert ds.PatientID == "PB"
+        assert str(ds.PatientName) == surviving_name
+        (before,) = ds.OriginalAttributesSequence[0].ModifiedAttributesSequence
+        assert before.PatientID == "PA"
+        assert str(before.PatientName) == "Suzuki^Ichiro"
+
+
+@pytest.mark.parametrize("blobs", [True, False], ids=["archive", "ris-only"])
+def test_adt_a40_for_a_patient_nobody_knows(services: Services, blobs: bool) -> None:
+    _store(services, 1, "TOKYO-HP", patient_id="PA")
+    handler = MessageHandler(services.session_factory, blobs=services.blobs if blobs else None)
+    answer = handler(encode(adt("A40", pid("PB"), mrg="GHOST"), IR87)).decode("iso2022_jp")
+    segments = [s.split("|") for s in answer.strip("\r").split("\r")]
+    msa = next(s for s in segments if s[0] == "MSA")
+    err = next(s for s in segments if s[0] == "ERR")
+    assert msa[1] == "AE"
+    assert err[2] == "MRG^1^1"
+    assert "GHOST" in err[8]
