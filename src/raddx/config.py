@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 __all__ = [
+    "DicomServiceValues",
     "DuplicatePolicyValues",
     "RemoteAE",
     "Settings",
@@ -74,6 +75,19 @@ class FsyncDirectoriesValues(StrEnum):
     ALWAYS = "always"
 
 
+class DicomServiceValues(StrEnum):
+    """The DICOM services a peer may be allowed to use (per-AE allow-list, issue 9)."""
+
+    ECHO = "echo"
+    STORE = "store"
+    FIND = "find"
+    MOVE = "move"
+    GET = "get"
+    WORKLIST = "worklist"
+    MPPS = "mpps"
+    COMMITMENT = "commitment"
+
+
 class RemoteAE(BaseModel):
     """A DICOM peer we may send to or retrieve from (C-MOVE destination, C-FIND target)."""
 
@@ -87,6 +101,12 @@ class RemoteAE(BaseModel):
         "are answered on the same association (same_association, default) or on a new "
         "association to host:port (new_association), for modalities that release right "
         "after the N-ACTION.",
+    )
+    services: list[DicomServiceValues] = Field(
+        default_factory=lambda: list(DicomServiceValues),
+        description="DICOM services this AE may use when it calls us from a non-local host "
+        "(echo, store, find, move, get, worklist, mpps, commitment); default all. Contexts of "
+        "other services are rejected at association negotiation.",
     )
 
 
@@ -142,6 +162,52 @@ class Settings(BaseSettings):
     require_called_ae_title: bool = Field(
         False, description="Reject associations whose Called AE Title is not ae_title."
     )
+    dicom_local_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Networks (CIDR) whose DICOM peers are trusted with any AE title and every "
+        "service (default: loopback). Peers from anywhere else must be registered remote AEs.",
+    )
+    dicom_accept_unregistered_peers: bool = Field(
+        False,
+        description="Accept associations from any AE on any host (no allow-list); off by "
+        "default: a non-local calling AE title that is not a registered remote AE is rejected "
+        "(A-ASSOCIATE-RJ, calling AE title not recognized).",
+    )
+    dicom_check_peer_host: bool = Field(
+        True,
+        description="A registered remote AE is accepted only from the address its host "
+        "resolves to (the AE title alone is easily forged).",
+    )
+    dicom_tls_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="DICOM TLS port (BCP 195 profile, PS3.15 B.9; 2762 is IANA's dicom-tls); "
+        "0 = off. Needs tls_cert_file and tls_key_file.",
+    )
+    https_port: int = Field(
+        0, ge=0, le=65535, description="HTTPS port (TLS 1.2+, AEAD suites only); 0 = off."
+    )
+    hl7_tls_port: int = Field(0, ge=0, le=65535, description="HL7 v2 MLLP over TLS port; 0 = off.")
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate (chain) of this server for HTTPS, DICOM TLS and MLLP/TLS.",
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
+    tls_ca_file: Path | None = Field(
+        None,
+        description="PEM CA certificates that client certificates are verified against "
+        "(mutual TLS, with tls_require_client_cert).",
+    )
+    tls_require_client_cert: bool = Field(
+        False,
+        description="Mutual TLS: a TLS client without a certificate signed by tls_ca_file "
+        "fails the handshake (node authentication).",
+    )
+    tls_only: bool = Field(
+        False,
+        description="Serve only the TLS ports: the plain DICOM, HTTP and HL7 ports are not opened.",
+    )
     default_timezone_offset: str | None = Field(
         None,
         pattern=r"^[+-](0\d|1[0-4])[0-5]\d$",
@@ -163,6 +229,16 @@ class Settings(BaseSettings):
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP port (health, DICOMweb).")
+    hl7_allowed_facilities: list[str] = Field(
+        default_factory=list,
+        description="Sending facilities (MSH-4, first component) whose HL7 messages are "
+        "accepted; empty = any. Others are answered AR with an ERR segment.",
+    )
+    hl7_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) allowed to send HL7 messages; empty = any. "
+        "Others are answered AR with an ERR segment.",
+    )
     cors_allow_origins: list[str] = Field(
         default_factory=list,
         description="Origins (e.g. 'https://viewer.example.org', or '*') whose browser apps "
@@ -219,6 +295,16 @@ class Settings(BaseSettings):
     )
     fhir_page_size: int = Field(
         50, ge=1, le=1000, description="FHIR search: entries per page when _count is not given."
+    )
+    blob_encryption_key_file: Path | None = Field(
+        None,
+        description="Encrypt blobs at rest (AES-256-GCM) with the keys in this file: one "
+        "'<key id> <64 hex digits>' per line, the last line is the key new blobs use; older "
+        "keys keep earlier blobs readable until 'raddx storage rotate-key'. Unset = plain blobs. "
+        "RADDX_BLOB_ENCRYPTION_KEY ('<key id>:<64 hex digits>') is used if no file is set.",
+    )
+    backup_generations: int = Field(
+        7, ge=1, description="raddx backup keeps this many backups in the destination."
     )
     report_pdf_font: Path | None = Field(
         None,

@@ -63,8 +63,17 @@ from pynetdicom.pdu_primitives import (
 from pynetdicom.presentation import PresentationContext, negotiate_as_acceptor
 from pynetdicom.sop_class import Verification
 
+from raddx.config import DicomServiceValues
 from raddx.dimse._command_codec import decode_command, encode_command, p_data_pdus
+from raddx.dimse.acceptance import (
+    NOT_AUTHORIZED,
+    REJECT_CALLING_AE,
+    allowed_contexts,
+    calling_ae_title,
+    store_refused,
+)
 from raddx.dimse.status import CANNOT_UNDERSTAND, SUCCESS, error_comment
+from raddx.security.peers import ALL_DICOM_SERVICES, DicomPeerPolicy, security_alert
 
 __all__ = [
     "C_CANCEL_RQ",
@@ -195,6 +204,8 @@ class Link:
     extended: dict[str, bytes]
     #: Our own AE title (the Called AE Title may be anything unless it is checked).
     local_ae_title: str = ""
+    #: The services the peer may use (association acceptance policy).
+    services: frozenset[DicomServiceValues] = ALL_DICOM_SERVICES
     stored: int = 0
     failed: int = 0
     #: Bytes of the current P-DATA-TF PDU not read yet (a PDU may hold PDVs of two messages).
@@ -384,6 +395,9 @@ class FastPath:
         given the link and the request.
     active_elsewhere
         Number of associations pynetdicom currently serves (for the association limit).
+    policy
+        The association acceptance policy (:mod:`raddx.security.peers`); ``None`` accepts
+        every peer.
     """
 
     def __init__(
@@ -396,8 +410,10 @@ class FastPath:
         services: dict[str, RequestHandler] | None = None,
         extended_reply: Callable[[str, bytes | None], bytes | None] | None = None,
         active_elsewhere: Callable[[], int],
+        policy: DicomPeerPolicy | None = None,
     ) -> None:
         self._ae = ae
+        self._policy = policy
         self._contexts = contexts
         self._other_syntaxes = frozenset(other_abstract_syntaxes)
         self._store = store
@@ -406,7 +422,9 @@ class FastPath:
         self._active_elsewhere = active_elsewhere
         self._lock = threading.Lock()
         self._active: set[socket.socket] = set()
-        self._plans: OrderedDict[bytes, _Plan | None] = OrderedDict()
+        self._plans: OrderedDict[tuple[bytes, frozenset[DicomServiceValues]], _Plan | None] = (
+            OrderedDict()
+        )
 
     @property
     def active_count(self) -> int:
@@ -420,14 +438,31 @@ class FastPath:
         request = self._peek_request(sock)
         if request is None:
             return False
-        plan = self._plan(request)
+        services = ALL_DICOM_SERVICES
+        if self._policy is not None:
+            calling = calling_ae_title(request)
+            decision = self._policy.decide(calling, address[0])
+            if not decision.accepted:
+                sock.recv(len(request), socket.MSG_WAITALL)
+                security_alert(
+                    "association rejected",
+                    calling_ae=calling,
+                    peer=address[0],
+                    reason=decision.reason,
+                )
+                with contextlib.suppress(OSError):
+                    sock.sendall(_REJECT_CALLING_AE)
+                _close(sock)
+                return True
+            services = decision.services
+        plan = self._plan(request, services)
         if plan is None:
             return False
         sock.recv(len(request), socket.MSG_WAITALL)  # consume what was peeked
         with self._lock:
             self._active.add(sock)
         try:
-            self._serve(sock, address, plan)
+            self._serve(sock, address, plan, services)
         finally:
             with self._lock:
                 self._active.discard(sock)
@@ -462,23 +497,26 @@ class FastPath:
             sock.settimeout(None)
         return request if len(request) == 6 + length else None
 
-    def _plan(self, request: bytes) -> _Plan | None:
+    def _plan(
+        self, request: bytes, services: frozenset[DicomServiceValues] = ALL_DICOM_SERVICES
+    ) -> _Plan | None:
         """The negotiation outcome for this exact A-ASSOCIATE-RQ, or ``None`` if it is not
         for the fast path. Cached by the request's bytes: a modality sends the same request
         every time, and decoding and negotiating ~128 proposed contexts costs ~25 ms, which a
         sender opening one association per image or series would pay every time."""
+        key = (request, services)
         with self._lock:
-            if request in self._plans:
-                self._plans.move_to_end(request)
-                return self._plans[request]
-        plan = self._negotiate(request)
+            if key in self._plans:
+                self._plans.move_to_end(key)
+                return self._plans[key]
+        plan = self._negotiate(request, services)
         with self._lock:
-            self._plans[request] = plan
+            self._plans[key] = plan
             if len(self._plans) > _PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
         return plan
 
-    def _negotiate(self, request: bytes) -> _Plan | None:
+    def _negotiate(self, request: bytes, services: frozenset[DicomServiceValues]) -> _Plan | None:
         try:
             pdu = A_ASSOCIATE_RQ()
             pdu.decode(request)
@@ -502,7 +540,7 @@ class FastPath:
         }
         results, role_replies = negotiate_as_acceptor(
             proposed,
-            self._contexts,
+            allowed_contexts(self._contexts, services),
             {UID(uid): role for uid, role in roles.items()} or None,  # type: ignore[arg-type]
         )
         extended = self._extended(rq)
@@ -536,7 +574,13 @@ class FastPath:
                     replies[sop_class] = reply
         return replies
 
-    def _serve(self, sock: socket.socket, address: tuple[str, int], plan: _Plan) -> None:
+    def _serve(
+        self,
+        sock: socket.socket,
+        address: tuple[str, int],
+        plan: _Plan,
+        services: frozenset[DicomServiceValues],
+    ) -> None:
         ae = self._ae
         if self.active_count + self._active_elsewhere() > ae.maximum_associations:
             sock.sendall(_REJECT_LOCAL_LIMIT)
@@ -551,6 +595,7 @@ class FastPath:
             peer_max_pdu=plan.peer_max_pdu,
             extended=plan.extended,
             local_ae_title=str(ae.ae_title).strip(),
+            services=services,
         )
         log.info(
             "association accepted calling_ae=%s peer=%s contexts=%d path=fast",
@@ -604,6 +649,11 @@ class FastPath:
     def _c_store(self, link: Link, message: Message) -> None:
         if message.data is None:
             status, comment = CANNOT_UNDERSTAND, "C-STORE request without a data set"
+        elif store_refused(link.services):
+            security_alert(
+                "C-STORE refused", calling_ae=link.calling_ae_title, reason="store not allowed"
+            )
+            status, comment = NOT_AUTHORIZED, "this AE may not store here"
         else:
             status, comment = self._store(
                 memoryview(message.data),
@@ -704,6 +754,10 @@ def _reject_pdu(*, result: int, source: int, reason: int) -> bytes:
 
 #: Transient, service-provider (presentation), local limit exceeded (PS3.8 9.3.4).
 _REJECT_LOCAL_LIMIT = _reject_pdu(result=0x02, source=0x03, reason=0x02)
+#: Permanent, service-user, calling AE title not recognized (PS3.8 9.3.4).
+_REJECT_CALLING_AE = _reject_pdu(
+    result=REJECT_CALLING_AE[0], source=REJECT_CALLING_AE[1], reason=REJECT_CALLING_AE[2]
+)
 
 
 def _send_abort(sock: socket.socket, source_reason: tuple[int, int]) -> None:

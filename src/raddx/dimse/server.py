@@ -28,6 +28,7 @@ from raddx.archive.query import QueryService, WorklistService
 from raddx.config import Settings
 from raddx.dimse._command_codec import install as install_command_codec
 from raddx.dimse._tuning import apply_reactor_tuning, set_nodelay
+from raddx.dimse.acceptance import handle_requested, handle_store_checked
 from raddx.dimse.balance import LoadBoard, left_to_another
 from raddx.dimse.commitment import commitment_contexts, handle_n_action
 from raddx.dimse.contexts import (
@@ -42,11 +43,12 @@ from raddx.dimse.contexts import (
 from raddx.dimse.fast_path import FastPath
 from raddx.dimse.fast_qr import find_handler, get_handler
 from raddx.dimse.find import FIND_MODELS, extended_reply, handle_sop_extended
-from raddx.dimse.handlers import handle_echo, handle_store, store_received
+from raddx.dimse.handlers import handle_echo, store_received
 from raddx.dimse.mpps import handle_n_create, handle_n_set
 from raddx.dimse.retrieve import handle_get, handle_move
 from raddx.dimse.worklist import handle_c_find, worklist_handler
 from raddx.remotes import RemoteAERegistry
+from raddx.security.peers import DicomPeerPolicy
 
 __all__ = ["DimseServer", "listen_socket"]
 
@@ -205,12 +207,15 @@ class DimseServer:
                 context.abstract_syntax, context.transfer_syntax, scu_role=True, scp_role=True
             )
         retrieve = RetrieveService(session_factory, ingest.blobs)
+        # Association acceptance (issue 9): local peers, else registered AEs and their services.
+        policy = DicomPeerPolicy.from_registry(settings, session_factory)
         self._ae = ae
         self._server = ae.make_server(
             sock.getsockname()[:2],
             evt_handlers=[
+                (evt.EVT_REQUESTED, handle_requested, [policy]),
                 (evt.EVT_C_ECHO, handle_echo),
-                (evt.EVT_C_STORE, handle_store, [ingest]),
+                (evt.EVT_C_STORE, handle_store_checked, [ingest]),
                 (
                     evt.EVT_C_FIND,
                     handle_c_find,
@@ -237,7 +242,7 @@ class DimseServer:
         )
         if settings.dicom_fast_path:
             self._server.fast_path = self._fast_path(
-                ae, settings, ingest, retrieve, session_factory
+                ae, settings, ingest, retrieve, session_factory, policy
             )
         self._server.board = board
         self._server.slot = slot
@@ -250,6 +255,7 @@ class DimseServer:
         ingest: IngestService,
         retrieve: RetrieveService,
         session_factory: sessionmaker[Any],
+        policy: DicomPeerPolicy,
     ) -> FastPath:
         """Echo, store, C-FIND and C-GET on raddx's own loop (:mod:`.fast_path`); C-MOVE and
         commitment, which open associations of their own, stay with pynetdicom."""
@@ -278,6 +284,7 @@ class DimseServer:
             services=services,
             extended_reply=extended_reply,
             active_elsewhere=lambda: len(server.active_associations),
+            policy=policy,
         )
 
     @property
