@@ -18,6 +18,7 @@ from raddx import __version__
 from raddx._cli_options import DatabaseUrl, DataDir, Quiet, load_cli_settings
 from raddx.cli_dicom import retrieve, send
 from raddx.deid.cli import deid_app
+from raddx.hl7.cli import hl7_app
 from raddx.reports.cli import report_app
 from raddx.ris.cli import order_app
 from raddx.ris.jj1017_cli import jj1017_app
@@ -36,6 +37,7 @@ app.add_typer(deid_app, name="deid")
 app.add_typer(report_app, name="report")
 app.add_typer(order_app, name="order")
 app.add_typer(jj1017_app, name="jj1017")
+app.add_typer(hl7_app, name="hl7")
 
 
 @app.callback()

@@ -24,6 +24,9 @@ from pydantic_settings import (
 __all__ = [
     "DicomServiceValues",
     "DuplicatePolicyValues",
+    "HL7CharsetValues",
+    "HL7Destination",
+    "OutboundMessageValues",
     "RemoteAE",
     "Settings",
     "StorageCommitmentReportValues",
@@ -107,6 +110,46 @@ class RemoteAE(BaseModel):
         description="DICOM services this AE may use when it calls us from a non-local host "
         "(echo, store, find, move, get, worklist, mpps, commitment); default all. Contexts of "
         "other services are rejected at association negotiation.",
+    )
+
+
+class OutboundMessageValues(StrEnum):
+    """What raddx sends to an HL7 destination (``hl7_destinations[].messages``)."""
+
+    #: OMI^Z23 performed-exam notification to the HIS when an MPPS completes or is
+    #: discontinued (JAHIS/IHE-J, ZE1/ZE2 segments).
+    Z23 = "z23"
+    #: OMI^O23 to a modality/PACS when an order is scheduled, changed or cancelled.
+    OMI = "omi"
+    #: ORU^R01 to an EHR when a report is finalised, amended or given an addendum.
+    ORU = "oru"
+
+
+class HL7CharsetValues(StrEnum):
+    """MSH-18 of the messages raddx sends (how a destination wants its text)."""
+
+    #: ISO-2022-JP (JIS X 0208), the JAHIS/SS-MIX2 convention; MSH-20 ``ISO 2022-1994``.
+    ISO_IR87 = "~ISO IR87"
+    UTF8 = "UNICODE UTF-8"
+
+
+class HL7Destination(BaseModel):
+    """A system raddx sends HL7 v2 messages to over MLLP."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    host: str
+    port: int = Field(ge=1, le=65535)
+    charset: HL7CharsetValues = Field(
+        HL7CharsetValues.ISO_IR87, description="MSH-18: '~ISO IR87' (default) or 'UNICODE UTF-8'."
+    )
+    messages: list[OutboundMessageValues] = Field(
+        min_length=1, description="Which messages go there: z23, omi, oru."
+    )
+    receiving_application: str = Field("", description="MSH-5.")
+    receiving_facility: str = Field("", description="MSH-6.")
+    tls: bool = Field(False, description="MLLP over TLS (the peer's certificate is verified).")
+    tls_ca_file: Path | None = Field(
+        None, description="CA bundle to verify the peer with; unset = the system's."
     )
 
 
@@ -226,6 +269,31 @@ class Settings(BaseSettings):
     )
     hl7_port: int = Field(
         2575, ge=0, le=65535, description="HL7 v2 MLLP port (2575, IANA 'hl7'); 0 = off."
+    )
+    hl7_destinations: list[HL7Destination] = Field(
+        default_factory=list,
+        description="Where raddx sends HL7 v2 (name, host, port, charset, messages: z23 = "
+        "OMI^Z23 performed exam to the HIS, omi = OMI^O23 to modality/PACS, oru = ORU^R01 "
+        "reports). Queued in the index (outbox) and delivered by raddx serve with retries.",
+    )
+    hl7_sending_application: str = Field("RADDX", description="MSH-3 of messages we send.")
+    hl7_sending_facility: str = Field("", description="MSH-4 of messages we send.")
+    hl7_timeout: float = Field(
+        10.0, gt=0, description="Seconds to connect to an HL7 destination and to await its ACK."
+    )
+    mpps_forward_aes: list[str] = Field(
+        default_factory=list,
+        description="AE titles (of remote_aes or runtime remote AEs) every MPPS N-CREATE and "
+        "N-SET received is forwarded to, in the background, through the outbox.",
+    )
+    outbox_poll_interval: float = Field(
+        0.5, gt=0, description="Seconds between the outbound worker's looks at the outbox."
+    )
+    outbox_retry_initial: float = Field(
+        5.0, gt=0, description="Seconds before the first retry of an unreachable destination."
+    )
+    outbox_retry_max: float = Field(
+        300.0, gt=0, description="Retry delay cap in seconds (the delay doubles per attempt)."
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP port (health, DICOMweb).")

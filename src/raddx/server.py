@@ -27,6 +27,7 @@ from raddx.config import Settings
 from raddx.dimse import DimseServer, listen_socket
 from raddx.dimse.balance import LoadBoard
 from raddx.hl7 import MessageHandler, MllpServer
+from raddx.outbox.worker import OutboxWorker
 from raddx.services import Services
 from raddx.web import create_app
 
@@ -115,6 +116,8 @@ def serve(settings: Settings) -> int:
     dimse.start()
     host, port = dimse.address
     mllp = _start_mllp(settings, services)
+    outbox = OutboxWorker(settings, services.session_factory)  # HL7 out, MPPS forwarding
+    outbox.start()
     http = uvicorn.Server(
         uvicorn.Config(
             create_app(services),
@@ -145,6 +148,7 @@ def serve(settings: Settings) -> int:
             dimse.stop()
             if mllp is not None:
                 mllp.stop()
+            outbox.stop()
             _stop_children(children)
             sock.close()
             services.close()

@@ -9,6 +9,9 @@ work and map its errors once (PS3.4 F.7.2.1.2, F.7.2.2.2; PS3.7 C):
   Modality, ScheduledStepAttributesSequence with a StudyInstanceUID) absent or empty;
 * 0x0106 Invalid attribute value: N-CREATE not IN PROGRESS, an unknown status, COMPLETED
   without end date/time, a malformed date;
+* 0x0105 No such attribute: an N-SET carrying an attribute whose N-SET usage is "Not
+  allowed" in Table F.7.2-1 (``raddx.ris.mpps_attributes``), tags in
+  AttributeIdentifierList; nothing is changed (as dcm4che answers);
 * 0x0111 Duplicate SOP Instance: a second N-CREATE for one SOP Instance UID;
 * 0x0112 No such SOP Instance: N-SET of an unknown step;
 * 0x0110 Processing failure with Error ID 0xA710: N-SET of a COMPLETED or DISCONTINUED step
@@ -36,12 +39,14 @@ from raddx.ris.mpps import (
     create_performed_step,
     set_performed_step,
 )
+from raddx.ris.mpps_attributes import AttributeNotAllowed, check_n_set_attributes
 
 __all__ = ["handle_n_create", "handle_n_set"]
 
 log = logging.getLogger(__name__)
 
 SUCCESS = 0x0000
+NO_SUCH_ATTRIBUTE = 0x0105
 INVALID_ATTRIBUTE_VALUE = 0x0106
 PROCESSING_FAILURE = 0x0110
 DUPLICATE_SOP_INSTANCE = 0x0111
@@ -137,6 +142,7 @@ def handle_n_set(event: Event, session_factory: sessionmaker[Any]) -> tuple[Any,
     calling = event.assoc.requestor.ae_title
     try:
         changes = event.modification_list
+        check_n_set_attributes(element.tag for element in changes)
         with session_factory() as session, session.begin():
             set_performed_step(
                 sop_instance_uid=str(cast(N_SET, event.request).RequestedSOPInstanceUID),
@@ -145,6 +151,10 @@ def handle_n_set(event: Event, session_factory: sessionmaker[Any]) -> tuple[Any,
                 end_time=_text(changes, "PerformedProcedureStepEndTime") or None,
                 session=session,
             )
+    except AttributeNotAllowed as exc:
+        refused = _refused(NO_SUCH_ATTRIBUTE, str(exc), calling)
+        refused.AttributeIdentifierList = list(exc.tags)
+        return refused, None
     except StepFinished as exc:
         status = _refused(PROCESSING_FAILURE, str(exc), calling)
         status.ErrorID = _NO_LONGER_UPDATABLE

@@ -233,8 +233,13 @@ class DimseServer:
                     [retrieve, settings, RemoteAERegistry(settings, session_factory)],
                 ),
                 (evt.EVT_N_ACTION, handle_n_action, [retrieve, settings]),
-                (evt.EVT_N_CREATE, handle_n_create, [session_factory]),
-                (evt.EVT_N_SET, handle_n_set, [session_factory]),
+                # MPPS forwarding: queued for mpps_forward_aes in the outbox (issue 6 §5).
+                (
+                    evt.EVT_N_CREATE,
+                    handle_n_create,
+                    [session_factory, bool(settings.mpps_forward_aes)],
+                ),
+                (evt.EVT_N_SET, handle_n_set, [session_factory, bool(settings.mpps_forward_aes)]),
             ],
             server_class=_PreboundServer,
             contexts=cheap_copy_contexts(ae.supported_contexts),

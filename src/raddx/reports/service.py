@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from raddx.db.models import Patient, ProcedureCode, Study
 from raddx.errors import Conflict, InvalidInput, NotFound
+from raddx.outbox import OutboxEventValues, record_event
 from raddx.reports import lifecycle, store
 from raddx.reports.enum import ReportStatusValues as S
 from raddx.reports.record import Person, ReportRecord, StudyRef
@@ -92,7 +93,19 @@ def _in_place(session: Session, record: ReportRecord, before: ReportRecord) -> R
 def _new_version(session: Session, record: ReportRecord) -> ReportRecord:
     link_studies(session=session, record=record)
     store.insert_version(session=session, record=record)
+    _announce(session, record)
     return record
+
+
+def _announce(session: Session, record: ReportRecord) -> None:
+    """Queue ORU^R01 of a signed version for the EHRs configured to take reports
+    (``raddx.outbox``; issue 7: finalised, amended, addendum)."""
+    record_event(
+        session=session,
+        event=OutboxEventValues.ORU,
+        subject=f"{record.report_id}:{record.version}",
+        action=record.status.value,
+    )
 
 
 def edit(*, session: Session, report_id: str, changes: dict[str, Any]) -> ReportRecord:
@@ -120,7 +133,9 @@ def finalise(
 ) -> ReportRecord:
     """Sign the latest version (二次読影・確定)."""
     before = store.load(session=session, report_id=report_id)
-    return _in_place(session, lifecycle.finalise(before, verifier=verifier, at=at), before)
+    record = _in_place(session, lifecycle.finalise(before, verifier=verifier, at=at), before)
+    _announce(session, record)
+    return record
 
 
 def amend(

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from raddx.db.models import RisOrder, RisPerformedStep, RisRequestedProcedure, RisScheduledStep
 from raddx.errors import Conflict, InvalidInput, NotFound
+from raddx.outbox import OutboxEventValues, record_event
 from raddx.ris.records import check_date, check_time
 from raddx.ris.service import change_order_status
 from raddx.ris.status import OrderStatusValues
@@ -186,9 +188,14 @@ def set_performed_step(
     end_date: str | None,
     end_time: str | None,
     session: Session,
+    billing: Mapping[str, Any] | None = None,
 ) -> RisPerformedStep:
     """N-SET (PS3.4 F.7.2.2): update an IN PROGRESS step; COMPLETED or DISCONTINUED ends it
     and moves its order. Completing needs the end date and time (F.7.2.2.2 final state).
+
+    A step of an order that ends is announced to the HIS as OMI^Z23 (the performed-exam
+    notification, reference note §5.4; ``raddx.hl7.z23``) through the outbox, with
+    ``billing`` (materials, films, exposures of the final N-SET) for its ZE1/ZE2 segments.
 
     Raises
     ------
@@ -225,4 +232,12 @@ def set_performed_step(
     session.flush()
     if target is not _P.IN_PROGRESS:
         _move_order(step, target, session)
+        if step.order_fk is not None:
+            record_event(
+                session=session,
+                event=OutboxEventValues.Z23,
+                subject=sop_instance_uid,
+                action=target.value,
+                detail=billing or {},
+            )
     return step

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from raddx.archive.names import split_person_name
 from raddx.db.models import RisOrder, RisPatient, RisRequestedProcedure, RisScheduledStep
 from raddx.errors import Conflict, InvalidInput, NotFound
+from raddx.outbox import OutboxEventValues, record_event
 from raddx.ris.jj1017_master import resolve as resolve_jj1017
 from raddx.ris.records import OrderCreate, PatientData
 from raddx.ris.status import OrderStatusValues, check_transition, step_status
@@ -188,6 +189,7 @@ def place_order(
         uids.append(rp.study_instance_uid)
         sps_ids.append(step.scheduled_procedure_step_id)
     session.flush()
+    _announce(row, "NW", session)
     return OrderPublic(
         row.id,
         row.placer_order_number,
@@ -198,6 +200,17 @@ def place_order(
         tuple(uids),
         tuple(sps_ids),
         tuple(unknown),
+    )
+
+
+def _announce(order: RisOrder, control: str, session: Session) -> None:
+    """Queue OMI^O23 with ORC-1 ``control`` (NW new, XO changed, CA cancelled) for the
+    modalities/PACS configured to take orders (``raddx.outbox``; IHE RAD-4/RAD-13)."""
+    record_event(
+        session=session,
+        event=OutboxEventValues.OMI,
+        subject=order.accession_number,
+        action=control,
     )
 
 
@@ -254,6 +267,8 @@ def change_order_status(order: RisOrder, target: OrderStatusValues, *, session: 
         The transition is not allowed.
     """
     check_transition(OrderStatusValues(order.status), target)
+    if target is OrderStatusValues.CANCELLED and order.status != target.value:
+        _announce(order, "CA", session)
     order.status = target.value
     order.updated_at = _now()
     procedures = select(RisRequestedProcedure.id).where(RisRequestedProcedure.order_fk == order.id)
@@ -341,3 +356,4 @@ def update_order(
         if procedure.scheduled_station_ae_title:
             step.scheduled_station_ae_title = procedure.scheduled_station_ae_title
     session.flush()
+    _announce(order, "XO", session)

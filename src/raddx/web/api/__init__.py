@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from raddx.web.api import (
     admin,
     deid_jobs,
+    hl7,
     instances,
     jj1017,
     jobs,
@@ -42,6 +43,7 @@ MODULES = (
     orders,
     jj1017,
     reconciliation,
+    hl7,
 )
 
 router = APIRouter(prefix=PREFIX)

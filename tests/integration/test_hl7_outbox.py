@@ -1,0 +1,205 @@
+"""The outbox on SQLite and PostgreSQL with a real MLLP listener: an order placed while the
+destination is down stays pending and is delivered once the listener starts; an AE answer
+fails the delivery with the peer's reason, and a retry (REST and CLI) sends it; ORU^R01 goes
+out when a report is signed, in the destination's character set."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from helpers import start_http_server, wait_for
+from mllp_peer import MllpPeer
+from raddx.cli import app
+from raddx.config import load_settings
+from raddx.outbox import OutboxStatusValues, list_entries
+from raddx.outbox.worker import OutboxWorker
+from raddx.ris import OrderCreate, PatientData, ProcedureCreate, place_order
+from raddx.services import Services
+
+CHEST_CT = "6000000200020000" + "2800000000000000"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def port() -> int:
+    return _free_port()
+
+
+@pytest.fixture
+def services(tmp_path: Path, database_url: str, port: int) -> Iterator[Services]:
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        hl7_destinations=[
+            {"name": "pacs", "host": "127.0.0.1", "port": port, "messages": ["omi"]},
+            {
+                "name": "ehr",
+                "host": "127.0.0.1",
+                "port": port,
+                "messages": ["oru"],
+                "charset": "UNICODE UTF-8",
+            },
+        ],
+        outbox_retry_initial=0.05,
+        outbox_retry_max=0.2,
+        outbox_poll_interval=0.05,
+        hl7_timeout=2,
+    )
+    svc = Services.from_settings(settings)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def worker(services: Services) -> Iterator[OutboxWorker]:
+    w = OutboxWorker(services.settings, services.session_factory)
+    w.start()
+    yield w
+    w.stop()
+
+
+def _place(services: Services, placer: str = "ORD1") -> str:
+    procedure = ProcedureCreate(
+        modality="CT",
+        scheduled_start_date="20261126",
+        scheduled_start_time="0930",
+        scheduled_station_ae_title="CT01",
+        description="胸部CT 右肺 放射線施設",
+        jj1017_code=CHEST_CT,
+    )
+    with services.session_factory() as session, session.begin():
+        placed = place_order(
+            OrderCreate(
+                patient=PatientData(
+                    "0012345",
+                    "TOKYO-HP",
+                    "Migita^Hodokoshi=右田^施=ミギタ^ホドコシ",
+                    "19650401",
+                    "F",
+                ),
+                procedures=(procedure,),
+                placer_order_number=placer,
+            ),
+            session=session,
+        )
+    return placed.accession_number
+
+
+def _entries(services: Services, status: OutboxStatusValues | None = None) -> list[object]:
+    with services.session_factory() as session:
+        return list(list_entries(session=session, status=status))
+
+
+def test_destination_down_then_up(services: Services, worker: OutboxWorker, port: int) -> None:
+    accession = _place(services)
+    wait_for(lambda: any(e.attempts >= 2 for e in _entries(services)))  # type: ignore[attr-defined]
+    (entry,) = _entries(services)
+    assert entry.status == "pending" and entry.destination == "pacs"  # type: ignore[attr-defined]
+    assert "cannot connect" in entry.last_error  # type: ignore[attr-defined]
+    peer = MllpPeer(port).start()
+    try:
+        wait_for(lambda: bool(_entries(services, OutboxStatusValues.SENT)))
+        (text,) = peer.messages()
+    finally:
+        peer.stop()
+    segments = {s.split("|")[0]: s.split("|") for s in text.strip("\r").split("\r")}
+    assert segments["MSH"][8] == "OMI^O23^OMI_O23" and segments["MSH"][17] == "~ISO IR87"
+    assert segments["ORC"][1] == "NW"
+    assert segments["OBR"][4] == f"{CHEST_CT}^胸部CT 右肺 放射線施設^JJ1017-32"
+    assert segments["IPC"][1] == accession and segments["IPC"][9] == "CT01"
+    assert segments["PID"][5].startswith("右田^施^^^^^L^I~ミギタ^ホドコシ^^^^^L^P")
+
+
+def test_refused_then_retried(services: Services, worker: OutboxWorker, port: int) -> None:
+    peer = MllpPeer(port, ack="AE", error="オーダ番号が不明です").start()
+    server = start_http_server(services)
+    try:
+        _place(services)
+        wait_for(lambda: bool(_entries(services, OutboxStatusValues.FAILED)))
+        listed = httpx.get(f"{server.url}/api/hl7/outbox", params={"status": "failed"})
+        assert listed.status_code == 200, listed.text
+        (failed,) = listed.json()
+        assert failed["attempts"] == 1 and "オーダ番号が不明です" in failed["last_error"]
+        peer.ack = "AA"
+        retried = httpx.post(f"{server.url}/api/hl7/outbox/{failed['id']}/retry")
+        assert retried.status_code == 200 and retried.json()["status"] == "pending"
+        wait_for(lambda: bool(_entries(services, OutboxStatusValues.SENT)))
+        assert len(peer.received) == 2
+        assert peer.received[0] == peer.received[1]  # the same bytes, same MSH-10
+        again = httpx.post(f"{server.url}/api/hl7/outbox/{failed['id']}/retry")
+        assert again.status_code == 409
+        assert httpx.post(f"{server.url}/api/hl7/outbox/999999/retry").status_code == 404
+        # The CLI sees the same outbox and refuses a retry of what was sent.
+        db = ["--database-url", services.settings.resolved_database_url]
+        shown = CliRunner().invoke(app, ["hl7", "outbox", *db])
+        assert shown.exit_code == 0 and "\tsent\tomi:NW\tpacs\t" in shown.output
+        refused = CliRunner().invoke(app, ["hl7", "retry", str(failed["id"]), *db])
+        assert refused.exit_code == 1 and "was sent" in refused.output
+    finally:
+        server.stop()
+        peer.stop()
+
+
+def test_cli_retry_of_a_failed_delivery(services: Services, port: int) -> None:
+    peer = MllpPeer(port, ack="AR").start()
+    worker = OutboxWorker(services.settings, services.session_factory)
+    try:
+        _place(services)
+        worker.run_once()
+        (failed,) = _entries(services, OutboxStatusValues.FAILED)
+        db = ["--database-url", services.settings.resolved_database_url]
+        result = CliRunner().invoke(app, ["hl7", "retry", str(failed.id), *db])  # type: ignore[attr-defined]
+        assert result.exit_code == 0, result.output
+        assert "\tpending\tpacs" in result.output
+        peer.ack = "AA"
+        worker.run_once()
+        assert [e.status for e in _entries(services)] == ["sent"]  # type: ignore[attr-defined]
+    finally:
+        peer.stop()
+
+
+def test_oru_when_a_report_is_signed(services: Services, worker: OutboxWorker, port: int) -> None:
+    from raddx.reports import service as reports
+    from raddx.reports.enum import ReportStatusValues
+    from raddx.reports.record import PatientInfo, Person, ReportRecord, Sections
+
+    peer = MllpPeer(port).start()
+    try:
+        record = ReportRecord(
+            report_id="R1",
+            version=1,
+            status=ReportStatusValues.DRAFT,
+            patient=PatientInfo(patient_id="0012345", name_kanji="右田^施"),
+            created_at=dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC),
+            sections=Sections(findings="右肺に結節。髙橋医師確認 ①", impression="肺癌疑い"),
+        )
+        with services.session_factory() as session, session.begin():
+            reports.create(session=session, record=record)
+        with services.session_factory() as session, session.begin():
+            reports.finalise(
+                session=session,
+                report_id="R1",
+                verifier=Person(name="放射^線子"),
+                at=dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC),
+            )
+        wait_for(lambda: bool(_entries(services, OutboxStatusValues.SENT)))
+        (raw,) = peer.received
+        text = raw.decode("utf-8")  # the "ehr" destination wants UTF-8: 髙 and ① survive
+        assert "|ORU^R01^ORU_R01|" in text and "|UNICODE UTF-8" in text
+        assert "右肺に結節。髙橋医師確認 ①" in text
+        obr = next(s for s in text.split("\r") if s.startswith("OBR")).split("|")
+        assert obr[25] == "F"
+    finally:
+        peer.stop()
