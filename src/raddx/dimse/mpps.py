@@ -31,8 +31,11 @@ from pynetdicom.dimse_primitives import N_CREATE, N_SET
 from pynetdicom.events import Event
 from sqlalchemy.orm import sessionmaker
 
+from raddx.dimse.mpps_forward import event_detail
 from raddx.dimse.status import status_dataset
 from raddx.errors import Conflict, InvalidInput, NotFound
+from raddx.hl7.z23 import billing_from_dataset
+from raddx.outbox import OutboxEventValues, record_event
 from raddx.ris.mpps import (
     ScheduledStepReference,
     StepFinished,
@@ -102,8 +105,24 @@ def _references(ds: Dataset) -> list[ScheduledStepReference]:
     ]
 
 
-def handle_n_create(event: Event, session_factory: sessionmaker[Any]) -> tuple[Any, Dataset | None]:
-    """pynetdicom's ``EVT_N_CREATE`` handler for MPPS (statuses in the module docstring)."""
+def _forward(session: Any, forward: bool, operation: str, uid: str, ds: Dataset) -> None:
+    """Queue the request for the AEs MPPS is forwarded to (issue 6 §5), in the same unit of
+    work: only what we accepted is forwarded, and the outbox worker sends it later."""
+    if forward:
+        record_event(
+            session=session,
+            event=OutboxEventValues.MPPS,
+            subject=uid,
+            action=operation,
+            detail=event_detail(operation, uid, ds),
+        )
+
+
+def handle_n_create(
+    event: Event, session_factory: sessionmaker[Any], forward: bool = False
+) -> tuple[Any, Dataset | None]:
+    """pynetdicom's ``EVT_N_CREATE`` handler for MPPS (statuses in the module docstring);
+    ``forward``: queue the request for ``mpps_forward_aes``."""
     request = cast(N_CREATE, event.request)
     calling = event.assoc.requestor.ae_title
     try:
@@ -123,6 +142,7 @@ def handle_n_create(event: Event, session_factory: sessionmaker[Any]) -> tuple[A
                 modality=values["Modality"],
                 session=session,
             )
+            _forward(session, forward, "N-CREATE", uid, attributes)
     except _Missing as exc:
         return _refused(exc.status, str(exc), calling), None
     except InvalidInput as exc:
@@ -137,20 +157,26 @@ def handle_n_create(event: Event, session_factory: sessionmaker[Any]) -> tuple[A
     return SUCCESS, attributes
 
 
-def handle_n_set(event: Event, session_factory: sessionmaker[Any]) -> tuple[Any, Dataset | None]:
-    """pynetdicom's ``EVT_N_SET`` handler for MPPS (statuses in the module docstring)."""
+def handle_n_set(
+    event: Event, session_factory: sessionmaker[Any], forward: bool = False
+) -> tuple[Any, Dataset | None]:
+    """pynetdicom's ``EVT_N_SET`` handler for MPPS (statuses in the module docstring);
+    ``forward``: queue the request for ``mpps_forward_aes``."""
     calling = event.assoc.requestor.ae_title
     try:
         changes = event.modification_list
         check_n_set_attributes(element.tag for element in changes)
+        uid = str(cast(N_SET, event.request).RequestedSOPInstanceUID)
         with session_factory() as session, session.begin():
             set_performed_step(
-                sop_instance_uid=str(cast(N_SET, event.request).RequestedSOPInstanceUID),
+                sop_instance_uid=uid,
                 status=_text(changes, "PerformedProcedureStepStatus") or None,
                 end_date=_text(changes, "PerformedProcedureStepEndDate") or None,
                 end_time=_text(changes, "PerformedProcedureStepEndTime") or None,
                 session=session,
+                billing=billing_from_dataset(changes),
             )
+            _forward(session, forward, "N-SET", uid, changes)
     except AttributeNotAllowed as exc:
         refused = _refused(NO_SUCH_ATTRIBUTE, str(exc), calling)
         refused.AttributeIdentifierList = list(exc.tags)
