@@ -267,18 +267,30 @@ def import_record(*, session: Session, record: ReportRecord, source: str) -> Imp
                 f"version {record.version} is lower than the stored version {current.version}",
             )
         if record.version == current.version:
-            if record.to_dict() == current.to_dict() or _same_ignoring_links(record, current):
-                return ImportOutcome(ImportResultValues.UNCHANGED)
-            return ImportOutcome(
-                ImportResultValues.REJECTED,
-                f"version {record.version} is stored with other content",
-            )
+            return _against_stored(record, current)
     linked, reason = _match(session, record)
     if linked is None:
         store.put_in_quarantine(session=session, record=record, reason=reason, source=source)
         return ImportOutcome(ImportResultValues.QUARANTINED, reason)
-    store.insert_version(session=session, record=linked, first=current is None)
+    try:
+        store.insert_version(session=session, record=linked, first=current is None)
+    except store.VersionExists:
+        # A concurrent import stored this version after our read (two imports of one
+        # package, PostgreSQL): judge against what it stored, as if we had come second.
+        stored = store.load(session=session, report_id=record.report_id, version=record.version)
+        return _against_stored(record, stored)
     return ImportOutcome(ImportResultValues.IMPORTED)
+
+
+def _against_stored(record: ReportRecord, stored: ReportRecord) -> ImportOutcome:
+    """Same id and version as a stored record: a no-op when the content is the same, a
+    conflict (rejected) when it is not."""
+    if record.to_dict() == stored.to_dict() or _same_ignoring_links(record, stored):
+        return ImportOutcome(ImportResultValues.UNCHANGED)
+    return ImportOutcome(
+        ImportResultValues.REJECTED,
+        f"conflict: version {record.version} is stored with other content",
+    )
 
 
 def _same_ignoring_links(a: ReportRecord, b: ReportRecord) -> bool:

@@ -13,16 +13,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, insert, select, update
+from sqlalchemy import Insert, Select, Table, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from raddx.db.models import ReportQuarantine, ReportStudy, ReportVersion
-from raddx.errors import NotFound
+from raddx.errors import Conflict, NotFound
 from raddx.reports.enum import ReportStatusValues
 from raddx.reports.record import ReportRecord, canonical_json
 
 __all__ = [
     "ReportSelection",
+    "VersionExists",
     "insert_version",
     "iter_quarantine",
     "iter_records",
@@ -60,17 +62,28 @@ def _record(row: ReportVersion) -> ReportRecord:
     return ReportRecord.from_dict(json.loads(row.record))
 
 
+class VersionExists(Conflict):
+    """The (report_id, version) is already stored: a concurrent writer got there first."""
+
+
 def insert_version(*, session: Session, record: ReportRecord, first: bool = False) -> None:
     """Store ``record`` as a new version and make it the report's latest.
 
     The caller has checked that the version is higher than the stored ones (``first``: that
-    none is stored, which saves the update of the previous latest); the unique constraint on
-    (report_id, version) stops a concurrent writer that raced it. Core INSERTs rather than
-    the ORM unit of work: this is the import's inner loop (bench/reports.py).
+    none is stored, which saves the update of the previous latest). A concurrent writer may
+    have stored the same (report_id, version) since that check: the INSERT is ``ON CONFLICT
+    DO NOTHING`` on the unique constraint, so this transaction stays usable (PostgreSQL
+    aborts a transaction at a unique violation) and nothing of this version is written;
+    the caller decides whether the stored row is the same content. Core INSERTs rather
+    than the ORM unit of work: this is the import's inner loop (bench/reports.py).
+
+    Raises
+    ------
+    VersionExists
+        The version is stored already (on PostgreSQL after waiting for the concurrent
+        writer to commit; SQLite serialises writers with ``BEGIN IMMEDIATE``).
     """
     conn = session.connection()
-    if not first:
-        conn.execute(_UNSET_LATEST, {"rid": record.report_id})
     params = {
         "report_id": record.report_id,
         "version": record.version,
@@ -78,7 +91,12 @@ def insert_version(*, session: Session, record: ReportRecord, first: bool = Fals
         "stored_at": _now(),
         **_columns(record),
     }
-    row_id = conn.execute(_INSERT_VERSION, params).scalar_one()
+    row_id = conn.execute(_insert_version(conn.dialect.name), params).scalar()
+    if row_id is None:
+        raise VersionExists(f"report {record.report_id} version {record.version} is stored")
+    # After the INSERT, not before: a conflicting INSERT then leaves the old latest alone.
+    if not first:
+        conn.execute(_UNSET_LATEST, {"rid": record.report_id, "keep": row_id})
     if record.studies:
         conn.execute(
             _INSERT_STUDY,
@@ -93,7 +111,9 @@ def insert_version(*, session: Session, record: ReportRecord, first: bool = Fals
 # statement built with literal .values() per call was compiled anew each time).
 _VERSIONS = cast(Table, ReportVersion.__table__)
 _UNSET_LATEST = (
-    update(_VERSIONS).where(_VERSIONS.c.report_id == bindparam("rid")).values(is_latest=False)
+    update(_VERSIONS)
+    .where(_VERSIONS.c.report_id == bindparam("rid"), _VERSIONS.c.id != bindparam("keep"))
+    .values(is_latest=False)
 )
 _LATEST_RECORD = (
     select(_VERSIONS.c.record)
@@ -101,8 +121,23 @@ _LATEST_RECORD = (
     .order_by(_VERSIONS.c.version.desc())
     .limit(1)
 )
-_INSERT_VERSION = insert(_VERSIONS).returning(_VERSIONS.c.id)
+_CONFLICT_KEYS = [_VERSIONS.c.report_id, _VERSIONS.c.version]
+_INSERT_VERSION: dict[str, Insert] = {
+    "postgresql": postgresql.insert(_VERSIONS)
+    .on_conflict_do_nothing(index_elements=_CONFLICT_KEYS)
+    .returning(_VERSIONS.c.id),
+    "sqlite": sqlite.insert(_VERSIONS)
+    .on_conflict_do_nothing(index_elements=_CONFLICT_KEYS)
+    .returning(_VERSIONS.c.id),
+}
 _INSERT_STUDY = insert(cast(Table, ReportStudy.__table__))
+
+
+def _insert_version(dialect: str) -> Insert:
+    try:
+        return _INSERT_VERSION[dialect]
+    except KeyError:  # the index runs on SQLite or PostgreSQL (ARCHITECTURE.md)
+        raise NotImplementedError(f"report store on {dialect}") from None
 
 
 def update_in_place(*, session: Session, record: ReportRecord) -> None:
