@@ -381,6 +381,45 @@ class Settings(BaseSettings):
         "Sans CJK JP.",
     )
 
+    audit_source_id: str | None = Field(
+        None,
+        description="AuditSourceID of raddx's audit messages (PS3.15 A.5.1); unset = "
+        "<ae_title>@<host name>.",
+    )
+    audit_enterprise_site_id: str | None = Field(
+        None, description="AuditEnterpriseSiteID of the audit messages (the hospital), optional."
+    )
+    audit_flush_interval_ms: int = Field(
+        50,
+        ge=1,
+        le=10000,
+        description="The audit writer waits at most this long for more events before it "
+        "commits a batch (doors never wait for it).",
+    )
+    audit_batch_max: int = Field(
+        1000, ge=1, description="Most audit events the writer commits in one transaction."
+    )
+    audit_syslog_host: str | None = Field(
+        None,
+        description="Audit Record Repository (syslog collector) to send every audit message to, "
+        "RFC 5424 over TLS with RFC 5425 framing (IHE ATNA ITI-20); unset = log only.",
+    )
+    audit_syslog_port: int = Field(6514, ge=1, le=65535, description="Its port (6514: syslog-tls).")
+    audit_syslog_ca_file: Path | None = Field(
+        None, description="CA bundle the collector's certificate is verified with; unset = system."
+    )
+    audit_syslog_cert_file: Path | None = Field(
+        None, description="Our client certificate for the collector (ITI-19 mutual TLS), optional."
+    )
+    audit_syslog_key_file: Path | None = Field(None, description="Private key of that certificate.")
+    audit_syslog_backlog: int = Field(
+        100000,
+        ge=1,
+        description="Messages kept in memory while the collector is unreachable (they are in "
+        "the audit log anyway); beyond that the oldest are dropped from the send queue, with a "
+        "warning.",
+    )
+
     @field_validator("sqlite_synchronous")
     @classmethod
     def _check_synchronous(cls, value: str) -> str:

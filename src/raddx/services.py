@@ -16,6 +16,8 @@ from raddx.archive import IngestService
 from raddx.config import FsyncDirectoriesValues, Settings, ValidationModeValues
 from raddx.db import make_engine, make_session_factory, upgrade
 from raddx.ris.reconcile import arrival_hook
+from raddx.security import audit as _audit
+from raddx.security.audit_log import AuditTrail, trail_from_settings
 from raddx.storage import FileBlobStore
 
 __all__ = ["Services"]
@@ -30,6 +32,8 @@ class Services:
     session_factory: sessionmaker[Any]
     blobs: FileBlobStore
     ingest: IngestService
+    #: The process's audit writer, installed for ``raddx.security.audit.record``.
+    audit: AuditTrail
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -55,15 +59,21 @@ class Services:
             default_timezone_offset=settings.default_timezone_offset,
             on_study_created=arrival_hook(engine, session_factory),
         )
+        audit = trail_from_settings(settings, engine)
+        _audit.install(audit)
         return cls(
             settings=settings,
             engine=engine,
             session_factory=session_factory,
             blobs=blobs,
             ingest=ingest,
+            audit=audit,
         )
 
     def close(self) -> None:
-        """Release database connections and the blob store's directory descriptors."""
+        """Write the queued audit events, then release database connections and the blob
+        store's directory descriptors."""
+        _audit.uninstall(self.audit)
+        self.audit.close()
         self.engine.dispose()
         self.blobs.close()
