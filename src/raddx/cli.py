@@ -22,6 +22,7 @@ from raddx.hl7.cli import hl7_app
 from raddx.reports.cli import report_app
 from raddx.ris.cli import order_app
 from raddx.ris.jj1017_cli import jj1017_app
+from raddx.security.audit_cli import audit_app
 
 __all__ = ["app"]
 
@@ -38,6 +39,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(order_app, name="order")
 app.add_typer(jj1017_app, name="jj1017")
 app.add_typer(hl7_app, name="hl7")
+app.add_typer(audit_app, name="audit")
 
 
 @app.callback()
