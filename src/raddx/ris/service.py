@@ -22,7 +22,12 @@ from raddx.errors import Conflict, InvalidInput, NotFound
 from raddx.outbox import OutboxEventValues, record_event
 from raddx.ris.jj1017_master import resolve as resolve_jj1017
 from raddx.ris.records import OrderCreate, PatientData
-from raddx.ris.status import OrderStatusValues, check_transition, step_status
+from raddx.ris.status import (
+    OrderStatusValues,
+    ScheduledProcedureStepStatusValues,
+    check_transition,
+    step_status,
+)
 
 __all__ = [
     "OrderPublic",
@@ -274,7 +279,12 @@ def change_order_status(order: RisOrder, target: OrderStatusValues, *, session: 
     procedures = select(RisRequestedProcedure.id).where(RisRequestedProcedure.order_fk == order.id)
     session.execute(
         update(RisScheduledStep)
-        .where(RisScheduledStep.procedure_fk.in_(procedures))
+        .where(
+            RisScheduledStep.procedure_fk.in_(procedures),
+            # A step cancelled on its own (raddx.ris.worklist_items) stays cancelled.
+            RisScheduledStep.scheduled_procedure_step_status
+            != ScheduledProcedureStepStatusValues.CANCELED.value,
+        )
         .values(scheduled_procedure_step_status=step_status(target).value)
     )
     session.flush()

@@ -16,6 +16,7 @@ __all__ = [
     "OrderStatusValues",
     "ScheduledProcedureStepStatusValues",
     "arrival_status",
+    "check_step_cancel",
     "check_transition",
     "step_status",
 ]
@@ -89,3 +90,16 @@ def arrival_status(current: OrderStatusValues) -> OrderStatusValues | None:
     if current is OrderStatusValues.SCHEDULED:
         return OrderStatusValues.IN_PROGRESS
     return None
+
+
+def check_step_cancel(current: ScheduledProcedureStepStatusValues) -> None:
+    """Allow cancelling one worklist item: only a SCHEDULED step (a started one is
+    discontinued by the modality's MPPS; an ended one stays as it ended).
+
+    Raises
+    ------
+    Conflict
+        The step is not SCHEDULED.
+    """
+    if current is not ScheduledProcedureStepStatusValues.SCHEDULED:
+        raise Conflict(f"scheduled procedure step in status {current.value} cannot be cancelled")

@@ -23,6 +23,7 @@ from raddx.web.api import (
     remote_aes,
     series,
     studies,
+    worklist,
 )
 from raddx.web.api._deps import install
 
@@ -44,6 +45,7 @@ MODULES = (
     jj1017,
     reconciliation,
     hl7,
+    worklist,
 )
 
 router = APIRouter(prefix=PREFIX)
