@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from raddx.db.models import Jj1017MasterCode
@@ -39,6 +39,7 @@ __all__ = [
     "MasterEntry",
     "RowError",
     "import_master",
+    "master_name",
     "read_master_file",
     "resolve",
     "search_master",
@@ -289,6 +290,18 @@ def resolve(code: str, *, session: Session) -> Jj1017MasterCode | None:
     return session.scalars(
         select(Jj1017MasterCode).where(Jj1017MasterCode.code == code)
     ).one_or_none()
+
+
+#: Built once: every order placed looks its codes up here (see raddx.ris.service.place_order).
+_NAME_OF = select(Jj1017MasterCode.__table__.c.name).where(
+    Jj1017MasterCode.__table__.c.code == bindparam("b_code")
+)
+
+
+def master_name(code: str, *, session: Session) -> str | None:
+    """The master's name of ``code``, or ``None`` when the master does not hold it: the order
+    path's lookup, a prepared Core statement (an ORM query per order cost ~0.25 ms)."""
+    return session.scalar(_NAME_OF, {"b_code": code})
 
 
 def search_master(
