@@ -15,7 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from raddx.archive import IngestService
 from raddx.config import FsyncDirectoriesValues, Settings, ValidationModeValues
 from raddx.db import make_engine, make_session_factory, upgrade
-from raddx.ris.reconcile import arrival_hook
+from raddx.ris.reconcile import ArrivalLink
 from raddx.security import audit as _audit
 from raddx.security.audit_log import AuditTrail, trail_from_settings
 from raddx.storage import FileBlobStore
@@ -57,7 +57,7 @@ class Services:
             duplicate_policy=settings.duplicate_policy,
             strict=settings.validation_mode is ValidationModeValues.STRICT,
             default_timezone_offset=settings.default_timezone_offset,
-            on_study_created=arrival_hook(engine, session_factory),
+            study_arrival=ArrivalLink(session_factory),
         )
         audit = trail_from_settings(settings, engine)
         _audit.install(audit)

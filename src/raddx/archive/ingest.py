@@ -32,14 +32,14 @@ import datetime as dt
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from raddx.archive._executor import write_transaction
+from raddx.archive._executor import Executor, write_transaction
 from raddx.archive._index_writer import file_instance
 from raddx.archive.header import HeaderRecord, parse_header
 from raddx.archive.part10 import Part10Error, file_meta_header, unframed_object
@@ -48,7 +48,13 @@ from raddx.errors import InvalidInput, OutOfResources
 from raddx.storage import BlobExistsError, BlobNotFoundError, BlobStore
 from raddx.types import BlobKey
 
-__all__ = ["IngestOutcome", "IngestResult", "IngestService", "blob_key_for"]
+__all__ = [
+    "IngestOutcome",
+    "IngestResult",
+    "IngestService",
+    "StudyArrivalHook",
+    "blob_key_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,20 @@ _RETRIES = 5
 #: Objects at least this large are hashed on a helper thread during the blob write (a thread
 #: start costs ~0.05 ms; hashing 256 kB ~0.35 ms).
 _PARALLEL_HASH_MIN_BYTES = 256 * 1024
+
+
+class StudyArrivalHook(Protocol):
+    """What another domain does when the first object of a study is filed (see
+    :class:`IngestService`, ``study_arrival``)."""
+
+    def match(self, db: Executor, study_instance_uid: str, accession_number: str | None) -> object:
+        """Inside the ingest transaction: something to act on after the commit, or
+        ``None``. Must be cheap (indexed lookups with prebuilt statements) and read only."""
+        ...
+
+    def arrived(self, matched: object, study_instance_uid: str) -> None:
+        """After the commit, for what ``match`` returned."""
+        ...
 
 
 class IngestOutcome(StrEnum):
@@ -117,11 +137,13 @@ class IngestService:
     default_timezone_offset
         UTC offset (``+0900``) of objects without TimezoneOffsetFromUTC, for the UTC instants
         the index keeps for date-time matching (``default_timezone_offset`` setting).
-    on_study_created
-        Called after the commit that filed the first object of a study, with its
-        StudyInstanceUID and AccessionNumber (the RIS links the study to its order:
-        ``raddx.ris.reconcile.arrival_hook``). Once per study, not per object; an exception
-        in it is logged and does not fail the store (the object is already kept).
+    study_arrival
+        What the first object of a study sets off (:class:`StudyArrivalHook`; the RIS links
+        the study to its order, ``raddx.ris.reconcile.ArrivalLink``): ``match`` runs inside
+        the ingest transaction (a couple of indexed lookups on its connection, so it costs
+        ingest almost nothing), ``arrived`` after the commit, only when something matched.
+        An exception in ``arrived`` is logged and does not fail the store (the object is
+        already kept).
     """
 
     def __init__(
@@ -132,10 +154,10 @@ class IngestService:
         duplicate_policy: DuplicatePolicyValues = DuplicatePolicyValues.REPLACE,
         strict: bool = False,
         default_timezone_offset: str | None = None,
-        on_study_created: Callable[[str, str | None], None] | None = None,
+        study_arrival: StudyArrivalHook | None = None,
     ) -> None:
         self._engine = engine
-        self._on_study_created = on_study_created
+        self._study_arrival = study_arrival
         self._blobs = blobs
         self._policy = duplicate_policy
         self._strict = strict
@@ -379,6 +401,7 @@ class IngestService:
         adopt: bool = False,
     ) -> IngestResult:
         assert pending.key is not None
+        matched: object = None
         with write_transaction(self._engine) as db:
             filed = file_instance(
                 db,
@@ -397,6 +420,10 @@ class IngestService:
                     "source": source,
                 },
             )
+            if filed.new_study and self._study_arrival is not None:
+                matched = self._study_arrival.match(
+                    db, record.study_instance_uid, record.study.get("accession_number")
+                )
         # Committed: the blob now belongs to the index (or is redundant, if a concurrent
         # association stored the same bytes first).
         pending.created = False
@@ -415,11 +442,9 @@ class IngestService:
                 "patient attributes conflict; study flagged study_instance_uid=%s",
                 record.study_instance_uid,
             )
-        if filed.new_study and self._on_study_created is not None:
+        if matched is not None and self._study_arrival is not None:
             try:
-                self._on_study_created(
-                    record.study_instance_uid, record.study.get("accession_number")
-                )
+                self._study_arrival.arrived(matched, record.study_instance_uid)
             except Exception:
                 log.exception(
                     "study-created hook failed study_instance_uid=%s", record.study_instance_uid

@@ -1,11 +1,10 @@
 """Reconciliation: which order a stored study belongs to (issue 6 §6), in one place.
 
-* **On arrival** (:func:`link_arrived_study`, the ingest service's post-commit hook, called
-  once per new study, not per object): the study's StudyInstanceUID is looked up among the
-  requested procedures, then its AccessionNumber among the orders. A match is stored as a
-  :class:`~raddx.db.models.RisStudyLink` and the order status rules
-  (:func:`raddx.ris.status.arrival_status`) decide whether the order moves. The lookup runs on
-  a read-only snapshot, so a study without an order costs ingest no write lock at all.
+* **On arrival** (:class:`ArrivalLink`, the ingest service's study-arrival hook, run once per
+  new study, not per object): the study's StudyInstanceUID is looked up among the requested
+  procedures, then its AccessionNumber among the orders, inside the ingest transaction. A
+  match is stored after the commit as a :class:`~raddx.db.models.RisStudyLink` and the order
+  status rules (:func:`raddx.ris.status.arrival_status`) decide whether the order moves.
 * **Unmatched studies** (:func:`unmatched_studies`): visible studies without a link.
 * **By hand** (:func:`reconcile_study`): a user names the order (its accession number) and/or
   the right patient; the stored objects are corrected (:mod:`raddx.archive.correction`:
@@ -22,15 +21,16 @@ order.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from raddx.archive._executor import Executor
 from raddx.archive.correction import (
     CorrectionResult,
     StudyChanged,
@@ -38,7 +38,7 @@ from raddx.archive.correction import (
     correct_studies,
     prepare_correction,
 )
-from raddx.db import READ_ONLY_OPTIONS, read_only
+from raddx.db import READ_ONLY_OPTIONS
 from raddx.db.models import (
     Patient,
     RisOrder,
@@ -54,10 +54,10 @@ from raddx.ris.status import OrderStatusValues, arrival_status
 from raddx.storage import BlobStore
 
 __all__ = [
+    "ArrivalLink",
     "MatchedByValues",
     "ReconcileResult",
     "UnmatchedStudy",
-    "arrival_hook",
     "link_arrived_study",
     "merge_archive_patient",
     "reconcile_study",
@@ -130,14 +130,19 @@ def link_arrived_study(
 ) -> RisStudyLink | None:
     """Link a newly arrived study to its order, if one matches and none is linked yet, and
     let the status rules move the order. Returns the new link, else ``None``."""
-    if session.scalar(
-        select(RisStudyLink.id).where(RisStudyLink.study_instance_uid == study_instance_uid)
-    ):
-        return None
     match = _matching_order_id(session, study_instance_uid, accession_number)
     if match is None:
         return None
-    order_id, how = match
+    return _link(session, study_instance_uid, *match)
+
+
+def _link(
+    session: Session, study_instance_uid: str, order_id: int, how: MatchedByValues
+) -> RisStudyLink | None:
+    if session.scalar(
+        select(RisStudyLink.id).where(RisStudyLink.study_instance_uid == study_instance_uid)
+    ):
+        return None  # linked meanwhile (by hand, or by a concurrent first object)
     link = RisStudyLink(
         study_instance_uid=study_instance_uid,
         order_fk=order_id,
@@ -158,29 +163,59 @@ def _images_arrived(order: RisOrder, session: Session) -> None:
         change_order_status(order, target, session=session)
 
 
-def arrival_hook(
-    engine: Engine, session_factory: sessionmaker[Any]
-) -> Callable[[str, str | None], None]:
-    """The ingest service's ``on_study_created`` hook: look for the order on a read-only
-    snapshot (no lock: most studies of a clinic without orders stop here), and only on a
-    match link it in a short write transaction."""
+class ArrivalLink:
+    """The ingest service's :class:`~raddx.archive.ingest.StudyArrivalHook`: the order of a
+    newly arrived study is looked up inside the ingest transaction with prebuilt statements
+    (about two indexed lookups per *study*), and only a match costs a short write
+    transaction after the commit, which links the study and applies the status rules."""
 
-    def hook(study_instance_uid: str, accession_number: str | None) -> None:
-        with read_only(engine) as conn:
-            if _matching_order_id(conn, study_instance_uid, accession_number) is None:
-                return
-        with session_factory() as session, session.begin():
-            link = link_arrived_study(
-                session=session,
-                study_instance_uid=study_instance_uid,
-                accession_number=accession_number,
-            )
+    def __init__(self, session_factory: sessionmaker[Any]) -> None:
+        self._session_factory = session_factory
+
+    def match(
+        self, db: Executor, study_instance_uid: str, accession_number: str | None
+    ) -> tuple[int, MatchedByValues] | None:
+        """The order (id, how matched) of a study no link names yet, else ``None``."""
+        sql = _arrival_statements()
+        if db.first(sql.linked, {"p_uid": study_instance_uid}) is not None:
+            return None
+        found = db.first(sql.by_study_uid, {"p_uid": study_instance_uid})
+        if found is not None:
+            return int(found.order_fk), MatchedByValues.STUDY_UID
+        if accession_number:
+            found = db.first(sql.by_accession, {"p_accession": accession_number})
+            if found is not None:
+                return int(found.id), MatchedByValues.ACCESSION
+        return None
+
+    def arrived(self, matched: object, study_instance_uid: str) -> None:
+        """Link the study to the matched order and let the status rules move it."""
+        order_id, how = cast(tuple[int, MatchedByValues], matched)
+        with self._session_factory() as session, session.begin():
+            link = _link(session, study_instance_uid, order_id, how)
         if link is not None:
-            log.info(
-                "study linked to order order_id=%d matched_by=%s", link.order_fk, link.matched_by
-            )
+            log.info("study linked to order order_id=%d matched_by=%s", order_id, how.value)
 
-    return hook
+
+@dataclass(frozen=True, slots=True)
+class _ArrivalStatements:
+    linked: Any
+    by_study_uid: Any
+    by_accession: Any
+
+
+@functools.cache
+def _arrival_statements() -> _ArrivalStatements:
+    # Built once with bound parameters: the ingest executor compiles each a single time.
+    return _ArrivalStatements(
+        linked=select(RisStudyLink.id).where(RisStudyLink.study_instance_uid == bindparam("p_uid")),
+        by_study_uid=select(RisRequestedProcedure.order_fk).where(
+            RisRequestedProcedure.study_instance_uid == bindparam("p_uid")
+        ),
+        by_accession=select(RisOrder.id).where(
+            RisOrder.accession_number == bindparam("p_accession")
+        ),
+    )
 
 
 def unmatched_studies(
