@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from raddx.db.models import OutboxMessage
@@ -103,6 +103,11 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+#: Built once: every order placed records an event (OMI^O23), and the order path runs at
+#: hundreds per second; an ORM add + flush per event cost ~0.3 ms (profiled).
+_INSERT_EVENT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
+
+
 def record_event(
     *,
     session: Session,
@@ -114,21 +119,25 @@ def record_event(
     """Record that ``subject`` (an accession number, ``report_id:version``, an MPPS SOP
     Instance UID) needs announcing; the worker routes and builds it later. Returns its id."""
     stamp = now()
-    row = OutboxMessage(
-        event=event.value,
-        subject=subject,
-        action=action,
-        detail=json.dumps(dict(detail), ensure_ascii=False) if detail is not None else None,
-        destination=None,
-        status=OutboxStatusValues.PENDING.value,
-        attempts=0,
-        next_attempt_at=stamp,
-        created_at=stamp,
-        updated_at=stamp,
+    return int(
+        session.execute(
+            _INSERT_EVENT,
+            {
+                "event": event.value,
+                "subject": subject,
+                "action": action,
+                "detail": json.dumps(dict(detail), ensure_ascii=False)
+                if detail is not None
+                else None,
+                "destination": None,
+                "status": OutboxStatusValues.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": stamp,
+                "created_at": stamp,
+                "updated_at": stamp,
+            },
+        ).scalar_one()
     )
-    session.add(row)
-    session.flush()
-    return row.id
 
 
 def list_entries(
