@@ -98,6 +98,11 @@ class IngestResult:
     size: int
     patient_conflict: bool = False
     warnings: tuple[str, ...] = ()
+    #: PatientID, PatientName (verbatim) and AccessionNumber of the object: the audit trail
+    #: names the patient and study of every transfer (PS3.15 A.5.3.7).
+    patient_id: str = ""
+    patient_name: str | None = None
+    accession_number: str | None = None
 
 
 @dataclass(slots=True)
@@ -465,6 +470,9 @@ class IngestService:
             size=size,
             patient_conflict=patient_conflict,
             warnings=tuple(record.warnings),
+            patient_id=str(record.patient.get("patient_id") or ""),
+            patient_name=record.patient.get("patient_name"),
+            accession_number=record.study.get("accession_number"),
         )
 
 

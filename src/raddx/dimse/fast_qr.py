@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
-from raddx.archive.query import InformationModelValues, InstanceRef, Query, QueryService
+from raddx.archive.query import InformationModelValues, InstanceRef, QueryService
 from raddx.archive.retrieve import RetrievedInstance, RetrieveService
+from raddx.dimse import _audit as dimse_audit
 from raddx.dimse._command_codec import encode_command, p_data_pdus
 from raddx.dimse._stored_send import StoredObject
 from raddx.dimse.fast_path import C_STORE_RQ, Link, Message, ProtocolError, RequestHandler
@@ -86,6 +87,14 @@ def c_find_handler(responses_for: ResponsesFor, service: str = "C-FIND") -> Requ
         if message.command_field != _C_FIND_RQ:
             raise ProtocolError(f"command 0x{message.command_field:04x} on a C-FIND context")
         message_id = message.message_id
+        syntax = link.contexts[message.context_id].transfer_syntax[0]
+        dimse_audit.query(
+            calling_ae_title=link.calling_ae_title,
+            host=dimse_audit.current_host(),
+            sop_class_uid=message.uid(0x0002),
+            identifier=bytes(message.data or b""),
+            transfer_syntax_uid=str(syntax),
+        )
         try:
             request = link.decode(message)
         except Exception:
@@ -93,7 +102,6 @@ def c_find_handler(responses_for: ResponsesFor, service: str = "C-FIND") -> Requ
             link.respond(message, _C_FIND_RSP, UNABLE_TO_PROCESS, "identifier not decodable")
             return
         responses = responses_for(link, message, request, lambda: link.cancel_requested(message_id))
-        syntax = link.contexts[message.context_id].transfer_syntax[0]
         hand_encoded = syntax.is_little_endian and not syntax.is_deflated
         with contextlib.closing(responses):  # type: ignore[type-var]
             for status, answer, comment in responses:
@@ -166,20 +174,26 @@ def get_handler(retrieve_service: RetrieveService) -> RequestHandler:
     def handle(link: Link, message: Message) -> None:
         if message.command_field != _C_GET_RQ:
             raise ProtocolError(f"command 0x{message.command_field:04x} on a C-GET context")
+        identifier = None
         try:
-            query = _query(link, message)
+            identifier = link.decode(message)
+            query = query_from_identifier(identifier, _model(link, message))
             refs = retrieve_service.instances(query)
         except Exception as exc:
             status, comment = _refusal(exc, link)
             link.respond(message, _C_GET_RSP, status, comment)
             return
-        _run_get(link, message, retrieve_service, refs)
+        audited = {
+            "identifier": identifier,
+            "sop_classes": [ref.sop_class_uid for ref in refs],
+            "calling_ae_title": link.calling_ae_title,
+            "host": dimse_audit.current_host(),
+        }
+        dimse_audit.retrieve(**audited, begin=True)
+        failed = _run_get(link, message, retrieve_service, refs)
+        dimse_audit.retrieve(**audited, begin=False, failed=failed)
 
     return handle
-
-
-def _query(link: Link, message: Message) -> Query:
-    return query_from_identifier(link.decode(message), _model(link, message))
 
 
 def _refusal(exc: BaseException, link: Link) -> tuple[int, str]:
@@ -202,10 +216,10 @@ class _Outgoing:
 
 def _run_get(
     link: Link, message: Message, retrieve_service: RetrieveService, refs: list[InstanceRef]
-) -> None:
+) -> int:
     """The sub-operations, one outstanding at a time. The next object is read and framed
     while the peer stores the current one (between our write and its response), so the
-    blob read and the framing are off the round trip."""
+    blob read and the framing are off the round trip. Returns how many failed."""
     message_id = message.message_id
     contexts: dict[tuple[str, str], int | None] = {}
     counts = _Counts(remaining=len(refs))
@@ -256,6 +270,7 @@ def _run_get(
         counts=counts.tuple(remaining=status == CANCEL),
         identifier=identifier,
     )
+    return counts.failed
 
 
 def _prepare(

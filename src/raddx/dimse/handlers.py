@@ -15,10 +15,12 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
 from raddx.archive import IngestService
+from raddx.archive.ingest import IngestOutcome
+from raddx.dimse import _audit
 from raddx.dimse.status import SUCCESS, status_dataset, status_for_error
 from raddx.errors import RaddxError
 
-__all__ = ["handle_echo", "handle_store", "store_received"]
+__all__ = ["handle_association_end", "handle_echo", "handle_store", "store_received"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,12 @@ log = logging.getLogger(__name__)
 def handle_echo(event: Event) -> int:
     """C-ECHO (PS3.4 A.4): always Success (0x0000) while the archive runs."""
     return SUCCESS
+
+
+def handle_association_end(event: Event) -> None:
+    """EVT_RELEASED / EVT_ABORTED / EVT_CONN_CLOSE: record what the association stored
+    (one audit event per study, :mod:`raddx.dimse._audit`)."""
+    _audit.association_ended(event.assoc)
 
 
 def handle_store(event: Event, ingest: IngestService) -> int | Dataset:
@@ -44,6 +52,8 @@ def handle_store(event: Event, ingest: IngestService) -> int | Dataset:
         str(event.context.transfer_syntax),
         assoc.requestor.ae_title,
         assoc.acceptor.ae_title,
+        host=assoc.requestor.address,
+        audit_owner=assoc,
     )
     return SUCCESS if status == SUCCESS else status_dataset(status, comment)
 
@@ -56,6 +66,9 @@ def store_received(
     transfer_syntax_uid: str,
     calling_ae_title: str,
     called_ae_title: str,
+    *,
+    host: str | None = None,
+    audit_owner: object | None = None,
 ) -> tuple[int, str | None]:
     """Keep one received C-STORE data set exactly as sent; return ``(status, Error Comment)``.
 
@@ -65,9 +78,12 @@ def store_received(
     missing/malformed UIDs); 0xA700 Out of resources (disk full); 0x0111 Duplicate SOP
     Instance (different bytes under a stored UID while the duplicate policy is ``reject``);
     0x0110 Processing failure (our bug; logged with traceback).
+
+    Each outcome is counted for the association's audit record (:mod:`raddx.dimse._audit`;
+    ``host`` and ``audit_owner`` identify the association on pynetdicom's engine).
     """
     try:
-        ingest.store_dataset(
+        result = ingest.store_dataset(
             dataset,
             sop_class_uid=sop_class_uid,
             sop_instance_uid=sop_instance_uid,
@@ -83,10 +99,23 @@ def store_received(
             sop_instance_uid,
             exc,
         )
+        _audit.instance_refused(calling_ae_title=calling_ae_title, host=host, owner=audit_owner)
         return status_for_error(exc), str(exc)
     except Exception:
         log.exception(
             "C-STORE failed calling_ae=%s sop_instance_uid=%s", calling_ae_title, sop_instance_uid
         )
+        _audit.instance_refused(calling_ae_title=calling_ae_title, host=host, owner=audit_owner)
         return status_for_error(Exception()), "internal error; see server log"
+    _audit.instance_stored(
+        calling_ae_title=calling_ae_title,
+        host=host,
+        study_instance_uid=result.study_instance_uid,
+        sop_class_uid=result.sop_class_uid,
+        patient_id=result.patient_id,
+        patient_name=result.patient_name,
+        accession_number=result.accession_number,
+        replaced=result.outcome is IngestOutcome.REPLACED,
+        owner=audit_owner,
+    )
     return SUCCESS, None

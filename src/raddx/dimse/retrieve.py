@@ -33,6 +33,7 @@ from pynetdicom.sop_class import (
 from raddx.archive.query import InformationModelValues, InstanceRef, Query
 from raddx.archive.retrieve import RetrievedInstance, RetrieveService
 from raddx.config import Settings
+from raddx.dimse import _audit as dimse_audit
 from raddx.dimse._direct_link import direct_sub_operations, supports_direct
 from raddx.dimse._stored_send import StoredObject
 from raddx.dimse._stored_send import install as install_stored_send
@@ -260,7 +261,22 @@ def handle_get(
             yield 0
         return
     yield len(refs)
+    audited = _audited(event, refs)
+    dimse_audit.retrieve(**audited, begin=True)
     yield from _sub_operations(event, retrieve_service, refs, _association(event.assoc))
+    dimse_audit.retrieve(**audited, begin=False)
+
+
+def _audited(event: Event, refs: list[InstanceRef], **destination: Any) -> dict[str, Any]:
+    """What the C-GET/C-MOVE audit events say (:func:`raddx.dimse._audit.retrieve`)."""
+    requestor = event.assoc.requestor
+    return {
+        "identifier": event.identifier,
+        "sop_classes": [ref.sop_class_uid for ref in refs],
+        "calling_ae_title": requestor.ae_title,
+        "host": requestor.address,
+        **destination,
+    }
 
 
 def destination_contexts(refs: list[InstanceRef]) -> list[PresentationContext]:
@@ -362,4 +378,9 @@ def handle_move(
         yield len(refs)
     # Reached only once pynetdicom has associated with the destination.
     store_assoc = _association(established[0]) if established else None
+    audited = _audited(
+        event, refs, destination_ae_title=destination_ae.strip(), destination_host=host
+    )
+    dimse_audit.retrieve(**audited, begin=True)
     yield from _sub_operations(event, retrieve_service, refs, store_assoc)
+    dimse_audit.retrieve(**audited, begin=False, failed=0 if store_assoc else len(refs))

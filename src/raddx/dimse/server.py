@@ -26,6 +26,7 @@ from sqlalchemy.orm import sessionmaker
 from raddx.archive import IngestService, RetrieveService
 from raddx.archive.query import QueryService, WorklistService
 from raddx.config import Settings
+from raddx.dimse import _audit as dimse_audit
 from raddx.dimse._command_codec import install as install_command_codec
 from raddx.dimse._tuning import apply_reactor_tuning, set_nodelay
 from raddx.dimse.acceptance import handle_requested, handle_store_checked
@@ -43,7 +44,7 @@ from raddx.dimse.contexts import (
 from raddx.dimse.fast_path import FastPath
 from raddx.dimse.fast_qr import find_handler, get_handler
 from raddx.dimse.find import FIND_MODELS, extended_reply, handle_sop_extended
-from raddx.dimse.handlers import handle_echo, store_received
+from raddx.dimse.handlers import handle_association_end, handle_echo, store_received
 from raddx.dimse.mpps import handle_n_create, handle_n_set
 from raddx.dimse.retrieve import handle_get, handle_move
 from raddx.dimse.worklist import handle_c_find, worklist_handler
@@ -92,6 +93,7 @@ class _PreboundServer(ThreadedAssociationServer):
         qualifies (it only peeks before deciding), pynetdicom otherwise."""
         fast_path = self.fast_path
         if fast_path is not None:
+            dimse_audit.association_started(client_address[0])
             try:
                 if fast_path.try_serve(request, client_address):
                     return
@@ -100,6 +102,7 @@ class _PreboundServer(ThreadedAssociationServer):
                 self.shutdown_request(request)
                 return
             finally:
+                dimse_audit.association_ended()  # one audit event per stored study
                 self.publish_load()
         super().process_request_thread(request, client_address)
 
@@ -215,6 +218,9 @@ class DimseServer:
             evt_handlers=[
                 (evt.EVT_REQUESTED, handle_requested, [policy]),
                 (evt.EVT_C_ECHO, handle_echo),
+                (evt.EVT_RELEASED, handle_association_end),
+                (evt.EVT_ABORTED, handle_association_end),
+                (evt.EVT_CONN_CLOSE, handle_association_end),
                 (evt.EVT_C_STORE, handle_store_checked, [ingest]),
                 (
                     evt.EVT_C_FIND,

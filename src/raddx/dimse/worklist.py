@@ -23,6 +23,7 @@ from pynetdicom.events import Event
 from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
 
 from raddx.archive.query import QueryService, WorklistQuery, WorklistService
+from raddx.dimse import _audit as dimse_audit
 from raddx.dimse.fast_path import Link, Message, RequestHandler
 from raddx.dimse.fast_qr import c_find_handler
 from raddx.dimse.find import (
@@ -165,7 +166,17 @@ def handle_c_find(
     worklist_service: WorklistService,
     max_matches: int = DEFAULT_MAX_FIND_MATCHES,
 ) -> Iterator[tuple[int | Dataset, Dataset | None]]:
-    """``EVT_C_FIND``: the worklist for the MWL SOP class, Query/Retrieve otherwise."""
+    """``EVT_C_FIND``: the worklist for the MWL SOP class, Query/Retrieve otherwise. Each
+    request is audited (Query, PS3.15 A.5.3.10) with its identifier as sent."""
+    request = event.request
+    identifier = request.Identifier
+    dimse_audit.query(
+        calling_ae_title=event.assoc.requestor.ae_title,
+        host=event.assoc.requestor.address,
+        sop_class_uid=str(request.AffectedSOPClassUID),
+        identifier=identifier.getvalue() if identifier is not None else b"",
+        transfer_syntax_uid=str(event.context.transfer_syntax),
+    )
     if event.request.AffectedSOPClassUID == ModalityWorklistInformationFind:
         yield from handle_worklist_find(event, worklist_service, max_matches)
     else:
