@@ -9,6 +9,7 @@ Instance UID, so the peer's N-SET finds the step its N-CREATE made.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -55,13 +56,19 @@ def forward_mpps(
     ForwardRefused
         The peer answered with a failure status.
     """
+    where = f"{remote.ae_title} at {remote.host}:{remote.port}"
+    # Probe the port first: pynetdicom 3 leaks the socket of a refused connect (its
+    # _shutdown_socket raises before close), and a peer that is down is retried for hours.
+    try:
+        socket.create_connection((remote.host, remote.port), timeout=timeout).close()
+    except OSError as exc:
+        raise DeliveryError(f"cannot associate with {where}: {exc}") from None
     ds = Dataset.from_json(dataset)
     ae = AE(ae_title=calling_ae_title)
     ae.acse_timeout = timeout
     ae.dimse_timeout = timeout
     ae.network_timeout = timeout
     ae.add_requested_context(ModalityPerformedProcedureStep)
-    where = f"{remote.ae_title} at {remote.host}:{remote.port}"
     assoc = ae.associate(remote.host, remote.port, ae_title=remote.ae_title)
     if not assoc.is_established:
         raise DeliveryError(f"cannot associate with {where} for MPPS forwarding")

@@ -54,6 +54,15 @@ def _text(ds: Dataset, keyword: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _number(ds: Dataset, keyword: str) -> str:
+    """A DS/IS value as the shortest decimal (``120.0`` → ``120``): CQ values in ZE2."""
+    text = _text(ds, keyword)
+    try:
+        return f"{float(text):g}"
+    except ValueError:
+        return text
+
+
 def _code(item: Dataset) -> dict[str, str]:
     return {
         "code": _text(item, "CodeValue"),
@@ -86,9 +95,9 @@ def billing_from_dataset(ds: Dataset) -> dict[str, Any]:
     ]
     exposures = [
         {
-            "kvp": _text(i, "KVP"),
-            "tube_current_ua": _text(i, "XRayTubeCurrentInuA"),
-            "exposure_time_ms": _text(i, "ExposureTime"),
+            "kvp": _number(i, "KVP"),
+            "tube_current_ua": _number(i, "XRayTubeCurrentInuA"),
+            "exposure_time_ms": _number(i, "ExposureTime"),
             "comment": _text(i, "CommentsOnRadiationDose"),
         }
         for i in ds.get("ExposureDoseSequence", [])
