@@ -5,6 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import httpx
@@ -14,6 +15,7 @@ from pydicom.uid import generate_uid
 
 from dicom_factory import make_dataset, to_part10
 from helpers import wait_for
+from raddx.db.models import Job
 from raddx.services import Services
 
 
@@ -59,7 +61,7 @@ def test_package_job_for_a_study_list(services: Services, http_url: str) -> None
     assert package.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(package.content)) as zf:
         names = zf.namelist()
-        assert "manifest.json" in names
+        assert json.loads(zf.read("manifest.json"))["profile"]["edition"] == "2026d"
         objects = [pydicom.dcmread(io.BytesIO(zf.read(n))) for n in names if n.endswith(".dcm")]
     assert len(objects) == 3
     for ds in objects:
@@ -67,6 +69,9 @@ def test_package_job_for_a_study_list(services: Services, http_url: str) -> None
         assert ds.PatientID != "DEID1" and ds.StudyInstanceUID != study
         assert b"Yamada" not in to_part10(ds)
     assert len({ds.StudyInstanceUID for ds in objects}) == 1  # references kept together
+    with services.session_factory() as session:
+        record = json.loads(session.get(Job, job_id).request)  # type: ignore[union-attr]
+    assert record["profile_edition"] == "2026d"
 
 
 def test_archive_job_for_a_query_stores_a_new_study_set(services: Services, http_url: str) -> None:

@@ -13,6 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from raddx._cli_options import DatabaseUrl, DataDir, Quiet, load_cli_settings
+from raddx.deid.editions import diff_tables, load_table, vendored_editions
 from raddx.deid.engine import ActionRecord
 from raddx.deid.keys import KEY_ENV, ProjectKey, read_key
 from raddx.deid.mapping import MappingEncoding
@@ -204,6 +205,40 @@ def policies() -> None:
     """List the shipped policies (copy one with ``--policy FILE`` to customise)."""
     for name in list_policies():
         typer.echo(f"{name:<14}{load_policy(name).description}")
+
+
+table_app = typer.Typer(
+    help="The vendored PS3.15 Table E.1-1 editions and what changed between them.",
+    no_args_is_help=True,
+)
+deid_app.add_typer(table_app, name="table")
+
+
+@table_app.command("editions")
+def table_editions() -> None:
+    """List the vendored editions of Table E.1-1 (the first is the one the engine uses)."""
+    for edition in vendored_editions():
+        typer.echo(edition)
+
+
+@table_app.command("diff")
+def table_diff(
+    old: Annotated[str, typer.Argument(help="Vendored edition (e.g. 2024b) or a table file.")],
+    new: Annotated[str, typer.Argument(help="Vendored edition (e.g. 2026d) or a table file.")],
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when the editions differ.")
+    ] = False,
+) -> None:
+    """Print the rows added (+), removed (-) and changed (~) from OLD to NEW, per action column
+    (basic, or the CID 7050 code of an option)."""
+    try:
+        diff = diff_tables(load_table(old), load_table(new))
+    except InvalidInput as exc:
+        typer.echo(f"raddx deid table diff: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for line in diff.lines():
+        typer.echo(line)
+    raise typer.Exit(1 if exit_code and not diff.empty else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -147,7 +147,7 @@ def test_required_attributes(corpus: Corpus, policy: str) -> None:
     expected_codes = ["113100", *[o.value for o in chosen.options]]
     for ds, _ in _run(corpus, policy).values():
         assert ds.PatientIdentityRemoved == "YES"
-        assert "PS3.15 2024b Table E.1-1" in ds.DeidentificationMethod
+        assert "PS3.15 2026d Table E.1-1" in ds.DeidentificationMethod
         assert [i.CodeValue for i in ds.DeidentificationMethodCodeSequence] == expected_codes
         assert {i.CodingSchemeDesignator for i in ds.DeidentificationMethodCodeSequence} == {"DCM"}
         expected = {"basic": "REMOVED"}.get(policy, "MODIFIED")

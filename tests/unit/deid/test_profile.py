@@ -1,4 +1,4 @@
-"""Table E.1-1 as vendored (2024b) and the resolution of options and composite actions."""
+"""Table E.1-1 as vendored (2026d) and the resolution of options and composite actions."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ Opt = DeidentificationOption
 
 def test_vendored_edition_and_row_counts() -> None:
     profile = load_profile()
-    assert profile.edition == "2024b"
-    assert "innolitics" in profile.source
-    # 2024b Basic profile (620 public rows + the private row), research notes §2.2
+    assert profile.edition == "2026d"
+    assert "e257bc5e" in profile.source  # the verified rows digest of the transcription
+    # 2026d Basic profile: 656 public rows + the private row (2024b had 620: 36 added)
     counts = Counter(r.basic.value for r in profile.rules)
     assert counts == {
-        "X": 383, "D": 92, "U": 54, "Z": 42, "X/D": 22, "X/Z": 11, "X/Z/D": 8, "Z/D": 6,
+        "X": 416, "D": 93, "U": 55, "Z": 42, "X/D": 23, "X/Z": 11, "X/Z/D": 8, "Z/D": 6,
         "X/Z/U*": 2,
     }  # fmt: skip
     assert profile.private_basic is Action.X
@@ -42,6 +42,9 @@ def test_vendored_edition_and_row_counts() -> None:
         ((), 0x60023000, Action.X),  # OverlayData, repeating group 60xx
         ((), 0x50100010, Action.X),  # Curve Data 50xx,xxxx
         ((), 0x00080060, None),  # Modality: not listed, kept
+        ((), 0x00100011, Action.X),  # Person Names to Use Sequence: new in 2026d
+        ((), 0x300A0054, Action.U),  # Table Top Position Alignment UID: new in 2026d
+        ((Opt.CLEAN_DESCRIPTORS,), 0x00321033, Action.C),  # Requesting Service: C since 2026d
         # Allergies: K from Patient Characteristics? No: C; and Device Identity has no row
         ((Opt.RETAIN_PATIENT_CHARACTERISTICS, Opt.RETAIN_DEVICE_IDENTITY), 0x00102110, Action.C),
     ],

@@ -63,7 +63,7 @@ def test_run_writes_outputs_manifest_and_quarantine(tmp_path: Path) -> None:
     assert reasons["wrong-charset.dcm"].startswith("wrong SpecificCharacterSet: (0010,0010)")
     assert len(list(quarantine.glob("*-*"))) == 5  # the originals, kept for review
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["profile"]["edition"] == "2024b"
+    assert manifest["profile"]["edition"] == "2026d"
     assert manifest["policy"] == "pseudonymize"
     assert manifest["config_hash"] == load_policy("pseudonymize").config_hash()
     assert manifest["key_id"] == KEY.key_id

@@ -23,6 +23,7 @@ from raddx.archive.query import Query, QueryService
 from raddx.archive.retrieve import RetrieveService
 from raddx.deid.keys import read_key
 from raddx.deid.policy import list_policies, load_policy
+from raddx.deid.profile import load_profile
 from raddx.errors import Conflict, InvalidInput, NotFound
 from raddx.jobs import JobKindValues, JobStateValues
 from raddx.jobs.deid import DeidOutputValues, package_path
@@ -98,6 +99,8 @@ def submit(services: ServicesDep, jobs: JobsDep, body: DeidJobCreate) -> JobPubl
         "policy": body.policy,
         "output": body.output.value,
         "package": secrets.token_hex(16) if body.output is DeidOutputValues.PACKAGE else None,
+        # the job record says which Table E.1-1 edition it was run under (as the manifest does)
+        "profile_edition": load_profile().edition,
     }
     return _public(jobs.submit(JobKindValues.DEIDENTIFY, None, request))
 
