@@ -12,7 +12,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 
 from raddx import __version__
 from raddx.services import Services
-from raddx.web import api, dicomweb
+from raddx.web import api, dicomweb, fhir
 from raddx.web._errors import install_error_handlers
 from raddx.web.reports import router as reports_router
 
@@ -55,6 +55,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(reports_router)
     api.install(app, services)
     app.include_router(api.router)
+    app.include_router(fhir.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

@@ -41,7 +41,7 @@ from raddx.reports.record import (
 )
 from raddx.reports.status import format_status, status_from_fhir
 
-__all__ = ["MEDIA_TYPE", "NOT_CARRIED", "from_fhir", "to_fhir"]
+__all__ = ["MEDIA_TYPE", "NOT_CARRIED", "from_fhir", "patient_resource", "to_fhir"]
 
 MEDIA_TYPE = "application/fhir+json"
 #: Record fields FHIR cannot carry exactly (the round-trip test compares modulo these).
@@ -263,6 +263,11 @@ def _patient(patient: PatientInfo, pid: str) -> dict[str, Any]:
     if patient.birth_date is not None:
         resource["birthDate"] = patient.birth_date.isoformat()
     return resource
+
+
+#: The Patient builder, shared with the RIS's FHIR view (``raddx.ris.fhir``) so a patient
+#: looks the same in a report bundle and at ``/fhir/Patient``.
+patient_resource = _patient
 
 
 def _service_request(
