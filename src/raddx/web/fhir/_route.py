@@ -5,8 +5,8 @@ domain errors itself — once, here, in the route class every FHIR route uses (t
 way of handling a router's exceptions): :class:`raddx.errors` classes and request validation
 become an OperationOutcome with the matching HTTP status (R4 http.html: 400 unparsable or
 invalid, 404 unknown resource, 409 conflict, 415 media type, 422 a business rule or profile
-refuses the content). Authentication and permission errors are left to the app's handlers,
-which own their headers.
+refuses the content). Other errors (authentication, permission, unexpected ones) are left
+to the app's handlers, which own their headers and logging.
 
 Routes declare an access-control action like the /api routes
 (:func:`raddx.web.api._route.authorize`; ``fhir.read``, ``fhir.write``).
@@ -14,7 +14,6 @@ Routes declare an access-control action like the /api routes
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -23,15 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from raddx.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    OutOfResources,
-    RaddxError,
-    Unauthenticated,
-)
+from raddx.errors import Conflict, InvalidInput, NotFound, OutOfResources, RaddxError
 from raddx.web._errors import UnsupportedMediaType
 from raddx.web.api._route import authorize
 
@@ -43,8 +34,6 @@ __all__ = [
     "fhir_router",
     "operation_outcome",
 ]
-
-log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/fhir+json"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -95,14 +84,12 @@ class _FhirRoute(APIRoute):
                     for e in exc.errors()
                 )
                 return operation_outcome(400, "invalid", detail or "invalid request")
-            except (Unauthenticated, Forbidden):
-                raise
             except RaddxError as exc:
                 for cls, status, code in _OUTCOMES:
                     if isinstance(exc, cls):
                         return operation_outcome(status, code, str(exc))
-                log.warning("fhir request failed path=%s error=%s", request.url.path, exc)
-                return operation_outcome(500, "exception", "internal error; see the server log")
+                # Authentication, permission and unexpected errors: the app's handlers.
+                raise
 
         return route
 
