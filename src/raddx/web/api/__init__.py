@@ -12,6 +12,7 @@ from fastapi import APIRouter
 
 from raddx.web.api import (
     admin,
+    audit,
     deid_jobs,
     hl7,
     instances,
@@ -33,6 +34,7 @@ PREFIX = "/api"
 
 #: The resource modules; each has a ``router`` (tests enumerate them to check every route).
 MODULES = (
+    audit,
     patients,
     studies,
     series,

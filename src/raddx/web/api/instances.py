@@ -71,10 +71,10 @@ def get_instance(services: ServicesDep, uid: UIDPath) -> InstancePublic:
     action="archive.delete",
     response_model=DeletionPublic,
 )
-def delete_instance(services: ServicesDep, uid: UIDPath) -> DeletionPublic:
+def delete_instance(services: ServicesDep, uid: UIDPath, request: Request) -> DeletionPublic:
     """Soft-delete an instance (see DELETE /api/studies/{uid}); its series and study are
     recounted, and deleted too when it was their last instance."""
-    return delete_entity(services, QueryRetrieveLevelValues.IMAGE, uid)
+    return delete_entity(services, QueryRetrieveLevelValues.IMAGE, uid, request)
 
 
 @endpoint(
@@ -84,6 +84,6 @@ def delete_instance(services: ServicesDep, uid: UIDPath) -> DeletionPublic:
     action="archive.delete",
     response_model=DeletionPublic,
 )
-def restore_instance(services: ServicesDep, uid: UIDPath) -> DeletionPublic:
+def restore_instance(services: ServicesDep, uid: UIDPath, request: Request) -> DeletionPublic:
     """Undo a soft delete: the instance, and its series, study and patient."""
-    return restore_entity(services, QueryRetrieveLevelValues.IMAGE, uid)
+    return restore_entity(services, QueryRetrieveLevelValues.IMAGE, uid, request)

@@ -73,10 +73,10 @@ def get_series(services: ServicesDep, uid: UIDPath) -> SeriesPublic:
 
 
 @endpoint(router, "DELETE", "/series/{uid}", action="archive.delete", response_model=DeletionPublic)
-def delete_series(services: ServicesDep, uid: UIDPath) -> DeletionPublic:
+def delete_series(services: ServicesDep, uid: UIDPath, request: Request) -> DeletionPublic:
     """Soft-delete a series (see DELETE /api/studies/{uid}); its study is recounted, and
     deleted too when this was its last series."""
-    return delete_entity(services, QueryRetrieveLevelValues.SERIES, uid)
+    return delete_entity(services, QueryRetrieveLevelValues.SERIES, uid, request)
 
 
 @endpoint(
@@ -86,6 +86,6 @@ def delete_series(services: ServicesDep, uid: UIDPath) -> DeletionPublic:
     action="archive.delete",
     response_model=DeletionPublic,
 )
-def restore_series(services: ServicesDep, uid: UIDPath) -> DeletionPublic:
+def restore_series(services: ServicesDep, uid: UIDPath, request: Request) -> DeletionPublic:
     """Undo a soft delete: the series, its instances, and its study and patient."""
-    return restore_entity(services, QueryRetrieveLevelValues.SERIES, uid)
+    return restore_entity(services, QueryRetrieveLevelValues.SERIES, uid, request)

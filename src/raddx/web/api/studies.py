@@ -108,11 +108,11 @@ def get_study(services: ServicesDep, uid: UIDPath) -> StudyPublic:
 @endpoint(
     router, "DELETE", "/studies/{uid}", action="archive.delete", response_model=DeletionPublic
 )
-def delete_study(services: ServicesDep, uid: UIDPath) -> DeletionPublic:
+def delete_study(services: ServicesDep, uid: UIDPath, request: Request) -> DeletionPublic:
     """Soft-delete a study: it disappears from every door (C-FIND, QIDO-RS, WADO, C-MOVE,
     C-GET, this API) until restored; a purge removes it for good. Deleting a study that is
     already deleted is a 409; an unknown or purged one a 404."""
-    return delete_entity(services, QueryRetrieveLevelValues.STUDY, uid)
+    return delete_entity(services, QueryRetrieveLevelValues.STUDY, uid, request)
 
 
 @endpoint(
@@ -122,7 +122,7 @@ def delete_study(services: ServicesDep, uid: UIDPath) -> DeletionPublic:
     action="archive.delete",
     response_model=DeletionPublic,
 )
-def restore_study(services: ServicesDep, uid: UIDPath) -> DeletionPublic:
+def restore_study(services: ServicesDep, uid: UIDPath, request: Request) -> DeletionPublic:
     """Undo a soft delete (before the purge): the study with all its series and instances,
     and its patient. 409 when it is not deleted."""
-    return restore_entity(services, QueryRetrieveLevelValues.STUDY, uid)
+    return restore_entity(services, QueryRetrieveLevelValues.STUDY, uid, request)

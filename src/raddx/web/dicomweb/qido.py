@@ -24,6 +24,10 @@ from typing import Any, cast
 from fastapi import APIRouter, Request, Response
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.tag import Tag
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+)
 
 from raddx.archive.query import (
     AttributeKindValues,
@@ -35,6 +39,7 @@ from raddx.archive.query import (
 from raddx.archive.query.attributes import ATTRIBUTES, SEQUENCES, level_in_model
 from raddx.errors import InvalidInput
 from raddx.services import Services
+from raddx.web import _audit as web_audit
 from raddx.web.deps import ServicesDep
 from raddx.web.dicomweb._dataset_json import answer_json
 from raddx.web.dicomweb._dataset_xml import json_to_xml
@@ -284,6 +289,12 @@ def _search(
         path_keys=path_keys,
         default_levels=default_levels,
         max_results=services.settings.qido_max_results,
+    )
+    web_audit.query(
+        request,
+        PatientRootQueryRetrieveInformationModelFind
+        if model is InformationModelValues.PATIENT_ROOT
+        else StudyRootQueryRetrieveInformationModelFind,
     )
     base = str(request.base_url).rstrip("/") + "/dicom-web"
     results: list[dict[str, Any]] = []

@@ -41,7 +41,9 @@ from raddx.archive.part10 import (
     unframed_object,
 )
 from raddx.errors import Conflict, InvalidInput, OutOfResources
+from raddx.security.audit import EventOutcomeIndicatorValues
 from raddx.services import Services
+from raddx.web import _audit as web_audit
 from raddx.web._errors import UnsupportedMediaType
 from raddx.web.deps import ServicesDep
 from raddx.web.dicomweb._dataset_xml import json_to_xml
@@ -405,6 +407,19 @@ async def _store(request: Request, services: Services, study: str | None) -> Res
             raise OutOfResources(f"the upload could not be spooled: {exc.strerror}") from exc
         outcome = await run_in_threadpool(_store_all, services, spool, boundary, root_type, study)
     log.info("STOW-RS stored=%d failed=%d", len(outcome.stored), len(outcome.failed))
+    await run_in_threadpool(
+        web_audit.transferred,
+        request,
+        services.session_factory,
+        [(stored[2], stored[0]) for stored in outcome.stored],
+        received=True,
+        outcome=EventOutcomeIndicatorValues.MINOR_FAILURE
+        if outcome.failed
+        else EventOutcomeIndicatorValues.SUCCESS,
+        outcome_description=f"{len(outcome.failed)} instance(s) refused"
+        if outcome.failed
+        else None,
+    )
     base = str(request.base_url).rstrip("/") + "/dicom-web"
     body: dict[str, Any] = _response_dataset(outcome, base, study).to_json_dict()
     status = 200 if not outcome.failed else 202 if outcome.stored else 409

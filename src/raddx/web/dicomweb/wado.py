@@ -42,6 +42,7 @@ from raddx.archive.query import (
 from raddx.errors import NotFound
 from raddx.imaging import CannotDecode, can_transcode, is_lossy, transcode
 from raddx.services import Services
+from raddx.web import _audit as web_audit
 from raddx.web._errors import NotAcceptable
 from raddx.web.deps import ServicesDep
 from raddx.web.dicomweb._dataset_json import metadata_json
@@ -254,6 +255,7 @@ def _retrieve(request: Request, services: Services, *uids: str | None) -> Respon
     chosen, media_range = negotiate(request.headers.get("accept"), _DICOM)
     asked = media_range.params.get("transfer-syntax")
     retrieve, refs = resource_instances(services, *uids)  # type: ignore[arg-type]
+    _audit_sent(request, services, uids, refs)
     if chosen == _ZIP:
         return _zip_download(request, retrieve, refs, uids)
     sent, kept = _send_syntax(refs, asked)
@@ -283,6 +285,19 @@ def _retrieve(request: Request, services: Services, *uids: str | None) -> Respon
     )
 
 
+def _audit_sent(
+    request: Request, services: Services, uids: tuple[str | None, ...], refs: list[InstanceRef]
+) -> None:
+    """WADO-RS: one DICOM Instances Transferred (R) for the study (PS3.15 A.5.3.7)."""
+    study = str(uids[0])
+    web_audit.transferred(
+        request,
+        services.session_factory,
+        ((study, ref.sop_class_uid) for ref in refs),
+        received=False,
+    )
+
+
 def _zip_download(
     request: Request,
     retrieve: RetrieveService,
@@ -307,6 +322,7 @@ def _zip_download(
 def _metadata(request: Request, services: Services, *uids: str | None) -> Response:
     media_type, _ = negotiate(request.headers.get("accept"), _METADATA)
     retrieve, refs = resource_instances(services, *uids)  # type: ignore[arg-type]
+    _audit_sent(request, services, uids, refs)
     base = str(request.base_url).rstrip("/") + "/dicom-web"
     # The URLs inside the metadata depend on the base, so it is part of the representation.
     etag = resource_etag(refs, f"{media_type};{base}")
