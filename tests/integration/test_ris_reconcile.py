@@ -25,6 +25,8 @@ from raddx.archive.query import QueryRetrieveLevelValues
 from raddx.db.models import Instance, RisOrder, RisStudyLink, Series, Study
 from raddx.hl7 import MessageHandler
 from raddx.ris import OrderCreate, OrderPublic, PatientData, ProcedureCreate, place_order
+from raddx.security import audit
+from raddx.security.audit import EventActionCodeValues, EventIDValues
 from raddx.services import Services
 
 
@@ -89,11 +91,20 @@ def test_unmatched_study_reconciled_over_http(services: Services, http_url: str)
     assert [u["StudyInstanceUID"] for u in unmatched] == [study]
     assert unmatched[0]["PatientID"] == "TMP1"
 
-    answer = httpx.post(
-        f"{http_url}/api/studies/{study}/reconcile",
-        json={"AccessionNumber": order.accession_number, "reason": "wrong worklist entry"},
-    )
+    with audit.capture() as events:
+        answer = httpx.post(
+            f"{http_url}/api/studies/{study}/reconcile",
+            json={"AccessionNumber": order.accession_number, "reason": "wrong worklist entry"},
+        )
     assert answer.status_code == 200, answer.text
+    (updated,) = [
+        e
+        for e in events
+        if e.event_id is EventIDValues.DICOM_INSTANCES_ACCESSED
+        and e.action is EventActionCodeValues.UPDATE
+    ]
+    assert [s.study_instance_uid for s in updated.studies] == [study]
+    assert updated.patient_id == "P1"
     assert answer.json()["instances_rewritten"] == 3
     assert answer.json()["order_status"] == "IN_PROGRESS"
     assert httpx.get(f"{http_url}/api/reconciliation/unmatched").json() == []
@@ -184,8 +195,11 @@ def test_adt_a40_repoints_stored_studies(
         services, 2, "TOKYO-HP", patient_id="PA", patient_name="Suzuki^Ichiro", accession="X1"
     )
     handler = MessageHandler(services.session_factory, blobs=services.blobs)
-    answer = handler(encode(adt("A40", pid("PB"), mrg="PA"), IR87)).decode("iso2022_jp")
+    with audit.capture() as events:
+        answer = handler(encode(adt("A40", pid("PB"), mrg="PA"), IR87)).decode("iso2022_jp")
     assert "|AA|" in answer, answer
+    merged = [e for e in events if e.event_id is EventIDValues.PATIENT_RECORD]
+    assert [(e.action, e.patient_id) for e in merged] == [(EventActionCodeValues.UPDATE, "PB")]
 
     host, port = dimse_server
     found = tmp_path / "found"

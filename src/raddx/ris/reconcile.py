@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
@@ -51,6 +52,8 @@ from raddx.errors import Conflict, InvalidInput, NotFound
 from raddx.ris.records import PatientData
 from raddx.ris.service import change_order_status, find_order
 from raddx.ris.status import OrderStatusValues, arrival_status
+from raddx.security import audit, audit_events
+from raddx.security.audit import ActiveParticipant, EventActionCodeValues, PatientRef, StudyRef
 from raddx.storage import BlobStore
 
 __all__ = [
@@ -347,8 +350,9 @@ def reconcile_study(
         "study.reconcile",
         actor=actor,
         reason=reason,
-        study_instance_uid=study_instance_uid,
-        accession_number=accession_number,
+        study_instance_uids=(study_instance_uid,),
+        accession_number=order.accession_number if order is not None else None,
+        patient_id=corrected.patient_id,
     )
     return ReconcileResult(
         study_instance_uid,
@@ -416,8 +420,9 @@ def merge_archive_patient(
         "patient.merge",
         actor="hl7",
         reason="ADT^A40",
-        study_instance_uid=None,
+        study_instance_uids=uids,
         accession_number=None,
+        patient_id=result.patient_id,
     )
     return result
 
@@ -441,20 +446,35 @@ def record_audit(
     *,
     actor: str,
     reason: str,
-    study_instance_uid: str | None,
+    study_instance_uids: Sequence[str],
     accession_number: str | None,
+    patient_id: str | None,
 ) -> None:
-    """The audit call point of reconciliation and merge.
-
-    ``raddx.security.audit.record`` (issue 9) turns this into an ATNA message and the
-    tamper-evident log; until that module lands, the event is logged (no PHI: identifiers of
-    the study and order only).
-    """
+    """Audit a correction of stored studies (PS3.15 A.5.3.6 DICOM Instances Accessed,
+    action Update; for a merge also A.5.3.14 Patient Record, Update): who (``actor``),
+    which patient and studies. ``reason`` is kept with the study link and logged."""
+    user = ActiveParticipant(user_id=actor, user_is_requestor=True)
+    patient = PatientRef(patient_id) if patient_id else None
+    audit.record(
+        audit_events.instances_accessed(
+            action=EventActionCodeValues.UPDATE,
+            user=user,
+            patient=patient,
+            studies=[
+                StudyRef(uid, accession_number=accession_number) for uid in study_instance_uids
+            ],
+        )
+    )
+    if action == "patient.merge" and patient is not None:
+        audit.record(
+            audit_events.patient_record(
+                action=EventActionCodeValues.UPDATE, user=user, patient=patient
+            )
+        )
     log.info(
-        "audit action=%s actor=%s reason=%s study=%s accession=%s",
+        "studies corrected action=%s actor=%s reason=%s studies=%d",
         action,
         actor,
         reason,
-        study_instance_uid,
-        accession_number,
+        len(study_instance_uids),
     )
