@@ -4,12 +4,16 @@ characters outside the message's character set each end in the error the caller 
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import trustme
 
 from hl7_samples import IR87, UTF8, msh, pid
 from mllp_peer import MllpPeer
@@ -104,3 +108,45 @@ def test_answer_for_another_message_is_not_taken(peer: MllpPeer) -> None:
     peer._server._handler = wrong
     with pytest.raises(DeliveryError, match="OTHER"):
         send_message("127.0.0.1", peer.port, _message("C7"))
+
+
+def test_tls(tmp_path: Path) -> None:
+    # MLLP over TLS: a TLS listener with a certificate from a test CA; the client verifies it.
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with server_context.wrap_socket(conn, server_side=True) as tls:
+            data = b""
+            while not data.endswith(b"\x1c\r"):
+                chunk = tls.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            received.append(data)
+            tls.sendall(b"\x0bMSH|^~\\&|PEER\rMSA|AA|C8\r\x1c\r")
+        conn, _ = listener.accept()  # the untrusting client: its handshake fails
+        with conn, contextlib.suppress(ssl.SSLError, OSError):
+            server_context.wrap_socket(conn, server_side=True).close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        port = listener.getsockname()[1]
+        ack = send_message("localhost", port, _message("C8"), ssl_context=client_context)
+        assert ack.code == "AA"
+        assert received == [b"\x0b" + _message("C8").encode("iso2022_jp") + b"\x1c\r"]
+        # A client that does not trust the CA refuses the peer.
+        with pytest.raises(DeliveryError, match=r"CERTIFICATE_VERIFY_FAILED"):
+            send_message(
+                "localhost", port, _message("C9"), ssl_context=ssl.create_default_context()
+            )
+    finally:
+        thread.join(5)
+        listener.close()

@@ -51,6 +51,7 @@ def services(tmp_path: Path, database_url: str, port: int) -> Iterator[Services]
                 "messages": ["oru"],
                 "charset": "UNICODE UTF-8",
             },
+            {"name": "ehr-jis", "host": "127.0.0.1", "port": port, "messages": ["oru"]},
         ],
         outbox_retry_initial=0.05,
         outbox_retry_max=0.2,
@@ -170,7 +171,16 @@ def test_cli_retry_of_a_failed_delivery(services: Services, port: int) -> None:
         peer.stop()
 
 
-def test_oru_when_a_report_is_signed(services: Services, worker: OutboxWorker, port: int) -> None:
+def _by_destination(services: Services) -> dict[str, list[object]]:
+    out: dict[str, list[object]] = {}
+    for entry in reversed(_entries(services)):
+        out.setdefault(entry.destination, []).append(entry)  # type: ignore[attr-defined]
+    return out
+
+
+def test_oru_when_a_report_is_signed_and_amended(
+    services: Services, worker: OutboxWorker, port: int
+) -> None:
     from raddx.reports import service as reports
     from raddx.reports.enum import ReportStatusValues
     from raddx.reports.record import PatientInfo, Person, ReportRecord, Sections
@@ -187,19 +197,64 @@ def test_oru_when_a_report_is_signed(services: Services, worker: OutboxWorker, p
         )
         with services.session_factory() as session, session.begin():
             reports.create(session=session, record=record)
+        verifier = Person(name="放射^線子")
         with services.session_factory() as session, session.begin():
             reports.finalise(
                 session=session,
                 report_id="R1",
-                verifier=Person(name="放射^線子"),
+                verifier=verifier,
                 at=dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC),
             )
-        wait_for(lambda: bool(_entries(services, OutboxStatusValues.SENT)))
+
+        def settled() -> bool:
+            return all(e.status != "pending" for e in _entries(services))  # type: ignore[attr-defined]
+
+        wait_for(lambda: len(_entries(services)) == 2 and settled())
+        first = _by_destination(services)
+        assert [e.status for e in first["ehr"]] == ["sent"]  # type: ignore[attr-defined]
+        # 髙 and ① are outside JIS X 0208: the ~ISO IR87 destination gets nothing garbled.
+        (jis,) = first["ehr-jis"]
+        assert jis.status == "failed" and "髙" in jis.last_error  # type: ignore[attr-defined]
         (raw,) = peer.received
         text = raw.decode("utf-8")  # the "ehr" destination wants UTF-8: 髙 and ① survive
         assert "|ORU^R01^ORU_R01|" in text and "|UNICODE UTF-8" in text
         assert "右肺に結節。髙橋医師確認 ①" in text
         obr = next(s for s in text.split("\r") if s.startswith("OBR")).split("|")
         assert obr[25] == "F"
+        # An amendment goes to both, result status C; the JIS one is ISO-2022-JP.
+        with services.session_factory() as session, session.begin():
+            reports.amend(
+                session=session,
+                report_id="R1",
+                verifier=verifier,
+                at=dt.datetime(2026, 11, 26, 11, 0, tzinfo=dt.UTC),
+                changes={"sections": Sections(findings="右肺に結節。", impression="肺癌疑い")},
+            )
+        wait_for(lambda: len(peer.received) == 3 and settled())
+        amended = [b for b in peer.received[1:]]
+        texts = sorted(b.decode("iso2022_jp" if b"\x1b$B" in b else "utf-8") for b in amended)
+        for text in texts:
+            obr = next(s for s in text.split("\r") if s.startswith("OBR")).split("|")
+            assert obr[25] == "C" and obr[21] == "2"
+        assert {"~ISO IR87" in t for t in texts} == {True, False}
+        assert all("右肺に結節。" in t for t in texts)
+    finally:
+        peer.stop()
+
+
+def test_cancel_follows_the_new_order(services: Services, port: int) -> None:
+    from raddx.ris import OrderStatusValues, change_order_status, find_order
+
+    peer = MllpPeer(port).start()
+    worker = OutboxWorker(services.settings, services.session_factory)
+    try:
+        accession = _place(services)
+        with services.session_factory() as session, session.begin():
+            order = find_order(session=session, accession_number=accession)
+            change_order_status(order, OrderStatusValues.CANCELLED, session=session)
+        worker.run_once()
+        controls = [m.split("\r")[2].split("|")[1] for m in peer.messages()]
+        assert controls == ["NW", "CA"]  # in order, per destination
+        assert peer.messages()[1].split("\r")[2].split("|")[5] == "CA"  # ORC-5
     finally:
         peer.stop()

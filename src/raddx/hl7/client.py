@@ -145,7 +145,7 @@ class MllpClient:
             Refused, unreachable, or not connected within ``timeout``.
         """
         try:
-            self._reader, self._writer = await asyncio.wait_for(
+            reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(
                     self.host,
                     self.port,
@@ -157,9 +157,10 @@ class MllpClient:
             )
         except (OSError, TimeoutError) as exc:
             raise DeliveryError(
-                f"cannot connect to {self.host}:{self.port}: {exc or 'timed out'}"
+                f"cannot connect to {self.host}:{self.port}: {str(exc) or 'timed out'}"
             ) from None
-        sock = self._writer.get_extra_info("socket")
+        self._reader, self._writer = reader, writer
+        sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -192,7 +193,7 @@ class MllpClient:
         except (OSError, TimeoutError, FramingError) as exc:
             await self.close()
             raise DeliveryError(
-                f"no acknowledgement from {self.host}:{self.port}: {exc or 'timed out'}"
+                f"no acknowledgement from {self.host}:{self.port}: {str(exc) or 'timed out'}"
             ) from None
         if block is None:
             await self.close()

@@ -81,7 +81,7 @@ def billing_from_dataset(ds: Dataset) -> dict[str, Any]:
         quantity, unit = "", ""
         if item.get("QuantitySequence"):
             q = item.QuantitySequence[0]
-            quantity = _text(q, "Quantity")
+            quantity = _number(q, "Quantity")
             if q.get("MeasuringUnitsSequence"):
                 unit = _text(q.MeasuringUnitsSequence[0], "CodeValue")
         supplies.append({**code, "quantity": quantity, "unit": unit})
