@@ -5,6 +5,7 @@ over HTTP; ADT^A40 re-points stored studies; DCMTK findscu/getscu see the correc
 from __future__ import annotations
 
 import io
+import socket
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from hl7_samples import IR87, adt, encode, pid
 from raddx.archive.deletion import soft_delete
 from raddx.archive.query import QueryRetrieveLevelValues
 from raddx.db.models import Instance, RisOrder, RisStudyLink, Series, Study
-from raddx.hl7 import MessageHandler
+from raddx.hl7 import MessageHandler, MllpServer
 from raddx.ris import OrderCreate, OrderPublic, PatientData, ProcedureCreate, place_order
 from raddx.security import audit
 from raddx.security.audit import EventActionCodeValues, EventIDValues
@@ -194,9 +195,22 @@ def test_adt_a40_repoints_stored_studies(
     study = _store(
         services, 2, "TOKYO-HP", patient_id="PA", patient_name="Suzuki^Ichiro", accession="X1"
     )
-    handler = MessageHandler(services.session_factory, blobs=services.blobs)
-    with audit.capture() as events:
-        answer = handler(encode(adt("A40", pid("PB"), mrg="PA"), IR87)).decode("iso2022_jp")
+    # Over a real MLLP connection, as the HIS sends it.
+    server = MllpServer(
+        MessageHandler(services.session_factory, blobs=services.blobs), "127.0.0.1", 0
+    )
+    server.start()
+    try:
+        with audit.capture() as events, socket.create_connection(server.address, 10) as sock:
+            sock.sendall(b"\x0b" + encode(adt("A40", pid("PB"), mrg="PA"), IR87) + b"\x1c\r")
+            received = b""
+            while not received.endswith(b"\x1c\r"):
+                chunk = sock.recv(65536)
+                assert chunk, "connection closed before the answer"
+                received += chunk
+    finally:
+        server.stop()
+    answer = received[1:-2].decode("iso2022_jp")
     assert "|AA|" in answer, answer
     merged = [e for e in events if e.event_id is EventIDValues.PATIENT_RECORD]
     assert [(e.action, e.patient_id) for e in merged] == [(EventActionCodeValues.UPDATE, "PB")]
