@@ -340,3 +340,21 @@ def test_imaging_study_with_series_instances_endpoint(
     _outcome(httpx.get(f"{url}/1.2.3.999"), 404, "no ImagingStudy/1.2.3.999")
     _outcome(httpx.get(f"{url}/not-a-uid"), 404, "no ImagingStudy/not-a-uid")
     _outcome(httpx.get(f"{http_url}/fhir/Endpoint/other"), 404, "no Endpoint/other")
+
+
+def test_every_access_is_audited(http_url: str, services: Services, master: None) -> None:
+    from raddx.security import audit
+    from raddx.security.audit import EventActionCodeValues, EventIDValues
+
+    with audit.capture() as events:
+        created = _post(http_url, _request()).json()
+        _get(f"{http_url}/fhir/{created['subject']['reference']}")
+        _get(f"{http_url}/fhir/ServiceRequest", identifier="EHR-1")
+        _get(f"{http_url}/fhir/ImagingStudy", modality="CT")
+    seen = [(e.event_id, e.action, [p.patient_id for p in e.patients]) for e in events]
+    assert seen == [
+        (EventIDValues.ORDER_RECORD, EventActionCodeValues.CREATE, ["JP7"]),
+        (EventIDValues.PATIENT_RECORD, EventActionCodeValues.READ, ["JP7"]),
+        (EventIDValues.ORDER_RECORD, EventActionCodeValues.READ, ["JP7"]),
+        (EventIDValues.QUERY, EventActionCodeValues.EXECUTE, []),
+    ]

@@ -19,6 +19,7 @@ from raddx.ris.fhir import (
 )
 from raddx.ris.fhir._common import DICOM_UID, ENDPOINT_WADO_RS
 from raddx.web.deps import ServicesDep
+from raddx.web.fhir import _audit
 from raddx.web.fhir._common import Count, Offset, page_size, site_timezone
 from raddx.web.fhir._route import endpoint, fhir_router
 from raddx.web.fhir._search import date_range, searchset, split_token
@@ -30,7 +31,7 @@ router = fhir_router("fhir")
 
 
 @endpoint(router, "GET", "/ImagingStudy/{uid}", action="fhir.read")
-def read(services: ServicesDep, uid: str) -> dict[str, Any]:
+def read(services: ServicesDep, request: Request, uid: str) -> dict[str, Any]:
     """A stored study by Study Instance UID."""
     with services.session_factory() as session:
         try:
@@ -38,6 +39,7 @@ def read(services: ServicesDep, uid: str) -> dict[str, Any]:
         except InvalidInput:
             raise NotFound(f"no ImagingStudy/{uid}") from None
         (resource,) = imaging_study_resources([study], session=session, tz=site_timezone(services))
+    _audit.study_read(request, services.session_factory, uid)
     return resource
 
 
@@ -59,6 +61,7 @@ def search(
 ) -> dict[str, Any]:
     """Studies matching every parameter given, in index order."""
     size = page_size(services, count)
+    _audit.studies_found(request)
     uid = id_
     accession_number = accession
     if identifier:

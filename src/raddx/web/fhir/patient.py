@@ -17,6 +17,7 @@ from raddx.ris.fhir import (
     search_patients,
 )
 from raddx.web.deps import ServicesDep
+from raddx.web.fhir import _audit
 from raddx.web.fhir._common import Count, Offset, page_size
 from raddx.web.fhir._route import endpoint, fhir_router
 from raddx.web.fhir._search import date_range, searchset, split_token
@@ -53,10 +54,12 @@ def _name_pattern(value: str, exact: bool) -> str:
 
 
 @endpoint(router, "GET", "/Patient/{patient_id}", action="fhir.read")
-def read(services: ServicesDep, patient_id: str) -> dict[str, Any]:
+def read(services: ServicesDep, request: Request, patient_id: str) -> dict[str, Any]:
     """A patient (JP_Patient); ``r<n>`` from the RIS, ``a<n>`` from the archive."""
     with services.session_factory() as session:
-        return patient_resource(read_patient(parse_key(patient_id), session=session))
+        resource = patient_resource(read_patient(parse_key(patient_id), session=session))
+    _audit.patients(request, [resource])
+    return resource
 
 
 @endpoint(router, "GET", "/Patient", action="fhir.read")
@@ -99,6 +102,7 @@ def search(
         else:
             total, rows = search_patients(criteria, session=session, offset=offset, limit=size)
         resources = [patient_resource(r) for r in rows]
+    _audit.patients(request, resources)
     return searchset(
         request,
         "Patient",

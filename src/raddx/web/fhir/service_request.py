@@ -32,8 +32,10 @@ from raddx.ris.fhir import (
     service_request_resource,
 )
 from raddx.ris.status import OrderStatusValues
+from raddx.security.audit import EventActionCodeValues
 from raddx.web._errors import UnsupportedMediaType
 from raddx.web.deps import ServicesDep
+from raddx.web.fhir import _audit
 from raddx.web.fhir._common import Count, Offset, page_size, site_timezone
 from raddx.web.fhir._route import FhirResponse, Unprocessable, endpoint, fhir_router
 from raddx.web.fhir._search import base_url, date_range, searchset, split_token
@@ -64,11 +66,13 @@ def _row_id(value: str) -> int:
 
 
 @endpoint(router, "GET", "/ServiceRequest/{request_id}", action="fhir.read")
-def read(services: ServicesDep, request_id: str) -> dict[str, Any]:
+def read(services: ServicesDep, request: Request, request_id: str) -> dict[str, Any]:
     """One requested procedure of a RIS order as a ServiceRequest."""
     with services.session_factory() as session:
         row = read_service_request(_row_id(request_id), session=session)
-        return service_request_resource(row, tz=site_timezone(services))
+        resource = service_request_resource(row, tz=site_timezone(services))
+    _audit.orders(request, [row[2].patient_id])
+    return resource
 
 
 @endpoint(router, "GET", "/ServiceRequest", action="fhir.read")
@@ -119,6 +123,7 @@ def search(
                 criteria, session=session, offset=offset, limit=size, tz=tz
             )
         resources = [service_request_resource(r, tz=tz) for r in rows]
+    _audit.orders(request, [r[2].patient_id for r in rows])
     return searchset(
         request,
         "ServiceRequest",
@@ -153,14 +158,15 @@ def _parse(body: bytes, content_type: str) -> dict[str, Any]:
 async def create(services: ServicesDep, request: Request) -> FhirResponse:
     """Place an order from a ServiceRequest (see the module docstring for what is read)."""
     data = _parse(await request.body(), request.headers.get("content-type", ""))
-    resource, warning = await run_in_threadpool(_create, services, data)
+    resource, warning, patient_id = await run_in_threadpool(_create, services, data)
+    _audit.orders(request, [patient_id], EventActionCodeValues.CREATE)
     headers = {"Location": f"{base_url(request)}/ServiceRequest/{resource['id']}"}
     if warning:
         headers["Warning"] = f'299 raddx "{warning}"'
     return FhirResponse(resource, status_code=201, headers=headers)
 
 
-def _create(services: Any, data: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def _create(services: Any, data: dict[str, Any]) -> tuple[dict[str, Any], str | None, str]:
     tz = site_timezone(services)
     with services.session_factory() as session, session.begin():
         try:
@@ -182,4 +188,4 @@ def _create(services: Any, data: dict[str, Any]) -> tuple[dict[str, Any], str | 
     warning = None
     if placed.unknown_jj1017_codes:
         warning = "JJ1017 code(s) not in the master: " + ", ".join(placed.unknown_jj1017_codes)
-    return resource, warning
+    return resource, warning, order.patient.patient_id
