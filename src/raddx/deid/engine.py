@@ -29,6 +29,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from raddx import __version__
+from raddx.deid.birth import bucket_age, generalise_birth_date
 from raddx.deid.clean import Scrubber, date_spellings, name_tokens
 from raddx.deid.coerce import IdentityMap, coerce_identity
 from raddx.deid.dates import DateShifter
@@ -90,6 +91,8 @@ _PASSIVE_VRS = frozenset(
 _FILE_META_KEPT = frozenset(
     {0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013}
 )
+#: The dates an age is measured at: Study, Series, Acquisition, Content Date (first present).
+_AGE_REFERENCE_DATES = (0x00080020, 0x00080021, 0x00080022, 0x00080023)
 _DATE_OPTIONS = {
     DeidentificationOption.RETAIN_LONGITUDINAL_FULL_DATES: "UNMODIFIED",
     DeidentificationOption.RETAIN_LONGITUDINAL_MODIFIED_DATES: "MODIFIED",
@@ -303,6 +306,17 @@ class Deidentifier:
             else:
                 tokens.update(v.strip() for v in values if v.strip())
 
+    def _birth_date(self, ds: Dataset, run: _Run) -> str | None:
+        """The generalised birth date of ``ds`` (read before the walk empties it)."""
+        reference = next((v for t in _AGE_REFERENCE_DATES if (v := _top_text(ds, t))), None)
+        return generalise_birth_date(
+            _top_text(ds, 0x00100030),
+            reference=reference,
+            granularity=self.policy.birth_date,
+            shifter=run.shifter,
+            top=self.policy.age_top_code,
+        )
+
     # -- the walk -----------------------------------------------------------------------------
 
     def deidentify(
@@ -345,9 +359,15 @@ class Deidentifier:
         run = _Run(self, ds, log)
         if on_offset is not None:
             on_offset(run.date_offset_days)
+        birth = self._birth_date(ds, run) if self.policy.birth_date != "remove" else None
         self._walk(ds, run, _Mode.NORMAL, "")
+        if birth is not None:
+            _set_top_text(ds, 0x00100030, "DA", birth)
+            run.record("(0010,0030)", 0x00100030, f"generalised to {self.policy.birth_date}")
         if self.policy.age_top_code is not None:
             _top_code_age(ds, self.policy.age_top_code, run)
+        if self.policy.age_bucket_years is not None:
+            _bucket_age(ds, self.policy.age_bucket_years, run)
         _describe_private_blocks(ds, run)
         self._add_required(ds)
         self._file_meta(ds)
@@ -659,6 +679,10 @@ class Deidentifier:
         ]
         if self.safe_private is not None:
             method.append(f"PS3.15 {self.safe_private.edition} Table E.3.10-1")
+        if self.policy.birth_date != "remove":
+            method.append(f"birth date generalised to {self.policy.birth_date}")
+        if self.policy.age_top_code is not None:
+            method.append(f"ages top-coded at {self.policy.age_top_code}Y")
         ds.DeidentificationMethod = method
         codes = [self.profile_code(), *[o.value for o in self.policy.options]]
         items = []
@@ -717,6 +741,32 @@ def _map_values(elem: DataElement, function: Callable[[str], str]) -> bool:
     if changed:
         elem.value = new
     return changed
+
+
+def _top_text(ds: Dataset, tag: int) -> str | None:
+    """The first value of a top-level text attribute, without decoding others."""
+    if tag not in ds:
+        return None
+    values = _ascii_values(ds.get_item(tag))
+    if values is not None:
+        return values[0] if values else None
+    value = ds[tag].value
+    return str(value) if value else None
+
+
+def _set_top_text(ds: Dataset, tag: int, vr: str, value: str) -> None:
+    if tag in ds:
+        del ds[tag]
+    ds.add_new(tag, vr, value)
+
+
+def _bucket_age(ds: Dataset, width: int, run: _Run) -> None:
+    """PatientAge in years rounded down to a multiple of ``width`` (policy age_bucket_years)."""
+    text = _top_text(ds, 0x00101010)
+    bucket = bucket_age(text, width) if text else None
+    if bucket is not None:
+        _set_top_text(ds, 0x00101010, "AS", bucket)
+        run.record("(0010,1010)", 0x00101010, f"bucketed to {width} years")
 
 
 def _top_code_age(ds: Dataset, top: int, run: _Run) -> None:

@@ -209,7 +209,15 @@ class Policy(BaseModel):
     age_top_code : int, optional
         Top-coding of a kept PatientAge (APPI 匿名加工情報: no 特異な記述): an age in years
         at or above it is written as that many years (``090Y``); ages in months, weeks or
-        days are below any sensible top code and are kept.
+        days are below any sensible top code and are kept. A generalised birth date is
+        top-coded the same way against the study date.
+    birth_date : {"remove", "year", "year_month"}
+        Patient's Birth Date: emptied as Table E.1-1 says (``remove``), or kept generalised to
+        the first day of its year or month after the patient's date shift and the top code
+        (``raddx.deid.birth``), so ages stay computable without the exact date.
+    age_bucket_years : int, optional
+        A kept PatientAge in years is rounded down to a multiple of it (``047Y`` → ``045Y``
+        for 5), after top-coding.
     registry : {"keyed", "database"}
         Where patient pseudonyms and date offsets come from: keyed HMACs (no storage), or
         random values kept in the index database with every lookup audited (APPI 仮名加工情報
@@ -231,6 +239,8 @@ class Policy(BaseModel):
     coerce: CoercePolicy | None = None
     pixel_rules: tuple[PixelRule, ...] = ()
     age_top_code: int | None = Field(None, ge=1, le=150)
+    birth_date: Literal["remove", "year", "year_month"] = "remove"
+    age_bucket_years: int | None = Field(None, ge=2, le=50)
 
     @field_validator("options", mode="before")
     @classmethod
