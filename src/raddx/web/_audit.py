@@ -19,14 +19,19 @@ from starlette.requests import Request
 from raddx.security import audit_events
 from raddx.security.audit import (
     ActiveParticipant,
+    AuditEvent,
+    Code,
     EventActionCodeValues,
+    EventIDValues,
     EventOutcomeIndicatorValues,
+    ParticipantObject,
+    PatientRef,
     StudyRef,
     record,
 )
 from raddx.security.audit_lookup import study_patients
 
-__all__ = ["query", "requester", "studies_accessed", "transferred"]
+__all__ = ["query", "report", "requester", "studies_accessed", "transferred"]
 
 ANONYMOUS = "anonymous"
 
@@ -123,3 +128,39 @@ def studies_accessed(
                 action=action, user=user, patient=patient, studies=[study], outcome=outcome
             )
         )
+
+
+#: RFC 3881 participant object ID type 9 "Report Number".
+_REPORT_NUMBER = Code("9", "RFC-3881", "Report Number")
+
+
+def report(request: Request, report_record: Any, action: EventActionCodeValues) -> None:
+    """A report read (R) or signed (U: final, amendment, addendum): DICOM Instances
+    Accessed (PS3.15 A.5.3.6) naming the patient, the report (TypeCode 2, role 3 Report)
+    and its studies."""
+    patient = report_record.patient
+    name = patient.name_alpha or patient.name_kanji or patient.name_kana or None
+    record_event = AuditEvent(
+        event_id=EventIDValues.DICOM_INSTANCES_ACCESSED,
+        action=action,
+        participants=(requester(request),),
+        patients=(PatientRef(patient.patient_id, name),),
+        studies=tuple(
+            StudyRef(study.study_uid)
+            for study in report_record.studies
+            if getattr(study, "study_uid", None)
+        ),
+        objects=(
+            ParticipantObject(
+                object_id=f"{report_record.report_id}/{report_record.version}",
+                id_type=_REPORT_NUMBER,
+                type_code="2",
+                type_code_role="3",
+                name=(
+                    f"report {report_record.report_id} version {report_record.version} "
+                    f"({report_record.status})"
+                ),
+            ),
+        ),
+    )
+    record(record_event)

@@ -25,7 +25,9 @@ from raddx.reports.formats import FORMATS, format_by_media_type, format_by_name
 from raddx.reports.formats import csv as report_csv
 from raddx.reports.formats.pdf import to_pdf
 from raddx.reports.record import Person
+from raddx.security.audit import EventActionCodeValues
 from raddx.services import Services
+from raddx.web import _audit as web_audit
 from raddx.web._errors import NotAcceptable
 from raddx.web.deps import ServicesDep
 
@@ -289,6 +291,7 @@ def get_report(
     name = _negotiate(request, format)
     with services.session_factory() as session:
         record = store.load(session=session, report_id=report_id, version=version)
+    web_audit.report(request, record, EventActionCodeValues.READ)
     if name == "csv":
         out = io.StringIO()
         report_csv.write_csv([record], out)
@@ -337,7 +340,9 @@ def submit_preliminary(report_id: str, body: Submit, services: ServicesDep) -> d
 
 
 @router.post("/{report_id}/final")
-def finalise_report(report_id: str, body: Finalise, services: ServicesDep) -> dict[str, Any]:
+def finalise_report(
+    report_id: str, body: Finalise, services: ServicesDep, request: Request
+) -> dict[str, Any]:
     """Sign the report (二次読影・確定): status final, verifier, time, content digest; then
     store it into its study as DICOM SR (TID 2000) and Encapsulated PDF."""
     verifier = _person(body.verifier)
@@ -346,11 +351,14 @@ def finalise_report(report_id: str, body: Finalise, services: ServicesDep) -> di
         record = service.finalise(
             session=session, report_id=report_id, verifier=verifier, at=_aware(body.at)
         )
+    web_audit.report(request, record, EventActionCodeValues.UPDATE)
     return _signed_json(record, services)
 
 
 @router.post("/{report_id}/amendments", status_code=201)
-def amend_report(report_id: str, body: Amendment, services: ServicesDep) -> dict[str, Any]:
+def amend_report(
+    report_id: str, body: Amendment, services: ServicesDep, request: Request
+) -> dict[str, Any]:
     """A new signed version of a signed report, with the given changes."""
     verifier = _person(body.verifier)
     assert verifier is not None
@@ -364,11 +372,14 @@ def amend_report(report_id: str, body: Amendment, services: ServicesDep) -> dict
             status=ReportStatusValues(body.status),
             changes=_changes(current, body),
         )
+    web_audit.report(request, record, EventActionCodeValues.UPDATE)
     return _signed_json(record, services)
 
 
 @router.post("/{report_id}/addenda", status_code=201)
-def add_addendum(report_id: str, body: AddendumIn, services: ServicesDep) -> dict[str, Any]:
+def add_addendum(
+    report_id: str, body: AddendumIn, services: ServicesDep, request: Request
+) -> dict[str, Any]:
     """A new signed version with an addendum."""
     author, verifier = _person(body.author), _person(body.verifier)
     assert author is not None and verifier is not None
@@ -381,6 +392,7 @@ def add_addendum(report_id: str, body: AddendumIn, services: ServicesDep) -> dic
             verifier=verifier,
             at=_aware(body.at),
         )
+    web_audit.report(request, record, EventActionCodeValues.UPDATE)
     return _signed_json(record, services)
 
 
