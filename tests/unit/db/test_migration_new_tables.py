@@ -36,6 +36,17 @@ CASES = [
 ]
 
 
+#: Columns a later migration adds to these tables (each has its own test): absent at the
+#: revision that created the table, so not drift there.
+LATER_COLUMNS = {("ris_performed_step", "performed_series_count")}  # 0014
+
+
+def _added_later(diff: object) -> bool:
+    if isinstance(diff, tuple) and diff and diff[0] == "add_column":
+        return (diff[2], diff[3].name) in LATER_COLUMNS
+    return False
+
+
 @pytest.mark.parametrize(("revision", "previous", "tables"), CASES, ids=[c[0] for c in CASES])
 def test_migration_matches_models_and_downgrades(
     database_url: str, revision: str, previous: str, tables: set[str]
@@ -46,7 +57,7 @@ def test_migration_matches_models_and_downgrades(
         assert set(inspect(engine).get_table_names()) >= tables
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-        drift = [d for d in diff if tables & set(map(str, _names(d)))]
+        drift = [d for d in diff if tables & set(map(str, _names(d))) and not _added_later(d)]
         assert drift == []
         _downgrade(engine, previous)
         assert not tables & set(inspect(engine).get_table_names())
