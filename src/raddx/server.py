@@ -28,6 +28,7 @@ from raddx.dimse import DimseServer, listen_socket
 from raddx.dimse.balance import LoadBoard
 from raddx.hl7 import MessageHandler, MllpServer
 from raddx.outbox.worker import OutboxWorker
+from raddx.security import audit, audit_events
 from raddx.services import Services
 from raddx.web import create_app
 
@@ -113,6 +114,7 @@ def serve(settings: Settings) -> int:
         board=board if workers > 1 else None,
         slot=0,
     )
+    audit.record(audit_events.application_activity(start=True))
     dimse.start()
     host, port = dimse.address
     mllp = _start_mllp(settings, services)
@@ -151,7 +153,8 @@ def serve(settings: Settings) -> int:
             outbox.stop()
             _stop_children(children)
             sock.close()
-            services.close()
+            audit.record(audit_events.application_activity(start=False))
+            services.close()  # writes the queued audit events first
     log.info("raddx stopped")
     return 0
 
