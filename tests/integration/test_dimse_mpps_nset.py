@@ -17,6 +17,7 @@ from pynetdicom.sop_class import ModalityPerformedProcedureStep  # type: ignore[
 from sqlalchemy import select
 
 from helpers import start_dimse_server
+from raddx.config import Settings, ValidationModeValues
 from raddx.db.models import RisOrder, RisPerformedStep
 from raddx.ris import OrderCreate, OrderPublic, PatientData, ProcedureCreate, place_order
 from raddx.services import Services
@@ -32,9 +33,18 @@ def placed(services: Services) -> OrderPublic:
         )
 
 
+@pytest.fixture(params=["lenient", "strict"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def assoc(services: Services) -> Iterator[Association]:
-    server = start_dimse_server(services)
+def assoc(services: Services, settings: Settings) -> Iterator[Association]:
+    yield from _associate(services, settings)
+
+
+def _associate(services: Services, settings: Settings) -> Iterator[Association]:
+    server = start_dimse_server(services, settings)
     ae = AE(ae_title="CT01")
     ae.add_requested_context(ModalityPerformedProcedureStep)
     association = ae.associate(*server.address, ae_title="RADDX")
@@ -81,6 +91,8 @@ def _state(services: Services) -> tuple[str, str, str | None]:
         ("Modality", "MR"),
         ("StudyID", "9"),
         ("PerformedStationAETitle", "CT02"),
+        ("PatientSex", "F"),
+        ("PerformedLocation", "ROOM 2"),
     ],
 )
 def test_n_set_of_a_create_only_attribute_is_refused(
@@ -112,6 +124,9 @@ def test_allowed_attributes_are_set(
     request.SpecificCharacterSet = "ISO_IR 192"
     request.PerformedSeriesSequence = Sequence([series])
     request.PerformedProcedureStepDescription = "胸部CT"
+    film = Dataset()  # "all other attributes" (billing) may be set
+    film.NumberOfFilms = 1
+    request.FilmConsumptionSequence = Sequence([film])
     request.PerformedProcedureStepStatus = "COMPLETED"
     request.PerformedProcedureStepEndDate = "20261126"
     request.PerformedProcedureStepEndTime = "094500"
@@ -123,3 +138,40 @@ def test_allowed_attributes_are_set(
 def _as_list(value: object) -> list[object]:
     """AttributeIdentifierList: one tag (an int) or a MultiValue of tags."""
     return [value] if isinstance(value, int) else list(value)  # type: ignore[call-overload]
+
+
+def test_final_state_without_series(
+    services: Services,
+    settings: Settings,
+    placed: OrderPublic,
+    mode: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PS3.4 F.7.2.2.2: a step ends with end date/time and at least one performed series.
+    Strict mode refuses a DISCONTINUED without series (0x0106, state unchanged); lenient mode
+    accepts it and logs a warning."""
+    if mode == "strict":
+        settings = settings.model_copy(update={"validation_mode": ValidationModeValues.STRICT})
+    for assoc in _associate(services, settings):
+        uid = _created(placed, assoc)
+        request = Dataset()
+        request.PerformedProcedureStepStatus = "DISCONTINUED"
+        request.PerformedProcedureStepEndDate = "20261126"
+        request.PerformedProcedureStepEndTime = "094500"
+        with caplog.at_level("WARNING", logger="raddx.ris.mpps"):
+            status, _ = assoc.send_n_set(request, ModalityPerformedProcedureStep, uid)
+        if mode == "lenient":
+            assert status.Status == 0x0000
+            assert _state(services) == ("DISCONTINUED", "DISCONTINUED", "20261126")
+            assert "missing=PerformedSeriesSequence" in caplog.text
+            continue
+        assert status.Status == 0x0106
+        assert "PerformedSeriesSequence" in status.ErrorComment
+        assert _state(services) == ("IN PROGRESS", "IN_PROGRESS", None)
+        series = Dataset()
+        series.SeriesInstanceUID = generate_uid()
+        series.ProtocolName = "CHEST"
+        request.PerformedSeriesSequence = Sequence([series])
+        status, _ = assoc.send_n_set(request, ModalityPerformedProcedureStep, uid)
+        assert status.Status == 0x0000
+        assert _state(services) == ("DISCONTINUED", "DISCONTINUED", "20261126")

@@ -8,7 +8,10 @@ work and map its errors once (PS3.4 F.7.2.1.2, F.7.2.2.2; PS3.7 C):
   F.7.2-1 (PerformedProcedureStepID, PerformedStationAETitle, start date/time, status,
   Modality, ScheduledStepAttributesSequence with a StudyInstanceUID) absent or empty;
 * 0x0106 Invalid attribute value: N-CREATE not IN PROGRESS, an unknown status, COMPLETED
-  without end date/time, a malformed date;
+  without end date/time, a malformed date; with ``validation_mode = strict`` also a step
+  ending (COMPLETED or DISCONTINUED) without the final-state attributes of Table F.7.2-1
+  (end date/time, at least one PerformedSeriesSequence item; F.7.2.2.2) — lenient mode
+  accepts it with a logged warning;
 * 0x0105 No such attribute: an N-SET carrying an attribute whose N-SET usage is "Not
   allowed" in Table F.7.2-1 (``raddx.ris.mpps_attributes``), tags in
   AttributeIdentifierList; nothing is changed (as dcm4che answers);
@@ -118,6 +121,13 @@ def _forward(session: Any, forward: bool, operation: str, uid: str, ds: Dataset)
         )
 
 
+def _series_items(ds: Dataset) -> int | None:
+    """Items of the PerformedSeriesSequence in ``ds``; ``None`` if it carries none."""
+    if "PerformedSeriesSequence" not in ds:
+        return None
+    return len(ds.PerformedSeriesSequence or [])
+
+
 def handle_n_create(
     event: Event, session_factory: sessionmaker[Any], forward: bool = False
 ) -> tuple[Any, Dataset | None]:
@@ -141,6 +151,7 @@ def handle_n_create(
                 start_time=values["PerformedProcedureStepStartTime"],
                 modality=values["Modality"],
                 session=session,
+                performed_series=_series_items(attributes) or 0,
             )
             _forward(session, forward, "N-CREATE", uid, attributes)
     except _Missing as exc:
@@ -158,10 +169,11 @@ def handle_n_create(
 
 
 def handle_n_set(
-    event: Event, session_factory: sessionmaker[Any], forward: bool = False
+    event: Event, session_factory: sessionmaker[Any], forward: bool = False, strict: bool = False
 ) -> tuple[Any, Dataset | None]:
     """pynetdicom's ``EVT_N_SET`` handler for MPPS (statuses in the module docstring);
-    ``forward``: queue the request for ``mpps_forward_aes``."""
+    ``forward``: queue the request for ``mpps_forward_aes``; ``strict``: refuse a step that
+    ends without the final-state attributes (``validation_mode = strict``)."""
     calling = event.assoc.requestor.ae_title
     try:
         changes = event.modification_list
@@ -175,6 +187,8 @@ def handle_n_set(
                 end_time=_text(changes, "PerformedProcedureStepEndTime") or None,
                 session=session,
                 billing=billing_from_dataset(changes),
+                performed_series=_series_items(changes),
+                strict=strict,
             )
             _forward(session, forward, "N-SET", uid, changes)
     except AttributeNotAllowed as exc:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 
 from raddx.archive import IngestService, RetrieveService
 from raddx.archive.query import QueryService, WorklistService
-from raddx.config import Settings
+from raddx.config import Settings, ValidationModeValues
 from raddx.dimse import _audit as dimse_audit
 from raddx.dimse._command_codec import install as install_command_codec
 from raddx.dimse._tuning import apply_reactor_tuning, set_nodelay
@@ -245,7 +245,15 @@ class DimseServer:
                     handle_n_create,
                     [session_factory, bool(settings.mpps_forward_aes)],
                 ),
-                (evt.EVT_N_SET, handle_n_set, [session_factory, bool(settings.mpps_forward_aes)]),
+                (
+                    evt.EVT_N_SET,
+                    handle_n_set,
+                    [
+                        session_factory,
+                        bool(settings.mpps_forward_aes),
+                        settings.validation_mode is ValidationModeValues.STRICT,
+                    ],
+                ),
             ],
             server_class=_PreboundServer,
             contexts=cheap_copy_contexts(ae.supported_contexts),

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from raddx.db.models import RisOrder, RisPerformedStep, RisRequestedProcedure, RisScheduledStep
 from raddx.errors import Conflict, InvalidInput, NotFound
 from raddx.outbox import OutboxEventValues, record_event
+from raddx.ris.mpps_attributes import missing_at_final_state
 from raddx.ris.records import check_date, check_time
 from raddx.ris.service import change_order_status
 from raddx.ris.status import OrderStatusValues
@@ -135,8 +136,10 @@ def create_performed_step(
     start_time: str,
     modality: str,
     session: Session,
+    performed_series: int = 0,
 ) -> RisPerformedStep:
     """N-CREATE (PS3.4 F.7.2.1): store the step and move its order to IN PROGRESS.
+    ``performed_series``: the items of its PerformedSeriesSequence (for the final state).
 
     Raises
     ------
@@ -172,6 +175,7 @@ def create_performed_step(
         )
         or None,
         order_fk=order.id if order is not None else None,
+        performed_series_count=performed_series,
         created_at=now,
         updated_at=now,
     )
@@ -189,9 +193,19 @@ def set_performed_step(
     end_time: str | None,
     session: Session,
     billing: Mapping[str, Any] | None = None,
+    performed_series: int | None = None,
+    strict: bool = False,
 ) -> RisPerformedStep:
     """N-SET (PS3.4 F.7.2.2): update an IN PROGRESS step; COMPLETED or DISCONTINUED ends it
-    and moves its order. Completing needs the end date and time (F.7.2.2.2 final state).
+    and moves its order.
+
+    The step that ends must meet Table F.7.2-1's final state (F.7.2.2.2): end date and
+    time, and at least one performed series (``performed_series``: the items of a
+    PerformedSeriesSequence in this N-SET, ``None`` if it carries none). COMPLETED without
+    end date/time is always refused; every other gap is refused when ``strict``
+    (``validation_mode = strict``) and otherwise accepted with a logged warning, because
+    modalities that discontinue before acquiring anything often send no series, and a
+    refused DISCONTINUED would leave the order in progress.
 
     A step of an order that ends is announced to the HIS as OMI^Z23 (the performed-exam
     notification, reference note §5.4; ``raddx.hl7.z23``) through the outbox, with
@@ -223,10 +237,30 @@ def set_performed_step(
         step.performed_procedure_step_end_date = end_date
     if end_time:
         step.performed_procedure_step_end_time = end_time
+    if performed_series is not None:
+        step.performed_series_count = performed_series
     if target is _P.COMPLETED and not (
         step.performed_procedure_step_end_date and step.performed_procedure_step_end_time
     ):
         raise InvalidInput("a COMPLETED MPPS needs PerformedProcedureStepEndDate and EndTime")
+    if target is not _P.IN_PROGRESS:
+        missing = missing_at_final_state(
+            end_date=step.performed_procedure_step_end_date,
+            end_time=step.performed_procedure_step_end_time,
+            performed_series=step.performed_series_count,
+        )
+        if missing and strict:
+            raise InvalidInput(
+                f"a {target.value} MPPS needs {', '.join(missing)} (PS3.4 F.7.2.2.2 final state)"
+            )
+        if missing:
+            log.warning(
+                "MPPS ended without final-state attributes sop_instance_uid=%s status=%s "
+                "missing=%s",
+                sop_instance_uid,
+                target.value,
+                ",".join(missing),
+            )
     step.performed_procedure_step_status = target.value
     step.updated_at = _now()
     session.flush()
