@@ -6,27 +6,18 @@ pixel-cleaned JPEG (decoded, blanked, written native)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from pydicom.uid import JPEGBaseline8Bit
 
 from deid_corpus import BURNED_BOX, build_corpus, burned_in_image
+from dicom3tools import dciodvfy_errors
 from raddx.deid import ProjectKey, deidentify_paths, load_policy
 from raddx.deid.policy import Policy
 
 KEY = ProjectKey(b"raddx test project key 0001")
-DCIODVFY = shutil.which("dciodvfy", path="/usr/bin:/usr/local/bin")
-
-
-def _errors(path: Path) -> set[str]:
-    if DCIODVFY is None:
-        pytest.fail("dicom3tools' dciodvfy not found: install Debian's dicom3tools (see README)")
-    done = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True, check=False)
-    lines = (done.stdout + done.stderr).splitlines()
-    return {line.strip() for line in lines if line.startswith("Error")}
+_errors = dciodvfy_errors
 
 
 def _new_errors(inputs: list[Path], out: Path) -> dict[str, set[str]]:

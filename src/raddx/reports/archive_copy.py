@@ -1,5 +1,6 @@
-"""A signed report stored back into the archive: as a DICOM SR (TID 2000) and as
-Encapsulated PDF, in the report's first study (issue 7), through the same ingest as C-STORE.
+"""A signed report stored back into the archive: as a DICOM SR (TID 2000), as
+Encapsulated PDF and, when it has key images, as a Key Object Selection Document (TID 2010)
+referencing them, in the report's first study (issue 7), through the same ingest as C-STORE.
 
 Called by the doors after the transaction that signed the report has committed: the report
 is signed whether or not the copy succeeds, so a failure is reported, not raised.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from raddx.archive import IngestService
 from raddx.errors import RaddxError
+from raddx.reports.formats.kos import kos_key_images, to_kos
 from raddx.reports.formats.pdf import to_pdf
 from raddx.reports.formats.sr import to_encapsulated_pdf, to_sr
 from raddx.reports.record import ReportRecord
@@ -34,7 +36,8 @@ class ArchiveCopy:
 def store_in_archive(
     *, record: ReportRecord, ingest: IngestService, pdf_font: Path | None = None
 ) -> ArchiveCopy:
-    """Store ``record`` (signed, with a study) as SR and Encapsulated PDF."""
+    """Store ``record`` (signed, with a study) as SR, Encapsulated PDF and, when it has key
+    images in its first study, KOS."""
     if not record.signed or not record.studies:
         return ArchiveCopy()
     stored: list[str] = []
@@ -46,10 +49,15 @@ def store_in_archive(
     def as_sr() -> bytes:
         return to_sr(record)
 
+    def as_kos() -> bytes:
+        return to_kos(record)
+
     makers: tuple[tuple[str, Callable[[], bytes]], ...] = (
         ("SR", as_sr),
         ("Encapsulated PDF", as_pdf),
     )
+    if kos_key_images(record):
+        makers += (("KOS", as_kos),)
     for what, make in makers:
         try:
             result = ingest.store(make(), source=f"report:{record.report_id}")

@@ -73,6 +73,14 @@ def export(
         bool,
         typer.Option("--pdf", help="Also a report.pdf per version (Japanese font embedded)."),
     ] = False,
+    kos: Annotated[
+        bool,
+        typer.Option(
+            "--kos",
+            help="Also keyimages.kos.dcm per version with key images (DICOM Key Object "
+            "Selection, TID 2010).",
+        ),
+    ] = False,
     bom: Annotated[
         bool, typer.Option("--bom", help="CSV: start with a BOM so that Excel reads UTF-8.")
     ] = False,
@@ -84,7 +92,8 @@ def export(
     counts, SHA-256 of every file), ``index.csv`` (one row per report in the CSV layout of
     ``raddx report csv-layout``) and ``reports/<id>/<version>/report.cda.xml`` (DICOM PS3.20
     CDA; not for drafts and cancelled reports) + ``report.fhir.json`` (FHIR R4, JP Core shape)
-    (+ ``report.pdf`` with --pdf; about 5 per second, so off by default).
+    (+ ``report.pdf`` with --pdf; about 5 per second, so off by default; +
+    ``keyimages.kos.dcm`` with --kos, the key images as a DICOM Key Object Selection).
 
     A TARGET ending in .csv gets only the rows (the layout `raddx report import` reads; --bom
     for Excel). The output appears complete or not at all. Exits 0 on success, 2 on a usage
@@ -124,6 +133,7 @@ def export(
                 target=target,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
                 include_pdf=pdf,
+                include_kos=kos,
                 pdf_font=settings.report_pdf_font,
             )
     except (InvalidInput, FileNotFoundError) as exc:

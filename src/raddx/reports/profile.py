@@ -135,6 +135,8 @@ class PackageLayout:
     cda_file: str = "report.cda.xml"
     fhir_file: str = "report.fhir.json"
     pdf_file: str = "report.pdf"
+    #: The key images' references as a DICOM Key Object Selection (TID 2010), when any.
+    kos_file: str = "keyimages.kos.dcm"
 
 
 #: Offset of date-times that arrive without one (CSV, legacy CDA/HL7 of Japanese sites).

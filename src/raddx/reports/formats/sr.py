@@ -117,6 +117,28 @@ def _header(record: ReportRecord, study: StudyRef) -> Dataset:
     return ds
 
 
+def _request(record: ReportRecord, study: StudyRef) -> Dataset:
+    """The Referenced Request Sequence item of the record's order (PS3.3 C.17.2.2), shared
+    by the SR and the KOS of a report."""
+    request = Dataset()
+    request.StudyInstanceUID = study.study_uid
+    # Type 2 in the request item (PS3.3 Table C.17-3; dciodvfy reported it missing).
+    request.ReferencedStudySequence = []
+    request.AccessionNumber = record.order.accession_no
+    request.PlacerOrderNumberImagingServiceRequest = record.order.placer_order_no
+    request.FillerOrderNumberImagingServiceRequest = record.order.filler_order_no
+    request.RequestedProcedureID = record.order.requested_procedure_id
+    request.RequestedProcedureDescription = record.order.procedure_name
+    request.RequestedProcedureCodeSequence = []
+    if record.order.procedure_code:
+        code = Dataset()
+        code.CodeValue = record.order.procedure_code
+        code.CodingSchemeDesignator = "JJ1017"
+        code.CodeMeaning = record.order.procedure_name or record.order.procedure_code
+        request.RequestedProcedureCodeSequence = [code]
+    return request
+
+
 def to_sr(record: ReportRecord) -> bytes:
     """The record as a TID 2000 Enhanced SR (Part 10 bytes) in its first study.
 
@@ -191,20 +213,7 @@ def to_sr(record: ReportRecord) -> bytes:
     series_uid, sop_uid = sr_uids(record.report_id, record.version)
     signed = record.signed
     verifier = record.verifier
-    request = Dataset()
-    request.StudyInstanceUID = study.study_uid
-    request.AccessionNumber = record.order.accession_no
-    request.PlacerOrderNumberImagingServiceRequest = record.order.placer_order_no
-    request.FillerOrderNumberImagingServiceRequest = record.order.filler_order_no
-    request.RequestedProcedureID = record.order.requested_procedure_id
-    request.RequestedProcedureDescription = record.order.procedure_name
-    request.RequestedProcedureCodeSequence = []
-    if record.order.procedure_code:
-        code = Dataset()
-        code.CodeValue = record.order.procedure_code
-        code.CodingSchemeDesignator = "JJ1017"
-        code.CodeMeaning = record.order.procedure_name or record.order.procedure_code
-        request.RequestedProcedureCodeSequence = [code]
+    request = _request(record, study)
     previous = []
     if record.predecessor is not None:
         prev = Dataset()

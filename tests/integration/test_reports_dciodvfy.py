@@ -1,0 +1,42 @@
+"""The DICOM objects a report becomes — TID 2000 SR, Key Object Selection (TID 2010) and
+Encapsulated PDF — have no IOD error in dicom3tools' dciodvfy (issue 7 validation)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dicom3tools import dciodvfy_errors
+from raddx.reports import ReportRecord, ReportStatusValues, Sections
+from raddx.reports.formats.kos import to_kos
+from raddx.reports.formats.pdf import to_pdf
+from raddx.reports.formats.sr import to_encapsulated_pdf, to_sr
+from raddx.reports.lifecycle import amend
+from raddx.reports.samples import sample_record
+
+_FINAL = sample_record(7)
+_AMENDED = amend(
+    _FINAL,
+    verifier=_FINAL.verifier,  # type: ignore[arg-type]
+    at=_FINAL.verified_at,  # type: ignore[arg-type]
+    sections=Sections(impression="訂正: 肺腺癌疑い"),
+)
+_PRELIMINARY = sample_record(8, status=ReportStatusValues.PRELIMINARY)
+
+_MAKERS: dict[str, Callable[[ReportRecord], bytes]] = {
+    "sr": to_sr,
+    "kos": to_kos,
+    "pdf": lambda r: to_encapsulated_pdf(r, to_pdf(r)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_MAKERS))
+@pytest.mark.parametrize(
+    "record", [_FINAL, _AMENDED, _PRELIMINARY], ids=["final", "amended", "preliminary"]
+)
+def test_report_objects_have_no_iod_error(tmp_path: Path, kind: str, record: ReportRecord) -> None:
+    path = tmp_path / f"{kind}.dcm"
+    path.write_bytes(_MAKERS[kind](record))
+    assert dciodvfy_errors(path) == set()
