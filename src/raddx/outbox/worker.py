@@ -19,6 +19,7 @@ No session is held while talking to a peer.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -34,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from raddx.config import HL7Destination, OutboundMessageValues, Settings
 from raddx.db.models import OutboxMessage
 from raddx.errors import NotFound
-from raddx.hl7.client import AckError, DeliveryError, send_message
+from raddx.hl7.client import AckError, DeliveryError, MllpClient
 from raddx.outbox.events import OutboxEventValues, OutboxStatusValues, now
 
 __all__ = ["OutboxWorker"]
@@ -120,7 +121,12 @@ class OutboxWorker:
         return [d for d in self._settings.hl7_destinations if kind in d.messages]
 
     def route(self) -> int:
-        """Create the deliveries of every pending event; returns how many events."""
+        """Create the deliveries of every pending event; returns how many events.
+
+        Two phases in one transaction, so a batch costs two flushes rather than several per
+        event: all delivery rows are inserted (their ids become MSH-10), then each message is
+        built, an event's order or MPPS read once for all its destinations.
+        """
         with self._sessions() as session, session.begin():
             events = session.scalars(
                 select(OutboxMessage)
@@ -131,50 +137,56 @@ class OutboxWorker:
                 .order_by(OutboxMessage.id)
                 .limit(500)
             ).all()
+            planned: list[tuple[OutboxMessage, Callable[[int], bytes]]] = []
+            cache: dict[int, Any] = {}
+            stamp = now()
             for event in events:
-                self._route_one(event, session)
+                for name, build in self._targets(event, session, cache):
+                    row = OutboxMessage(
+                        event=event.event,
+                        subject=event.subject,
+                        action=event.action,
+                        destination=name,
+                        event_fk=event.id,
+                        status=_S.PENDING.value,
+                        attempts=0,
+                        next_attempt_at=stamp,
+                        created_at=stamp,
+                        updated_at=stamp,
+                    )
+                    session.add(row)
+                    planned.append((row, build))
+                event.status = (
+                    _S.ROUTED if any(r.event_fk == event.id for r, _ in planned) else _S.UNROUTED
+                ).value
+                event.updated_at = stamp
+            session.flush()
+            with session.no_autoflush:
+                for row, build in planned:
+                    self._build(row, build)
         return len(events)
 
-    def _route_one(self, event: OutboxMessage, session: Session) -> None:
-        stamp = now()
+    def _targets(
+        self, event: OutboxMessage, session: Session, cache: dict[int, Any]
+    ) -> list[tuple[str, Callable[[int], bytes]]]:
         if event.event == _E.MPPS.value:
-            targets: list[tuple[str, Callable[[int], bytes]]] = [
-                (title.strip(), lambda _id: (event.detail or "").encode("utf-8"))
-                for title in self._settings.mpps_forward_aes
-            ]
-        else:
-            targets = [
-                (d.name, _hl7_builder(event, d, self._settings, session))
-                for d in self._hl7_destinations(event.event)
-            ]
-        event.status = (_S.ROUTED if targets else _S.UNROUTED).value
-        event.updated_at = stamp
-        for name, build in targets:
-            row = OutboxMessage(
-                event=event.event,
-                subject=event.subject,
-                action=event.action,
-                destination=name,
-                event_fk=event.id,
-                status=_S.PENDING.value,
-                attempts=0,
-                next_attempt_at=stamp,
-                created_at=stamp,
-                updated_at=stamp,
-            )
-            session.add(row)
-            session.flush()
-            if event.event != _E.MPPS.value:
-                row.message_control_id = control_id(row.id)
-            try:
-                row.payload = build(row.id)
-            except (_Refused, ValueError, NotFound) as exc:
-                row.status = _S.FAILED.value
-                row.last_error = f"cannot build the message: {exc}"
-                log.warning(
-                    "outbox message not built id=%d event=%s reason=%s", row.id, row.event, exc
-                )
-        session.flush()
+            payload = (event.detail or "").encode("utf-8")
+            return [(t.strip(), lambda _id: payload) for t in self._settings.mpps_forward_aes]
+        return [
+            (d.name, _hl7_builder(event, d, self._settings, session, cache))
+            for d in self._hl7_destinations(event.event)
+        ]
+
+    @staticmethod
+    def _build(row: OutboxMessage, build: Callable[[int], bytes]) -> None:
+        if row.event != _E.MPPS.value:
+            row.message_control_id = control_id(row.id)
+        try:
+            row.payload = build(row.id)
+        except (_Refused, ValueError, NotFound) as exc:
+            row.status = _S.FAILED.value
+            row.last_error = f"cannot build the message: {exc}"
+            log.warning("outbox message not built id=%d event=%s reason=%s", row.id, row.event, exc)
 
     # -- delivery ---------------------------------------------------------------------
 
@@ -192,15 +204,68 @@ class OutboxWorker:
             ).all()
         queues = {(e == _E.MPPS.value, str(d)) for e, d in keys}
         for is_mpps, destination in sorted(queues):
+            if is_mpps:
+                sent += self._mpps_queue(destination)
+            else:
+                sent += asyncio.run(self._hl7_queue(destination))
+        return sent
+
+    def _mpps_queue(self, destination: str) -> int:
+        sent = 0
+        while not self._stop.is_set():
+            due = self._next_due(True, destination)
+            if due is None:
+                break
+            try:
+                self._forward_mpps(due)
+                outcome, error = None, None
+            except Exception as exc:
+                outcome, error = self._classify(exc, due)
+            self._record(due, outcome, error)
+            if outcome is None:
+                sent += 1
+            elif outcome is DeliveryError:
+                break  # the AE is down: its later messages wait
+        return sent
+
+    async def _hl7_queue(self, name: str) -> int:
+        """Deliver one HL7 destination's due messages in order over one connection."""
+        destination = next((d for d in self._settings.hl7_destinations if d.name == name), None)
+        client = None
+        if destination is not None:
+            context = None
+            if destination.tls:
+                cafile = str(destination.tls_ca_file) if destination.tls_ca_file else None
+                context = ssl.create_default_context(cafile=cafile)
+            client = MllpClient(
+                destination.host,
+                destination.port,
+                timeout=self._settings.hl7_timeout,
+                ssl_context=context,
+            )
+        sent = 0
+        try:
             while not self._stop.is_set():
-                due = self._next_due(is_mpps, destination)
+                due = self._next_due(False, name)
                 if due is None:
                     break
-                outcome = self._send(due)
+                try:
+                    if client is None:
+                        raise DeliveryError(f"HL7 destination {name!r} is no longer configured")
+                    await client.send(due.payload)
+                    outcome, error = None, None
+                except Exception as exc:
+                    outcome, error = self._classify(exc, due)
+                    if client is not None and outcome is not _Refused:
+                        await client.close()  # a bad or missing answer: start afresh
+                self._record(due, outcome, error)
                 if outcome is None:
                     sent += 1
                 elif outcome is DeliveryError:
                     break  # the destination is down: its later messages wait
+        finally:
+            if client is not None:
+                await client.close()
         return sent
 
     def _next_due(self, is_mpps: bool, destination: str) -> _Due | None:
@@ -229,21 +294,18 @@ class OutboxWorker:
                 return None
             return _Due(row.id, row.event, destination, row.payload or b"", row.attempts)
 
-    def _send(self, due: _Due) -> type[Exception] | None:
-        error: str | None = None
-        outcome: type[Exception] | None = None
-        try:
-            if due.event == _E.MPPS.value:
-                self._forward_mpps(due)
-            else:
-                self._send_hl7(due)
-        except (AckError, _Refused) as exc:
-            error, outcome = str(exc), _Refused
-        except DeliveryError as exc:
-            error, outcome = str(exc), DeliveryError
-        except Exception as exc:  # a bug or an unexpected peer: keep it, say so, go on
-            log.exception("outbox delivery failed id=%d", due.id)
-            error, outcome = f"internal error: {exc}", _Refused
+    @staticmethod
+    def _classify(exc: Exception, due: _Due) -> tuple[type[Exception], str]:
+        """Refused (the peer said no, or the message is unusable) or worth retrying."""
+        if isinstance(exc, (AckError, _Refused)):
+            return _Refused, str(exc)
+        if isinstance(exc, DeliveryError):
+            return DeliveryError, str(exc)
+        # A bug or an unexpected peer: keep the message, say so, go on with the next.
+        log.exception("outbox delivery failed id=%d", due.id, exc_info=exc)
+        return _Refused, f"internal error: {exc}"
+
+    def _record(self, due: _Due, outcome: type[Exception] | None, error: str | None) -> None:
         with self._sessions() as session, session.begin():
             row = session.get(OutboxMessage, due.id)
             assert row is not None
@@ -262,34 +324,14 @@ class OutboxWorker:
                 row.next_attempt_at = stamp + dt.timedelta(seconds=delay)
             else:
                 row.status = _S.FAILED.value
-        level = logging.INFO if outcome is None else logging.WARNING
         log.log(
-            level,
+            logging.INFO if outcome is None else logging.WARNING,
             "outbox delivery id=%d event=%s destination=%s outcome=%s reason=%s",
             due.id,
             due.event,
             due.destination,
             "sent" if outcome is None else "retry" if outcome is DeliveryError else "failed",
             error or "",
-        )
-        return outcome
-
-    def _send_hl7(self, due: _Due) -> None:
-        destination = next(
-            (d for d in self._settings.hl7_destinations if d.name == due.destination), None
-        )
-        if destination is None:
-            raise DeliveryError(f"HL7 destination {due.destination!r} is no longer configured")
-        context = None
-        if destination.tls:
-            cafile = str(destination.tls_ca_file) if destination.tls_ca_file else None
-            context = ssl.create_default_context(cafile=cafile)
-        send_message(
-            destination.host,
-            destination.port,
-            due.payload,
-            timeout=self._settings.hl7_timeout,
-            ssl_context=context,
         )
 
     def _forward_mpps(self, due: _Due) -> None:
@@ -315,7 +357,11 @@ class OutboxWorker:
 
 
 def _hl7_builder(
-    event: OutboxMessage, destination: HL7Destination, settings: Settings, session: Session
+    event: OutboxMessage,
+    destination: HL7Destination,
+    settings: Settings,
+    session: Session,
+    cache: dict[int, Any],
 ) -> Callable[[int], bytes]:
     """A function delivery id → the message bytes for ``destination``."""
     from raddx.hl7.charset import CharsetError
@@ -330,12 +376,18 @@ def _hl7_builder(
     def build(delivery_id: int) -> bytes:
         cid = control_id(delivery_id)
         if event.event == _E.OMI.value:
-            order = order_snapshot(session=session, accession_number=event.subject)
+            if event.id not in cache:
+                cache[event.id] = order_snapshot(session=session, accession_number=event.subject)
+            order = cache[event.id]
             text = build_omi_o23(
                 order, control=event.action, control_id=cid, destination=destination, sender=sender
             )
         elif event.event == _E.Z23.value:
-            step = performed_step_snapshot(session=session, sop_instance_uid=event.subject)
+            if event.id not in cache:
+                cache[event.id] = performed_step_snapshot(
+                    session=session, sop_instance_uid=event.subject
+                )
+            step = cache[event.id]
             text = build_omi_z23(
                 step, detail, control_id=cid, destination=destination, sender=sender
             )
