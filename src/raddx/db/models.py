@@ -362,10 +362,12 @@ class DeidPseudonym(Base):
     """One patient's pseudonym and date offset in one de-identification project: the
     correspondence table (対応表, 削除情報等) of APPI 仮名加工情報 (``raddx.deid.registry``).
 
-    The patient is not stored: ``patient_key`` is the HMAC-SHA-256 of (IssuerOfPatientID,
-    PatientID) under the project key, so the table alone links nothing back; with the key, a
-    known patient's row can be found. ``pseudonym`` and ``date_offset_days`` are random, drawn
-    when the patient is first seen. ``project`` is the project key's fingerprint.
+    The patient is not stored in clear: ``patient_key`` is the HMAC-SHA-256 of
+    (IssuerOfPatientID, PatientID) under the project key, so the table alone links nothing
+    back; with the key, a known patient's row can be found. ``pseudonym`` and
+    ``date_offset_days`` are random, drawn when the patient is first seen; with a registry key
+    they and the identity are sealed in ``sealed``. ``project`` is the project key's
+    fingerprint.
     """
 
     __tablename__ = "deid_pseudonym"
@@ -377,9 +379,14 @@ class DeidPseudonym(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project: Mapped[str] = mapped_column(String(64))
     patient_key: Mapped[str] = mapped_column(String(64))
+    #: The pseudonym, or (sealed rows) the HMAC of the pseudonym under the project key.
     pseudonym: Mapped[str] = mapped_column(String(64))
-    date_offset_days: Mapped[int] = mapped_column(Integer)
+    #: NULL in sealed rows (the offset is inside ``sealed``).
+    date_offset_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime]
+    #: AES-256-GCM of the identity, pseudonym and offset under the registry key
+    #: (``raddx.deid.seal``; migration 0015); NULL in rows written without a registry key.
+    sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class DeidPseudonymLookup(Base):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,6 +29,8 @@ from raddx.db.engine import make_engine, make_session_factory
 from raddx.db.models import DeidPseudonym, DeidPseudonymLookup
 from raddx.deid.dates import patient_offset_days
 from raddx.deid.keys import ProjectKey
+from raddx.deid.seal import SealKey
+from raddx.errors import NotFound
 
 __all__ = [
     "DatabaseRegistry",
@@ -96,6 +99,9 @@ class DatabaseRegistry:
         The range of the random date offset.
     actor : str
         Who looks up, for the audit rows (e.g. ``"raddx deid run"``).
+    seal_key : SealKey, optional
+        The registry key (``raddx.deid.seal``): new rows keep the identity, pseudonym and
+        offset only sealed with it (migration 0015). Rows written without one stay readable.
 
     Raises
     ------
@@ -117,6 +123,7 @@ class DatabaseRegistry:
         min_days: int,
         max_days: int,
         actor: str,
+        seal_key: SealKey | None = None,
     ) -> None:
         if key.ephemeral:
             raise ValueError("a database registry needs a project key, not an ephemeral one")
@@ -125,18 +132,26 @@ class DatabaseRegistry:
         self.project = key.key_id
         self.min_days, self.max_days = min_days, max_days
         self.actor = actor[:128]
+        self.seal_key = seal_key
         self._engine: Engine | None = None
 
     @classmethod
     def from_url(
-        cls, url: str, *, key: ProjectKey, min_days: int, max_days: int, actor: str
+        cls,
+        url: str,
+        *,
+        key: ProjectKey,
+        min_days: int,
+        max_days: int,
+        actor: str,
+        seal_key: SealKey | None = None,
     ) -> DatabaseRegistry:
         """A registry with its own engine on ``url`` (one per process), closed by
         :meth:`close`."""
         engine = make_engine(url)
         registry = cls(
             make_session_factory(engine), key=key, min_days=min_days, max_days=max_days,
-            actor=actor,
+            actor=actor, seal_key=seal_key,
         )  # fmt: skip
         registry._engine = engine
         return registry
@@ -161,12 +176,32 @@ class DatabaseRegistry:
         for _ in range(_ATTEMPTS):
             try:
                 with self.session_factory() as session, session.begin():
-                    return self._lookup(session, patient_key)
+                    return self._lookup(session, patient_key, identity)
             except IntegrityError:
                 continue  # another process created the row first, or a pseudonym collided
         raise RuntimeError("could not create a registry entry (repeated conflicts)")
 
-    def _lookup(self, session: Session, patient_key: str) -> PatientPseudonym:
+    def _aad(self, patient_key: str) -> bytes:
+        return f"{self.project}\0{patient_key}".encode("ascii")
+
+    def _pseudonym_column(self, pseudonym: str) -> str:
+        if self.seal_key is None:
+            return pseudonym
+        return self.key.digest("registry-pseudonym", pseudonym).hex()
+
+    def _open(self, row: DeidPseudonym) -> dict[str, Any]:
+        if row.sealed is None:
+            return {"identity": None, "pseudonym": row.pseudonym, "offset": row.date_offset_days}
+        if self.seal_key is None:
+            raise ValueError(
+                "the pseudonym registry is sealed: set $RADDX_DEID_REGISTRY_KEY(_FILE) to read it"
+            )
+        opened: dict[str, Any] = json.loads(
+            self.seal_key.open(row.sealed, aad=self._aad(row.patient_key))
+        )
+        return opened
+
+    def _lookup(self, session: Session, patient_key: str, identity: str) -> PatientPseudonym:
         now = dt.datetime.now(dt.UTC)
         row = session.scalars(
             select(DeidPseudonym).where(
@@ -177,17 +212,59 @@ class DatabaseRegistry:
         if row is None:
             event = "created"
             span = self.max_days - self.min_days + 1
+            pseudonym = _pseudonym(secrets.token_bytes(10))
+            offset = self.min_days + secrets.randbelow(span)
             row = DeidPseudonym(
                 project=self.project,
                 patient_key=patient_key,
-                pseudonym=_pseudonym(secrets.token_bytes(10)),
-                date_offset_days=self.min_days + secrets.randbelow(span),
+                pseudonym=self._pseudonym_column(pseudonym),
+                date_offset_days=None if self.seal_key is not None else offset,
                 created_at=now,
             )
+            if self.seal_key is not None:
+                record = {"identity": identity, "pseudonym": pseudonym, "offset": offset}
+                row.sealed = self.seal_key.seal(
+                    json.dumps(record, ensure_ascii=False).encode("utf-8"),
+                    aad=self._aad(patient_key),
+                )
             session.add(row)
             session.flush()
+        opened = self._open(row)
         session.add(DeidPseudonymLookup(pseudonym_fk=row.id, event=event, actor=self.actor, at=now))
-        return PatientPseudonym(row.pseudonym, row.date_offset_days)
+        return PatientPseudonym(str(opened["pseudonym"]), int(opened["offset"]))
+
+    def reveal(self, pseudonym: str) -> str:
+        """The original identity behind ``pseudonym`` (IssuerOfPatientID, NUL, PatientID, …),
+        for the data controller; needs the registry key, audited as ``revealed``.
+
+        Raises
+        ------
+        NotFound
+            No sealed row of this project has that pseudonym (rows written without a registry
+            key hold no identity to reveal).
+        ValueError
+            No registry key, or the wrong one.
+        """
+        if self.seal_key is None:
+            raise ValueError("revealing needs the registry key ($RADDX_DEID_REGISTRY_KEY(_FILE))")
+        with self.session_factory() as session, session.begin():
+            row = session.scalars(
+                select(DeidPseudonym).where(
+                    DeidPseudonym.project == self.project,
+                    DeidPseudonym.pseudonym == self._pseudonym_column(pseudonym),
+                    DeidPseudonym.sealed.is_not(None),
+                )
+            ).one_or_none()
+            if row is None:
+                raise NotFound(f"no sealed registry entry for pseudonym {pseudonym}")
+            identity = str(self._open(row)["identity"])
+            session.add(
+                DeidPseudonymLookup(
+                    pseudonym_fk=row.id, event="revealed", actor=self.actor,
+                    at=dt.datetime.now(dt.UTC),
+                )
+            )  # fmt: skip
+        return identity
 
 
 def audit_rows(session: Session, **filters: Any) -> list[DeidPseudonymLookup]:

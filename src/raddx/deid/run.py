@@ -48,6 +48,7 @@ from raddx.deid.pixels import clean_pixels, matching_rule
 from raddx.deid.policy import Policy
 from raddx.deid.registry import DatabaseRegistry
 from raddx.deid.risk import quarantine_reason
+from raddx.deid.seal import SealKey, read_seal_key
 from raddx.errors import InvalidInput
 
 __all__ = [
@@ -369,6 +370,13 @@ def _init_worker(policy: Policy, key: ProjectKey, database_url: str | None) -> N
     _WORKER_ENGINE = _engine(policy, key, database_url)
 
 
+def _seal_key() -> SealKey | None:
+    try:
+        return read_seal_key()
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
 def _engine(policy: Policy, key: ProjectKey, database_url: str | None) -> Deidentifier:
     """The engine of one process, with its own database connection if the registry is one."""
     if policy.registry != "database" or not database_url:
@@ -379,6 +387,7 @@ def _engine(policy: Policy, key: ProjectKey, database_url: str | None) -> Deiden
         min_days=policy.date_shift.min_days,
         max_days=policy.date_shift.max_days,
         actor=f"raddx deid run (policy {policy.name})",
+        seal_key=_seal_key(),
     )
     return Deidentifier(policy, key, registry=registry)
 

@@ -19,7 +19,8 @@ from raddx.db import make_engine, make_session_factory, upgrade
 from raddx.db.models import DeidPseudonym, DeidPseudonymLookup
 from raddx.deid import Policy, ProjectKey, deidentify_paths, load_policy
 from raddx.deid.registry import DatabaseRegistry, KeyedRegistry, audit_rows
-from raddx.errors import InvalidInput
+from raddx.deid.seal import SealKey
+from raddx.errors import InvalidInput, NotFound
 
 KEY = ProjectKey(b"raddx test project key 0001")
 
@@ -106,3 +107,85 @@ def test_a_database_policy_without_a_database_fails_before_reading(tmp_path: Pat
             policy=_policy(), key=KEY,
         )  # fmt: skip
     assert not (tmp_path / "out").exists()
+
+
+# -- sealed at rest (raddx.deid.seal; migration 0015) ------------------------------------------
+
+SEAL = SealKey(b"raddx test registry key 0001")
+
+
+def test_a_sealed_registry_keeps_nothing_in_clear_and_reveals_with_the_key(db: Engine) -> None:
+    registry = DatabaseRegistry(
+        make_session_factory(db), key=KEY, min_days=30, max_days=60, actor="test", seal_key=SEAL
+    )
+    first = registry.lookup("SHIBA\0007001234")
+    assert registry.lookup("SHIBA\0007001234") == first
+    assert 30 <= first.date_offset_days <= 60
+    with make_session_factory(db)() as session:
+        (row,) = session.scalars(select(DeidPseudonym)).all()
+        assert row.sealed is not None and row.date_offset_days is None
+        assert row.pseudonym != first.pseudonym  # its HMAC: unique, searchable, not the value
+        assert "7001234" not in row.sealed and first.pseudonym not in row.sealed
+    assert registry.reveal(first.pseudonym) == "SHIBA\0007001234"
+    with pytest.raises(NotFound):
+        registry.reveal("RDX0000000000000000")
+    with make_session_factory(db)() as session:
+        assert [r.event for r in audit_rows(session)] == ["created", "read", "revealed"]
+
+
+def test_a_sealed_row_does_not_open_without_or_with_another_key(db: Engine) -> None:
+    factory = make_session_factory(db)
+    DatabaseRegistry(factory, key=KEY, min_days=30, max_days=60, actor="t", seal_key=SEAL).lookup(
+        "SHIBA\0007001234"
+    )
+    keyless = DatabaseRegistry(factory, key=KEY, min_days=30, max_days=60, actor="t")
+    with pytest.raises(ValueError, match="sealed"):
+        keyless.lookup("SHIBA\0007001234")
+    wrong = DatabaseRegistry(
+        factory, key=KEY, min_days=30, max_days=60, actor="t",
+        seal_key=SealKey(b"another registry key 00002"),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="wrong registry key"):
+        wrong.lookup("SHIBA\0007001234")
+    with pytest.raises(ValueError, match="registry key"):
+        keyless.reveal("RDX0000000000000000")
+
+
+def test_clear_rows_from_before_stay_readable_under_a_key(db: Engine) -> None:
+    factory = make_session_factory(db)
+    old = DatabaseRegistry(factory, key=KEY, min_days=30, max_days=60, actor="t")
+    before = old.lookup("SHIBA\0007001234")
+    sealed = DatabaseRegistry(factory, key=KEY, min_days=30, max_days=60, actor="t", seal_key=SEAL)
+    assert sealed.lookup("SHIBA\0007001234") == before
+
+
+def test_the_database_file_holds_no_patient_id_or_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The user-visible promise: copy the index database and find nobody in it.
+    monkeypatch.setenv("RADDX_DEID_REGISTRY_KEY", "raddx test registry key 0001")
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    corpus = build_corpus(tmp_path / "in", patients=2, images_per_series=1)
+    summary = deidentify_paths(
+        [tmp_path / "in"], out_dir=tmp_path / "out", quarantine_dir=tmp_path / "q",
+        policy=_policy(), key=KEY, database_url=url,
+    )  # fmt: skip
+    assert summary.written == len(corpus.files)
+    pseudonyms = {pydicom.dcmread(p).PatientID for p in (tmp_path / "out").rglob("*.dcm")}
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("index.db*"))
+    for patient in corpus.patients:
+        for token in (patient.patient_id, patient.family, patient.given, *patient.kanji):
+            assert token.encode("utf-8") not in stored, token
+    assert b"SHIBA GENERAL HOSPITAL" not in stored
+    assert not any(p.encode("ascii") in stored for p in pseudonyms)
+
+
+def test_a_short_registry_key_fails_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RADDX_DEID_REGISTRY_KEY", "short")
+    with pytest.raises(InvalidInput, match="16 bytes"):
+        deidentify_paths(
+            [tmp_path], out_dir=tmp_path / "out", quarantine_dir=tmp_path / "q",
+            policy=_policy(), key=KEY, database_url=f"sqlite:///{tmp_path / 'i.db'}",
+        )  # fmt: skip
