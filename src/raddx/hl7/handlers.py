@@ -32,6 +32,14 @@ from raddx.ris import (
     upsert_patient,
 )
 from raddx.ris.reconcile import archive_has_patient, merge_archive_patient
+from raddx.security import audit_events
+from raddx.security.audit import (
+    ActiveParticipant,
+    EventActionCodeValues,
+    EventOutcomeIndicatorValues,
+    PatientRef,
+    record,
+)
 from raddx.storage import BlobStore
 
 __all__ = ["MessageHandler"]
@@ -100,14 +108,18 @@ class MessageHandler:
         kind = header.field(9).split("^")
         message_type, trigger = kind[0], (kind[1] if len(kind) > 1 else "")
         answer_type = _ORDER_REPLIES.get((message_type, trigger), f"ACK^{trigger}^ACK")
+        message = None
         try:
             text = decode(data, header)
             handler = self._handler(message_type, trigger)
             message = hl7.parse(text.replace("\n", "\r"))
             with self._session_factory() as session, session.begin():
                 segments = handler(message, session)
+            _audit(header, message_type, trigger, message, EventOutcomeIndicatorValues.SUCCESS)
             return Reply(answer_type, AckCodeValues.AA, segments=segments)
         except HL7Error as exc:
+            if message is not None:
+                _audit(header, message_type, trigger, message, _REFUSED, str(exc))
             return Reply(answer_type, exc.ack, exc)
         except CharsetError as exc:
             return Reply(answer_type, AckCodeValues.AE, _error(exc, "MSH-18", _E.DATA_TYPE_ERROR))
@@ -132,6 +144,62 @@ class MessageHandler:
             code=_E.UNSUPPORTED_EVENT_CODE if known else _E.UNSUPPORTED_MESSAGE_TYPE,
             ack=AckCodeValues.AR,
         )
+
+
+_REFUSED = EventOutcomeIndicatorValues.MINOR_FAILURE
+#: ORC-1 order control codes (HL7 v2.5 Table 0119) that cancel or discontinue an order.
+_ORDER_ENDS = frozenset({"CA", "OC", "DC", "OD"})
+
+
+def _audit(
+    header: Header,
+    message_type: str,
+    trigger: str,
+    message: Any,
+    outcome: EventOutcomeIndicatorValues,
+    description: str | None = None,
+) -> None:
+    """Order Record (orders) or Patient Record (ADT) for one message (PS3.15 A.5.3.13/14):
+    the sender (MSH-3^MSH-4) as requestor; action C for a new order or patient (ADT^A01/A04),
+    D for a cancelled order, U otherwise (ADT^A08 update, A40 merge, order changes)."""
+    try:
+        patient = patient_from_pid(_pid(message))
+    except HL7Error:
+        return  # nobody to name; the refusal itself is in the log
+    sender = "^".join(part for part in (header.field(3), header.field(4)) if part) or "HL7"
+    user = ActiveParticipant(user_id=sender, user_is_requestor=True)
+    ref = PatientRef(patient.patient_id, patient.patient_name)
+    if message_type == "ADT":
+        action = EventActionCodeValues.CREATE if trigger in ("A01", "A04") else _UPDATE
+        record(
+            audit_events.patient_record(
+                action=action,
+                user=user,
+                patient=ref,
+                outcome=outcome,
+                outcome_description=description,
+            )
+        )
+        return
+    try:
+        control = str(message.segment("ORC")[1]).strip()
+    except (KeyError, IndexError):
+        control = ""
+    action = (
+        EventActionCodeValues.CREATE
+        if control == "NW"
+        else EventActionCodeValues.DELETE
+        if control in _ORDER_ENDS
+        else _UPDATE
+    )
+    record(
+        audit_events.order_record(
+            action=action, user=user, patient=ref, outcome=outcome, outcome_description=description
+        )
+    )
+
+
+_UPDATE = EventActionCodeValues.UPDATE
 
 
 def _error(exc: Exception, location: str, code: ErrorCodeValues) -> HL7Error:

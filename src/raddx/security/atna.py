@@ -11,6 +11,7 @@ ParticipantObjectIdentification*. Coded values carry ``csd-code``, ``codeSystemN
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 
 from lxml import etree
@@ -135,9 +136,14 @@ def _object(
     return el
 
 
+#: Characters XML 1.0 cannot carry (C0 controls other than tab, LF, CR; lone surrogates).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _token(text: str) -> str:
-    """XML-safe text: control characters (other than tab/newline) cannot appear in XML 1.0."""
-    return "".join(ch if ch >= " " or ch in "\t\n" else "\ufffd" for ch in text)
+    """XML-safe text: what XML 1.0 cannot carry is replaced by U+FFFD (a hostile AE title
+    or user name must neither break the message nor be dropped silently)."""
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def _patient(root: etree._Element, patient: PatientRef) -> None:

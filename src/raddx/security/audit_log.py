@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from raddx.config import Settings
@@ -218,6 +218,7 @@ class AuditTrail:
                 select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
             ).one()
             seq, prev = head.seq, head.hash
+            rows = []
             for event, message in zip(events, messages, strict=True):
                 seq += 1
                 row = AuditRecord(
@@ -233,10 +234,14 @@ class AuditTrail:
                     prev_hash=prev,
                     hash="",
                 )
-                row.hash = row_hash(prev, row)
-                prev = row.hash
-                session.add(row)
+                row.hash = prev = row_hash(prev, row)
+                rows.append({column: getattr(row, column) for column in _COLUMNS})
+            # One executemany for the batch (the ORM's unit of work cost ~3x more per row).
+            session.execute(insert(AuditRecord), rows)
             head.seq, head.hash = seq, prev
+
+
+_COLUMNS = tuple(column.key for column in AuditRecord.__table__.columns)
 
 
 def _clip(value: str | None, size: int) -> str | None:
