@@ -156,6 +156,11 @@ class _Run:
         self.non_ascii = False
         #: Some sequence item declares its own Specific Character Set.
         self.item_charsets = False
+        #: (group, creator, element byte or None for a whole SAFE block) → action, from the
+        #: input's Private Data Element Characteristics Sequence (policy opt-in).
+        self.declared_private: dict[tuple[int, str, int | None], Action] = (
+            _declared_private(ds) if engine.policy.honour_private_characteristics else {}
+        )
 
     def record(self, path: str, tag: int, action: Action | str) -> None:
         if self.log is not None:
@@ -438,6 +443,8 @@ class Deidentifier:
             return True
         creator = _private_creator(ds, group, element >> 8) if element >= 0x1000 else None
         entry = self.safe_private.lookup(group, creator, element) if creator else None
+        if entry is None and creator and run.declared_private and ds is run.top:
+            entry = _declared_entry(ds, tag, creator, run.declared_private)
         if entry is None:
             return False  # not on the list, or an orphan, or under another creator
         action = self._safe_private_action(entry)
@@ -741,6 +748,56 @@ def _map_values(elem: DataElement, function: Callable[[str], str]) -> bool:
     if changed:
         elem.value = new
     return changed
+
+
+_DECLARED_ACTIONS = {"D": Action.D, "Z": Action.Z, "X": Action.X, "U": Action.U}
+
+
+def _declared_private(ds: Dataset) -> dict[tuple[int, str, int | None], Action]:
+    """What the input's Private Data Element Characteristics Sequence (0008,0300) declares:
+    SAFE blocks (element ``None``: all of it K), the NonidentifyingPrivateElements (0008,0304)
+    of MIXED blocks (K), and each DeidentificationActionSequence (0008,0305) item's action
+    for its IdentifyingPrivateElements (0008,0306). UNSAFE blocks and malformed items declare
+    nothing; an element both listed safe and given an action takes the action."""
+    declared: dict[tuple[int, str, int | None], Action] = {}
+    if 0x00080300 not in ds:
+        return declared
+    for item in ds[0x00080300].value or []:
+        group = item.get("PrivateGroupReference")
+        creator = str(item.get("PrivateCreatorReference", "")).strip()
+        if not isinstance(group, int) or not group & 1 or not creator:
+            continue
+        status = str(item.get("BlockIdentifyingInformationStatus", "")).strip().upper()
+        if status == "SAFE":
+            declared[(group, creator, None)] = Action.K
+        elif status == "MIXED":
+            safe = item.get("NonidentifyingPrivateElements")
+            for element in safe if isinstance(safe, list | MultiValue) else [safe]:
+                if isinstance(element, int):
+                    declared[(group, creator, element & 0xFF)] = Action.K
+            for step in item.get("DeidentificationActionSequence", None) or []:
+                action = _DECLARED_ACTIONS.get(str(step.get("DeidentificationAction", "")))
+                named = step.get("IdentifyingPrivateElements")
+                if action is None:
+                    continue
+                for element in named if isinstance(named, list | MultiValue) else [named]:
+                    if isinstance(element, int):
+                        declared[(group, creator, element & 0xFF)] = action
+    return declared
+
+
+def _declared_entry(
+    ds: Dataset, tag: int, creator: str, declared: Mapping[tuple[int, str, int | None], Action]
+) -> SafePrivateEntry | None:
+    """A safe-private entry for ``tag`` from the input's own declaration, VR as encoded
+    (an implicit-VR or UN element is kept as bytes: the sender vouched for it)."""
+    group, element = tag >> 16, tag & 0xFF
+    action = declared.get((group, creator, element), declared.get((group, creator, None)))
+    if action is None:
+        return None
+    raw = ds.get_item(tag)
+    vr = (raw.VR if isinstance(raw, RawDataElement) else ds[tag].VR) or "UN"
+    return SafePrivateEntry(group=group, creator=creator, element=element, vr=vr, action=action)
 
 
 def _top_text(ds: Dataset, tag: int) -> str | None:

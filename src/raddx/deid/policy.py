@@ -218,6 +218,12 @@ class Policy(BaseModel):
     age_bucket_years : int, optional
         A kept PatientAge in years is rounded down to a multiple of it (``047Y`` → ``045Y``
         for 5), after top-coding.
+    honour_private_characteristics : bool
+        Trust the input's Private Data Element Characteristics Sequence (0008,0300; PS3.3
+        C.12.1.1.7) besides Table E.3.10-1: a block declared SAFE is kept whole, the
+        NonidentifyingPrivateElements of a MIXED block are kept, and the
+        DeidentificationActionSequence's D/Z/X/U actions are applied to the elements it names
+        (top level only; needs ``retain_safe_private``). Off by default: it trusts the sender.
     registry : {"keyed", "database"}
         Where patient pseudonyms and date offsets come from: keyed HMACs (no storage), or
         random values kept in the index database with every lookup audited (APPI 仮名加工情報
@@ -241,6 +247,7 @@ class Policy(BaseModel):
     age_top_code: int | None = Field(None, ge=1, le=150)
     birth_date: Literal["remove", "year", "year_month"] = "remove"
     age_bucket_years: int | None = Field(None, ge=2, le=50)
+    honour_private_characteristics: bool = False
 
     @field_validator("options", mode="before")
     @classmethod
@@ -305,8 +312,11 @@ class Policy(BaseModel):
 
     @model_validator(mode="after")
     def _safe_private_needs_its_option(self) -> Policy:
-        if self.safe_private and (DeidentificationOption.RETAIN_SAFE_PRIVATE not in self.options):
+        retains = DeidentificationOption.RETAIN_SAFE_PRIVATE in self.options
+        if self.safe_private and not retains:
             raise ValueError("safe_private entries need the retain_safe_private option")
+        if self.honour_private_characteristics and not retains:
+            raise ValueError("honour_private_characteristics needs the retain_safe_private option")
         return self
 
     def override_tags(self) -> dict[int, Action]:

@@ -284,3 +284,85 @@ def test_no_description_when_no_private_attribute_is_left() -> None:
     source.PrivateDataElementCharacteristicsSequence = [stale]
     out = Deidentifier(load_policy("anonymize"), KEY).deidentify(source)
     assert "PrivateDataElementCharacteristicsSequence" not in out
+
+
+def _declaring_dataset() -> Dataset:
+    """Private blocks no table knows, described by the sender's own (0008,0300)."""
+    ds = Dataset()
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = "1.2.826.0.1.3680043.10.999.3"
+    ds.PatientName = "Hasegawa^Hanako"
+    ds.PatientID = "7001234"
+    mixed = ds.private_block(0x0011, "ACME MIXED", create=True)
+    mixed.add_new(0x10, "SH", "HELICAL")
+    mixed.add_new(0x11, "LO", "Hasegawa Hanako")  # identifying: the sender says D
+    mixed.add_new(0x12, "DS", "1.5")
+    mixed.add_new(0x13, "LO", "Hasegawa")  # not mentioned: removed
+    safe = ds.private_block(0x0013, "ACME SAFE", create=True)
+    safe.add_new(0x10, "LO", "KERNEL B30")
+    unsafe = ds.private_block(0x0015, "ACME UNSAFE", create=True)
+    unsafe.add_new(0x10, "LO", "KERNEL B31")
+    items = []
+    for group, creator, status in (
+        (0x0011, "ACME MIXED", "MIXED"),
+        (0x0013, "ACME SAFE", "SAFE"),
+        (0x0015, "ACME UNSAFE", "UNSAFE"),
+    ):
+        item = Dataset()
+        item.PrivateGroupReference = group
+        item.PrivateCreatorReference = creator
+        item.BlockIdentifyingInformationStatus = status
+        items.append(item)
+    items[0].NonidentifyingPrivateElements = [0x10, 0x12]
+    step = Dataset()
+    step.IdentifyingPrivateElements = [0x11]
+    step.DeidentificationAction = "D"
+    items[0].DeidentificationActionSequence = [step]
+    ds.PrivateDataElementCharacteristicsSequence = items
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return pydicom.dcmread(io.BytesIO(buffer.getvalue()))
+
+
+def _honouring(honour: bool) -> Policy:
+    data = load_policy("pseudonymize").model_dump(mode="json")
+    return Policy.model_validate(data | {"honour_private_characteristics": honour})
+
+
+def test_the_inputs_private_characteristics_are_honoured_when_the_policy_says_so() -> None:
+    written = encode_part10(Deidentifier(_honouring(True), KEY).deidentify(_declaring_dataset()))
+    out = pydicom.dcmread(io.BytesIO(written))
+    assert out[0x00111010].value == "HELICAL"  # MIXED, listed non-identifying
+    assert out[0x00111012].value == "1.5"
+    assert 0x00111011 in out and b"Hasegawa" not in written  # the declared D action
+    assert 0x00111013 not in out  # MIXED but not listed: removed
+    assert out[0x00131010].value == "KERNEL B30"  # a SAFE block is kept whole
+    assert 0x00151010 not in out and 0x00150010 not in out  # UNSAFE: block and creator gone
+    described = {
+        item.PrivateCreatorReference: item.BlockIdentifyingInformationStatus
+        for item in out.PrivateDataElementCharacteristicsSequence
+    }
+    assert described == {"ACME MIXED": "SAFE", "ACME SAFE": "SAFE"}  # what is left is safe
+
+
+def test_the_inputs_private_characteristics_are_ignored_by_default() -> None:
+    out = Deidentifier(_honouring(False), KEY).deidentify(_declaring_dataset())
+    assert not any(elem.tag.group in (0x0011, 0x0013, 0x0015) for elem in out)
+
+
+def test_honouring_needs_retain_safe_private() -> None:
+    data = load_policy("anonymize").model_dump(mode="json")
+    with pytest.raises(ValueError, match="retain_safe_private"):
+        Policy.model_validate(data | {"honour_private_characteristics": True})
+
+
+def test_malformed_declarations_declare_nothing() -> None:
+    source = _declaring_dataset()
+    for item in source.PrivateDataElementCharacteristicsSequence:
+        item.PrivateGroupReference = 0x0010  # even: not a private group
+    out = Deidentifier(_honouring(True), KEY).deidentify(source)
+    assert not any(elem.tag.group in (0x0011, 0x0013, 0x0015) for elem in out)
