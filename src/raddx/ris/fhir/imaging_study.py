@@ -31,9 +31,10 @@ from raddx.ris.fhir._common import (
     ENDPOINT_WADO_RS,
     JP_IMAGING_STUDY,
     DateRange,
+    PatientKey,
     fhir_datetime,
 )
-from raddx.ris.fhir.patient import patient_key_for
+from raddx.ris.fhir.patient import patient_keys_for
 
 __all__ = [
     "ImagingStudySearch",
@@ -122,13 +123,16 @@ def read_imaging_study(uid: str, *, session: Session) -> dict[str, Any]:
     return studies[0]
 
 
-def _series_and_instances(uid: str, session: Session) -> list[dict[str, Any]]:
+def _series_and_instances(uids: list[str], session: Session) -> dict[str, list[dict[str, Any]]]:
+    """Study UID → its series, each with ``_instances``: two queries for a whole page of
+    studies (UID list matching, PS3.4 C.2.2.2.2), not two per study."""
+    uid_list = "\\".join(uids)
     series = find(
         Query(
             level=_L.SERIES,
             information_model=_STUDY_ROOT,
             keys={
-                "StudyInstanceUID": uid,
+                "StudyInstanceUID": uid_list,
                 "Modality": None,
                 "SeriesNumber": None,
                 "SeriesDescription": None,
@@ -145,7 +149,7 @@ def _series_and_instances(uid: str, session: Session) -> list[dict[str, Any]]:
         Query(
             level=_L.IMAGE,
             information_model=_STUDY_ROOT,
-            keys={"StudyInstanceUID": uid, "SOPClassUID": None, "InstanceNumber": None},
+            keys={"StudyInstanceUID": uid_list, "SOPClassUID": None, "InstanceNumber": None},
         ),
         session=session,
     ):
@@ -159,7 +163,12 @@ def _series_and_instances(uid: str, session: Session) -> list[dict[str, Any]]:
         if instance["InstanceNumber"] is not None:
             item["number"] = instance["InstanceNumber"]
         by_series.setdefault(instance["SeriesInstanceUID"], []).append(item)
-    return [{**s, "_instances": by_series.get(s["SeriesInstanceUID"], [])} for s in series]
+    by_study: dict[str, list[dict[str, Any]]] = {}
+    for item in series:
+        by_study.setdefault(item["StudyInstanceUID"], []).append(
+            {**item, "_instances": by_series.get(item["SeriesInstanceUID"], [])}
+        )
+    return by_study
 
 
 def _offset(value: str | None, default: dt.timezone) -> dt.timezone:
@@ -191,12 +200,18 @@ def imaging_study_resources(
             .order_by(RisRequestedProcedure.id)
         ):
             by_accession.setdefault(accession, []).append(rp)
+    series = _series_and_instances(uids, session) if uids else {}
+    patients = patient_keys_for(
+        [(s.get("PatientID") or "", s.get("IssuerOfPatientID") or "") for s in studies],
+        session=session,
+    )
     return [
         _resource(
             s,
-            session,
             tz,
             by_uid.get(s["StudyInstanceUID"]) or by_accession.get(s.get("AccessionNumber") or ""),
+            patients[(s.get("PatientID") or "", s.get("IssuerOfPatientID") or "")],
+            series.get(s["StudyInstanceUID"], []),
         )
         for s in studies
     ]
@@ -204,9 +219,10 @@ def imaging_study_resources(
 
 def _resource(
     study: Mapping[str, Any],
-    session: Session,
     default_tz: dt.timezone,
     request_ids: list[int] | None,
+    key: PatientKey | None,
+    series_of_study: list[dict[str, Any]],
 ) -> dict[str, Any]:
     uid = study["StudyInstanceUID"]
     tz = _offset(study.get("TimezoneOffsetFromUTC"), default_tz)
@@ -228,9 +244,6 @@ def _resource(
         "numberOfSeries": study.get("NumberOfStudyRelatedSeries") or 0,
         "numberOfInstances": study.get("NumberOfStudyRelatedInstances") or 0,
     }
-    key = patient_key_for(
-        study.get("PatientID") or "", study.get("IssuerOfPatientID") or "", session=session
-    )
     # subject is 1..1 in R4; an identity we cannot name (never) falls back to the identifier.
     resource["subject"] = (
         {"reference": f"Patient/{key}"}
@@ -248,7 +261,7 @@ def _resource(
     if study.get("StudyDescription"):
         resource["description"] = study["StudyDescription"]
     series_list = []
-    for series in _series_and_instances(uid, session):
+    for series in series_of_study:
         item: dict[str, Any] = {
             "uid": series["SeriesInstanceUID"],
             "modality": {"system": DCM, "code": series.get("Modality") or "OT"},

@@ -36,6 +36,7 @@ __all__ = [
     "PatientSearch",
     "identity_of",
     "patient_key_for",
+    "patient_keys_for",
     "patient_resource",
     "read_patient",
     "search_patients",
@@ -181,23 +182,33 @@ def identity_of(key: PatientKey, *, session: Session) -> tuple[str, str]:
     return row.patient_id, row.issuer
 
 
+def patient_keys_for(
+    identities: list[tuple[str, str]], *, session: Session
+) -> dict[tuple[str, str], PatientKey | None]:
+    """The Patient id of each ``(PatientID, issuer)``: its RIS record, else its archive
+    record (two queries for all of them)."""
+    keys: dict[tuple[str, str], PatientKey | None] = dict.fromkeys(identities)
+    if not identities:
+        return keys
+    ids = sorted({i for i, _ in identities})
+    for table, source, extra in (
+        (RisPatient, "r", ()),
+        (Patient, "a", (Patient.deleted_at.is_(None),)),
+    ):
+        for row_id, patient_id, issuer in session.execute(
+            select(table.id, table.patient_id, table.issuer_of_patient_id).where(
+                table.patient_id.in_(ids), *extra
+            )
+        ):
+            identity = (patient_id, issuer or "")
+            if identity in keys and keys[identity] is None:
+                keys[identity] = PatientKey(source, row_id)
+    return keys
+
+
 def patient_key_for(patient_id: str, issuer: str, *, session: Session) -> PatientKey | None:
-    """The Patient id of an identity: its RIS record, else its archive record."""
-    ris = session.scalar(
-        select(RisPatient.id).where(
-            RisPatient.patient_id == patient_id, RisPatient.issuer_of_patient_id == issuer
-        )
-    )
-    if ris is not None:
-        return PatientKey("r", ris)
-    archived = session.scalar(
-        select(Patient.id).where(
-            Patient.patient_id == patient_id,
-            Patient.issuer_of_patient_id == issuer,
-            Patient.deleted_at.is_(None),
-        )
-    )
-    return PatientKey("a", archived) if archived is not None else None
+    """The Patient id of one identity (see :func:`patient_keys_for`)."""
+    return patient_keys_for([(patient_id, issuer)], session=session)[(patient_id, issuer)]
 
 
 def _birth_date(value: str | None) -> dt.date | None:
