@@ -258,3 +258,35 @@ def test_cancel_follows_the_new_order(services: Services, port: int) -> None:
         assert peer.messages()[1].split("\r")[2].split("|")[5] == "CA"  # ORC-5
     finally:
         peer.stop()
+
+
+def test_nothing_lost_across_a_restart(services: Services, port: int) -> None:
+    # Orders placed while no raddx serve runs (e.g. by raddx order add) wait in the index; a
+    # worker started later, in a new process with new connections, routes and sends them.
+    accessions = [_place(services, f"ORD{i}") for i in range(3)]
+    waiting = _entries(services)
+    assert [(e.destination, e.status) for e in waiting] == [(None, "pending")] * 3  # type: ignore[attr-defined]
+    settings = services.settings
+    services.close()
+    reopened = Services.from_settings(settings)
+    peer = MllpPeer(port).start()
+    try:
+        OutboxWorker(settings, reopened.session_factory).run_once()
+        sent = [m.split("\r")[-2].split("|")[1] for m in peer.messages()]  # IPC-1
+        assert sent == accessions
+    finally:
+        peer.stop()
+        reopened.close()
+
+
+def test_retry_refusals(services: Services) -> None:
+    from raddx.errors import Conflict, NotFound
+    from raddx.outbox import retry_entry
+
+    _place(services)
+    (event,) = _entries(services)
+    with services.session_factory() as session, session.begin():
+        with pytest.raises(Conflict, match="is an event"):
+            retry_entry(session=session, entry_id=event.id)  # type: ignore[attr-defined]
+        with pytest.raises(NotFound):
+            retry_entry(session=session, entry_id=999999)
