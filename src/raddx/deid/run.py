@@ -344,10 +344,52 @@ def deidentify_paths(
                 on_file(outcome)
     if not what_if:
         summary.manifest = _write_manifest(out_dir, engine, key, summary, started, entries)
+        _audit_export(summary, out_dir)
     if want_mapping and mapping_csv is not None:
         write_mapping_csv(mapping_csv, rows, encoding=mapping_encoding)
         summary.mapping = mapping_csv
     return summary
+
+
+def _audit_export(summary: RunSummary, out_dir: Path) -> None:
+    """One Export event (PS3.15 A.5.3.4) per run: the de-identified studies written (by
+    their new Study Instance UIDs, ``Anonymized`` true) to ``out_dir`` as destination media,
+    the operator (OS account) as source; outcome 4 when some files were quarantined."""
+    import getpass
+    import socket
+
+    from raddx.security import audit_events
+    from raddx.security.audit import (
+        ActiveParticipant,
+        EventOutcomeIndicatorValues,
+        MediaTypeValues,
+        StudyRef,
+        record,
+    )
+
+    studies: dict[str, int] = {}
+    for outcome in summary.outcomes:
+        if outcome.output is not None:
+            study = outcome.output.relative_to(out_dir).parts[0]
+            studies[study] = studies.get(study, 0) + 1
+    try:
+        operator = getpass.getuser()
+    except (KeyError, OSError):
+        operator = "unknown"
+    record(
+        audit_events.export(
+            user=ActiveParticipant(
+                user_id=operator, user_is_requestor=True, host=socket.gethostname()
+            ),
+            media=MediaTypeValues.URI,
+            destination=out_dir.resolve().as_uri(),
+            patient=None,
+            studies=[StudyRef(uid, anonymized=True) for uid in studies],
+            outcome=EventOutcomeIndicatorValues.MINOR_FAILURE
+            if summary.quarantined
+            else EventOutcomeIndicatorValues.SUCCESS,
+        )
+    )
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
