@@ -24,6 +24,7 @@ from raddx.ris.cli import order_app
 from raddx.ris.jj1017_cli import jj1017_app
 from raddx.ris.worklist_cli import reconcile_app, worklist_app
 from raddx.security.audit_cli import audit_app
+from raddx.security.security_cli import security_app
 
 __all__ = ["app"]
 
@@ -43,6 +44,7 @@ app.add_typer(reconcile_app, name="reconcile")
 app.add_typer(jj1017_app, name="jj1017")
 app.add_typer(hl7_app, name="hl7")
 app.add_typer(audit_app, name="audit")
+app.add_typer(security_app, name="security")
 
 
 @app.callback()
