@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HttpServer",
+    "api_token",
+    "bare_url",
+    "basic_auth",
     "dcmtk_env",
     "run_tool",
     "start_dimse_server",
@@ -61,8 +64,47 @@ def start_dimse_server(services: Services, settings: Settings | None = None) -> 
     return server
 
 
+def api_token(services: Services, role: str = "admin") -> str:
+    """A new API token with ``role`` in the services' index (``raddx token create``)."""
+    import itertools
+
+    from raddx.security import load_policy
+    from raddx.security.tokens import create_token, list_tokens
+
+    policy = load_policy(services.settings.security_policy_file)
+    with services.session_factory() as s, s.begin():
+        taken = {t.name for t in list_tokens(session=s)}
+        name = next(
+            f"test-{role}-{n}" for n in itertools.count() if f"test-{role}-{n}" not in taken
+        )
+        return create_token(session=s, name=name, role=role, policy=policy)
+
+
+def bare_url(url: str) -> str:
+    """``url`` without userinfo: what the server sees, and builds its own links from."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def basic_auth(url: str) -> tuple[str, str]:
+    """The (user, password) in ``url``'s userinfo, for requests to links the server made."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.username or "", parts.password or ""
+
+
 class HttpServer:
-    """raddx's HTTP door served by uvicorn on a thread, on a free loopback port."""
+    """raddx's HTTP door served by uvicorn on a thread, on a free loopback port.
+
+    Authentication is on (deny by default), as in production: ``url`` carries an admin API
+    token as userinfo (``http://token:<token>@127.0.0.1:<port>``), which httpx, requests and
+    dicomweb-client send as HTTP Basic; ``base_url`` is the bare address (what the server
+    itself sees and answers with, e.g. in QIDO-RS RetrieveURL), and ``token`` the token.
+    """
 
     def __init__(self, services: Services) -> None:
         import uvicorn
@@ -73,7 +115,9 @@ class HttpServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         host, port = self._sock.getsockname()
-        self.url = f"http://{host}:{port}"
+        self.token = api_token(services)
+        self.base_url = f"http://{host}:{port}"
+        self.url = f"http://token:{self.token}@{host}:{port}"
         config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -420,6 +420,60 @@ class Settings(BaseSettings):
         "warning.",
     )
 
+    security_enforced: bool = Field(
+        True,
+        description="UNSAFE when false: the HTTP door then lets every request through as a "
+        "system principal with no authentication or permission check. Exists only so "
+        "bench/security.py can measure the cost of the controls; never turn it off on a "
+        "server that holds patient data.",
+    )
+    security_policy_file: Path | None = Field(
+        None,
+        description="YAML file with the site's role table ('roles:' as in raddx/security/"
+        "policy.yaml); unset = the shipped roles. The permission catalogue is fixed.",
+    )
+    password_min_length: int = Field(
+        13,
+        ge=8,
+        le=1024,
+        description="Shortest password accepted (MHLW guideline 6.0 Q&A シQ-54: 13 or more).",
+    )
+    password_history: int = Field(
+        5, ge=0, description="A new password may not equal the current one or the last N."
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Wrong passwords or 2FA codes in a row that lock an account."
+    )
+    login_lockout_seconds: int = Field(
+        900, ge=1, description="How long a locked account stays locked (then it unlocks)."
+    )
+    mfa_required_roles: list[str] = Field(
+        default_factory=lambda: ["admin"],
+        description="Roles that must use TOTP 2FA: such a user can log in with a password "
+        "only to enrol, and cannot use HTTP Basic with a password (use an API token).",
+    )
+    session_idle_timeout_seconds: int = Field(
+        900, ge=1, description="A browser session ends after this long without a request."
+    )
+    session_lifetime_seconds: int = Field(
+        28800, ge=1, description="A browser session ends this long after login, in any case."
+    )
+    auth_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="A successful HTTP Basic or API-token check is remembered in memory for "
+        "this long (keyed by an HMAC of the credentials), so machine clients do not pay an "
+        "Argon2 verification (~50 ms) per request; a revoked token or changed password may "
+        "keep working this long in other processes. 0 = never cache.",
+    )
+    break_glass_seconds: int = Field(
+        3600, ge=60, description="How long a break-glass (emergency) elevation lasts at most."
+    )
+    break_glass_role: str = Field(
+        "radiologist",
+        description="The role a user acts with during break-glass (flagged in the audit trail).",
+    )
+
     @field_validator("sqlite_synchronous")
     @classmethod
     def _check_synchronous(cls, value: str) -> str:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 __all__ = [
     "Conflict",
+    "Forbidden",
     "InvalidInput",
     "NotFound",
     "OutOfResources",
     "RaddxError",
+    "Unauthenticated",
 ]
 
 
@@ -36,3 +38,13 @@ class Conflict(RaddxError):
 class OutOfResources(RaddxError):
     """We could not complete for lack of disk, memory or another resource; retrying later
     may succeed. Nothing of the failed item is kept."""
+
+
+class Unauthenticated(RaddxError):
+    """The request carries no valid credentials (none, unknown, expired, revoked, or a
+    locked account); the caller should authenticate and try again."""
+
+
+class Forbidden(RaddxError):
+    """The caller is authenticated but its role does not hold the permission the operation
+    needs (deny by default, ``raddx.security.policy``)."""

@@ -14,7 +14,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
-from helpers import run_tool
+from helpers import basic_auth, run_tool
 from raddx.services import Services
 
 _JAPANESE_GROUPS = {
@@ -108,7 +108,8 @@ def test_study_filters_use_the_query_engine(
 def test_paging_with_next_link(archive: Archive) -> None:
     first = httpx.get(f"{archive.api}/instances", params={"limit": 2}).json()
     assert (len(first["items"]), first["limit"], first["offset"]) == (2, 2, 0)
-    second = httpx.get(first["next"]).json()
+    # The next link is the server's own absolute URL: the client's credentials go along.
+    second = httpx.get(first["next"], auth=basic_auth(archive.api)).json()
     assert len(second["items"]) == 2 and second["next"] is None
     seen = {i["SOPInstanceUID"] for i in first["items"] + second["items"]}
     assert len(seen) == 4

@@ -297,7 +297,8 @@ def test_client_disconnect_mid_upload_stores_nothing(
     address = urlsplit(http_url)
     with socket.create_connection((address.hostname, address.port)) as sock:
         head = (
-            f"POST /dicom-web/studies HTTP/1.1\r\nHost: {address.netloc}\r\n"
+            f"POST /dicom-web/studies HTTP/1.1\r\nHost: {address.hostname}:{address.port}\r\n"
+            f"Authorization: Bearer {address.password}\r\n"
             f"Content-Type: {CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         sock.sendall(head.encode() + body[: len(body) // 2])

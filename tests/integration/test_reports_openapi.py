@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
 from dicom_factory import make_dataset, to_part10
+from helpers import api_token
 from raddx.config import load_settings
 from raddx.reports import service
 from raddx.reports.samples import sample_record
@@ -33,6 +34,7 @@ def test_reports_api_conforms_to_its_openapi(tmp_path: Path) -> None:
         services.ingest.store(to_part10(ds), source="test")
         with services.session_factory.begin() as s:
             service.import_record(session=s, record=sample_record(1), source="seed")
+        auth = {"Authorization": f"Bearer {api_token(services)}"}
         schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(services))
         operations = [
             r.ok() for r in schema.include(path_regex="^/api/reports").get_all_operations()
@@ -49,7 +51,7 @@ def test_reports_api_conforms_to_its_openapi(tmp_path: Path) -> None:
                 database=None,
             )
             def run(case: schemathesis.Case) -> None:
-                statuses.append(case.call_and_validate(checks=_CHECKS).status_code)
+                statuses.append(case.call_and_validate(checks=_CHECKS, headers=auth).status_code)
 
             run()
         assert len(statuses) > 5 * len(operations)

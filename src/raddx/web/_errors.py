@@ -22,11 +22,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from raddx.errors import Conflict, InvalidInput, NotFound, OutOfResources, RaddxError
+from raddx.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OutOfResources,
+    RaddxError,
+    Unauthenticated,
+)
 
-__all__ = ["NotAcceptable", "UnsupportedMediaType", "install_error_handlers"]
+__all__ = [
+    "WWW_AUTHENTICATE",
+    "NotAcceptable",
+    "UnsupportedMediaType",
+    "install_error_handlers",
+]
 
 log = logging.getLogger(__name__)
+
+#: The challenges of every 401 answer.
+WWW_AUTHENTICATE = 'Bearer realm="raddx", Basic realm="raddx", charset="UTF-8"'
 
 
 class NotAcceptable(RaddxError):
@@ -40,6 +56,8 @@ class UnsupportedMediaType(RaddxError):
 #: Domain error class → HTTP status. Subclasses inherit their parent's row (MRO lookup).
 _STATUS: dict[type[RaddxError], int] = {
     InvalidInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
     NotFound: 404,
     NotAcceptable: 406,
     Conflict: 409,
@@ -50,6 +68,8 @@ _STATUS: dict[type[RaddxError], int] = {
 
 _TITLES = {
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     406: "Not Acceptable",
     405: "Method Not Allowed",
@@ -82,7 +102,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
     if status >= 500:
         log.warning("request failed path=%s error=%s", request.url.path, type(exc).__name__)
-    return problem(status, str(exc))
+    # RFC 9110 11.6.1: a 401 names the schemes that would work (API token as Bearer, or
+    # user/password or token in Basic).
+    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else None
+    return problem(status, str(exc), headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -24,6 +24,7 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="raddx", version=__version__)
     app.state.services = services
     install_error_handlers(app)
+    auth.install(app, services)
     # gzip for JSON (QIDO-RS answers and metadata shrink ~10x); never for DICOM objects,
     # frames and bulk data (multipart/related, mostly compressed or incompressible pixels),
     # which would only cost CPU. Level 6: most of level 9's gain for a fraction of its time.
@@ -50,6 +51,7 @@ def create_app(services: Services) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["Warning", "Content-Type"],
         )
+    app.include_router(auth.router)
     app.include_router(dicomweb.router)
     app.include_router(dicomweb.uri_router)
     app.include_router(reports_router)
@@ -57,7 +59,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(api.router)
     app.include_router(fhir.router)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], dependencies=[auth.public()])
     def healthz() -> JSONResponse:
         """Liveness and readiness: the index answers and the blob store is writable.
 
@@ -76,6 +78,8 @@ def create_app(services: Services) -> FastAPI:
         body = {"status": "ok" if healthy else "error", "version": __version__, **checks}
         return JSONResponse(body, status_code=200 if healthy else 503)
 
+    # Every route declared its permission (deny by default, raddx.web.auth); publish them.
+    auth.declare_actions(app)
     return app
 
 

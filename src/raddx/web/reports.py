@@ -29,6 +29,7 @@ from raddx.security.audit import EventActionCodeValues
 from raddx.services import Services
 from raddx.web import _audit as web_audit
 from raddx.web._errors import NotAcceptable
+from raddx.web.auth import require
 from raddx.web.deps import ServicesDep
 
 __all__ = ["router"]
@@ -58,6 +59,8 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     400: _problem("Invalid report content or parameter (the detail names the field)."),
     404: _problem("No such report, version or archive study."),
     406: _problem("The asked format cannot be produced (unknown, or none for this status)."),
+    401: _problem("No valid credentials (Bearer token, Basic, or session cookie)."),
+    403: _problem("The caller's role does not hold this route's permission."),
     409: _problem(
         "Contradicts stored state: a signed report edited in place, an accession "
         "number the archive has otherwise, an existing report id."
@@ -195,7 +198,7 @@ def _signed_json(record: ReportRecord, services: Services) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[require("report.write")])
 def create_report(body: ReportCreate, services: ServicesDep) -> dict[str, Any]:
     """Create a report (draft or preliminary) linked to archive studies (accession + Study
     Instance UID are checked against the archive index)."""
@@ -210,7 +213,7 @@ def create_report(body: ReportCreate, services: ServicesDep) -> dict[str, Any]:
     return _record_json(record)
 
 
-@router.get("")
+@router.get("", dependencies=[require("report.read")])
 def list_reports(
     services: ServicesDep,
     patient_id: str | None = None,
@@ -236,7 +239,7 @@ def list_reports(
         ]
 
 
-@router.get("/quarantine")
+@router.get("/quarantine", dependencies=[require("report.read")])
 def list_quarantine(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -279,7 +282,11 @@ def _negotiate(request: Request, name: str | None) -> str:
     raise NotAcceptable(f"cannot answer {accept!r}; ask for JSON, CDA, FHIR, PDF, HL7 v2 or CSV")
 
 
-@router.get("/{report_id}", responses={200: {"content": _FORMAT_CONTENT}})
+@router.get(
+    "/{report_id}",
+    responses={200: {"content": _FORMAT_CONTENT}},
+    dependencies=[require("report.read")],
+)
 def get_report(
     report_id: str,
     request: Request,
@@ -308,7 +315,7 @@ def get_report(
     return Response(body, media_type=media)
 
 
-@router.get("/{report_id}/versions")
+@router.get("/{report_id}/versions", dependencies=[require("report.read")])
 def list_versions(report_id: str, services: ServicesDep) -> list[dict[str, Any]]:
     """Every stored version of a report, oldest first."""
     with services.session_factory() as session:
@@ -320,7 +327,7 @@ def list_versions(report_id: str, services: ServicesDep) -> list[dict[str, Any]]
         return [_summary(r) for r in records]
 
 
-@router.patch("/{report_id}")
+@router.patch("/{report_id}", dependencies=[require("report.write")])
 def edit_report(report_id: str, body: ReportEdit, services: ServicesDep) -> dict[str, Any]:
     """Edit a draft or preliminary report in place; a signed report answers 409 (amend it)."""
     with services.session_factory.begin() as session:
@@ -329,7 +336,7 @@ def edit_report(report_id: str, body: ReportEdit, services: ServicesDep) -> dict
     return _record_json(record)
 
 
-@router.post("/{report_id}/preliminary")
+@router.post("/{report_id}/preliminary", dependencies=[require("report.write")])
 def submit_preliminary(report_id: str, body: Submit, services: ServicesDep) -> dict[str, Any]:
     """Draft → preliminary (一次読影)."""
     with services.session_factory.begin() as session:
@@ -339,7 +346,7 @@ def submit_preliminary(report_id: str, body: Submit, services: ServicesDep) -> d
     return _record_json(record)
 
 
-@router.post("/{report_id}/final")
+@router.post("/{report_id}/final", dependencies=[require("report.sign")])
 def finalise_report(
     report_id: str, body: Finalise, services: ServicesDep, request: Request
 ) -> dict[str, Any]:
@@ -355,7 +362,7 @@ def finalise_report(
     return _signed_json(record, services)
 
 
-@router.post("/{report_id}/amendments", status_code=201)
+@router.post("/{report_id}/amendments", status_code=201, dependencies=[require("report.sign")])
 def amend_report(
     report_id: str, body: Amendment, services: ServicesDep, request: Request
 ) -> dict[str, Any]:
@@ -376,7 +383,7 @@ def amend_report(
     return _signed_json(record, services)
 
 
-@router.post("/{report_id}/addenda", status_code=201)
+@router.post("/{report_id}/addenda", status_code=201, dependencies=[require("report.sign")])
 def add_addendum(
     report_id: str, body: AddendumIn, services: ServicesDep, request: Request
 ) -> dict[str, Any]:
@@ -396,7 +403,7 @@ def add_addendum(
     return _signed_json(record, services)
 
 
-@router.post("/{report_id}/cancel")
+@router.post("/{report_id}/cancel", dependencies=[require("report.write")])
 def cancel_report(report_id: str, services: ServicesDep) -> dict[str, Any]:
     """Cancel a report that was never signed."""
     with services.session_factory.begin() as session:

@@ -18,7 +18,7 @@ from raddx.web.api import MODULES
 from raddx.web.api._route import authorize
 
 #: Paths under /api that other packages own and that do not go through the helper yet.
-_OTHER_OWNERS = ("/api/reports",)
+_OTHER_OWNERS = ("/api/reports", "/api/auth")
 _METHODS = {"get", "post", "put", "patch", "delete"}
 
 

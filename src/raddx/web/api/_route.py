@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends
 
 from raddx.web.api._models import Problem
+from raddx.web.auth import permission
 
 __all__ = ["PROBLEM_RESPONSES", "api_router", "endpoint"]
 
@@ -34,20 +35,18 @@ def _problem(description: str) -> dict[str, Any]:
 #: The problem+json answers every /api route may give (RFC 9457; raddx.web._errors).
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _problem("Malformed path or query parameter (e.g. not a UID, limit below 1)."),
+    401: _problem("No valid credentials (Bearer token, Basic, or session cookie)."),
+    403: _problem("The caller's role does not hold this route's permission."),
     404: _problem("No such resource (never stored, soft-deleted or purged)."),
     409: _problem("The request contradicts stored state (e.g. already deleted, duplicate)."),
     422: _problem("The JSON body does not match the declared model."),
 }
 
 
-def authorize(action: str) -> Callable[[], None]:
-    """The access-control hook of one route (see the module docstring): allows all."""
-
-    def check() -> None:
-        return None
-
-    check.__name__ = f"authorize_{action.replace('.', '_')}"
-    return check
+def authorize(action: str) -> Callable[..., Any]:
+    """The access-control check of one route: authenticates the request and requires
+    ``action`` (``raddx.web.auth.permission``; deny by default, issue 9)."""
+    return permission(action)
 
 
 def api_router(tag: str) -> APIRouter:
