@@ -111,3 +111,15 @@ def test_rest_delete_restore_and_audit_search(services: Services, http_url: str)
         wait_for(lambda: len(_of(events, "110101")) == 2)
     used = _of(events, "110101")
     assert all(e.action.value == "R" for e in used)
+
+
+def test_rest_listing_is_a_query(services: Services, http_url: str) -> None:
+    _stored_study(services, "PAT-L", count=1)
+    with audit.capture() as events, httpx.Client(base_url=http_url) as client:
+        assert client.get("/api/studies", params={"PatientID": "PAT-L"}).status_code == 200
+    [query] = _of(events, "110112")
+    root = assert_valid(to_xml(query, SOURCE))
+    asked = base64.b64decode(
+        root.findtext("ParticipantObjectIdentification/ParticipantObjectQuery")
+    )
+    assert asked == b"/api/studies?PatientID=PAT-L"

@@ -31,7 +31,7 @@ from raddx.security.audit import (
 )
 from raddx.security.audit_lookup import study_patients
 
-__all__ = ["query", "report", "requester", "studies_accessed", "transferred"]
+__all__ = ["authentication", "query", "report", "requester", "studies_accessed", "transferred"]
 
 ANONYMOUS = "anonymous"
 
@@ -164,3 +164,29 @@ def report(request: Request, report_record: Any, action: EventActionCodeValues) 
         ),
     )
     record(record_event)
+
+
+def authentication(
+    request: Request,
+    user_name: str,
+    *,
+    login: bool,
+    success: bool = True,
+    reason: str | None = None,
+) -> None:
+    """A login or logout through the HTTP door (User Authentication, PS3.15 A.5.3.12): the
+    user as requestor at the client's address; a refused login has outcome 4 and ``reason``
+    (never the password). For the authentication layer's login and logout routes."""
+    client = request.client.host if request.client is not None else None
+    record(
+        audit_events.user_authentication(
+            user=ActiveParticipant(
+                user_id=user_name or ANONYMOUS, user_is_requestor=True, host=client
+            ),
+            login=login,
+            outcome=EventOutcomeIndicatorValues.SUCCESS
+            if success
+            else EventOutcomeIndicatorValues.MINOR_FAILURE,
+            outcome_description=reason,
+        )
+    )

@@ -8,12 +8,17 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Path, Query
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+)
 from starlette.requests import Request
 
 from raddx.archive.query import Query as ArchiveQuery
 from raddx.archive.query import QueryService
 from raddx.errors import NotFound
 from raddx.services import Services
+from raddx.web import _audit as web_audit
 from raddx.web.api._models import UID_PATTERN, PersonName
 
 __all__ = ["Limit", "Offset", "UIDPath", "fetch_one", "fetch_page", "public_values"]
@@ -71,6 +76,13 @@ def fetch_page(
     """
     query = _query(level, keys, fuzzy=fuzzy, limit=limit + 1, offset=offset)
     answers = list(QueryService(services.session_factory).find(query))
+    # A listing is a query of patient data (PS3.15 A.5.3.10), as C-FIND and QIDO-RS are.
+    web_audit.query(
+        request,
+        PatientRootQueryRetrieveInformationModelFind
+        if level == "PATIENT"
+        else StudyRootQueryRetrieveInformationModelFind,
+    )
     next_url = None
     if len(answers) > limit:
         answers = answers[:limit]
