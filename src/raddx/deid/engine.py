@@ -48,6 +48,7 @@ from raddx.deid.profile import (
 from raddx.deid.registry import KeyedRegistry, PatientRegistry
 from raddx.deid.safe_private import SafePrivateEntry, SafePrivateList, load_safe_private
 from raddx.deid.uids import UIDMapper
+from raddx.deid.vocabulary import filter_description, load_vocabulary
 from raddx.errors import InvalidInput
 
 __all__ = ["ActionRecord", "Deidentifier"]
@@ -156,6 +157,12 @@ class _Run:
         self.non_ascii = False
         #: Some sequence item declares its own Specific Character Set.
         self.item_charsets = False
+        #: The Clean Descriptors vocabulary of this object's Modality (policy opt-in).
+        self.vocabulary: frozenset[str] | None = None
+        if engine.policy.descriptor_vocabularies:
+            vocabularies = engine.policy.descriptor_vocabularies
+            name = vocabularies.get(_top_text(ds, 0x00080060) or "", vocabularies.get("*"))
+            self.vocabulary = load_vocabulary(name) if name else None
         #: (group, creator, element byte or None for a whole SAFE block) → action, from the
         #: input's Private Data Element Characteristics Sequence (policy opt-in).
         self.declared_private: dict[tuple[int, str, int | None], Action] = (
@@ -211,6 +218,7 @@ class Deidentifier:
             self.profile, policy.options, policy.override_tags()
         )
         self.uids = UIDMapper(key)
+        self._vocabulary_tags = policy.vocabulary_tags()
         self.cleans_text = bool(_CLEANING_OPTIONS & set(policy.options)) or any(
             a == Action.C for a in policy.overrides.values()
         )
@@ -537,6 +545,8 @@ class Deidentifier:
             elif vr in _TEXT_VRS:
                 scrubber = run.scrubber or _scrubber(frozenset())
                 new = [scrubber.clean(v) for v in values]
+                if run.vocabulary is not None and tag in self._vocabulary_tags:
+                    new = [filter_description(v, run.vocabulary) for v in new]
                 if not all(v.isascii() for v in new):
                     return False
                 result = "C (text cleaned)"
@@ -646,6 +656,9 @@ class Deidentifier:
         if vr in _TEXT_VRS:
             scrubber = run.scrubber or Scrubber(())
             _map_values(elem, scrubber.clean)
+            if run.vocabulary is not None and int(elem.tag) in self._vocabulary_tags:
+                vocabulary = run.vocabulary
+                _map_values(elem, lambda v: filter_description(v, vocabulary))
             return "C (text cleaned)"
         if vr in _BINARY_VRS:
             del ds[elem.tag]  # overlay/curve data: cleaning by removal

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydicom.datadict import tag_for_keyword
 
 from raddx.deid.profile import Action, DeidentificationOption
+from raddx.deid.vocabulary import load_vocabulary
 
 __all__ = [
     "CoercePolicy",
@@ -224,6 +225,12 @@ class Policy(BaseModel):
         NonidentifyingPrivateElements of a MIXED block are kept, and the
         DeidentificationActionSequence's D/Z/X/U actions are applied to the elements it names
         (top level only; needs ``retain_safe_private``). Off by default: it trusts the sender.
+    descriptor_vocabularies : dict of str to str
+        Modality (or ``"*"``) → vocabulary (shipped ``ct``/``mr``/``xr``/``common`` or a file):
+        under Clean Descriptors the ``vocabulary_attributes`` keep only words of that list
+        (``raddx.deid.vocabulary``); other words become ``*``.
+    vocabulary_attributes : tuple of str
+        The description attributes (keywords) a vocabulary applies to.
     registry : {"keyed", "database"}
         Where patient pseudonyms and date offsets come from: keyed HMACs (no storage), or
         random values kept in the index database with every lookup audited (APPI 仮名加工情報
@@ -248,6 +255,15 @@ class Policy(BaseModel):
     birth_date: Literal["remove", "year", "year_month"] = "remove"
     age_bucket_years: int | None = Field(None, ge=2, le=50)
     honour_private_characteristics: bool = False
+    descriptor_vocabularies: dict[str, str] = Field(default_factory=dict)
+    vocabulary_attributes: tuple[str, ...] = (
+        "StudyDescription",
+        "SeriesDescription",
+        "ProtocolName",
+        "PerformedProcedureStepDescription",
+        "RequestedProcedureDescription",
+        "ScheduledProcedureStepDescription",
+    )
 
     @field_validator("options", mode="before")
     @classmethod
@@ -318,6 +334,23 @@ class Policy(BaseModel):
         if self.honour_private_characteristics and not retains:
             raise ValueError("honour_private_characteristics needs the retain_safe_private option")
         return self
+
+    @model_validator(mode="after")
+    def _vocabularies_load(self) -> Policy:
+        if not self.descriptor_vocabularies:
+            return self
+        if DeidentificationOption.CLEAN_DESCRIPTORS not in self.options:
+            raise ValueError("descriptor_vocabularies need the clean_descriptors option")
+        for vocabulary in self.descriptor_vocabularies.values():
+            load_vocabulary(vocabulary)  # ValueError names what is wrong
+        for keyword in self.vocabulary_attributes:
+            if tag_for_keyword(keyword) is None:
+                raise ValueError(f"vocabulary_attributes: unknown keyword {keyword!r}")
+        return self
+
+    def vocabulary_tags(self) -> frozenset[int]:
+        """``vocabulary_attributes`` as integer tags."""
+        return frozenset(int(tag_for_keyword(k) or 0) for k in self.vocabulary_attributes)
 
     def override_tags(self) -> dict[int, Action]:
         """``overrides`` keyed by integer tag."""
