@@ -12,7 +12,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 
 from raddx import __version__
 from raddx.services import Services
-from raddx.web import api, dicomweb, fhir
+from raddx.web import api, auth, dicomweb, fhir
 from raddx.web._errors import install_error_handlers
 from raddx.web.reports import router as reports_router
 
@@ -24,6 +24,7 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="raddx", version=__version__)
     app.state.services = services
     install_error_handlers(app)
+    auth.install(app, services)
     auth.install(app, services)
     # gzip for JSON (QIDO-RS answers and metadata shrink ~10x); never for DICOM objects,
     # frames and bulk data (multipart/related, mostly compressed or incompressible pixels),
@@ -51,6 +52,7 @@ def create_app(services: Services) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["Warning", "Content-Type"],
         )
+    app.include_router(auth.router)
     app.include_router(auth.router)
     app.include_router(dicomweb.router)
     app.include_router(dicomweb.uri_router)
