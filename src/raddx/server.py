@@ -165,7 +165,11 @@ def _start_mllp(settings: Settings, services: Services) -> MllpServer | None:
     if settings.hl7_port == 0:
         return None
     server = MllpServer(
-        MessageHandler(services.session_factory, blobs=services.blobs),
+        MessageHandler(
+            services.session_factory,
+            blobs=services.blobs,
+            refuse_unknown_jj1017=settings.jj1017_refuse_unknown,
+        ),
         settings.hl7_host,
         settings.hl7_port,
     )

@@ -24,6 +24,7 @@ from raddx.hl7.fields import component, patient_from_pid
 from raddx.hl7.orders import OrderGroup, group_orders, order_create
 from raddx.ris import (
     OrderStatusValues,
+    UnknownJj1017Code,
     change_order_status,
     find_order,
     merge_patients,
@@ -75,13 +76,21 @@ class MessageHandler:
         The archive's blob store: an ADT^A40 merge corrects the prior patient's stored
         objects too (``raddx.ris.reconcile.merge_archive_patient``). Without it only the
         RIS's patients and orders are merged.
+    refuse_unknown_jj1017
+        Refuse a new order whose JJ1017 code the hospital's master does not hold (AE, ERR
+        at OBR-4; setting ``jj1017_refuse_unknown``); by default it is accepted.
     """
 
     def __init__(
-        self, session_factory: sessionmaker[Any], *, blobs: BlobStore | None = None
+        self,
+        session_factory: sessionmaker[Any],
+        *,
+        blobs: BlobStore | None = None,
+        refuse_unknown_jj1017: bool = False,
     ) -> None:
         self._session_factory = session_factory
         self._blobs = blobs
+        self._refuse_unknown_jj1017 = refuse_unknown_jj1017
 
     def __call__(self, data: bytes) -> bytes:
         """Answer ``data``; never raises for bad input (the answer says what was wrong)."""
@@ -132,7 +141,7 @@ class MessageHandler:
 
     def _handler(self, message_type: str, trigger: str) -> Callable[[Any, Session], list[str]]:
         if (message_type, trigger) in _ORDER_REPLIES:
-            return _orders
+            return functools.partial(_orders, refuse_unknown_jj1017=self._refuse_unknown_jj1017)
         if message_type == "ADT" and trigger in _ADT_UPDATE:
             return _adt_update
         if message_type == "ADT" and trigger == "A40":
@@ -260,22 +269,26 @@ def _adt_merge(message: Any, session: Session, *, blobs: BlobStore | None) -> li
     return []
 
 
-def _orders(message: Any, session: Session) -> list[str]:
+def _orders(message: Any, session: Session, *, refuse_unknown_jj1017: bool = False) -> list[str]:
     patient = patient_from_pid(_pid(message))
     orders = group_orders(list(message))
     if not orders:
         raise HL7Error("no ORC segment", location="ORC", code=_E.SEGMENT_SEQUENCE)
     answer = []
     for order in orders:
-        answer.append(_order(order, patient, session))
+        answer.append(_order(order, patient, session, refuse_unknown_jj1017))
     return answer
 
 
-def _order(order: OrderGroup, patient: Any, session: Session) -> str:
+def _order(order: OrderGroup, patient: Any, session: Session, refuse_unknown: bool) -> str:
     control = order.control
     if control == "NW":
         try:
-            placed = place_order(order_create(order, patient), session=session)
+            placed = place_order(
+                order_create(order, patient), session=session, refuse_unknown_jj1017=refuse_unknown
+            )
+        except UnknownJj1017Code as exc:
+            raise _error(exc, "OBR-4", _E.TABLE_VALUE_NOT_FOUND) from None
         except Conflict as exc:
             raise _error(exc, "ORC-2", _E.DUPLICATE_KEY) from None
         except InvalidInput as exc:

@@ -10,6 +10,7 @@ from raddx.ris.jj1017 import Jj1017Code
 from raddx.ris.records import OrderCreate, PatientData, ProcedureCreate
 from raddx.ris.service import (
     OrderPublic,
+    UnknownJj1017Code,
     change_order_status,
     find_order,
     merge_patients,
@@ -31,6 +32,7 @@ __all__ = [
     "PatientData",
     "ProcedureCreate",
     "ScheduledProcedureStepStatusValues",
+    "UnknownJj1017Code",
     "change_order_status",
     "check_transition",
     "find_order",

@@ -31,6 +31,7 @@ from raddx.ris.status import (
 
 __all__ = [
     "OrderPublic",
+    "UnknownJj1017Code",
     "change_order_status",
     "find_order",
     "merge_patients",
@@ -38,6 +39,11 @@ __all__ = [
     "update_order",
     "upsert_patient",
 ]
+
+
+class UnknownJj1017Code(InvalidInput):
+    """An order's JJ1017 code is not in the hospital's master and the door refuses such
+    codes (setting ``jj1017_refuse_unknown``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +168,7 @@ def place_order(
             else:
                 names[code] = name
     if unknown and refuse_unknown_jj1017:
-        raise InvalidInput(f"JJ1017 code(s) not in the master: {', '.join(unknown)}")
+        raise UnknownJj1017Code(f"JJ1017 code(s) not in the master: {', '.join(unknown)}")
     if order.placer_order_number and session.scalar(
         _PLACER_USED, {"b_placer": order.placer_order_number}
     ):
