@@ -180,6 +180,13 @@ class Settings(BaseSettings):
         "and the sweep at the next start re-indexes them. FULL also flushes the index on "
         "every commit (one more fsync per object, ~20-35 % slower ingest here).",
     )
+    deid_package_retention_hours: float = Field(
+        168.0,
+        ge=0,
+        description="How long a de-identification job's download package "
+        "(<data_dir>/deid-packages) is kept after it was written; older ones are deleted when a "
+        "job runs and at start (0 = keep forever).",
+    )
     ae_title: AETitle = Field("RADDX", description="Our DICOM AE title.")
     dicom_host: str = Field("0.0.0.0", description="Address the DICOM listener binds.")
     dicom_port: int = Field(11112, ge=0, le=65535, description="DICOM (DIMSE) port.")

@@ -9,14 +9,22 @@ PHI: never the system temp folder) and is removed afterwards; a package is writt
 never sees half a package. The quarantine (identifiable originals) is not part of the
 package: quarantined objects are counted as ``warning`` with their reasons in the job's
 ``reason`` when nothing was written.
+
+Nothing is left behind for ever: :func:`recover_work` (a :class:`JobService` recover hook)
+deletes the working copies and half-written packages a crashed process left, and
+:func:`expire_packages` deletes packages older than ``deid_package_retention_hours`` (at start
+and before each job).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import tempfile
+import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -31,7 +39,16 @@ from raddx.jobs.service import JobKindValues, Progress, Runner
 from raddx.jobs.transfer import instances_to_send
 from raddx.services import Services
 
-__all__ = ["DeidOutputValues", "package_path", "runners"]
+__all__ = [
+    "DeidOutputValues",
+    "expire_packages",
+    "package_path",
+    "recover_hooks",
+    "recover_work",
+    "runners",
+]
+
+log = logging.getLogger(__name__)
 
 
 class DeidOutputValues(StrEnum):
@@ -46,6 +63,51 @@ class DeidOutputValues(StrEnum):
 def package_path(services: Services, token: str) -> Path:
     """Where the package of the job with ``token`` is (or will be)."""
     return services.settings.data_dir / "deid-packages" / f"{token}.zip"
+
+
+def recover_work(services: Services) -> int:
+    """Delete what an ended process left: every working folder under ``deid-work`` (copies of
+    identifiable originals, and quarantines) and every half-written ``.part`` package. Call
+    only at start, before any job runs (as :meth:`JobService.recover` does); returns how many
+    entries were removed."""
+    removed = 0
+    work = services.settings.data_dir / "deid-work"
+    if work.is_dir():
+        for entry in work.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed += 1
+    packages = services.settings.data_dir / "deid-packages"
+    if packages.is_dir():
+        for part in packages.glob(".*.part"):
+            part.unlink()
+            removed += 1
+    if removed:
+        log.warning("deid working copies left by the last shutdown removed count=%d", removed)
+    return removed
+
+
+def expire_packages(services: Services, *, now: float | None = None) -> int:
+    """Delete the download packages written more than ``deid_package_retention_hours`` ago
+    (0: never); returns how many. A job whose package expired answers 404 "gone"."""
+    hours = services.settings.deid_package_retention_hours
+    packages = services.settings.data_dir / "deid-packages"
+    if not hours or not packages.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - hours * 3600
+    expired = 0
+    for package in packages.glob("*.zip"):
+        try:
+            if package.stat().st_mtime < cutoff:
+                package.unlink()
+                expired += 1
+        except FileNotFoundError:  # another process expired it first
+            continue
+    if expired:
+        log.info("deid packages expired count=%d retention_hours=%s", expired, hours)
+    return expired
 
 
 def _zip(folder: Path, target: Path) -> None:
@@ -67,6 +129,7 @@ def _deidentify(services: Services) -> Runner:
 
     def run(request: Mapping[str, Any], remote: RemoteAE | None, progress: Progress) -> str | None:
         del remote  # not a transfer
+        expire_packages(services)
         policy = load_policy(str(request["policy"]))
         try:
             key = ProjectKey.random() if policy.key == "ephemeral" else read_key(None)
@@ -126,3 +189,8 @@ def _deidentify(services: Services) -> Runner:
 def runners(services: Services) -> dict[JobKindValues, Runner]:
     """The de-identification runner, on ``services``."""
     return {JobKindValues.DEIDENTIFY: _deidentify(services)}
+
+
+def recover_hooks(services: Services) -> list[Callable[[], object]]:
+    """The de-identification clean-ups for :class:`JobService` ``recover_hooks``."""
+    return [lambda: recover_work(services), lambda: expire_packages(services)]

@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
@@ -195,6 +195,9 @@ class JobService:
         The runner of each job kind.
     max_parallel
         Jobs running at once; the others wait, ``queued``.
+    recover_hooks
+        Called by :meth:`recover` after the jobs are marked: a job kind's clean-up of what an
+        ended process left behind (e.g. de-identification working copies).
     """
 
     def __init__(
@@ -203,10 +206,12 @@ class JobService:
         session_factory: Callable[[], Session],
         runners: Mapping[JobKindValues, Runner],
         max_parallel: int = 2,
+        recover_hooks: Sequence[Callable[[], object]] = (),
     ) -> None:
         self._session_factory = session_factory
         self._runners = dict(runners)
         self._slots = threading.BoundedSemaphore(max_parallel)
+        self._recover_hooks = tuple(recover_hooks)
 
     def recover(self) -> int:
         """Mark jobs left queued or running by an ended process as interrupted; returns how
@@ -224,6 +229,8 @@ class JobService:
             count = cast(CursorResult[Any], result).rowcount
         if count:
             log.warning("jobs interrupted by the last shutdown count=%d", count)
+        for hook in self._recover_hooks:
+            hook()
         return int(count or 0)
 
     def submit(

@@ -8,6 +8,7 @@ from typing import Annotated, cast
 from fastapi import Depends, FastAPI, Request
 
 from raddx.jobs import JobService
+from raddx.jobs.deid import recover_hooks as deid_recover_hooks
 from raddx.jobs.deid import runners as deid_runners
 from raddx.jobs.transfer import runners
 from raddx.remotes import RemoteAERegistry
@@ -23,6 +24,7 @@ def install(app: FastAPI, services: Services) -> None:
     jobs = JobService(
         session_factory=services.session_factory,
         runners=runners(services) | deid_runners(services),
+        recover_hooks=deid_recover_hooks(services),
     )
     jobs.recover()
     app.state.jobs = jobs
