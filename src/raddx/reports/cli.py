@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -51,6 +52,14 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
+class ExportFormat(StrEnum):
+    """What ``raddx report export`` writes."""
+
+    PACKAGE = "package"
+    CSV = "csv"
+    SS_MIX2 = "ss-mix2"
+
+
 @report_app.command("export")
 def export(
     target: Annotated[
@@ -73,6 +82,15 @@ def export(
         bool,
         typer.Option("--pdf", help="Also a report.pdf per version (Japanese font embedded)."),
     ] = False,
+    fmt: Annotated[
+        ExportFormat | None,
+        typer.Option(
+            "--format",
+            help="package (ZIP or folder), csv (rows only) or ss-mix2 (HL7 ORU files in an "
+            "SS-MIX2 standardised storage tree at TARGET). Default: csv for a .csv TARGET, "
+            "else package.",
+        ),
+    ] = None,
     kos: Annotated[
         bool,
         typer.Option(
@@ -96,8 +114,10 @@ def export(
     ``keyimages.kos.dcm`` with --kos, the key images as a DICOM Key Object Selection).
 
     A TARGET ending in .csv gets only the rows (the layout `raddx report import` reads; --bom
-    for Excel). The output appears complete or not at all. Exits 0 on success, 2 on a usage
-    error.
+    for Excel). The output appears complete or not at all. --format ss-mix2 writes each
+    report version as an HL7 v2.5 ORU^R01 (ISO-2022-JP) into an SS-MIX2 standardised storage
+    tree at TARGET (created or added to; layout in raddx.reports.profile.SSMIX2). Exits 0 on
+    success, 1 when some report could not be written (listed), 2 on a usage error.
     """
     from raddx.reports.csv_export import export_csv
     from raddx.reports.package import export_package
@@ -117,7 +137,20 @@ def export(
     try:
         with _progress(quiet) as progress:
             task = progress.add_task("exporting", total=None)
-            if target.suffix.lower() == ".csv":
+            if fmt is ExportFormat.SS_MIX2:
+                from raddx.reports.ssmix2 import export_ssmix2
+
+                tree = export_ssmix2(
+                    session_factory=services.session_factory,
+                    selection=selection,
+                    target=target,
+                    progress=lambda done, total: progress.update(task, completed=done, total=total),
+                )
+                typer.echo(tree.render(elapsed=time.perf_counter() - started))
+                if tree.errors:
+                    raise typer.Exit(1)
+                return
+            if fmt is ExportFormat.CSV or (fmt is None and target.suffix.lower() == ".csv"):
                 rows = export_csv(
                     session_factory=services.session_factory,
                     selection=selection,

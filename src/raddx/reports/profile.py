@@ -23,6 +23,8 @@ __all__ = [
     "CdaProfile",
     "FhirProfile",
     "PackageLayout",
+    "SSMIX2",
+    "SsMix2Layout",
 ]
 
 LOINC = "2.16.840.1.113883.6.1"
@@ -139,12 +141,46 @@ class PackageLayout:
     kos_file: str = "keyimages.kos.dcm"
 
 
+@dataclass(frozen=True)
+class SsMix2Layout:
+    """SS-MIX2 standardised storage layout for reports (JAMI「SS-MIX2 標準化ストレージ 構成の
+    説明と構築ガイドライン」, Ver.1.2 series; read from secondary descriptions, not the
+    guideline's own text [mem]; check it, and the data kind with the regional network).
+
+    ``<root>/<PID[0:3]>/<PID[3:6]>/<PID>/<診療日>/<データ種別>/<file>`` where the file is
+    ``<PID>_<診療日>_<データ種別>_<オーダNO>_<発生日時>_<診療科>_<コンディションフラグ>``.
+    """
+
+    #: How many leading characters of the patient ID name each of the two upper folders.
+    split: tuple[int, ...] = (3, 3)
+    #: Patient IDs shorter than the split are left-padded with this for the split folders
+    #: only (our choice; the guideline assumes fixed-length IDs).
+    pad: str = "0"
+    #: 診療日 (study date, YYYYMMDD); when unknown.
+    unknown: str = "-"
+    #: データ種別. The standardised storage defines no radiology-report kind (reports go to
+    #: 拡張ストレージ by site agreement): a site sets its own here.
+    data_kind: str = "ORU-RAD"
+    #: 診療科 code when the site sets none.
+    department: str = "-"
+    #: コンディションフラグ: 1 = valid, 0 = no longer valid (superseded or cancelled).
+    valid_flag: str = "1"
+    invalid_flag: str = "0"
+    #: 発生日時 format: YYYYMMDDHHMMSS + milliseconds (17 digits).
+    timestamp_digits: int = 17
+    #: HL7 character set of the stored messages (MSH-18/MSH-20, ISO-2022-JP).
+    charset: str = "~ISO IR87"
+    #: MSH-21 message profile of SS-MIX2 messages (as seen in published SS-MIX2 MSH examples).
+    message_profile: str = "SS-MIX2_1.20^SS-MIX2^1.2.392.200250.2.1.100.1.2.120^ISO"
+
+
 #: Offset of date-times that arrive without one (CSV, legacy CDA/HL7 of Japanese sites).
 DEFAULT_UTC_OFFSET_HOURS = 9
 
 CDA = CdaProfile()
 FHIR = FhirProfile()
 PACKAGE = PackageLayout()
+SSMIX2 = SsMix2Layout()
 
 #: Our default CSV layout (§5.3): canonical column names in order. A site maps its vendor's
 #: column names onto these with a mapping file (``raddx.reports.formats.csv``).
