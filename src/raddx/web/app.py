@@ -25,7 +25,6 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     auth.install(app, services)
-    auth.install(app, services)
     # gzip for JSON (QIDO-RS answers and metadata shrink ~10x); never for DICOM objects,
     # frames and bulk data (multipart/related, mostly compressed or incompressible pixels),
     # which would only cost CPU. Level 6: most of level 9's gain for a fraction of its time.
@@ -52,7 +51,6 @@ def create_app(services: Services) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["Warning", "Content-Type"],
         )
-    app.include_router(auth.router)
     app.include_router(auth.router)
     app.include_router(dicomweb.router)
     app.include_router(dicomweb.uri_router)
