@@ -43,6 +43,7 @@ import struct
 import warnings
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -113,6 +114,9 @@ class ImportSummary:
     stopped: str | None = None
     #: Items not attempted because the import stopped.
     not_attempted: int = 0
+    #: What was stored, by Study Instance UID: (PatientID, PatientName, SOP class counts),
+    #: for the audit trail's Import events.
+    studies: dict[str, tuple[str, str | None, Counter[str]]] = field(default_factory=dict)
 
     @property
     def processed(self) -> int:
@@ -194,10 +198,40 @@ def import_paths(
     summary = ImportSummary()
     notify = progress or _ignore
     lister = _Lister(summary=summary, notify=notify, max_object_size=max_object_size)
-    for path in paths:
-        lister.add_input(Path(path))
+    inputs = [Path(path) for path in paths]
+    for path in inputs:
+        lister.add_input(path)
     _import_items(lister.items, ingest=ingest, summary=summary, notify=notify)
+    _audit_import(summary, inputs)
     return summary
+
+
+def _audit_import(summary: ImportSummary, paths: list[Path]) -> None:
+    """One Import event (PS3.15 A.5.3.5) per study stored, naming its patient and SOP
+    classes; the inputs as source media (their URI), the operator as importer."""
+    import getpass
+    import socket
+
+    from raddx.security import audit_events
+    from raddx.security.audit import ActiveParticipant, MediaTypeValues, PatientRef, StudyRef
+    from raddx.security.audit import record as audit_record
+
+    try:
+        operator = getpass.getuser()
+    except (KeyError, OSError):
+        operator = "unknown"
+    user = ActiveParticipant(user_id=operator, user_is_requestor=True, host=socket.gethostname())
+    source = " ".join(path.resolve().as_uri() for path in paths)[:1024] or "(no input)"
+    for uid, (patient_id, patient_name, classes) in summary.studies.items():
+        audit_record(
+            audit_events.import_(
+                user=user,
+                media=MediaTypeValues.URI,
+                source=source,
+                patient=PatientRef(patient_id, patient_name),
+                studies=[StudyRef(uid, sop_classes=tuple(sorted(classes.items())))],
+            )
+        )
 
 
 # -- listing ---------------------------------------------------------------------------------
@@ -588,6 +622,10 @@ def _import_one(
     summary.bytes_stored += result.size
     if result.patient_conflict:
         summary.patient_conflicts += 1
+    study = summary.studies.setdefault(
+        result.study_instance_uid, (result.patient_id, result.patient_name, Counter())
+    )
+    study[2][result.sop_class_uid] += 1
 
 
 def _why(exc: OSError) -> str:
