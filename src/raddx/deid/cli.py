@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from raddx._cli_options import DatabaseUrl, DataDir, Quiet, load_cli_settings
@@ -18,6 +19,7 @@ from raddx.deid.engine import ActionRecord
 from raddx.deid.keys import KEY_ENV, ProjectKey, read_key
 from raddx.deid.mapping import MappingEncoding
 from raddx.deid.policy import Policy, list_policies, load_policy
+from raddx.deid.recipes import import_ctp_script, import_deid_recipe
 from raddx.deid.run import FileOutcome, deidentify_paths
 from raddx.deid.verify import verify_paths
 from raddx.errors import InvalidInput
@@ -205,6 +207,38 @@ def policies() -> None:
     """List the shipped policies (copy one with ``--policy FILE`` to customise)."""
     for name in list_policies():
         typer.echo(f"{name:<14}{load_policy(name).description}")
+
+
+@deid_app.command("import-recipe")
+def import_recipe(
+    recipe: Annotated[Path, typer.Argument(help="A deid recipe or a CTP anonymizer script.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The policy file to write (YAML).")],
+    name: Annotated[str, typer.Option(help="The policy's name.")] = "imported",
+) -> None:
+    """Convert a pydicom/deid recipe (FORMAT dicom) or an RSNA CTP DicomAnonymizer script
+    (<script>) into a raddx policy file, printing what was approximated and what could not be
+    mapped. Review the policy before use (``--what-if``)."""
+    try:
+        text = recipe.read_text(encoding="utf-8")
+        if text.lstrip().startswith("<"):
+            result = import_ctp_script(text, name=name)
+        else:
+            result = import_deid_recipe(text, name=name)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        typer.echo(f"raddx deid import-recipe: {recipe}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if out.exists():
+        typer.echo(f"raddx deid import-recipe: {out} exists; not overwritten", err=True)
+        raise typer.Exit(2)
+    out.write_text(
+        yaml.safe_dump(result.policy, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+    for line in result.report():
+        typer.echo(line)
+    typer.echo(
+        f"wrote {out}: {len(result.policy['overrides'])} override(s), "
+        f"{len(result.unmapped)} line(s) not mapped"
+    )
 
 
 table_app = typer.Typer(
