@@ -88,6 +88,27 @@ def test_cp932_csv_all_or_nothing_then_partial(
     assert missing.status_code == 404 and "not in the master" in missing.json()["detail"]
     assert httpx.get(api, params={"valid_on": "2026-01-01"}).status_code == 400
 
+    listed = CliRunner().invoke(
+        app,
+        [
+            "jj1017",
+            "list",
+            "--search",
+            "頭部",
+            "--modality",
+            "MR",
+            "--data-dir",
+            str(services.settings.data_dir),
+            "--database-url",
+            str(services.settings.database_url),
+        ],
+    )
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.splitlines() == [
+        f"{MR_HEAD}\tMR\t-20251231\t頭部MRI",
+        f"{FACILITY}\tMR\t-\t頭部（院内拡張）",
+    ]
+
     # Re-import of a corrected file updates the names in place.
     fixed = tmp_path / "jsrt.csv"
     fixed.write_bytes(GOOD.replace("胸部単純CT", "胸部CT（単純）").encode("cp932"))
