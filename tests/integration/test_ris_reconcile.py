@@ -212,8 +212,9 @@ def test_adt_a40_repoints_stored_studies(
         server.stop()
     answer = received[1:-2].decode("iso2022_jp")
     assert "|AA|" in answer, answer
-    merged = [e for e in events if e.event_id is EventIDValues.PATIENT_RECORD]
-    assert [(e.action, e.patient_id) for e in merged] == [(EventActionCodeValues.UPDATE, "PB")]
+    (moved,) = [e for e in events if e.event_id is EventIDValues.DICOM_INSTANCES_ACCESSED]
+    assert (moved.action, moved.patient_id) == (EventActionCodeValues.UPDATE, "PB")
+    assert [s.study_instance_uid for s in moved.studies] == [study]
 
     host, port = dimse_server
     found = tmp_path / "found"
@@ -286,3 +287,27 @@ def test_adt_a40_for_a_patient_nobody_knows(services: Services, blobs: bool) -> 
     assert msa[1] == "AE"
     assert err[2] == "MRG^1^1"
     assert "GHOST" in err[8]
+
+
+def test_images_before_their_order(services: Services, http_url: str) -> None:
+    """An emergency exam: images first, the order entered afterwards with the accession
+    number the modality used; ``auto`` links them without touching the objects."""
+    study = _store(services, 2, accession="ER-1")
+    with services.session_factory() as session, session.begin():
+        place_order(
+            OrderCreate(
+                patient=PatientData("PID001", "", "Doe^John"),
+                procedures=(ProcedureCreate(modality="CT", scheduled_start_date="20261126"),),
+                accession_number="ER-1",
+            ),
+            session=session,
+        )
+    unmatched = httpx.get(f"{http_url}/api/reconciliation/unmatched").json()
+    assert [u["StudyInstanceUID"] for u in unmatched] == [study]
+    linked = httpx.post(f"{http_url}/api/reconciliation/auto")
+    assert linked.status_code == 200, linked.text
+    assert linked.json() == [{"StudyInstanceUID": study, "AccessionNumber": "ER-1"}]
+    assert httpx.get(f"{http_url}/api/reconciliation/unmatched").json() == []
+    assert _order(services, "ER-1").status == "IN_PROGRESS"
+    assert httpx.post(f"{http_url}/api/reconciliation/auto").json() == []  # nothing left
+    assert all("OriginalAttributesSequence" not in ds for ds in _objects(services, study))

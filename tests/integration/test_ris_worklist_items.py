@@ -183,6 +183,7 @@ def test_cli_worklist_and_reconcile(tmp_path: Path) -> None:
     assert fixed.exit_code == 0, fixed.output
     assert f"{accession}\tP1\t1 objects rewritten" in fixed.output
     assert runner.invoke(app, ["reconcile", "unmatched", *common]).output == ""
+    assert runner.invoke(app, ["reconcile", "auto", *common]).output == ""  # nothing waiting
     ghost = runner.invoke(
         app, ["reconcile", "study", "1.2.3.4", "--accession", accession, "--reason", "x", *common]
     )

@@ -62,6 +62,7 @@ __all__ = [
     "ReconcileResult",
     "UnmatchedStudy",
     "link_arrived_study",
+    "link_waiting_studies",
     "merge_archive_patient",
     "reconcile_study",
     "unmatched_studies",
@@ -247,6 +248,42 @@ def unmatched_studies(
         )
         for study, patient in rows
     ]
+
+
+def link_waiting_studies(*, session: Session, limit: int = 1000) -> list[tuple[str, str]]:
+    """Link unmatched studies that an order now claims — images that arrived before their
+    order (an emergency exam entered in the HIS afterwards) — by the same rules as on
+    arrival (Study Instance UID, else accession number; no header is changed, the values
+    already agree). Returns (StudyInstanceUID, accession number) of each new link.
+    """
+    linked: list[tuple[str, str]] = []
+    by_uid = (
+        select(Study.study_instance_uid, RisRequestedProcedure.order_fk)
+        .join(
+            RisRequestedProcedure,
+            RisRequestedProcedure.study_instance_uid == Study.study_instance_uid,
+        )
+        .outerjoin(RisStudyLink, RisStudyLink.study_instance_uid == Study.study_instance_uid)
+        .where(RisStudyLink.id.is_(None), Study.deleted_at.is_(None))
+        .limit(limit)
+    )
+    by_accession = (
+        select(Study.study_instance_uid, RisOrder.id)
+        .join(RisOrder, RisOrder.accession_number == Study.accession_number)
+        .outerjoin(RisStudyLink, RisStudyLink.study_instance_uid == Study.study_instance_uid)
+        .where(RisStudyLink.id.is_(None), Study.deleted_at.is_(None))
+        .limit(limit)
+    )
+    for stmt, how in (
+        (by_uid, MatchedByValues.STUDY_UID),
+        (by_accession, MatchedByValues.ACCESSION),
+    ):
+        for uid, order_id in session.execute(stmt).all():
+            if _link(session, uid, order_id, how) is not None:
+                order = session.get(RisOrder, order_id)
+                assert order is not None  # foreign key
+                linked.append((uid, order.accession_number))
+    return linked
 
 
 def _patient_changes(patient: PatientData | RisPatient) -> dict[str, str]:
@@ -451,8 +488,8 @@ def record_audit(
     patient_id: str | None,
 ) -> None:
     """Audit a correction of stored studies (PS3.15 A.5.3.6 DICOM Instances Accessed,
-    action Update; for a merge also A.5.3.14 Patient Record, Update): who (``actor``),
-    which patient and studies. ``reason`` is kept with the study link and logged."""
+    action Update): who (``actor``), which patient and studies. ``reason`` is kept with the
+    study link and logged. (The HL7 door records the A40 itself as Patient Record.)"""
     user = ActiveParticipant(user_id=actor, user_is_requestor=True)
     patient = PatientRef(patient_id) if patient_id else None
     audit.record(
@@ -465,12 +502,6 @@ def record_audit(
             ],
         )
     )
-    if action == "patient.merge" and patient is not None:
-        audit.record(
-            audit_events.patient_record(
-                action=EventActionCodeValues.UPDATE, user=user, patient=patient
-            )
-        )
     log.info(
         "studies corrected action=%s actor=%s reason=%s studies=%d",
         action,

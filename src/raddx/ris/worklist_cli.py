@@ -156,6 +156,25 @@ def unmatched(
         )
 
 
+@reconcile_app.command("auto")
+def auto(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Link every unmatched study that an order now claims (images that arrived before their
+    order); one line per link: Study UID, accession number."""
+    from raddx.ris.reconcile import link_waiting_studies
+
+    services = _services(data_dir, database_url)
+    try:
+        with services.session_factory() as session, session.begin():
+            linked = link_waiting_studies(session=session)
+    finally:
+        services.close()
+    for uid, accession in linked:
+        typer.echo(f"{uid}\t{accession}")
+
+
 @reconcile_app.command("study")
 def study(
     study_uid: Annotated[str, typer.Argument(help="Study Instance UID of the stored study.")],

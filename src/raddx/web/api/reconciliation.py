@@ -1,6 +1,7 @@
 """Reconciliation by REST (issue 6 §6): studies no order claims, and fixing one by hand.
 
 ``GET /api/reconciliation/unmatched`` lists stored studies without an order;
+``POST /api/reconciliation/auto`` links those an order placed later now claims;
 ``POST /api/studies/{uid}/reconcile`` names the study's order (accession number) and/or the
 right patient: the stored objects' headers and the index are corrected
 (:mod:`raddx.ris.reconcile`; old values kept in OriginalAttributesSequence, reason CORRECT)
@@ -14,7 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from raddx.ris.reconcile import reconcile_study, unmatched_studies
+from raddx.ris.reconcile import link_waiting_studies, reconcile_study, unmatched_studies
 from raddx.ris.records import PatientData
 from raddx.web.api._listing import Limit, Offset, UIDPath
 from raddx.web.api._route import api_router, endpoint
@@ -136,3 +137,26 @@ def post_reconcile(services: ServicesDep, uid: UIDPath, body: ReconcileIn) -> Re
         instances_rewritten=result.instances_rewritten,
         PatientID=result.patient_id,
     )
+
+
+class LinkedOut(BaseModel):
+    """A study linked to the order that now claims it."""
+
+    StudyInstanceUID: str
+    AccessionNumber: str
+
+
+@endpoint(
+    router,
+    "POST",
+    "/reconciliation/auto",
+    action="reconciliation.write",
+    response_model=list[LinkedOut],
+)
+def post_auto(services: ServicesDep) -> list[LinkedOut]:
+    """Link every unmatched study an order now claims (by Study Instance UID or accession
+    number; images that arrived before their order). Headers are not changed: they already
+    agree with the order."""
+    with services.session_factory() as session, session.begin():
+        linked = link_waiting_studies(session=session)
+    return [LinkedOut(StudyInstanceUID=uid, AccessionNumber=acc) for uid, acc in linked]
