@@ -20,10 +20,10 @@ __all__ = [
     "FHIR",
     "PACKAGE",
     "SECTION_CODES",
+    "SSMIX2",
     "CdaProfile",
     "FhirProfile",
     "PackageLayout",
-    "SSMIX2",
     "SsMix2Layout",
 ]
 
@@ -103,6 +103,13 @@ class FhirProfile:
     )
     loinc_system: str = "http://loinc.org"
     report_code: tuple[str, str] = ("18748-4", "Diagnostic imaging study")
+    #: JP Core's ``code.coding[radiologyReportCode]`` slice: this system, code 18748-4.
+    document_codes_system: str = "http://jpfhir.jp/fhir/core/CodeSystem/JP_DocumentCodes_CS"
+    document_code_display: str = "画像検査報告書"
+    #: JP_Observation_Common ``category[first]`` system (code ``imaging`` for radiology).
+    observation_category_system: str = (
+        "http://jpfhir.jp/fhir/core/CodeSystem/JP_SimpleObservationCategory_CS"
+    )
     category: tuple[str, str] = ("LP29684-5", "Radiology")
     findings_code: tuple[str, str] = ("18782-3", "Radiology Study observation (narrative)")
     impression_code: tuple[str, str] = (

@@ -8,7 +8,14 @@ modalities as DICOM codes, ``conclusion`` = impression), one Observation per tex
 addendum (55107-7), Patient (names with the ISO 21090 representation extension IDE/SYL/ABC),
 ServiceRequest (placer/filler/accession identifiers), one ImagingStudy per study (Study UID as
 ``urn:oid:``; key images as series/instances), Practitioners (author = ``performer``,
-verifier = ``resultsInterpreter``) and the institution as an Organization performer.
+verifier = ``resultsInterpreter``) and the institution as an Organization (referenced from
+an extension: JP Core allows only Practitioners as ``performer``; bundles that name it as a
+performer are still read).
+
+JP Core facts (jami-fhir-jp-wg/jp-core-v1x, JP_DiagnosticReport_Radiology.fsh and
+JP_Observation_Radiology_*.fsh; checked in tests/unit/reports/formats/test_report_fhir_jp_core.py):
+``code`` carries the ``JP_DocumentCodes_CS#18748-4`` slice beside LOINC; Observations'
+first category is ``JP_SimpleObservationCategory_CS#imaging``.
 
 Built as plain JSON (fast, and exact about what we write); tests validate it with
 ``fhir.resources``. What R4 has no element for travels in extensions under
@@ -145,7 +152,7 @@ def to_fhir_bundle(record: ReportRecord) -> dict[str, Any]:
         study_refs.append({"reference": f"urn:uuid:{sid}"})
         images = [k for k in record.key_images if k.study_uid == study.study_uid]
         resources.append(_imaging_study(study, images, sid, subject))
-    performers, interpreters = [], []
+    performers, interpreters, institution = [], [], []
     if record.author is not None:
         aid = _uuid(key, "author")
         resources.append(_practitioner(record.author, aid))
@@ -153,7 +160,9 @@ def to_fhir_bundle(record: ReportRecord) -> dict[str, Any]:
     if record.institution:
         oid = _uuid(key, "institution")
         resources.append({"resourceType": "Organization", "id": oid, "name": record.institution})
-        performers.append({"reference": f"urn:uuid:{oid}"})
+        institution.append(
+            {"url": _ext("institution"), "valueReference": {"reference": f"urn:uuid:{oid}"}}
+        )
     if record.verifier is not None:
         vid = _uuid(key, "verifier")
         resources.append(_practitioner(record.verifier, vid))
@@ -175,6 +184,7 @@ def to_fhir_bundle(record: ReportRecord) -> dict[str, Any]:
         resources.append(obs)
         results.append({"reference": f"urn:uuid:{oid}"})
     report = _diagnostic_report(record, key, status, subject, order_id, study_refs)
+    report["extension"] = [*report["extension"], *institution]
     report["performer"] = performers
     report["resultsInterpreter"] = interpreters
     report["result"] = results
@@ -238,7 +248,12 @@ def _diagnostic_report(
         "category": category,
         "code": {
             "coding": [
-                {"system": loinc, "code": FHIR.report_code[0], "display": FHIR.report_code[1]}
+                {"system": loinc, "code": FHIR.report_code[0], "display": FHIR.report_code[1]},
+                {
+                    "system": FHIR.document_codes_system,
+                    "code": FHIR.report_code[0],
+                    "display": FHIR.document_code_display,
+                },
             ]
         },
         "subject": subject,
@@ -375,6 +390,8 @@ def _observation(
         {
             "status": status if status != "registered" else "registered",
             "category": [
+                # JP Core category[first] (JP_Observation_Common), then the base R4 code.
+                {"coding": [{"system": FHIR.observation_category_system, "code": "imaging"}]},
                 {
                     "coding": [
                         {
@@ -382,7 +399,7 @@ def _observation(
                             "code": "imaging",
                         }
                     ]
-                }
+                },
             ],
             "code": {"coding": [{"system": FHIR.loinc_system, "code": code, "display": display}]},
             "subject": subject,
@@ -480,7 +497,12 @@ def _read_report(report: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> R
         texts["impression"] = report["conclusion"]  # JP Core v1.1: conclusion only
     author: Person | None = None
     institution: str | None = None
-    for ref in report.get("performer") or []:
+    institution_refs = [
+        e["valueReference"]
+        for e in report.get("extension") or []
+        if e.get("url") == _ext("institution") and "valueReference" in e
+    ]
+    for ref in [*institution_refs, *(report.get("performer") or [])]:
         target = _ref(by_ref, ref)
         if target.get("resourceType") == "Organization":
             institution = target.get("name", "")
