@@ -14,6 +14,7 @@ import pytest
 from audit_schema import assert_valid
 from dicom_factory import write_files
 from helpers import start_dimse_server, wait_for
+from raddx.config import RemoteAE
 from raddx.dimse import DimseServer
 from raddx.security import audit
 from raddx.security.atna import AuditSource, to_xml
@@ -143,4 +144,82 @@ def test_c_get_begin_then_transferred(
     root = assert_valid(to_xml(sent, SOURCE))
     assert root.xpath("ActiveParticipant[RoleIDCode/@csd-code='110152']/@UserID") == ["VIEWER2"]
     assert root.xpath("ActiveParticipant[RoleIDCode/@csd-code='110153']/@UserID") == ["RADDX"]
+    assert_valid(to_xml(begin, SOURCE))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_c_move_names_requestor_and_destination(
+    services: Services, dcmtk: Tool, tmp_path: Path
+) -> None:
+    import socket
+
+    port = _free_port()
+    settings = services.settings.model_copy(
+        update={"remote_aes": [RemoteAE(ae_title="DEST", host="127.0.0.1", port=port)]}
+    )
+    files = write_files(tmp_path / "in", 2, patient_id="PAT-M")
+    for path in files:
+        services.ingest.store(path.read_bytes(), source="test")
+    import pydicom
+
+    study_uid = pydicom.dcmread(files[0]).StudyInstanceUID
+    received = tmp_path / "dest"
+    received.mkdir()
+    storescp = subprocess.Popen(
+        [dcmtk("storescp"), "-aet", "DEST", "-od", str(received), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def accepts() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    dimse = start_dimse_server(services, settings)
+    try:
+        wait_for(accepts)
+        with audit.capture() as events:
+            subprocess.run(
+                [
+                    dcmtk("movescu"),
+                    "-S",
+                    "-aet",
+                    "VIEWER3",
+                    "-aec",
+                    "RADDX",
+                    "-aem",
+                    "DEST",
+                    "-k",
+                    "QueryRetrieveLevel=STUDY",
+                    "-k",
+                    f"StudyInstanceUID={study_uid}",
+                    "127.0.0.1",
+                    str(dimse.address[1]),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            wait_for(lambda: len(_of(events, "110104")) == 1)
+    finally:
+        dimse.stop()
+        storescp.terminate()
+        storescp.wait(10)
+    [begin] = _of(events, "110102")
+    [sent] = _of(events, "110104")
+    assert (sent.action.value, sent.outcome, sent.user) == ("R", 0, "VIEWER3")
+    assert sent.studies[0].sop_classes == (("1.2.840.10008.5.1.4.1.1.2", 2),)
+    root = assert_valid(to_xml(sent, SOURCE))
+    assert root.xpath("ActiveParticipant[RoleIDCode/@csd-code='110152']/@UserID") == ["DEST"]
+    requestor = root.xpath("ActiveParticipant[@UserIsRequestor='true']/@UserID")
+    assert requestor == ["VIEWER3"]
     assert_valid(to_xml(begin, SOURCE))
