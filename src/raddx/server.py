@@ -29,6 +29,7 @@ from raddx.dimse.balance import LoadBoard
 from raddx.hl7 import MessageHandler, MllpServer
 from raddx.outbox.worker import OutboxWorker
 from raddx.security import audit, audit_events
+from raddx.security.tls import check_tls_settings, server_context
 from raddx.services import Services
 from raddx.web import create_app
 
@@ -87,55 +88,61 @@ def _worker(settings: Settings, sock: socket.socket, board: LoadBoard, slot: int
 
 
 def serve(settings: Settings) -> int:
-    """Run until interrupted; return the process exit code."""
+    """Run until interrupted; return the process exit code.
+
+    Raises
+    ------
+    ValueError
+        An unusable TLS configuration (:func:`raddx.security.tls.check_tls_settings`).
+    """
+    check_tls_settings(settings)
     services = Services.from_settings(settings, migrate=True)  # migrate once, before forking
     try:
         if settings.startup_sweep:
             _startup_sweep(services)
     finally:
         services.close()
-    sock = listen_socket(settings.dicom_host, settings.dicom_port)
-    workers = settings.dicom_workers or os.cpu_count() or 1
+    # tls_only: the plain DICOM port is not opened (and no plain worker is forked).
+    sock = None if settings.tls_only else listen_socket(settings.dicom_host, settings.dicom_port)
+    workers = (settings.dicom_workers or os.cpu_count() or 1) if sock is not None else 1
     board = LoadBoard(workers)  # shared memory: made before forking
     children: list[int] = []
     for slot in range(1, workers):
         pid = os.fork()
         if pid == 0:
+            assert sock is not None  # workers exist only for the plain port
             _worker(settings, sock, board, slot)
         children.append(pid)
 
     signal.signal(signal.SIGTERM, _raise_stop)
     services = Services.from_settings(settings, migrate=False)
-    dimse = DimseServer(
-        settings=settings,
-        ingest=services.ingest,
-        sock=sock,
-        session_factory=services.session_factory,
-        board=board if workers > 1 else None,
-        slot=0,
-    )
-    audit.record(audit_events.application_activity(start=True))
-    dimse.start()
-    host, port = dimse.address
+    dimse = None
+    if sock is not None:
+        dimse = DimseServer(
+            settings=settings,
+            ingest=services.ingest,
+            sock=sock,
+            session_factory=services.session_factory,
+            board=board if workers > 1 else None,
+            slot=0,
+        )
+        dimse.start()
+    dimse_tls = _start_dimse_tls(settings, services)
+    host, port = dimse.address if dimse is not None else ("off", 0)
     mllp = _start_mllp(settings, services)
+    mllp_tls = _start_mllp(settings, services, tls=True)
     outbox = OutboxWorker(settings, services.session_factory)  # HL7 out, MPPS forwarding
     outbox.start()
-    http = uvicorn.Server(
-        uvicorn.Config(
-            create_app(services),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
+    http = _HttpDoors(settings, create_app(services))
     log.info(
-        "raddx ready ae_title=%s dicom=%s:%d http=%s:%d hl7=%s dicom_workers=%d storage=%s",
+        "raddx ready ae_title=%s dicom=%s:%d dicom_tls=%s http=%s https=%s hl7=%s "
+        "dicom_workers=%d storage=%s",
         settings.ae_title,
         host,
         port,
-        settings.http_host,
-        settings.http_port,
+        f"{dimse_tls.address[0]}:{dimse_tls.address[1]}" if dimse_tls is not None else "off",
+        "off" if settings.tls_only else f"{settings.http_host}:{settings.http_port}",
+        f"{settings.http_host}:{settings.https_port}" if settings.https_port else "off",
         f"{mllp.address[0]}:{mllp.address[1]}" if mllp is not None else "off",
         workers,
         settings.resolved_storage_path,
@@ -147,22 +154,31 @@ def serve(settings: Settings) -> int:
     finally:
         log.info("raddx stopping")
         with contextlib.suppress(KeyboardInterrupt, _Stop):
-            dimse.stop()
+            http.stop()
+            if dimse is not None:
+                dimse.stop()
+            if dimse_tls is not None:
+                dimse_tls.stop()
             if mllp is not None:
                 mllp.stop()
+            if mllp_tls is not None:
+                mllp_tls.stop()
             outbox.stop()
             _stop_children(children)
-            sock.close()
+            if sock is not None:
+                sock.close()
             audit.record(audit_events.application_activity(start=False))
             services.close()  # writes the queued audit events first
     log.info("raddx stopped")
     return 0
 
 
-def _start_mllp(settings: Settings, services: Services) -> MllpServer | None:
+def _start_mllp(settings: Settings, services: Services, *, tls: bool = False) -> MllpServer | None:
     """The HL7 v2 door (orders, ADT) in this process, unless ``hl7_port`` is 0. Only the
-    parent serves it: one listener is plenty for an order feed."""
-    if settings.hl7_port == 0:
+    parent serves it: one listener is plenty for an order feed. ``tls``: the MLLP over TLS
+    listener on ``hl7_tls_port``; ``tls_only`` leaves the plain port closed."""
+    port = settings.hl7_tls_port if tls else (0 if settings.tls_only else settings.hl7_port)
+    if port == 0:
         return None
     server = MllpServer(
         MessageHandler(
@@ -171,10 +187,81 @@ def _start_mllp(settings: Settings, services: Services) -> MllpServer | None:
             refuse_unknown_jj1017=settings.jj1017_refuse_unknown,
         ),
         settings.hl7_host,
-        settings.hl7_port,
+        port,
+        ssl_context=server_context(settings) if tls else None,
     )
     server.start()
     return server
+
+
+def _start_dimse_tls(settings: Settings, services: Services) -> DimseServer | None:
+    """The DICOM TLS door (``dicom_tls_port``) in this process, on pynetdicom."""
+    if not settings.dicom_tls_port:
+        return None
+    server = DimseServer(
+        settings=settings,
+        ingest=services.ingest,
+        sock=listen_socket(settings.dicom_host, settings.dicom_tls_port),
+        session_factory=services.session_factory,
+        ssl_context=server_context(settings),
+    )
+    server.start()
+    return server
+
+
+class _HttpDoors:
+    """HTTP (``http_port``, unless ``tls_only``) and HTTPS (``https_port``) on one app.
+
+    The first runs in the main thread (uvicorn handles Ctrl-C there), the other in a thread.
+    """
+
+    def __init__(self, settings: Settings, app: object) -> None:
+        self._servers: list[uvicorn.Server] = []
+        if not settings.tls_only:
+            self._servers.append(
+                uvicorn.Server(
+                    uvicorn.Config(
+                        app,  # type: ignore[arg-type]
+                        host=settings.http_host,
+                        port=settings.http_port,
+                        log_level="warning",
+                        lifespan="off",
+                    )
+                )
+            )
+        if settings.https_port:
+            context = server_context(settings)
+            self._servers.append(
+                uvicorn.Server(
+                    uvicorn.Config(
+                        app,  # type: ignore[arg-type]
+                        host=settings.http_host,
+                        port=settings.https_port,
+                        log_level="warning",
+                        lifespan="off",
+                        ssl_context_factory=lambda config, default: context,
+                    )
+                )
+            )
+        self._threads: list[threading.Thread] = []
+
+    def run(self) -> None:
+        """Serve until interrupted (returns when the main server stops)."""
+        if not self._servers:  # DICOM/HL7 only: wait for the signal
+            while True:
+                time.sleep(3600)
+        main, *others = self._servers
+        for server in others:
+            thread = threading.Thread(target=server.run, daemon=True, name="https")
+            thread.start()
+            self._threads.append(thread)
+        main.run()
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.should_exit = True
+        for thread in self._threads:
+            thread.join(timeout=10)
 
 
 #: At start nothing of this server is in flight; a younger file may belong to another raddx

@@ -28,6 +28,7 @@ from helpers import run_tool, start_dimse_server
 from raddx.config import DicomServiceValues, RemoteAE, Settings, load_settings
 from raddx.db.models import Instance
 from raddx.dimse import DimseServer
+from raddx.security import audit
 from raddx.services import Services
 
 pytestmark = pytest.mark.dcmtk
@@ -85,7 +86,12 @@ def _find(tool: Tool, port: int, calling: str) -> subprocess.CompletedProcess[st
 def test_registered_ae_accepted_unknown_ae_rejected(dcmtk: Tool, server: DimseServer) -> None:
     port = server.address[1]
     assert _echo(dcmtk, port, "MODALITY").startswith("rc=0")
-    refused = _echo(dcmtk, port, "STRANGER")
+    with audit.capture() as events:
+        refused = _echo(dcmtk, port, "STRANGER")
+    alerts = [e for e in events if e.event_id is audit.EventIDValues.SECURITY_ALERT]
+    assert len(alerts) == 1
+    assert alerts[0].event_types == (audit.EventTypeCodeValues.NODE_AUTHENTICATION,)
+    assert alerts[0].objects[0].object_id == "STRANGER"
     assert not refused.startswith("rc=0")
     assert "Association Rejected" in refused
     assert "Calling AE Title Not Recognized" in refused

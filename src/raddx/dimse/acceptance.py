@@ -146,6 +146,7 @@ def handle_requested(event: Event, policy: DicomPeerPolicy) -> None:
     if not decision.accepted:
         security_alert(
             "association rejected",
+            subject=calling,
             calling_ae=calling,
             peer=address,
             reason=decision.reason,
@@ -169,6 +170,8 @@ def handle_store_checked(event: Event, ingest: IngestService) -> int | Dataset:
     if store_refused(association_services(event.assoc)):
         security_alert(
             "C-STORE refused",
+            subject=str(event.assoc.requestor.ae_title).strip(),
+            restricted_function=True,
             calling_ae=str(event.assoc.requestor.ae_title).strip(),
             peer=str(event.assoc.requestor.address),
             reason="store not allowed",

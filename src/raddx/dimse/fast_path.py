@@ -446,6 +446,7 @@ class FastPath:
                 sock.recv(len(request), socket.MSG_WAITALL)
                 security_alert(
                     "association rejected",
+                    subject=calling,
                     calling_ae=calling,
                     peer=address[0],
                     reason=decision.reason,
@@ -651,7 +652,10 @@ class FastPath:
             status, comment = CANNOT_UNDERSTAND, "C-STORE request without a data set"
         elif store_refused(link.services):
             security_alert(
-                "C-STORE refused", calling_ae=link.calling_ae_title, reason="store not allowed"
+                "C-STORE refused",
+                subject=link.calling_ae_title,
+                restricted_function=True,
+                reason="store not allowed",
             )
             status, comment = NOT_AUTHORIZED, "this AE may not store here"
         else:

@@ -12,6 +12,7 @@ import functools
 import logging
 import socket
 import socketserver
+import ssl
 import threading
 from typing import Any
 
@@ -49,7 +50,7 @@ from raddx.dimse.mpps import handle_n_create, handle_n_set
 from raddx.dimse.retrieve import handle_get, handle_move
 from raddx.dimse.worklist import handle_c_find, worklist_handler
 from raddx.remotes import RemoteAERegistry
-from raddx.security.peers import DicomPeerPolicy
+from raddx.security.peers import DicomPeerPolicy, security_alert
 
 __all__ = ["DimseServer", "listen_socket"]
 
@@ -81,6 +82,9 @@ class _PreboundServer(ThreadedAssociationServer):
     #: Shared with the other workers to balance associations (set by :class:`DimseServer`).
     board: LoadBoard | None = None
     slot = 0
+    #: DICOM TLS: accepted connections are wrapped in it; the handshake runs on the
+    #: connection's own thread, so a slow or hostile client never stalls the accept loop.
+    tls: ssl.SSLContext | None = None
 
     def __init__(self, *args: Any, listen_socket: socket.socket, **kwargs: Any) -> None:
         self._prebound = listen_socket
@@ -91,6 +95,8 @@ class _PreboundServer(ThreadedAssociationServer):
     ) -> None:
         """Runs on the connection's own thread: the fast path takes the association if it
         qualifies (it only peeks before deciding), pynetdicom otherwise."""
+        if isinstance(request, ssl.SSLSocket) and not self._handshake(request, client_address):
+            return
         fast_path = self.fast_path
         if fast_path is not None:
             dimse_audit.association_started(client_address[0])
@@ -105,6 +111,24 @@ class _PreboundServer(ThreadedAssociationServer):
                 dimse_audit.association_ended()  # one audit event per stored study
                 self.publish_load()
         super().process_request_thread(request, client_address)
+
+    def _handshake(self, request: ssl.SSLSocket, client_address: tuple[str, int]) -> bool:
+        """Complete the TLS handshake within the ACSE timeout; a failure (old protocol, no or
+        untrusted client certificate) is a security alert and closes the connection."""
+        request.settimeout(self.ae.acse_timeout)
+        try:
+            request.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            security_alert(
+                "DICOM TLS handshake failed",
+                subject=client_address[0],
+                peer=client_address[0],
+                reason=exc,
+            )
+            self.shutdown_request(request)
+            return False
+        request.settimeout(None)
+        return True
 
     def publish_load(self) -> None:
         """Tell the other workers how many associations this one serves now."""
@@ -148,6 +172,8 @@ class _PreboundServer(ThreadedAssociationServer):
             self.board.publish(self.slot, self.board.load(self.slot) + 1)
         client.setblocking(True)
         set_nodelay(client)
+        if self.tls is not None:
+            client = self.tls.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
         return client, address
 
 
@@ -166,6 +192,10 @@ class DimseServer:
         Sessions on the index, for C-FIND, C-GET and C-MOVE.
     board, slot
         With several worker processes: the shared load board and this worker's slot in it.
+    ssl_context
+        Serve DICOM TLS (PS3.15 B.13) on ``sock`` with this context
+        (:func:`raddx.security.tls.server_context`). TLS associations are served by pynetdicom
+        only: the fast path peeks at the plain socket, which TLS hides.
     """
 
     def __init__(
@@ -177,6 +207,7 @@ class DimseServer:
         session_factory: sessionmaker[Any],
         board: LoadBoard | None = None,
         slot: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         apply_reactor_tuning(settings.dicom_poll_interval)
         install_command_codec()
@@ -259,7 +290,8 @@ class DimseServer:
             contexts=cheap_copy_contexts(ae.supported_contexts),
             listen_socket=sock,
         )
-        if settings.dicom_fast_path:
+        self._server.tls = ssl_context
+        if settings.dicom_fast_path and ssl_context is None:
             self._server.fast_path = self._fast_path(
                 ae, settings, ingest, retrieve, session_factory, policy
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,12 +29,21 @@ class MllpServer:
     ----------
     handler
         Message bytes → answer bytes (:class:`raddx.hl7.handlers.MessageHandler`).
+    ssl_context
+        MLLP over TLS with this server context (:func:`raddx.security.tls.server_context`).
     """
 
     def __init__(
-        self, handler: Callable[[bytes], bytes], host: str, port: int, *, workers: int = 4
+        self,
+        handler: Callable[[bytes], bytes],
+        host: str,
+        port: int,
+        *,
+        workers: int = 4,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._handler = handler
+        self._ssl_context = ssl_context
         self._host, self._port = host, port
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hl7")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -62,7 +72,14 @@ class MllpServer:
         self._loop = loop
         try:
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._connection, self._host, self._port, limit=MAX_BLOCK)
+                asyncio.start_server(
+                    self._connection,
+                    self._host,
+                    self._port,
+                    limit=MAX_BLOCK,
+                    ssl=self._ssl_context,
+                    ssl_handshake_timeout=30 if self._ssl_context is not None else None,
+                )
             )
         except BaseException as exc:
             self._error = exc

@@ -56,15 +56,35 @@ def parse_address(address: str) -> IPAddress | None:
     return ip
 
 
-def security_alert(description: str, **fields: object) -> None:
-    """Report a security-relevant refusal (PS3.15 A.5.3.11 Security Alert, 110113).
+def security_alert(
+    description: str,
+    *,
+    subject: str | None = None,
+    restricted_function: bool = False,
+    **fields: object,
+) -> None:
+    """Report a security-relevant refusal: logged at WARNING and recorded in the audit trail
+    as a Security Alert (PS3.15 A.5.3.11, EventID 110113) with EventTypeCode 110126 Node
+    Authentication (a refused node or handshake) or, with ``restricted_function``, 110132 Use
+    of Restricted Function (a service the peer may not use). ``subject`` names the node
+    (e.g. the calling AE title or the peer address)."""
+    from raddx.security import audit, audit_events
 
-    Logged at WARNING; the audit trail picks it up once ``raddx.security.audit.record`` exists.
-    """
-    # TODO(issue 9, lead): call raddx.security.audit.record(...) with EventTypeCode 110126
-    # (Node Authentication) / 110132 (Use of Restricted Function) once the audit module lands.
     detail = " ".join(f"{key}={value}" for key, value in fields.items())
-    log.warning("security alert: %s %s", description, detail)
+    log.warning("security alert: %s subject=%s %s", description, subject, detail)
+    alert = (
+        audit.EventTypeCodeValues.USE_OF_RESTRICTED_FUNCTION
+        if restricted_function
+        else audit.EventTypeCodeValues.NODE_AUTHENTICATION
+    )
+    audit.record(
+        audit_events.security_alert(
+            alert=alert,
+            reporter=None,
+            description=f"{description}: {detail}" if detail else description,
+            subject=subject,
+        )
+    )
 
 
 class HostAllowList:

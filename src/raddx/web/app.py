@@ -11,6 +11,7 @@ from sqlalchemy import text
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from raddx import __version__
+from raddx.security.headers import SecurityHeadersMiddleware
 from raddx.services import Services
 from raddx.web import api, auth, dicomweb, fhir
 from raddx.web._errors import install_error_handlers
@@ -52,6 +53,8 @@ def create_app(services: Services) -> FastAPI:
             expose_headers=["Warning", "Content-Type"],
         )
     app.include_router(auth.router)
+    # Outermost: every response, errors and CORS preflights included, gets the headers.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(dicomweb.router)
     app.include_router(dicomweb.uri_router)
     app.include_router(reports_router)
