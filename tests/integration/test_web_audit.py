@@ -123,3 +123,28 @@ def test_rest_listing_is_a_query(services: Services, http_url: str) -> None:
         root.findtext("ParticipantObjectIdentification/ParticipantObjectQuery")
     )
     assert asked == b"/api/studies?PatientID=PAT-L"
+
+
+def test_wado_uri_and_rendered_are_transfers(services: Services, http_url: str) -> None:
+    ds = make_dataset(patient_id="PAT-U", patient_name="Uri^Patient")
+    services.ingest.store(to_part10(ds), source="test")
+    uids = (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    params = {
+        "requestType": "WADO",
+        "studyUID": uids[0],
+        "seriesUID": uids[1],
+        "objectUID": uids[2],
+        "contentType": "application/dicom",
+    }
+    with audit.capture() as events, httpx.Client(base_url=http_url) as client:
+        assert client.get("/wado", params=params).status_code == 200
+        rendered = client.get(
+            "/dicom-web/studies/{}/series/{}/instances/{}/rendered".format(*uids),
+            headers={"Accept": "image/png"},
+        )
+        assert rendered.status_code == 200, rendered.text
+    sent = _of(events, "110104")
+    assert [(e.action.value, e.patient_id) for e in sent] == [("R", "PAT-U"), ("R", "PAT-U")]
+    assert sent[0].studies[0].sop_classes == ()  # WADO-URI: one object, class not read
+    assert sent[1].studies[0].sop_classes == ((CT, 1),)
+    assert_valid(to_xml(sent[0], SOURCE))

@@ -75,7 +75,7 @@ def _studies(
     return [
         (
             patients.get(uid),
-            StudyRef(uid, sop_classes=tuple(sorted(classes.items())), **study),
+            StudyRef(uid, sop_classes=tuple(sorted(c for c in classes.items() if c[0])), **study),
         )
         for uid, classes in counts.items()
     ]

@@ -22,7 +22,7 @@ from raddx.web.dicomweb._dataset_json import BINARY_VRS
 from raddx.web.dicomweb._media import negotiate
 from raddx.web.dicomweb._multipart import encode_parts, new_boundary
 from raddx.web.dicomweb.frames import NATIVE, choose_part_type, split_frames
-from raddx.web.dicomweb.wado import instance_bytes
+from raddx.web.dicomweb.wado import audit_instance_sent, instance_bytes
 
 __all__ = ["router"]
 
@@ -49,6 +49,7 @@ def retrieve_bulkdata(
     except ValueError:
         raise InvalidInput(f"bulk data tag {tag!r} is not eight hexadecimal digits") from None
     data, stored = instance_bytes(services, study, series, instance)
+    audit_instance_sent(request, services, study)
     ds = pydicom.dcmread(BytesIO(data))
     if number not in ds:
         raise NotFound(f"instance {instance} has no attribute ({tag[:4]},{tag[4:]})")

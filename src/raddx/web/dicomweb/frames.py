@@ -37,7 +37,7 @@ from raddx.web._errors import NotAcceptable
 from raddx.web.deps import ServicesDep
 from raddx.web.dicomweb._media import parse_accept, type_matches
 from raddx.web.dicomweb._multipart import encode_parts, new_boundary
-from raddx.web.dicomweb.wado import instance_bytes
+from raddx.web.dicomweb.wado import audit_instance_sent, instance_bytes
 
 __all__ = ["NATIVE", "choose_part_type", "frame_numbers", "router", "split_frames"]
 
@@ -153,6 +153,7 @@ def retrieve_frames(
     """
     numbers = frame_numbers(frames)
     data, stored = instance_bytes(services, study, series, instance)
+    audit_instance_sent(request, services, study)
     content_type, decode = _part_type(request.headers.get("accept"), stored, may_decode=True)
     ds = pydicom.dcmread(BytesIO(data))
     if decode:

@@ -51,6 +51,7 @@ from raddx.web.dicomweb._media import negotiate
 from raddx.web.dicomweb._multipart import encode_parts, new_boundary
 from raddx.web.dicomweb.frames import frame_numbers
 from raddx.web.dicomweb.wado import (
+    audit_sent,
     not_modified,
     part10_bytes,
     readable_instances,
@@ -196,6 +197,7 @@ def _rendered_resource(request: Request, services: Services, *uids: str | None) 
     chosen = choose_rendered_type(request.headers.get("accept"), several=True)
     options = rendering_options(request.query_params, chosen.image)
     retrieve, refs = resource_instances(services, *uids)  # type: ignore[arg-type]
+    audit_sent(request, services, uids, refs)
     etag = resource_etag(refs, f"rendered;{chosen};{request.url.query}")
     unchanged = not_modified(request, etag)
     if unchanged is not None:
@@ -246,6 +248,7 @@ def _rendered_frames(
 ) -> Response:
     """An instance (``numbers`` None: all its frames) or a list of its frames, rendered."""
     retrieve, refs = resource_instances(services, study, series, instance)
+    audit_sent(request, services, (study, series, instance), refs)
     # The answer follows from the stored object, the Accept header, the frames and the
     # parameters: checked before the object is read, a cached answer costs one query.
     accept = request.headers.get("accept")

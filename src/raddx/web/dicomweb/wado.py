@@ -255,7 +255,7 @@ def _retrieve(request: Request, services: Services, *uids: str | None) -> Respon
     chosen, media_range = negotiate(request.headers.get("accept"), _DICOM)
     asked = media_range.params.get("transfer-syntax")
     retrieve, refs = resource_instances(services, *uids)  # type: ignore[arg-type]
-    _audit_sent(request, services, uids, refs)
+    audit_sent(request, services, uids, refs)
     if chosen == _ZIP:
         return _zip_download(request, retrieve, refs, uids)
     sent, kept = _send_syntax(refs, asked)
@@ -285,10 +285,11 @@ def _retrieve(request: Request, services: Services, *uids: str | None) -> Respon
     )
 
 
-def _audit_sent(
+def audit_sent(
     request: Request, services: Services, uids: tuple[str | None, ...], refs: list[InstanceRef]
 ) -> None:
-    """WADO-RS: one DICOM Instances Transferred (R) for the study (PS3.15 A.5.3.7)."""
+    """WADO-RS (instances, metadata, rendered): one DICOM Instances Transferred (R) for the
+    study (PS3.15 A.5.3.7), with the SOP classes sent."""
     study = str(uids[0])
     web_audit.transferred(
         request,
@@ -296,6 +297,12 @@ def _audit_sent(
         ((study, ref.sop_class_uid) for ref in refs),
         received=False,
     )
+
+
+def audit_instance_sent(request: Request, services: Services, study: str) -> None:
+    """One instance's bytes, frames or bulk data sent (WADO-RS frames/bulkdata, WADO-URI):
+    DICOM Instances Transferred (R) for its study."""
+    web_audit.transferred(request, services.session_factory, [(study, "")], received=False)
 
 
 def _zip_download(
@@ -322,7 +329,7 @@ def _zip_download(
 def _metadata(request: Request, services: Services, *uids: str | None) -> Response:
     media_type, _ = negotiate(request.headers.get("accept"), _METADATA)
     retrieve, refs = resource_instances(services, *uids)  # type: ignore[arg-type]
-    _audit_sent(request, services, uids, refs)
+    audit_sent(request, services, uids, refs)
     base = str(request.base_url).rstrip("/") + "/dicom-web"
     # The URLs inside the metadata depend on the base, so it is part of the representation.
     etag = resource_etag(refs, f"{media_type};{base}")

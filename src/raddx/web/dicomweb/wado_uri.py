@@ -30,7 +30,12 @@ from raddx.imaging.viewport import Region
 from raddx.web._errors import NotAcceptable
 from raddx.web.deps import ServicesDep
 from raddx.web.dicomweb.rendered import decoded, render_or_refuse
-from raddx.web.dicomweb.wado import default_syntax, instance_bytes, transcoded_part10
+from raddx.web.dicomweb.wado import (
+    audit_instance_sent,
+    default_syntax,
+    instance_bytes,
+    transcoded_part10,
+)
 
 __all__ = ["router"]
 
@@ -121,6 +126,7 @@ def wado_uri(request: Request, services: ServicesDep) -> Response:
     data, stored = instance_bytes(
         services, params["studyUID"], params["seriesUID"], params["objectUID"]
     )
+    audit_instance_sent(request, services, params["studyUID"])
     ds = None
     if not asked:
         # The default is image/jpeg for images, application/dicom for others (9.1.2.1.4).
