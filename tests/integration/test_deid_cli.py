@@ -116,3 +116,35 @@ def test_database_registry_policy_with_jobs(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM deid_pseudonym").fetchone() == (2,)
         events = db.execute("SELECT event, count(*) FROM deid_pseudonym_lookup GROUP BY event")
         assert dict(events.fetchall()) == {"created": 2, "read": 4}
+
+
+def test_registry_reveal_gives_the_controller_the_patient_back(tmp_path: Path) -> None:
+    inbox, out, data = tmp_path / "in", tmp_path / "out", tmp_path / "data"
+    corpus = build_corpus(inbox, patients=1, images_per_series=1)
+    policy = tmp_path / "registry.yaml"
+    policy.write_text(
+        "name: registry\noptions: [clean_descriptors, retain_longitudinal_modified_dates]\n"
+        "overrides: {PatientID: P, PatientName: P}\nkey: project\nregistry: database\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADDX_DEID")}
+    env |= {"RADDX_DEID_KEY": "k" * 32, "RADDX_DEID_REGISTRY_KEY": "r" * 32}
+
+    def raddx(*args: str | Path, environ: dict[str, str] = env) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "raddx.cli", *map(str, args)],
+            capture_output=True, text=True, timeout=120, check=False, env=environ,
+        )  # fmt: skip
+
+    run = raddx("deid", "run", inbox, "-o", out, "-p", policy, "--data-dir", data)
+    assert run.returncode == 0, run.stdout + run.stderr
+    pseudonym = pydicom.dcmread(next(out.rglob("*.dcm"))).PatientID
+    reveal = raddx("deid", "registry", "reveal", pseudonym, "--data-dir", data)
+    assert reveal.returncode == 0, reveal.stderr
+    assert f"PatientID         {corpus.patients[0].patient_id}" in reveal.stdout
+    assert "SHIBA GENERAL HOSPITAL" in reveal.stdout
+    unknown = raddx("deid", "registry", "reveal", "RDX0000000000000000", "--data-dir", data)
+    assert unknown.returncode == 1 and "no sealed registry entry" in unknown.stderr
+    keyless = {k: v for k, v in env.items() if k != "RADDX_DEID_REGISTRY_KEY"}
+    refused = raddx("deid", "registry", "reveal", pseudonym, "--data-dir", data, environ=keyless)
+    assert refused.returncode == 2 and "registry key" in refused.stderr

@@ -20,9 +20,11 @@ from raddx.deid.keys import KEY_ENV, ProjectKey, read_key
 from raddx.deid.mapping import MappingEncoding
 from raddx.deid.policy import Policy, list_policies, load_policy
 from raddx.deid.recipes import import_ctp_script, import_deid_recipe
+from raddx.deid.registry import DatabaseRegistry
 from raddx.deid.run import FileOutcome, deidentify_paths
+from raddx.deid.seal import read_seal_key
 from raddx.deid.verify import verify_paths
-from raddx.errors import InvalidInput
+from raddx.errors import InvalidInput, NotFound
 
 __all__ = ["deid_app"]
 
@@ -239,6 +241,64 @@ def import_recipe(
         f"wrote {out}: {len(result.policy['overrides'])} override(s), "
         f"{len(result.unmapped)} line(s) not mapped"
     )
+
+
+registry_app = typer.Typer(
+    help="The pseudonym registry in the index database (policy registry: database).",
+    no_args_is_help=True,
+)
+deid_app.add_typer(registry_app, name="registry")
+
+
+@registry_app.command("reveal")
+def registry_reveal(
+    pseudonym: Annotated[str, typer.Argument(help="A PatientID written by a registry run.")],
+    key_file: Annotated[
+        Path | None,
+        typer.Option("--key-file", help=f"The project's key [${KEY_ENV}]."),
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print the original IssuerOfPatientID and PatientID behind PSEUDONYM (the data
+    controller's re-identification, APPI 仮名加工情報 対応表). Needs the project key and the
+    registry key ($RADDX_DEID_REGISTRY_KEY or _FILE); only sealed rows hold an identity. Every
+    use is audited ("revealed"). Exits 1 when no row has that pseudonym."""
+    try:
+        key = read_key(key_file)
+        seal_key = read_seal_key()
+    except ValueError as exc:
+        typer.echo(f"raddx deid registry reveal: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if seal_key is None:
+        typer.echo(
+            "raddx deid registry reveal: needs the registry key ($RADDX_DEID_REGISTRY_KEY)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
+    registry = DatabaseRegistry.from_url(
+        settings.resolved_database_url, key=key, min_days=0, max_days=0,
+        actor="raddx deid registry reveal", seal_key=seal_key,
+    )  # fmt: skip
+    try:
+        identity = registry.reveal(pseudonym)
+    except NotFound as exc:
+        typer.echo(f"raddx deid registry reveal: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        typer.echo(f"raddx deid registry reveal: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        registry.close()
+    issuer, _, rest = identity.partition("\0")
+    patient_id, _, extra = rest.partition("\0")
+    typer.echo(f"IssuerOfPatientID {issuer}")
+    typer.echo(f"PatientID         {patient_id}")
+    if extra:  # no PatientID in the input: name and birth date identified the patient
+        name, _, birth = extra.partition("\0")
+        typer.echo(f"PatientName       {name}")
+        typer.echo(f"PatientBirthDate  {birth}")
 
 
 table_app = typer.Typer(
