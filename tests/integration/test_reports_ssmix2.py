@@ -123,3 +123,12 @@ def test_ss_mix2_export_lists_a_report_it_cannot_write(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert "1 error(s)" in out.stdout and "JIS X 0208" in out.stdout
     assert _files(tmp_path / "t") == []
+
+
+def test_ss_mix2_export_into_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "not-a-folder").write_text("x")
+    out = _raddx(
+        "report", "export", tmp_path / "not-a-folder", "--format", "ss-mix2",
+        "--data-dir", tmp_path / "data",
+    )  # fmt: skip
+    assert out.returncode == 2 and "is a file" in out.stderr

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from raddx.errors import InvalidInput
 from raddx.reports import store
 from raddx.reports.enum import ReportStatusValues as S
 from raddx.reports.formats.hl7v2 import to_oru
@@ -161,7 +162,15 @@ def export_ssmix2(
 ) -> SsMix2Summary:
     """Write the selected report versions into the SS-MIX2 tree at ``target`` (created when
     missing). Drafts are not written (they are not sent, §5.4); with every version
-    selected, superseded versions carry the invalid condition flag."""
+    selected, superseded versions carry the invalid condition flag.
+
+    Raises
+    ------
+    InvalidInput
+        ``target`` is a file.
+    """
+    if target.exists() and not target.is_dir():
+        raise InvalidInput(f"{target} is a file, not an SS-MIX2 storage folder")
     summary = SsMix2Summary(path=target)
     target.mkdir(parents=True, exist_ok=True)
     done = 0
