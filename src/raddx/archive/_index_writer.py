@@ -59,7 +59,8 @@ class Filed:
     duplicate: bool = False
     replaced: bool = False
     patient_conflict: bool = False
-    #: The object is the first of its study (the study row was created, or revived).
+    #: The object is the first of its study: the study row was just created (a revived
+    #: soft-deleted study keeps its SOP classes, and its order link, so it is not new).
     new_study: bool = False
     conflicts: list[str] = field(default_factory=list)
     #: Blob keys no longer referenced once the transaction commits.
