@@ -352,6 +352,11 @@ class Settings(BaseSettings):
         description="auto (default): fsync the blob's directory too, except on ext4/XFS where "
         "the blob's fsync already commits its name; always: on every filesystem.",
     )
+    audit_enabled: bool = Field(
+        True,
+        description="Write the audit trail. UNSAFE to turn off: it exists so bench/security.py "
+        "can measure what auditing costs; the MHLW guideline requires the trail.",
+    )
     startup_sweep: bool = Field(
         True,
         description="raddx serve reconciles blobs and index at start (re-indexes objects whose "

@@ -60,7 +60,8 @@ class Services:
             study_arrival=ArrivalLink(session_factory),
         )
         audit = trail_from_settings(settings, engine)
-        _audit.install(audit)
+        if settings.audit_enabled:
+            _audit.install(audit)
         return cls(
             settings=settings,
             engine=engine,
