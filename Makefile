@@ -7,7 +7,7 @@ RUN_STAMP  := $(VENV)/.stamp-run
 TEST_STAMP := $(VENV)/.stamp-test
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format venv clean bench
+.PHONY: run test lint format venv clean bench ui
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,19 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(RUN_STAMP)
 
-run: $(RUN_STAMP)
+# The web application (ui/, Vite + TypeScript) builds into src/raddx/web/ui_dist, which the
+# server itself serves at /ui/. `make ui` always rebuilds; `make run` builds it only when
+# missing (and goes on without it, with a warning, on a machine without npm).
+UI_INDEX := src/raddx/web/ui_dist/index.html
+
+ui:
+	cd ui && npm ci --no-audit --no-fund && npm run build
+
+$(UI_INDEX):
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) ui; \
+	else echo "warning: npm not found: the web application (/ui/) is not built"; fi
+
+run: $(RUN_STAMP) | $(UI_INDEX)
 	$(BIN)/raddx serve
 
 test: $(TEST_STAMP)
@@ -43,4 +55,4 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info ui/node_modules src/raddx/web/ui_dist

@@ -16,6 +16,7 @@ from raddx.services import Services
 from raddx.web import api, auth, dicomweb, fhir
 from raddx.web._errors import install_error_handlers
 from raddx.web.reports import router as reports_router
+from raddx.web.ui import router as ui_router
 
 __all__ = ["create_app"]
 
@@ -61,6 +62,7 @@ def create_app(services: Services) -> FastAPI:
     api.install(app, services)
     app.include_router(api.router)
     app.include_router(fhir.router)
+    app.include_router(ui_router)
 
     @app.get("/healthz", tags=["operations"], dependencies=[auth.public()])
     def healthz() -> JSONResponse:

@@ -23,8 +23,15 @@ from raddx.web.auth import PUBLIC, PUBLIC_FRAMEWORK_PATHS, is_api_route, iter_ro
 
 #: The only routes anyone may call without credentials; a new one must be added here, on
 #: purpose, with a reason. healthz: load balancers; setup: first-run bootstrap (guarded by a
-#: one-time code); login: how a browser gets a session.
-EXPECTED_PUBLIC = {("GET", "/healthz"), ("POST", "/api/auth/setup"), ("POST", "/api/auth/login")}
+#: one-time code); login: how a browser gets a session; / and /ui/…: the web application's
+#: static files (no patient data; what they show comes from the API).
+EXPECTED_PUBLIC = {
+    ("GET", "/healthz"),
+    ("POST", "/api/auth/setup"),
+    ("POST", "/api/auth/login"),
+    ("GET", "/"),
+    ("GET", "/ui/{path:path}"),
+}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,123 @@
+"""The web application's study browser in a real browser (issue 10): raddx over real HTTP,
+a real user logging in with a password (session cookie), Debian's Chromium driven by
+playwright-core (``ui/e2e/study_browser.mjs``): kana search shows the kanji name, sorting,
+keyboard navigation of the list, labels, Japanese/English, logout. Screenshots of each page
+go to ``build/e2e-screenshots/``.
+
+Skips when node, Chromium, the built UI (``make ui``) or ui/node_modules is missing, unless
+``RADDX_REQUIRE_E2E=1`` (CI), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
+from helpers import bare_url
+from raddx.security import load_policy, rules_from_settings
+from raddx.security.accounts import create_user
+from raddx.services import Services
+from raddx.web.ui import UI_DIST
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "ui" / "e2e" / "study_browser.mjs"
+SCREENSHOTS = ROOT / "build" / "e2e-screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+USER, PASSWORD = "dr-suzuki", "correct horse battery staple 7"
+
+
+def _missing() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not Path(CHROMIUM).is_file():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    if not (UI_DIST / "index.html").is_file():
+        return "the web application is not built (make ui)"
+    if not (ROOT / "ui" / "node_modules" / "playwright-core").is_dir():
+        return "ui/node_modules is missing (make ui)"
+    return None
+
+
+@pytest.fixture
+def e2e_ready() -> None:
+    reason = _missing()
+    if reason is None:
+        return
+    if os.environ.get("RADDX_REQUIRE_E2E") == "1":
+        pytest.fail(f"RADDX_REQUIRE_E2E=1 but {reason}")
+    pytest.skip(reason)
+
+
+def _study(services: Services, study_date: str, **kwargs: object) -> None:
+    ds = make_dataset(charset="ISO_IR 192", **kwargs)  # type: ignore[arg-type]
+    ds.StudyDate = study_date
+    services.ingest.store(to_part10(ds), source="test")
+
+
+def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url: str) -> None:
+    settings = services.settings
+    with services.session_factory() as s, s.begin():
+        create_user(
+            session=s,
+            name=USER,
+            role="radiologist",
+            password=PASSWORD,
+            policy=load_policy(settings.security_policy_file),
+            rules=rules_from_settings(settings).accounts,
+        )
+    _study(
+        services,
+        "20261120",
+        patient_id="JP001",
+        patient_name=JAPANESE_NAME,
+        accession="ACC-CT-1",
+        study_description="胸部CT",
+    )
+    _study(services, "20250101", patient_id="PID002", patient_name="Doe^Jane", modality="MR")
+    _study(
+        services,
+        "20260301",
+        patient_id="JP003",
+        patient_name="Suzuki^Hanako=鈴木^花子=すずき^はなこ",
+        accession="ACC-CT-3",
+    )
+    base = bare_url(http_url)
+    # The application is served by the same process, without credentials.
+    page = httpx.get(f"{base}/ui/")
+    assert page.status_code == 200
+    assert '<main id="main"' in page.text
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
+    done = subprocess.run(
+        ["node", str(SCRIPT), base, USER, PASSWORD, str(SCREENSHOTS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT / "ui",
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    for check in (
+        "ok: a wrong password is refused with a message",
+        "ok: the row shows the kanji name",
+        "ok: Enter selects the focused row",
+        "ok: every input has a label",
+        "ok: after logout the API refuses the browser (401)",
+    ):
+        assert check in output, output
+    shots = sorted(p.name for p in SCREENSHOTS.glob("*.png"))
+    assert shots == [
+        "01-login.png",
+        "02-studies-kana-search.png",
+        "03-studies-keyboard.png",
+        "04-studies-english.png",
+    ]

@@ -1,0 +1,156 @@
+// End-to-end check of the study browser in Debian's Chromium (playwright-core, no browser
+// download): node ui/e2e/study_browser.mjs <base-url> <user> <password> <screenshot-dir>
+//
+// Expects one study of a patient named 山田^太郎 / やまだ^たろう (tests/e2e/test_ui_study_browser.py
+// stores it, with two more studies for sorting and keyboard navigation). Prints one "ok: ..."
+// line per check; exits 1 with "FAIL: ..." on the first failure.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [base, user, password, shots] = process.argv.slice(2);
+if (!base || !user || !password || !shots) {
+  console.error("usage: study_browser.mjs <base-url> <user> <password> <screenshot-dir>");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+function check(condition, what) {
+  if (!condition) throw new Error(what);
+  console.log(`ok: ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+  // Playwright starts Chromium headless with a fresh, temporary --user-data-dir of its own.
+});
+let failed = false;
+try {
+  const context = await browser.newContext({ locale: "ja-JP", viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (err) => errors.push(String(err)));
+  page.setDefaultTimeout(10_000);
+
+  // --- login ---------------------------------------------------------------------------------
+  await page.goto(`${base}/`);
+  await page.getByLabel("ユーザー名").waitFor();
+  check(await page.locator("html").getAttribute("lang") === "ja", "Japanese browser gets the Japanese UI");
+  await page.screenshot({ path: join(shots, "01-login.png"), fullPage: true });
+  await page.getByLabel("ユーザー名").fill(user);
+  await page.getByLabel("パスワード").fill("wrong-password-123");
+  await page.getByRole("button", { name: "ログイン" }).click();
+  await page.locator("#login-error").filter({ hasText: "ログインできません" }).waitFor();
+  check(true, "a wrong password is refused with a message");
+  await page.getByLabel("パスワード").fill(password);
+  await page.getByRole("button", { name: "ログイン" }).click();
+  await page.getByRole("heading", { name: "検査一覧" }).waitFor();
+  check(page.url().endsWith("/ui/#/studies"), "login leads to the study browser");
+
+  // --- every input has a label ------------------------------------------------------------------
+  const unlabelled = await page.$$eval("main input, main select, header select", (els) =>
+    els.filter((el) => !el.labels || el.labels.length === 0).map((el) => el.id || el.name),
+  );
+  check(unlabelled.length === 0, `every input has a label (${unlabelled.join(",") || "none missing"})`);
+
+  // --- search by kana ---------------------------------------------------------------------------
+  await page.getByLabel("患者氏名（漢字・かな・ローマ字）").fill("やまだ");
+  await page.getByRole("button", { name: "検索" }).click();
+  const rows = page.locator("#studies tbody tr");
+  await rows.first().waitFor();
+  check((await rows.count()) === 1, "a kana search finds exactly the one patient's study");
+  const name = rows.first().locator("td.name .primary");
+  check((await name.textContent()) === "山田 太郎", "the row shows the kanji name");
+  check((await rows.first().locator("td.name .reading").textContent()) === "やまだ たろう", "with the kana reading");
+  await page.screenshot({ path: join(shots, "02-studies-kana-search.png"), fullPage: true });
+
+  // --- all studies: sort, keyboard navigation, paging ---------------------------------------------
+  await page.getByLabel("患者氏名（漢字・かな・ローマ字）").fill("");
+  await page.getByLabel("1ページの件数").selectOption("25");
+  await page.getByRole("button", { name: "検索" }).click();
+  await page.locator("#results-status").filter({ hasText: "1〜3 件目" }).waitFor();
+  check((await rows.count()) === 3, "an empty search lists all three studies");
+
+  await page.locator('button.sort[data-column="StudyDate"]').click();
+  const dates = await page.locator("#studies tbody tr td:nth-child(5)").allTextContents();
+  check(JSON.stringify(dates) === JSON.stringify([...dates].sort()), `sorted by study date ascending (${dates})`);
+  check(
+    (await page.locator('th:has(button[data-column="StudyDate"])').getAttribute("aria-sort")) === "ascending",
+    "the sorted column says so (aria-sort)",
+  );
+  await page.locator('button.sort[data-column="StudyDate"]').click();
+  const datesDesc = await page.locator("#studies tbody tr td:nth-child(5)").allTextContents();
+  check(JSON.stringify(datesDesc) === JSON.stringify([...dates].reverse()), "a second click sorts descending");
+
+  // Tab from the last header button into the table reaches the first row (roving tab stop).
+  await page.locator('button.sort[data-column="NumberOfStudyRelatedInstances"]').focus();
+  await page.keyboard.press("Tab");
+  const focusedIndex = () =>
+    page.evaluate(() => [...document.querySelectorAll("#studies tbody tr")].indexOf(document.activeElement));
+  check((await focusedIndex()) === 0, "Tab reaches the first row");
+  await page.keyboard.press("ArrowDown");
+  check((await focusedIndex()) === 1, "ArrowDown moves to the second row");
+  await page.keyboard.press("End");
+  check((await focusedIndex()) === 2, "End moves to the last row");
+  await page.keyboard.press("ArrowDown");
+  check((await focusedIndex()) === 2, "ArrowDown stops at the last row");
+  await page.keyboard.press("Home");
+  await page.keyboard.press("ArrowDown");
+  await page.keyboard.press("Enter");
+  const second = page.locator("#studies tbody tr").nth(1);
+  check((await second.getAttribute("aria-selected")) === "true", "Enter selects the focused row");
+  check((await focusedIndex()) === 1, "focus stays on the selected row");
+  await page.locator("#selection").waitFor();
+  await page.screenshot({ path: join(shots, "03-studies-keyboard.png"), fullPage: true });
+
+  // Filter by modality: two of the three studies are CT.
+  await page.getByLabel("モダリティ").selectOption("CT");
+  await page.getByRole("button", { name: "検索" }).click();
+  await page.locator("#results-status").filter({ hasText: "1〜2 件目" }).waitFor();
+  check(await page.locator("#page-next").isDisabled(), "no next page when everything fits");
+
+  // --- English ----------------------------------------------------------------------------------
+  await page.getByLabel("言語").selectOption("en");
+  await page.getByRole("heading", { name: "Study browser" }).waitFor();
+  check((await page.locator("html").getAttribute("lang")) === "en", "the language switch turns the UI to English");
+  await page.getByLabel("Modality").selectOption("");
+  await page.getByLabel("Patient name (kanji, kana or romaji)").fill("yamada");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.locator("#results-status").filter({ hasText: "Studies 1–1" }).waitFor();
+  check(
+    (await rows.first().locator("td.name .reading").textContent()) === "やまだ たろう / Yamada Tarou",
+    "English shows kana and romaji readings under the kanji",
+  );
+  await page.screenshot({ path: join(shots, "04-studies-english.png"), fullPage: true });
+
+  // --- logout -----------------------------------------------------------------------------------
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByLabel("User name").waitFor();
+  const after = await page.evaluate(async () => (await fetch("/api/studies")).status);
+  check(after === 401, "after logout the API refuses the browser (401)");
+  check(errors.length === 0, `no script errors (${errors.join("; ")})`);
+} catch (exc) {
+  failed = true;
+  console.log(`FAIL: ${exc instanceof Error ? exc.message : exc}`);
+  try {
+    const [ctx] = browser.contexts();
+    const [pg] = ctx ? ctx.pages() : [];
+    if (pg) await pg.screenshot({ path: join(shots, "failure.png"), fullPage: true });
+  } catch {
+    // best effort
+  }
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,99 @@
+// The only way the UI talks to raddx: its public REST API (/api) with the browser session
+// cookie (raddx_session, HttpOnly, set by POST /api/auth/login). No business logic here.
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Called when a request answers 401 (no session, or it expired). */
+let onUnauthenticated: () => void = () => {};
+export function setUnauthenticatedHandler(handler: () => void): void {
+  onUnauthenticated = handler;
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {
+    Accept: "application/json",
+    // Tells raddx this is a script, not a person's browser tab: no Basic challenge on 401
+    // (which would make the browser pop up its own login dialog).
+    "X-Requested-With": "XMLHttpRequest",
+  };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) {
+    let detail = response.statusText;
+    try {
+      const problem = (await response.json()) as { detail?: unknown };
+      if (typeof problem.detail === "string") detail = problem.detail;
+    } catch {
+      // not a problem document: keep the status text
+    }
+    if (response.status === 401 && !path.startsWith("/api/auth/login")) onUnauthenticated();
+    throw new ApiError(response.status, detail);
+  }
+  if (response.status === 204) return undefined as T;
+  return (await response.json()) as T;
+}
+
+export interface WhoAmI {
+  name: string;
+  role: string;
+  kind: string;
+  break_glass: boolean;
+  mfa_enrolment_required: boolean;
+  permissions: string[];
+}
+
+export interface PersonName {
+  Alphabetic: string | null;
+  Ideographic: string | null;
+  Phonetic: string | null;
+}
+
+export interface Study {
+  StudyInstanceUID: string;
+  StudyDate: string | null;
+  StudyTime: string | null;
+  AccessionNumber: string | null;
+  StudyID: string | null;
+  StudyDescription: string | null;
+  ReferringPhysicianName: PersonName | null;
+  PatientID: string | null;
+  PatientName: PersonName | null;
+  PatientBirthDate: string | null;
+  PatientSex: string | null;
+  ModalitiesInStudy: string[];
+  NumberOfStudyRelatedSeries: number;
+  NumberOfStudyRelatedInstances: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  limit: number;
+  offset: number;
+  next: string | null;
+}
+
+export const api = {
+  whoami: () => request<WhoAmI>("GET", "/api/auth/whoami"),
+  login: (name: string, password: string, otp?: string) =>
+    request<WhoAmI>("POST", "/api/auth/login", { name, password, otp: otp || null }),
+  logout: () => request<void>("POST", "/api/auth/logout"),
+  studies: (filters: Record<string, string>, limit: number, offset: number) => {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filters)) if (value) query.set(key, value);
+    query.set("limit", String(limit));
+    query.set("offset", String(offset));
+    return request<Page<Study>>("GET", `/api/studies?${query}`);
+  },
+};

@@ -1,0 +1,139 @@
+// Japanese and English. The language follows the browser's until the user picks one (kept in
+// localStorage). Keys not translated fall back to English.
+
+export type Lang = "ja" | "en";
+
+const en = {
+  skip: "Skip to content",
+  language: "Language",
+  logout: "Log out",
+  "login.title": "Log in to raddx",
+  "login.user": "User name",
+  "login.password": "Password",
+  "login.otp": "2FA code (if enrolled)",
+  "login.submit": "Log in",
+  "login.failed": "Login failed: {detail}",
+  "login.mfa": "This account must enrol two-factor authentication before using the browser.",
+  "nav.studies": "Studies",
+  "studies.title": "Study browser",
+  "studies.search": "Search studies",
+  "f.PatientID": "Patient ID",
+  "f.PatientName": "Patient name (kanji, kana or romaji)",
+  "f.AccessionNumber": "Accession number",
+  "f.Modality": "Modality",
+  "f.any": "Any",
+  "f.from": "Study date from",
+  "f.to": "Study date to",
+  "f.pageSize": "Rows per page",
+  "f.submit": "Search",
+  "f.clear": "Clear",
+  "c.PatientName": "Patient name",
+  "c.PatientID": "Patient ID",
+  "c.PatientBirthDate": "Birth date",
+  "c.PatientSex": "Sex",
+  "c.StudyDate": "Study date",
+  "c.ModalitiesInStudy": "Modality",
+  "c.AccessionNumber": "Accession",
+  "c.StudyDescription": "Description",
+  "c.NumberOfStudyRelatedInstances": "Images",
+  "r.caption": "Studies (sorting applies to the page shown)",
+  "r.none": "No study matches.",
+  "r.loading": "Searching…",
+  "r.range": "Studies {from}–{to}",
+  "r.prev": "Previous page",
+  "r.next": "Next page",
+  "r.error": "Search failed: {detail}",
+  "r.selected": "Selected: {name}, {date}, {desc}",
+  "r.help": "Use ↑/↓ to move between studies, Home/End for first/last, Enter to select.",
+  "sort.asc": "sorted ascending",
+  "sort.desc": "sorted descending",
+  "denied": "Your role does not allow browsing studies.",
+};
+
+type Key = keyof typeof en;
+
+const ja: Partial<Record<Key, string>> = {
+  skip: "本文へ移動",
+  language: "言語",
+  logout: "ログアウト",
+  "login.title": "raddx にログイン",
+  "login.user": "ユーザー名",
+  "login.password": "パスワード",
+  "login.otp": "二要素認証コード（登録済みの場合）",
+  "login.submit": "ログイン",
+  "login.failed": "ログインできません: {detail}",
+  "login.mfa": "このアカウントはブラウザを使う前に二要素認証の登録が必要です。",
+  "nav.studies": "検査一覧",
+  "studies.title": "検査一覧",
+  "studies.search": "検査を検索",
+  "f.PatientID": "患者ID",
+  "f.PatientName": "患者氏名（漢字・かな・ローマ字）",
+  "f.AccessionNumber": "受付番号",
+  "f.Modality": "モダリティ",
+  "f.any": "すべて",
+  "f.from": "検査日（から）",
+  "f.to": "検査日（まで）",
+  "f.pageSize": "1ページの件数",
+  "f.submit": "検索",
+  "f.clear": "クリア",
+  "c.PatientName": "患者氏名",
+  "c.PatientID": "患者ID",
+  "c.PatientBirthDate": "生年月日",
+  "c.PatientSex": "性別",
+  "c.StudyDate": "検査日",
+  "c.ModalitiesInStudy": "モダリティ",
+  "c.AccessionNumber": "受付番号",
+  "c.StudyDescription": "検査内容",
+  "c.NumberOfStudyRelatedInstances": "画像数",
+  "r.caption": "検査（並べ替えは表示中のページ内）",
+  "r.none": "該当する検査はありません。",
+  "r.loading": "検索中…",
+  "r.range": "{from}〜{to} 件目",
+  "r.prev": "前のページ",
+  "r.next": "次のページ",
+  "r.error": "検索できません: {detail}",
+  "r.selected": "選択中: {name}、{date}、{desc}",
+  "r.help": "↑/↓ で検査を移動、Home/End で先頭/末尾、Enter で選択します。",
+  "sort.asc": "昇順",
+  "sort.desc": "降順",
+  "denied": "このロールでは検査一覧を閲覧できません。",
+};
+
+const STORAGE_KEY = "raddx.lang";
+
+function initialLang(): Lang {
+  const saved = localStorage.getItem(STORAGE_KEY);
+  if (saved === "ja" || saved === "en") return saved;
+  const preferred = navigator.languages?.length ? navigator.languages : [navigator.language];
+  for (const tag of preferred) {
+    if (tag.toLowerCase().startsWith("ja")) return "ja";
+    if (tag.toLowerCase().startsWith("en")) return "en";
+  }
+  return "en";
+}
+
+let current: Lang = initialLang();
+
+export function lang(): Lang {
+  return current;
+}
+
+export function setLang(value: Lang): void {
+  current = value;
+  localStorage.setItem(STORAGE_KEY, value);
+  document.documentElement.lang = value;
+}
+
+export function t(key: Key, params: Record<string, string | number> = {}): string {
+  const text = (current === "ja" ? ja[key] : undefined) ?? en[key];
+  return text.replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? ""));
+}
+
+/** Fill every element carrying data-i18n under ``root`` with its text. */
+export function translate(root: ParentNode = document): void {
+  for (const el of root.querySelectorAll<HTMLElement>("[data-i18n]")) {
+    el.textContent = t(el.dataset.i18n as Key);
+  }
+}
+
+export type { Key };

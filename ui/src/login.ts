@@ -1,0 +1,58 @@
+import { api, ApiError, type WhoAmI } from "./api";
+import { h } from "./dom";
+import { t } from "./i18n";
+
+/** The login form; calls ``done`` with the new principal. */
+export function renderLogin(main: HTMLElement, done: (who: WhoAmI) => void): void {
+  const error = h("p", { id: "login-error", class: "error", role: "alert" });
+  const user = h("input", { id: "login-user", name: "username", autocomplete: "username", required: true });
+  const password = h("input", {
+    id: "login-password",
+    name: "password",
+    type: "password",
+    autocomplete: "current-password",
+    required: true,
+  });
+  const otp = h("input", {
+    id: "login-otp",
+    name: "otp",
+    inputmode: "numeric",
+    autocomplete: "one-time-code",
+  });
+  const submit = h("button", { type: "submit" }, t("login.submit"));
+  const form = h(
+    "form",
+    { class: "login", "aria-labelledby": "login-title" },
+    h("h1", { id: "login-title" }, t("login.title")),
+    h("label", { for: "login-user" }, t("login.user")),
+    user,
+    h("label", { for: "login-password" }, t("login.password")),
+    password,
+    h("label", { for: "login-otp" }, t("login.otp")),
+    otp,
+    submit,
+    error,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    submit.disabled = true;
+    try {
+      const who = await api.login(user.value, password.value, otp.value);
+      if (who.mfa_enrolment_required) {
+        error.textContent = t("login.mfa");
+        return;
+      }
+      done(who);
+    } catch (exc) {
+      const detail = exc instanceof ApiError ? exc.message : String(exc);
+      error.textContent = t("login.failed", { detail });
+      password.value = "";
+      password.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  main.replaceChildren(form);
+  user.focus();
+}

@@ -1,0 +1,73 @@
+// raddx web application shell: who is logged in, the language switch, hash routes.
+import "./style.css";
+import { api, setUnauthenticatedHandler, type WhoAmI } from "./api";
+import { h } from "./dom";
+import { lang, setLang, t, translate, type Lang } from "./i18n";
+import { renderLogin } from "./login";
+import { renderStudies } from "./studies";
+
+const main = document.querySelector<HTMLElement>("#main")!;
+const nav = document.querySelector<HTMLElement>("#nav")!;
+const who = document.querySelector<HTMLElement>("#who")!;
+const logout = document.querySelector<HTMLButtonElement>("#logout")!;
+const langSelect = document.querySelector<HTMLSelectElement>("#lang")!;
+
+let principal: WhoAmI | null = null;
+
+function renderChrome(): void {
+  document.documentElement.lang = lang();
+  langSelect.value = lang();
+  translate();
+  who.textContent = principal ? `${principal.name} (${principal.role})` : "";
+  logout.hidden = principal === null;
+  nav.replaceChildren(
+    ...(principal ? [h("a", { href: "#/studies", "aria-current": "page" }, t("nav.studies"))] : []),
+  );
+}
+
+function route(): void {
+  renderChrome();
+  if (principal === null) {
+    renderLogin(main, (p) => {
+      principal = p;
+      if (location.hash !== "#/studies") location.hash = "#/studies";
+      else route();
+    });
+    return;
+  }
+  renderStudies(main);
+}
+
+setUnauthenticatedHandler(() => {
+  principal = null;
+  route();
+});
+
+langSelect.addEventListener("change", () => {
+  setLang(langSelect.value as Lang);
+  route();
+});
+
+logout.addEventListener("click", async () => {
+  try {
+    await api.logout();
+  } finally {
+    principal = null;
+    route();
+  }
+});
+
+window.addEventListener("hashchange", route);
+
+async function start(): Promise<void> {
+  setLang(lang());
+  try {
+    const me = await api.whoami();
+    principal = me.mfa_enrolment_required ? null : me;
+  } catch {
+    principal = null;
+  }
+  route();
+}
+
+void start();

@@ -1,0 +1,19 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vite";
+
+// Served by raddx's own FastAPI process at /ui/ (src/raddx/web/ui.py); `npm run dev` proxies
+// the API to a raddx on :8080 so the session cookie stays same-origin.
+export default defineConfig({
+  base: "/ui/",
+  build: {
+    outDir: fileURLToPath(new URL("../src/raddx/web/ui_dist", import.meta.url)),
+    emptyOutDir: true,
+    target: "es2022",
+  },
+  server: {
+    proxy: {
+      "/api": "http://127.0.0.1:8080",
+      "/dicom-web": "http://127.0.0.1:8080",
+    },
+  },
+});
