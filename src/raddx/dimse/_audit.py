@@ -34,6 +34,7 @@ __all__ = [
     "association_started",
     "instance_refused",
     "instance_stored",
+    "procedure_step",
     "query",
     "retrieve",
 ]
@@ -243,3 +244,28 @@ def retrieve(
             outcome_description=f"{failed} sub-operation(s) failed" if failed else None,
         )
     record(event)
+
+
+def procedure_step(*, calling_ae_title: str, host: str | None, dataset: Any, created: bool) -> None:
+    """An MPPS N-CREATE (``created``, action C) or N-SET (U): Procedure Record (PS3.15
+    A.5.3.15), naming the patient and the studies the request carries (an N-SET usually
+    carries neither)."""
+    patient_id = dataset.get("PatientID") if dataset is not None else None
+    patient = (
+        PatientRef(str(patient_id), str(dataset.get("PatientName") or "") or None)
+        if patient_id
+        else None
+    )
+    studies = []
+    for item in (dataset.get("ScheduledStepAttributesSequence") or []) if dataset else []:
+        uid = item.get("StudyInstanceUID")
+        if uid and all(s.study_instance_uid != str(uid) for s in studies):
+            studies.append(StudyRef(str(uid)))
+    record(
+        audit_events.procedure_record(
+            action=EventActionCodeValues.CREATE if created else EventActionCodeValues.UPDATE,
+            user=peer(calling_ae_title, host),
+            patient=patient,
+            studies=studies,
+        )
+    )

@@ -34,6 +34,7 @@ from pynetdicom.dimse_primitives import N_CREATE, N_SET
 from pynetdicom.events import Event
 from sqlalchemy.orm import sessionmaker
 
+from raddx.dimse import _audit as dimse_audit
 from raddx.dimse.mpps_forward import event_detail
 from raddx.dimse.status import status_dataset
 from raddx.errors import Conflict, InvalidInput, NotFound
@@ -163,6 +164,12 @@ def handle_n_create(
     except Exception:
         log.exception("MPPS N-CREATE failed calling_ae=%s", calling)
         return status_dataset(PROCESSING_FAILURE, "internal error; see server log"), None
+    dimse_audit.procedure_step(
+        calling_ae_title=calling,
+        host=event.assoc.requestor.address,
+        dataset=attributes,
+        created=True,
+    )
     if not request.AffectedSOPInstanceUID:
         attributes.AffectedSOPInstanceUID = uid  # pynetdicom moves it into the response
     return SUCCESS, attributes
@@ -206,6 +213,12 @@ def handle_n_set(
     except Exception:
         log.exception("MPPS N-SET failed calling_ae=%s", calling)
         return status_dataset(PROCESSING_FAILURE, "internal error; see server log"), None
+    dimse_audit.procedure_step(
+        calling_ae_title=calling,
+        host=event.assoc.requestor.address,
+        dataset=changes,
+        created=False,
+    )
     return SUCCESS, changes
 
 

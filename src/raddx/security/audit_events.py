@@ -17,6 +17,7 @@ Export (A.5.3.4)                  110106  R       source 110153; media 110154
 Import (A.5.3.5)                  110107  C       destination 110152; media 110155
 Order Record (A.5.3.13)           110109  C/R/U/D user/process
 Patient Record (A.5.3.14)         110110  C/R/U/D user/process
+Procedure Record (A.5.3.15)       110111  C/U     MPPS N-CREATE / N-SET
 Query (A.5.3.10)                  110112  E       querier 110153, raddx responder 110152
 Security Alert (A.5.3.11)         110113  E       reporter; type 110126…110142
 User Authentication (A.5.3.12)    110114  E       user (requestor); type 110122/110123
@@ -52,6 +53,7 @@ __all__ = [
     "instances_transferred",
     "order_record",
     "patient_record",
+    "procedure_record",
     "query",
     "security_alert",
     "study_deleted",
@@ -381,4 +383,24 @@ def patient_record(
     HL7 ADT)."""
     return _record_event(
         EventIDValues.PATIENT_RECORD, action, user, patient, outcome, outcome_description
+    )
+
+
+def procedure_record(
+    *,
+    action: EventActionCodeValues,
+    user: ActiveParticipant,
+    patient: PatientRef | None,
+    studies: Iterable[StudyRef],
+    outcome: Outcome = Outcome.SUCCESS,
+) -> AuditEvent:
+    """A procedure step was created or updated (PS3.15 A.5.3.15; MPPS N-CREATE is C,
+    N-SET is U)."""
+    return AuditEvent(
+        event_id=EventIDValues.PROCEDURE_RECORD,
+        action=action,
+        outcome=outcome,
+        participants=(user,),
+        patients=_patients(patient),
+        studies=tuple(studies),
     )
