@@ -147,11 +147,20 @@ def to_fhir_bundle(record: ReportRecord) -> dict[str, Any]:
     order_id = _uuid(key, "order")
     resources.append(_service_request(record.order, order_id, subject, key))
     study_refs = []
+    media: list[dict[str, Any]] = []
     for n, study in enumerate(record.studies):
         sid = _uuid(key, "study", n)
         study_refs.append({"reference": f"urn:uuid:{sid}"})
         images = [k for k in record.key_images if k.study_uid == study.study_uid]
         resources.append(_imaging_study(study, images, sid, subject))
+        for image in images:
+            # JP Core: DiagnosticReport.media lists the key images (media.link Must Support).
+            mid = _uuid(key, "media", image.sop_uid, image.frame or "")
+            resources.append(_media(image, mid, sid, subject))
+            item: dict[str, Any] = {"link": {"reference": f"urn:uuid:{mid}"}}
+            if image.comment:
+                item["comment"] = image.comment
+            media.append(item)
     performers, interpreters, institution = [], [], []
     if record.author is not None:
         aid = _uuid(key, "author")
@@ -188,6 +197,7 @@ def to_fhir_bundle(record: ReportRecord) -> dict[str, Any]:
     report["performer"] = performers
     report["resultsInterpreter"] = interpreters
     report["result"] = results
+    report["media"] = media
     report = {k: v for k, v in report.items() if v not in ([], None, "")}
     entries = [report, *resources]
     return {
@@ -367,6 +377,30 @@ def _imaging_study(
         )
     if series:
         resource["series"] = series
+    return resource
+
+
+def _media(image: KeyImage, mid: str, sid: str, subject: dict[str, str]) -> dict[str, Any]:
+    """A key image as the Media that ``DiagnosticReport.media.link`` needs: the DICOM
+    instance by its SOP Instance UID, part of its ImagingStudy (the series, class and frame
+    travel in the ImagingStudy, which the reader takes them from)."""
+    content: dict[str, Any] = {
+        "contentType": "application/dicom",
+        "url": f"urn:oid:{image.sop_uid}",
+    }
+    if image.comment:
+        content["title"] = image.comment
+    resource: dict[str, Any] = {
+        "resourceType": "Media",
+        "id": mid,
+        "identifier": [{"system": _DICOM_UID, "value": f"urn:oid:{image.sop_uid}"}],
+        "partOf": [{"reference": f"urn:uuid:{sid}"}],
+        "status": "completed",
+        "subject": subject,
+        "content": content,
+    }
+    if image.frame is not None:
+        resource["frames"] = 1
     return resource
 
 

@@ -48,7 +48,7 @@ REPORT_STATUSES = {
     "cancelled", "entered-in-error", "unknown",
 }  # fmt: skip
 #: Must Support elements of JP_DiagnosticReport_Radiology the record always has data for
-#: (``media`` and ``presentedForm`` are MS too, carried when there is a rendering).
+#: (``media.link`` is MS too, checked below; ``presentedForm`` when there is a rendering).
 REPORT_MUST_SUPPORT = (
     "text", "basedOn", "category", "subject", "effectiveDateTime", "issued", "performer",
     "resultsInterpreter", "result", "imagingStudy", "conclusion",
@@ -114,6 +114,12 @@ def test_diagnostic_report_meets_jp_diagnosticreport_radiology(name: str) -> Non
         refs = report[element] if isinstance(report[element], list) else [report[element]]
         kinds = {by_url[r["reference"]]["resourceType"] for r in refs}
         assert kinds <= allowed, f"{element} refers to {kinds - allowed}"
+    # media: the key images (JP Core: キーイメージ), each link a Media of the DICOM instance.
+    linked = [by_url[m["link"]["reference"]] for m in report["media"]]
+    assert [m["resourceType"] for m in linked] == ["Media"] * len(record.key_images)
+    assert [m["content"]["url"] for m in linked] == [
+        f"urn:oid:{k.sop_uid}" for k in record.key_images
+    ]
     assert report["conclusion"] == record.sections.impression
     assert record.sections.findings.splitlines()[0] in report["text"]["div"]
 
