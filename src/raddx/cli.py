@@ -23,6 +23,7 @@ from raddx.reports.cli import report_app
 from raddx.ris.cli import order_app
 from raddx.ris.jj1017_cli import jj1017_app
 from raddx.ris.worklist_cli import reconcile_app, worklist_app
+from raddx.security.accounts_cli import token_app, user_app
 from raddx.security.audit_cli import audit_app
 from raddx.security.security_cli import security_app
 
@@ -45,6 +46,8 @@ app.add_typer(jj1017_app, name="jj1017")
 app.add_typer(hl7_app, name="hl7")
 app.add_typer(audit_app, name="audit")
 app.add_typer(security_app, name="security")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 
 
 @app.callback()

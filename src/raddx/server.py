@@ -17,9 +17,11 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -133,7 +135,7 @@ def serve(settings: Settings) -> int:
     mllp_tls = _start_mllp(settings, services, tls=True)
     outbox = OutboxWorker(settings, services.session_factory)  # HL7 out, MPPS forwarding
     outbox.start()
-    http = _HttpDoors(settings, create_app(services))
+    http = _HttpDoors(settings, _web_app(settings, services))
     log.info(
         "raddx ready ae_title=%s dicom=%s:%d dicom_tls=%s http=%s https=%s hl7=%s "
         "dicom_workers=%d storage=%s",
@@ -171,6 +173,27 @@ def serve(settings: Settings) -> int:
             services.close()  # writes the queued audit events first
     log.info("raddx stopped")
     return 0
+
+
+def _web_app(settings: Settings, services: Services) -> Any:
+    """The HTTP door's app. On first start (no user yet) print the one-time setup code on
+    the console: whoever started the server creates the first admin with it (issue 9; there
+    is no default password anywhere)."""
+    app = create_app(services)
+    code = app.state.setup_code
+    if code is not None:
+        host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
+        print(
+            "raddx: no user exists yet. Create the administrator with this one-time code:\n"
+            f"  setup code: {code}\n"
+            f"  curl -X POST http://{host}:{settings.http_port}/api/auth/setup "
+            "-H 'Content-Type: application/json' \\\n"
+            f'    -d \'{{"code": "{code}", "name": "admin", "password": "<13+ characters>"}}\'\n'
+            "  (or on this machine: raddx user add admin --role admin)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return app
 
 
 def _start_mllp(settings: Settings, services: Services, *, tls: bool = False) -> MllpServer | None:

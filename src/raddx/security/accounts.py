@@ -240,8 +240,8 @@ def set_password(
     rules: AccountRules,
     clock: Clock = utc_now,
 ) -> None:
-    """Change a user's password; the current one and the last ``rules.password.history``
-    are refused.
+    """Change a user's password; the current one and the ``rules.password.history`` before
+    it are refused.
 
     Raises
     ------
@@ -259,12 +259,16 @@ def set_password(
         )
     )
     keep = max(rules.password.history, 0)
-    previous = [user.password_hash, *(h.password_hash for h in history[: max(keep - 1, 0)])]
+    previous = [user.password_hash, *(h.password_hash for h in history[:keep])]
     check_password(password, rules=rules.password, user_name=name, previous_hashes=previous)
     now = clock()
-    session.add(
-        SecurityPasswordHistory(user_fk=user.id, password_hash=user.password_hash, created_at=now)
-    )
+    # The current hash joins the history, which keeps the last ``keep`` of them.
+    if keep:
+        session.add(
+            SecurityPasswordHistory(
+                user_fk=user.id, password_hash=user.password_hash, created_at=now
+            )
+        )
     for old in history[max(keep - 1, 0) :]:
         session.delete(old)
     user.password_hash = hash_password(password)

@@ -1,0 +1,233 @@
+"""``raddx user`` and ``raddx token``: accounts and API tokens for operators and scripts.
+
+Passwords are read from standard input (never from the command line, where ``ps`` and the
+shell history would show them). A token's text is printed once, when it is created; only its
+SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.orm import Session
+
+from raddx._cli_options import DatabaseUrl, DataDir, load_cli_settings
+from raddx.errors import RaddxError
+
+__all__ = ["token_app", "user_app"]
+
+T = TypeVar("T")
+
+user_app = typer.Typer(
+    help="User accounts: add (password from stdin), list, disable, enable, unlock, reset 2FA.",
+    no_args_is_help=True,
+)
+token_app = typer.Typer(
+    help="API tokens for machine clients (Bearer, or Basic with the token as password).",
+    no_args_is_help=True,
+)
+
+
+@contextmanager
+def _unit_of_work(data_dir: Any, database_url: Any) -> Iterator[tuple[Session, Any, Any]]:
+    """A session in a transaction, the policy and the account rules of the configuration."""
+    from raddx.security import load_policy, rules_from_settings
+    from raddx.services import Services
+
+    settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
+    services = Services.from_settings(settings)
+    try:
+        with services.session_factory() as s, s.begin():
+            yield s, load_policy(settings.security_policy_file), rules_from_settings(settings)
+    finally:
+        services.close()
+
+
+def _run(data_dir: Any, database_url: Any, action: Callable[[Session, Any, Any], T]) -> T:
+    """Run ``action`` in one unit of work; a refusal prints its reason and exits 1."""
+    try:
+        with _unit_of_work(data_dir, database_url) as (s, policy, rules):
+            return action(s, policy, rules)
+    except RaddxError as exc:
+        typer.echo(f"raddx: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            typer.echo("raddx: the passwords differ", err=True)
+            raise typer.Exit(1)
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="User name (what they log in with).")],
+    role: Annotated[
+        str,
+        typer.Option(help="viewer, technologist, radiologist, admin, auditor or service."),
+    ],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a user; the password is read from standard input (first line), or asked twice
+    on a terminal. Exit 1 if the name is taken, the role unknown or the password refused by
+    the policy (too short, equal to the name)."""
+    from raddx.security import accounts
+
+    password = _read_password()
+    _run(
+        data_dir,
+        database_url,
+        lambda s, policy, rules: accounts.create_user(
+            session=s, name=name, role=role, password=password, policy=policy, rules=rules.accounts
+        ),
+    )
+    typer.echo(f"user {name} created with role {role}")
+
+
+@user_app.command("list")
+def user_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """One line per user: name, role, state (active, disabled, locked until …), 2FA."""
+    from raddx.security import accounts
+
+    users = _run(data_dir, database_url, lambda s, p, r: accounts.list_users(session=s))
+    for u in users:
+        state = "disabled" if u.disabled else "active"
+        if u.locked_until is not None:
+            state += f", locked until {u.locked_until.isoformat(timespec='seconds')}"
+        totp = "2fa" if u.totp_enrolled else "no-2fa"
+        typer.echo(f"{u.name}\t{u.role}\t{state}\t{totp}")
+
+
+def _set_disabled(name: str, disabled: bool, data_dir: Any, database_url: Any) -> None:
+    from raddx.security import accounts
+
+    _run(
+        data_dir,
+        database_url,
+        lambda s, p, r: accounts.set_disabled(session=s, name=name, disabled=disabled),
+    )
+
+
+@user_app.command("disable")
+def user_disable(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Disable a user: no login, and their open sessions end at their next request."""
+    _set_disabled(name, True, data_dir, database_url)
+    typer.echo(f"user {name} disabled")
+
+
+@user_app.command("enable")
+def user_enable(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Enable a disabled user again."""
+    _set_disabled(name, False, data_dir, database_url)
+    typer.echo(f"user {name} enabled")
+
+
+@user_app.command("unlock")
+def user_unlock(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """End a lockout after repeated failed logins now (it also ends by itself)."""
+    from raddx.security import accounts
+
+    _run(data_dir, database_url, lambda s, p, r: accounts.unlock(session=s, name=name))
+    typer.echo(f"user {name} unlocked")
+
+
+@user_app.command("password")
+def user_password(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Set a user's password (read from standard input); the last N are refused."""
+    from raddx.security import accounts
+
+    password = _read_password()
+    _run(
+        data_dir,
+        database_url,
+        lambda s, p, r: accounts.set_password(
+            session=s, name=name, password=password, rules=r.accounts
+        ),
+    )
+    typer.echo(f"password of {name} changed")
+
+
+@user_app.command("reset-2fa")
+def user_reset_2fa(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Remove a user's 2FA (lost phone, no recovery code left); they enrol again at login."""
+    from raddx.security import accounts
+
+    _run(data_dir, database_url, lambda s, p, r: accounts.reset_totp(session=s, name=name))
+    typer.echo(f"2FA of {name} removed")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="Token name (who or what uses it).")],
+    role: Annotated[
+        str, typer.Option(help="The token's role (least privilege: viewer by default).")
+    ] = "viewer",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API token and print it (once: it cannot be shown again). Clients send it as
+    ``Authorization: Bearer <token>``, or as the password of HTTP Basic."""
+    from raddx.security import tokens
+
+    text = _run(
+        data_dir,
+        database_url,
+        lambda s, policy, r: tokens.create_token(session=s, name=name, role=role, policy=policy),
+    )
+    typer.echo(text)
+
+
+@token_app.command("list")
+def token_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """One line per token: name, role, created, state (never the token itself)."""
+    from raddx.security import tokens
+
+    rows = _run(data_dir, database_url, lambda s, p, r: tokens.list_tokens(session=s))
+    for t in rows:
+        state = "revoked" if t.revoked else "active"
+        typer.echo(f"{t.name}\t{t.role}\t{t.created_at.isoformat(timespec='seconds')}\t{state}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="Token name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a token for good. A running server may accept it for up to
+    ``auth_cache_seconds`` more (its in-memory cache of recent successes)."""
+    from raddx.security import tokens
+
+    _run(data_dir, database_url, lambda s, p, r: tokens.revoke_token(session=s, name=name))
+    typer.echo(f"token {name} revoked")
