@@ -7,10 +7,10 @@ modalities as DICOM codes, ``conclusion`` = impression), one Observation per tex
 (findings 18782-3, impression 19005-8, the others by their PS3.20 section LOINC code), one per
 addendum (55107-7), Patient (names with the ISO 21090 representation extension IDE/SYL/ABC),
 ServiceRequest (placer/filler/accession identifiers), one ImagingStudy per study (Study UID as
-``urn:oid:``; key images as series/instances), Practitioners (author = ``performer``,
-verifier = ``resultsInterpreter``) and the institution as an Organization (referenced from
-an extension: JP Core allows only Practitioners as ``performer``; bundles that name it as a
-performer are still read).
+``urn:oid:``; key images as series/instances, and as Media for ``media``), Practitioners
+(author = ``performer``, verifier = ``resultsInterpreter``) and the institution as an
+Organization (referenced from an extension: JP Core allows only Practitioners as
+``performer``; bundles that name it as a performer are still read).
 
 JP Core facts (jami-fhir-jp-wg/jp-core-v1x, JP_DiagnosticReport_Radiology.fsh and
 JP_Observation_Radiology_*.fsh; checked in tests/unit/reports/formats/test_report_fhir_jp_core.py):
