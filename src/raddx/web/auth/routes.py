@@ -15,8 +15,18 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from raddx.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
-from raddx.security import PENDING_MFA_ROLE, Authenticator, Principal, accounts, sessions, totp
+from raddx.security import (
+    PENDING_MFA_ROLE,
+    Authenticator,
+    Principal,
+    accounts,
+    audit_events,
+    sessions,
+    totp,
+)
 from raddx.security.accounts import LoginOutcome
+from raddx.security.audit import EventOutcomeIndicatorValues, EventTypeCodeValues, record
+from raddx.web import _audit as web_audit
 from raddx.web.api._models import Problem
 from raddx.web.auth._require import SELF_ACTION, SESSION_COOKIE, CurrentPrincipal, public, require
 from raddx.web.deps import ServicesDep
@@ -159,6 +169,14 @@ def login(
             cookie = sessions.start_session(
                 session=s, user_name=result.name, host=host, clock=auth.clock
             )
+    # User Authentication (PS3.15 A.5.3.12): every attempt, refused ones with why (no secret).
+    web_audit.authentication(
+        request,
+        body.name,
+        login=True,
+        success=cookie is not None,
+        reason=None if cookie is not None else result.outcome.value,
+    )
     if result.outcome is LoginOutcome.LOCKED:
         raise Unauthenticated("account locked after repeated failures; try again later")
     if result.outcome is LoginOutcome.MFA_REQUIRED:
@@ -204,6 +222,8 @@ def logout(request: Request, services: ServicesDep, auth: AuthDep) -> Response:
     if cookie:
         with services.session_factory() as s, s.begin():
             sessions.end_session(session=s, text=cookie, clock=auth.clock)
+        principal = getattr(request.state, "principal", None)
+        web_audit.authentication(request, getattr(principal, "name", ""), login=False)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -281,4 +301,14 @@ def break_glass(
             rules=auth.rules.sessions,
             clock=auth.clock,
         )
+    # Security Alert, Emergency Override Started (PS3.15 A.5.3.11, EventTypeCode 110127).
+    record(
+        audit_events.security_alert(
+            alert=EventTypeCodeValues.EMERGENCY_OVERRIDE_STARTED,
+            reporter=web_audit.requester(request),
+            description=f"break-glass until {until.isoformat()}: {body.reason}",
+            subject=principal.name,
+            outcome=EventOutcomeIndicatorValues.SUCCESS,
+        )
+    )
     return BreakGlassOut(until=until)
