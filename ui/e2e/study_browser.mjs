@@ -120,6 +120,25 @@ try {
   await page.locator("#results-status").filter({ hasText: "1〜2 件目" }).waitFor();
   check(await page.locator("#page-next").isDisabled(), "no next page when everything fits");
 
+  // --- the other search fields --------------------------------------------------------------
+  const search = async (fields, expectedRows, what) => {
+    await page.getByRole("button", { name: "クリア" }).click();
+    for (const [label, value] of fields) {
+      const input = page.getByLabel(label);
+      if ((await input.evaluate((el) => el.tagName)) === "SELECT") await input.selectOption(value);
+      else await input.fill(value);
+    }
+    await page.getByRole("button", { name: "検索" }).click();
+    await page.locator("#results-status").filter({ hasText: `1〜${expectedRows} 件目` }).waitFor();
+    check((await rows.count()) === expectedRows, what);
+  };
+  await search([["検査日（から）", "2026-01-01"], ["検査日（まで）", "2026-12-31"]], 2, "a date range finds the 2026 studies");
+  await search([["検査日（まで）", "2025-12-31"]], 1, "an open-start date range finds the 2025 study");
+  await search([["患者ID", "JP003"]], 1, "a patient ID search finds that patient");
+  check((await name.textContent()) === "鈴木 花子", "the patient ID search shows that patient's kanji name");
+  await search([["受付番号", "ACC-CT-1"]], 1, "an accession number search finds that study");
+  await search([["患者氏名（漢字・かな・ローマ字）", "山田"]], 1, "a kanji search finds the patient");
+
   // --- English ----------------------------------------------------------------------------------
   await page.getByLabel("言語").selectOption("en");
   await page.getByRole("heading", { name: "Study browser" }).waitFor();
@@ -137,8 +156,12 @@ try {
   // --- logout -----------------------------------------------------------------------------------
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByLabel("User name").waitFor();
-  const after = await page.evaluate(async () => (await fetch("/api/studies")).status);
-  check(after === 401, "after logout the API refuses the browser (401)");
+  const after = await page.evaluate(async () => {
+    const r = await fetch("/api/studies", { headers: { "X-Requested-With": "XMLHttpRequest" } });
+    return { status: r.status, challenge: r.headers.get("www-authenticate") };
+  });
+  check(after.status === 401, "after logout the API refuses the browser (401)");
+  check(!/basic/i.test(after.challenge ?? ""), "no Basic challenge to the application (no browser password pop-up)");
   check(errors.length === 0, `no script errors (${errors.join("; ")})`);
 } catch (exc) {
   failed = true;

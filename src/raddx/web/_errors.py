@@ -43,6 +43,16 @@ log = logging.getLogger(__name__)
 
 #: The challenges of every 401 answer.
 WWW_AUTHENTICATE = 'Bearer realm="raddx", Basic realm="raddx", charset="UTF-8"'
+#: The challenge of a 401 to the web application's scripts (``X-Requested-With:
+#: XMLHttpRequest``): a Basic challenge would make the browser pop up its own password dialog
+#: over the application's login page.
+WWW_AUTHENTICATE_SCRIPT = 'Bearer realm="raddx"'
+
+
+def _challenge(request: Request) -> str:
+    if request.headers.get("x-requested-with", "").lower() == "xmlhttprequest":
+        return WWW_AUTHENTICATE_SCRIPT
+    return WWW_AUTHENTICATE
 
 
 class NotAcceptable(RaddxError):
@@ -104,7 +114,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         log.warning("request failed path=%s error=%s", request.url.path, type(exc).__name__)
     # RFC 9110 11.6.1: a 401 names the schemes that would work (API token as Bearer, or
     # user/password or token in Basic).
-    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else None
+    headers = {"WWW-Authenticate": _challenge(request)} if status == 401 else None
     return problem(status, str(exc), headers=headers)
 
 

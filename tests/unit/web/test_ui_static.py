@@ -81,3 +81,13 @@ def test_unbuilt_application_says_how_to_build_it(
 
 def test_the_api_behind_the_application_still_needs_a_login(client: TestClient) -> None:
     assert client.get("/api/studies").status_code == 401
+
+
+def test_scripts_get_no_basic_challenge(client: TestClient) -> None:
+    # A Basic challenge would make the browser pop up its own password dialog over the
+    # application's login page; machine clients still learn both schemes.
+    script = client.get("/api/studies", headers={"X-Requested-With": "XMLHttpRequest"})
+    assert script.status_code == 401
+    assert script.headers["www-authenticate"] == 'Bearer realm="raddx"'
+    machine = client.get("/api/studies")
+    assert "Basic" in machine.headers["www-authenticate"]
