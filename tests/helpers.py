@@ -118,7 +118,8 @@ class HttpServer:
         self.token = api_token(services)
         self.base_url = f"http://{host}:{port}"
         self.url = f"http://token:{self.token}@{host}:{port}"
-        config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
+        self.app = create_app(services)
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
