@@ -61,22 +61,24 @@ def security_alert(
     *,
     subject: str | None = None,
     restricted_function: bool = False,
+    object_changed: bool = False,
     **fields: object,
 ) -> None:
     """Report a security-relevant refusal: logged at WARNING and recorded in the audit trail
     as a Security Alert (PS3.15 A.5.3.11, EventID 110113) with EventTypeCode 110126 Node
     Authentication (a refused node or handshake) or, with ``restricted_function``, 110132 Use
-    of Restricted Function (a service the peer may not use). ``subject`` names the node
-    (e.g. the calling AE title or the peer address)."""
+    of Restricted Function (a service the peer may not use), or, with ``object_changed``,
+    110135 Object Security Attributes Changed (a stored object failed its fixity check).
+    ``subject`` names the node (e.g. the calling AE title or the peer address) or object."""
     from raddx.security import audit, audit_events
 
     detail = " ".join(f"{key}={value}" for key, value in fields.items())
     log.warning("security alert: %s subject=%s %s", description, subject, detail)
-    alert = (
-        audit.EventTypeCodeValues.USE_OF_RESTRICTED_FUNCTION
-        if restricted_function
-        else audit.EventTypeCodeValues.NODE_AUTHENTICATION
-    )
+    alert = audit.EventTypeCodeValues.NODE_AUTHENTICATION
+    if restricted_function:
+        alert = audit.EventTypeCodeValues.USE_OF_RESTRICTED_FUNCTION
+    elif object_changed:
+        alert = audit.EventTypeCodeValues.OBJECT_SECURITY_ATTRIBUTES_CHANGED
     audit.record(
         audit_events.security_alert(
             alert=alert,
