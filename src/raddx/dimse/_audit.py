@@ -256,7 +256,7 @@ def procedure_step(*, calling_ae_title: str, host: str | None, dataset: Any, cre
         if patient_id
         else None
     )
-    studies = []
+    studies: list[StudyRef] = []
     for item in (dataset.get("ScheduledStepAttributesSequence") or []) if dataset else []:
         uid = item.get("StudyInstanceUID")
         if uid and all(s.study_instance_uid != str(uid) for s in studies):

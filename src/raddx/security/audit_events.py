@@ -298,7 +298,7 @@ def security_alert(
 ) -> AuditEvent:
     """A security-relevant event (PS3.15 A.5.3.11): a refused node, a configuration or role
     change, break-glass. ``subject`` names what it concerns (e.g. a user or an AE title)."""
-    objects = ()
+    objects: tuple[ParticipantObject, ...] = ()
     if subject:
         objects = (
             ParticipantObject(

@@ -49,4 +49,5 @@ def study_of(session_factory: sessionmaker[Any], level: str, uid: str) -> str | 
             .where(Instance.sop_instance_uid == uid)
         )
     with session_factory() as session:
-        return session.scalars(stmt.limit(1)).first()
+        found: str | None = session.scalars(stmt.limit(1)).first()
+        return found
