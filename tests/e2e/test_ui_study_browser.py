@@ -1,8 +1,8 @@
 """The web application's study browser in a real browser (issue 10): raddx over real HTTP,
 a real user logging in with a password (session cookie), Debian's Chromium driven by
 playwright-core (``ui/e2e/study_browser.mjs``): kana search shows the kanji name, sorting,
-keyboard navigation of the list, labels, Japanese/English, logout. Screenshots of each page
-go to ``build/e2e-screenshots/``.
+keyboard navigation of the list, labels, the study page with series thumbnails, paging,
+Japanese/English, logout. Screenshots of each page go to ``build/e2e-screenshots/``.
 
 Skips when node, Chromium, the built UI (``make ui``) or ui/node_modules is missing, unless
 ``RADDX_REQUIRE_E2E=1`` (CI), which turns the skip into a failure.
@@ -87,6 +87,8 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
         patient_name="Suzuki^Hanako=鈴木^花子=すずき^はなこ",
         accession="ACC-CT-3",
     )
+    for n in range(1, 12):  # for paging: 11 studies, ten per page
+        _study(services, "20240101", patient_id=f"FILL{n:02d}", patient_name=f"Fill^{n:02d}")
     base = bare_url(http_url)
     # The application is served by the same process, without credentials.
     page = httpx.get(f"{base}/ui/")
@@ -109,7 +111,10 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
     for check in (
         "ok: a wrong password is refused with a message",
         "ok: the row shows the kanji name",
-        "ok: Enter selects the focused row",
+        "ok: Space selects the focused row",
+        "ok: Enter opens the study's page",
+        "ok: the series thumbnail loads, with alt text",
+        "ok: the next page holds the eleventh study",
         "ok: every input has a label",
         "ok: after logout the API refuses the browser (401)",
     ):
@@ -119,5 +124,6 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
         "01-login.png",
         "02-studies-kana-search.png",
         "03-studies-keyboard.png",
-        "04-studies-english.png",
+        "04-study-detail.png",
+        "05-studies-english.png",
     ]

@@ -75,12 +75,12 @@ try {
   check((await rows.first().locator("td.name .reading").textContent()) === "やまだ たろう", "with the kana reading");
   await page.screenshot({ path: join(shots, "02-studies-kana-search.png"), fullPage: true });
 
-  // --- all studies: sort, keyboard navigation, paging ---------------------------------------------
+  // --- the three studies since 2025: sort, keyboard navigation -----------------------------------
   await page.getByLabel("患者氏名（漢字・かな・ローマ字）").fill("");
-  await page.getByLabel("1ページの件数").selectOption("25");
+  await page.getByLabel("検査日（から）").fill("2025-01-01");
   await page.getByRole("button", { name: "検索" }).click();
   await page.locator("#results-status").filter({ hasText: "1〜3 件目" }).waitFor();
-  check((await rows.count()) === 3, "an empty search lists all three studies");
+  check((await rows.count()) === 3, "a date search from 2025 lists the three studies");
 
   await page.locator('button.sort[data-column="StudyDate"]').click();
   const dates = await page.locator("#studies tbody tr td:nth-child(5)").allTextContents();
@@ -107,12 +107,30 @@ try {
   check((await focusedIndex()) === 2, "ArrowDown stops at the last row");
   await page.keyboard.press("Home");
   await page.keyboard.press("ArrowDown");
-  await page.keyboard.press("Enter");
+  await page.keyboard.press(" ");
   const second = page.locator("#studies tbody tr").nth(1);
-  check((await second.getAttribute("aria-selected")) === "true", "Enter selects the focused row");
+  check((await second.getAttribute("aria-selected")) === "true", "Space selects the focused row");
   check((await focusedIndex()) === 1, "focus stays on the selected row");
   await page.locator("#selection").waitFor();
   await page.screenshot({ path: join(shots, "03-studies-keyboard.png"), fullPage: true });
+
+  // --- Enter opens the study: its facts and series with a thumbnail; back keeps the list --------
+  const secondName = await second.locator("td.name .primary").textContent();
+  await page.keyboard.press("Enter");
+  await page.locator("#study-title").filter({ hasText: secondName }).waitFor();
+  check(/#\/studies\/[0-9.]+$/.test(page.url()), "Enter opens the study's page");
+  check((await page.locator("#series tbody tr").count()) === 1, "the study page lists its series");
+  const thumb = page.locator("#series img.thumb");
+  await page.waitForFunction(() => {
+    const img = document.querySelector("#series img.thumb");
+    return img && img.complete && img.naturalWidth > 0;
+  });
+  check((await thumb.getAttribute("alt")).startsWith("シリーズ"), "the series thumbnail loads, with alt text");
+  await page.screenshot({ path: join(shots, "04-study-detail.png"), fullPage: true });
+  await page.getByRole("link", { name: "検査一覧に戻る" }).click();
+  await page.locator("#studies").waitFor();
+  check((await rows.count()) === 3, "back on the list, the results are still there");
+  check((await focusedIndex()) === 1, "and focus is back on the study's row");
 
   // Filter by modality: two of the three studies are CT.
   await page.getByLabel("モダリティ").selectOption("CT");
@@ -133,17 +151,30 @@ try {
     check((await rows.count()) === expectedRows, what);
   };
   await search([["検査日（から）", "2026-01-01"], ["検査日（まで）", "2026-12-31"]], 2, "a date range finds the 2026 studies");
-  await search([["検査日（まで）", "2025-12-31"]], 1, "an open-start date range finds the 2025 study");
+  await search([["検査日（から）", "2025-01-01"], ["検査日（まで）", "2025-12-31"]], 1, "a one-year range finds the 2025 study");
+  await search([["検査日（から）", "2026-03-01"]], 2, "an open-end date range finds the studies since that day");
   await search([["患者ID", "JP003"]], 1, "a patient ID search finds that patient");
   check((await name.textContent()) === "鈴木 花子", "the patient ID search shows that patient's kanji name");
   await search([["受付番号", "ACC-CT-1"]], 1, "an accession number search finds that study");
   await search([["患者氏名（漢字・かな・ローマ字）", "山田"]], 1, "a kanji search finds the patient");
 
+  // --- paging: eleven studies of patients FILL01..FILL11, ten per page ------------------------------
+  await search([["患者ID", "FILL*"], ["1ページの件数", "10"]], 10, "a page holds ten studies");
+  check(await page.locator("#page-prev").isDisabled(), "no previous page on the first");
+  await page.locator("#page-next").click();
+  await page.locator("#results-status").filter({ hasText: "11〜11 件目" }).waitFor();
+  check((await rows.count()) === 1, "the next page holds the eleventh study");
+  check(await page.locator("#page-next").isDisabled(), "no next page after the last");
+  await page.locator("#page-prev").click();
+  await page.locator("#results-status").filter({ hasText: "1〜10 件目" }).waitFor();
+  check(true, "the previous page comes back");
+  await page.getByLabel("1ページの件数").selectOption("25");
+
   // --- English ----------------------------------------------------------------------------------
   await page.getByLabel("言語").selectOption("en");
   await page.getByRole("heading", { name: "Study browser" }).waitFor();
   check((await page.locator("html").getAttribute("lang")) === "en", "the language switch turns the UI to English");
-  await page.getByLabel("Modality").selectOption("");
+  await page.getByRole("button", { name: "Clear" }).click();
   await page.getByLabel("Patient name (kanji, kana or romaji)").fill("yamada");
   await page.getByRole("button", { name: "Search" }).click();
   await page.locator("#results-status").filter({ hasText: "Studies 1–1" }).waitFor();
@@ -151,7 +182,7 @@ try {
     (await rows.first().locator("td.name .reading").textContent()) === "やまだ たろう / Yamada Tarou",
     "English shows kana and romaji readings under the kanji",
   );
-  await page.screenshot({ path: join(shots, "04-studies-english.png"), fullPage: true });
+  await page.screenshot({ path: join(shots, "05-studies-english.png"), fullPage: true });
 
   // --- logout -----------------------------------------------------------------------------------
   await page.getByRole("button", { name: "Log out" }).click();

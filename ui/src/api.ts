@@ -84,7 +84,27 @@ export interface Page<T> {
   next: string | null;
 }
 
+export interface Series {
+  SeriesInstanceUID: string;
+  StudyInstanceUID: string;
+  Modality: string | null;
+  SeriesNumber: number | null;
+  SeriesDescription: string | null;
+  SeriesDate: string | null;
+  BodyPartExamined: string | null;
+  NumberOfSeriesRelatedInstances: number;
+}
+
 export const api = {
+  study: (uid: string) => request<Study>("GET", `/api/studies/${encodeURIComponent(uid)}`),
+  series: (studyUid: string) =>
+    request<Page<Series>>(
+      "GET",
+      `/api/series?${new URLSearchParams({ StudyInstanceUID: studyUid, limit: "1000" })}`,
+    ),
+  /** A series thumbnail (WADO-RS, PS3.18 10.4.1.1.4), fetched by the browser with the cookie. */
+  seriesThumbnailUrl: (study: string, series: string, size = 96) =>
+    `/dicom-web/studies/${encodeURIComponent(study)}/series/${encodeURIComponent(series)}/thumbnail?viewport=${size},${size}`,
   whoami: () => request<WhoAmI>("GET", "/api/auth/whoami"),
   login: (name: string, password: string, otp?: string) =>
     request<WhoAmI>("POST", "/api/auth/login", { name, password, otp: otp || null }),

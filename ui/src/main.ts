@@ -5,6 +5,7 @@ import { h } from "./dom";
 import { lang, setLang, t, translate, type Lang } from "./i18n";
 import { renderLogin } from "./login";
 import { renderStudies } from "./studies";
+import { renderStudy } from "./study";
 
 const main = document.querySelector<HTMLElement>("#main")!;
 const nav = document.querySelector<HTMLElement>("#nav")!;
@@ -35,7 +36,9 @@ function route(): void {
     });
     return;
   }
-  renderStudies(main);
+  const study = /^#\/studies\/([^/]+)$/.exec(location.hash);
+  if (study) void renderStudy(main, decodeURIComponent(study[1]));
+  else renderStudies(main);
 }
 
 setUnauthenticatedHandler(() => {

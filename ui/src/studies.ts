@@ -6,7 +6,7 @@ import { lang, t, type Key } from "./i18n";
 import { formatDate, nameParts, nameText } from "./names";
 
 const MODALITIES = ["CT", "MR", "CR", "DX", "MG", "US", "NM", "PT", "XA", "RF", "ES", "OT"];
-const PAGE_SIZES = [25, 50, 100, 200];
+const PAGE_SIZES = [10, 25, 50, 100, 200];
 
 type Column =
   | "PatientName"
@@ -227,6 +227,7 @@ function row(study: Study, index: number): HTMLTableRowElement {
     h("td", { class: "num" }, String(study.NumberOfStudyRelatedInstances)),
   );
   tr.addEventListener("click", () => select(index));
+  tr.addEventListener("dblclick", () => open(index));
   return tr;
 }
 
@@ -237,6 +238,15 @@ function select(index: number): void {
   state.active = index;
   renderResults();
   focusRow(index);
+}
+
+/** Open the study's page (#/studies/<uid>); the list keeps its state for the way back. */
+function open(index: number): void {
+  const study = displayed()[index];
+  if (!study) return;
+  state.selected = study.StudyInstanceUID;
+  state.active = index;
+  location.hash = `#/studies/${encodeURIComponent(study.StudyInstanceUID)}`;
 }
 
 function focusRow(index: number): void {
@@ -262,10 +272,13 @@ function onTableKey(event: KeyboardEvent): void {
     case "End":
       next = count - 1;
       break;
-    case "Enter":
     case " ":
       event.preventDefault();
       select(state.active);
+      return;
+    case "Enter":
+      event.preventDefault();
+      open(state.active);
       return;
     default:
       return;
@@ -328,5 +341,7 @@ export function renderStudies(main: HTMLElement): void {
     h("section", { id: "results" }),
   );
   renderResults();
-  main.querySelector<HTMLInputElement>("#f-PatientName")?.focus();
+  // Back from a study: focus returns to its row; otherwise to the name field.
+  if (state.selected && state.items.length) focusRow(state.active);
+  else main.querySelector<HTMLInputElement>("#f-PatientName")?.focus();
 }
