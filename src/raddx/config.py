@@ -320,6 +320,30 @@ class Settings(BaseSettings):
         "may call the HTTP door (CORS), such as an OHIF viewer served elsewhere; empty = "
         "same origin only.",
     )
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="HTTP: the request's header fields together (cookies and Authorization "
+        "included) may total this many bytes; more is answered 431.",
+    )
+    max_url_bytes: int = Field(
+        8 * 1024,
+        ge=256,
+        description="HTTP: the request target (path and query string) may be this long; "
+        "longer is answered 414 (QIDO-RS UID lists of ~100 UIDs fit).",
+    )
+    max_json_body_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=1024,
+        description="HTTP: a request body that is not an upload (JSON for /api and /fhir) may "
+        "be this large; larger is answered 413 before it is parsed.",
+    )
+    max_upload_bytes: int = Field(
+        4 * 1024**3,
+        ge=1024,
+        description="HTTP: an upload (STOW-RS multipart/related or application/dicom) may be "
+        "this large; larger is answered 413 and nothing of it is stored.",
+    )
     qido_max_results: int = Field(
         1000,
         ge=1,

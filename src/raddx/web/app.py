@@ -15,6 +15,7 @@ from raddx.security.headers import SecurityHeadersMiddleware
 from raddx.services import Services
 from raddx.web import api, auth, dicomweb, fhir
 from raddx.web._errors import install_error_handlers
+from raddx.web._limits import RequestLimitsMiddleware
 from raddx.web.reports import router as reports_router
 from raddx.web.ui import router as ui_router
 
@@ -54,6 +55,14 @@ def create_app(services: Services) -> FastAPI:
             expose_headers=["Warning", "Content-Type"],
         )
     app.include_router(auth.router)
+    # Size limits before routing and authentication (issue 9, bad input): one place for all.
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_header_bytes=services.settings.max_header_bytes,
+        max_url_bytes=services.settings.max_url_bytes,
+        max_json_body_bytes=services.settings.max_json_body_bytes,
+        max_upload_bytes=services.settings.max_upload_bytes,
+    )
     # Outermost: every response, errors and CORS preflights included, gets the headers.
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(dicomweb.router)

@@ -84,6 +84,8 @@ def _datasets(body: bytes, media_type: str) -> list[Any]:
         decoded = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"the {media_type} part is not JSON: {exc}") from None
+    except RecursionError:  # json's decoder recurses per level: "[[[[..." 5,000 deep
+        raise InvalidInput(f"the {media_type} part nests too deeply") from None
     if isinstance(decoded, dict):
         return [decoded]
     if isinstance(decoded, list) and decoded:

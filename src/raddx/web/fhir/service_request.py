@@ -142,6 +142,8 @@ def _parse(body: bytes, content_type: str) -> dict[str, Any]:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput(f"the body is not JSON: {exc}") from None
+    except RecursionError:  # json's decoder recurses per level: "[[[[..." 5,000 deep
+        raise InvalidInput("the body's JSON nests too deeply") from None
     if not isinstance(data, dict) or data.get("resourceType") != "ServiceRequest":
         raise InvalidInput("the body is not a ServiceRequest resource")
     try:
