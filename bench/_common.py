@@ -415,6 +415,8 @@ class Raddx:
         self.http_port = 0
         self.proc: Proc | None = None
         self.data_dir: Path | None = None
+        #: An admin API token in the server's index (made at start).
+        self.token = ""
 
     @property
     def session(self) -> int:
@@ -437,6 +439,17 @@ class Raddx:
             "RADDX_HL7_PORT": "0",  # the HL7 door is off unless a bench turns it on
             **self.extra_env,
         }
+        # Deny by default (issue 9): the HTTP benches authenticate with an admin API token,
+        # made with `raddx token create` before the server starts.
+        made = subprocess.run(
+            [*raddx_command(), "token", "create", "bench-http", "--role", "admin"],
+            env=env,
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.token = made.stdout.strip()
         self.proc = spawn([*raddx_command(), "serve"], env, scratch, logs)
         proc = self.proc
         wait_until(

@@ -136,7 +136,8 @@ class OrthancWeb(common.Orthanc):
 def web_base(server: common.Server) -> str:
     """The DICOMweb root URL of a started server."""
     if isinstance(server, common.Raddx):
-        return f"http://{common.HOST}:{server.http_port}/dicom-web"
+        # httpx sends URL userinfo as HTTP Basic: the token authenticates every request.
+        return f"http://token:{server.token}@{common.HOST}:{server.http_port}/dicom-web"
     return f"http://{common.HOST}:{common.ORTHANC_HTTP_PORT}/dicom-web"
 
 
