@@ -261,3 +261,22 @@ def test_untrusted_collector_certificate_is_not_sent_to(tmp_path, collector) -> 
     finally:
         services.audit.close(timeout=5)
         services.close()
+
+
+def test_an_event_that_cannot_be_built_does_not_stop_the_writer(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import raddx.security.audit_log as audit_log
+
+    real = audit_log.to_xml
+
+    def flaky(event: audit.AuditEvent, source: object) -> bytes:
+        if event.patient_id == "BAD":
+            raise RuntimeError("simulated bug")
+        return real(event, source)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit_log, "to_xml", flaky)
+    audit.record(_transfer("BAD"))
+    audit.record(_transfer("GOOD"))
+    assert services.audit.flush()
+    assert [r.patient_id for r in _rows(services)] == ["GOOD"]

@@ -190,7 +190,16 @@ class AuditTrail:
                     item.done.set()
 
     def _write_with_retry(self, events: list[AuditEvent], *, stopping: bool) -> None:
-        messages = [to_xml(event, self._source) for event in events]
+        built: list[tuple[AuditEvent, bytes]] = []
+        for event in events:
+            try:
+                built.append((event, to_xml(event, self._source)))
+            except Exception:  # a bug of ours must not stop the writer for everyone else
+                log.exception("audit message could not be built event_id=%s", event.event_id.name)
+        if not built:
+            return
+        events = [event for event, _ in built]
+        messages = [message for _, message in built]
         delay = 0.1
         for attempt in range(1000 if not stopping else 5):
             try:
