@@ -29,6 +29,7 @@ from raddx.config import Settings
 from raddx.dimse import DimseServer, listen_socket
 from raddx.dimse.balance import LoadBoard
 from raddx.hl7 import MessageHandler, MllpServer
+from raddx.hl7.acceptance import SenderGate
 from raddx.outbox.worker import OutboxWorker
 from raddx.security import audit, audit_events
 from raddx.security.tls import check_tls_settings, server_context
@@ -118,6 +119,7 @@ def serve(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, _raise_stop)
     services = Services.from_settings(settings, migrate=False)
+    audit.record(audit_events.application_activity(start=True))
     dimse = None
     if sock is not None:
         dimse = DimseServer(
@@ -212,6 +214,7 @@ def _start_mllp(settings: Settings, services: Services, *, tls: bool = False) ->
         settings.hl7_host,
         port,
         ssl_context=server_context(settings) if tls else None,
+        gate=SenderGate(settings) or None,
     )
     server.start()
     return server
