@@ -30,6 +30,7 @@ SCRIPT = ROOT / "ui" / "e2e" / "study_browser.mjs"
 SCREENSHOTS = ROOT / "build" / "e2e-screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 USER, PASSWORD = "dr-suzuki", "correct horse battery staple 7"
+AUDITOR, AUDITOR_PASSWORD = "auditor-sato", "another long passphrase 8"
 
 
 def _missing() -> str | None:
@@ -63,14 +64,18 @@ def _study(services: Services, study_date: str, **kwargs: object) -> None:
 def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url: str) -> None:
     settings = services.settings
     with services.session_factory() as s, s.begin():
-        create_user(
-            session=s,
-            name=USER,
-            role="radiologist",
-            password=PASSWORD,
-            policy=load_policy(settings.security_policy_file),
-            rules=rules_from_settings(settings).accounts,
-        )
+        for name, role, password in (
+            (USER, "radiologist", PASSWORD),
+            (AUDITOR, "auditor", AUDITOR_PASSWORD),  # no archive.read
+        ):
+            create_user(
+                session=s,
+                name=name,
+                role=role,
+                password=password,
+                policy=load_policy(settings.security_policy_file),
+                rules=rules_from_settings(settings).accounts,
+            )
     _study(
         services,
         "20261120",
@@ -99,7 +104,7 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
     for old in SCREENSHOTS.glob("*.png"):
         old.unlink()
     done = subprocess.run(
-        ["node", str(SCRIPT), base, USER, PASSWORD, str(SCREENSHOTS)],
+        ["node", str(SCRIPT), base, USER, PASSWORD, str(SCREENSHOTS), AUDITOR, AUDITOR_PASSWORD],
         capture_output=True,
         text=True,
         timeout=120,
@@ -117,6 +122,8 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
         "ok: the next page holds the eleventh study",
         "ok: every input has a label",
         "ok: after logout the API refuses the browser (401)",
+        "ok: a study link opened while logged out leads, after login, to that study",
+        "ok: a role without archive.read opening a study link is refused",
     ):
         assert check in output, output
     shots = sorted(p.name for p in SCREENSHOTS.glob("*.png"))
@@ -126,4 +133,5 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
         "03-studies-keyboard.png",
         "04-study-detail.png",
         "05-studies-english.png",
+        "06-study-refused.png",
     ]

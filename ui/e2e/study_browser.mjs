@@ -8,7 +8,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
-const [base, user, password, shots] = process.argv.slice(2);
+// Optional: a second user whose role lacks archive.read (e.g. auditor), to check that a study
+// link opened directly is refused.
+const [base, user, password, shots, deniedUser, deniedPassword] = process.argv.slice(2);
 if (!base || !user || !password || !shots) {
   console.error("usage: study_browser.mjs <base-url> <user> <password> <screenshot-dir>");
   process.exit(2);
@@ -127,6 +129,7 @@ try {
   });
   check((await thumb.getAttribute("alt")).startsWith("シリーズ"), "the series thumbnail loads, with alt text");
   await page.screenshot({ path: join(shots, "04-study-detail.png"), fullPage: true });
+  const studyUrl = page.url();
   await page.getByRole("link", { name: "検査一覧に戻る" }).click();
   await page.locator("#studies").waitFor();
   check((await rows.count()) === 3, "back on the list, the results are still there");
@@ -193,6 +196,27 @@ try {
   });
   check(after.status === 401, "after logout the API refuses the browser (401)");
   check(!/basic/i.test(after.challenge ?? ""), "no Basic challenge to the application (no browser password pop-up)");
+
+  // --- a link to a study opened without a session: login first, then that study ----------------
+  await page.goto(studyUrl);
+  await page.getByLabel("User name").fill(user);
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.locator("#series").waitFor();
+  check(page.url() === studyUrl, "a study link opened while logged out leads, after login, to that study");
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByLabel("User name").waitFor();
+
+  // --- the same link for a role without archive.read: refused ----------------------------------
+  if (deniedUser) {
+    await page.goto(studyUrl);
+    await page.getByLabel("User name").fill(deniedUser);
+    await page.getByLabel("Password", { exact: true }).fill(deniedPassword);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.locator("#study-status").filter({ hasText: "does not allow" }).waitFor();
+    check((await page.locator("#series").count()) === 0, "a role without archive.read opening a study link is refused");
+    await page.screenshot({ path: join(shots, "06-study-refused.png"), fullPage: true });
+  }
   check(errors.length === 0, `no script errors (${errors.join("; ")})`);
 } catch (exc) {
   failed = true;

@@ -31,7 +31,8 @@ function route(): void {
   if (principal === null) {
     renderLogin(main, (p) => {
       principal = p;
-      if (location.hash !== "#/studies") location.hash = "#/studies";
+      // Back to where the user was (a link opened, or a session that expired), else the list.
+      if (!location.hash.startsWith("#/studies")) location.hash = "#/studies";
       else route();
     });
     return;

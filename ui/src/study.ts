@@ -83,7 +83,8 @@ export async function renderStudy(main: HTMLElement, uid: string): Promise<void>
     main.querySelector<HTMLElement>("#study-title")?.focus();
   } catch (exc) {
     const detail = exc instanceof ApiError ? exc.message : String(exc);
-    status.textContent = t("study.failed", { detail });
+    status.textContent =
+      exc instanceof ApiError && exc.status === 403 ? t("denied") : t("study.failed", { detail });
     status.classList.add("error");
   }
 }
