@@ -19,7 +19,7 @@ Conventions (ARCHITECTURE.md "Storage and index"):
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -32,6 +32,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -89,6 +90,27 @@ _NAMING = {
 }
 
 
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware (UTC).
+
+    PostgreSQL's ``timestamptz`` does this by itself; SQLite keeps no offset and gave back
+    naive values, so every reader had to remember ``replace(tzinfo=UTC)`` (and an aware
+    non-UTC value was stored with its local digits). One type, every ``datetime`` column."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(dt.UTC)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=_NAMING)
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
@@ -98,7 +120,7 @@ class Base(DeclarativeBase):
         TM: String(16),
         DT: String(32),
         str: Text(),
-        dt.datetime: DateTime(timezone=True),
+        dt.datetime: UtcDateTime(),
     }
 
 

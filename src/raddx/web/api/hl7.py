@@ -10,6 +10,7 @@ from fastapi import Path, Query
 from pydantic import BaseModel
 
 from raddx.outbox import OutboxEntry, OutboxStatusValues, list_entries, retry_entry
+from raddx.web.api._listing import Limit, Offset
 from raddx.web.api._route import api_router, endpoint
 from raddx.web.deps import ServicesDep
 
@@ -60,8 +61,8 @@ class OutboxEntryOut(BaseModel):
 def list_outbox(
     services: ServicesDep,
     status: Annotated[OutboxStatusValues | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[OutboxEntryOut]:
     """Deliveries newest first: pending (with attempts and the last error while a peer is
     down), sent, failed (the peer's refusal)."""
@@ -77,7 +78,9 @@ def list_outbox(
     action="hl7.write",
     response_model=OutboxEntryOut,
 )
-def retry_outbox(services: ServicesDep, entry_id: Annotated[int, Path(ge=1)]) -> OutboxEntryOut:
+def retry_outbox(
+    services: ServicesDep, entry_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+) -> OutboxEntryOut:
     """Send a failed delivery again (404 unknown id, 409 already sent or an event)."""
     with services.session_factory() as session, session.begin():
         entry = retry_entry(session=session, entry_id=entry_id)

@@ -23,6 +23,7 @@ from raddx.ris import (
     place_order,
 )
 from raddx.ris.listing import OrderRow, list_orders
+from raddx.web.api._listing import Limit, Offset
 from raddx.web.api._route import api_router, endpoint
 from raddx.web.deps import ServicesDep
 
@@ -134,8 +135,8 @@ def _one(services: ServicesDep, accession: str) -> OrderOut:
 def get_orders(
     services: ServicesDep,
     status: Annotated[OrderStatusValues | None, Query(description="Only this status.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[OrderOut]:
     """Orders, newest first, each with its patient and scheduled steps."""
     with services.session_factory() as session:
