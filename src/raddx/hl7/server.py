@@ -31,6 +31,9 @@ class MllpServer:
         Message bytes → answer bytes (:class:`raddx.hl7.handlers.MessageHandler`).
     ssl_context
         MLLP over TLS with this server context (:func:`raddx.security.tls.server_context`).
+    gate
+        Called with each message and the peer's address before ``handler``; a non-``None``
+        result is sent as the answer instead (:class:`raddx.hl7.acceptance.SenderGate`).
     """
 
     def __init__(
@@ -41,8 +44,10 @@ class MllpServer:
         *,
         workers: int = 4,
         ssl_context: ssl.SSLContext | None = None,
+        gate: Callable[[bytes, str], bytes | None] | None = None,
     ) -> None:
         self._handler = handler
+        self._gate = gate
         self._ssl_context = ssl_context
         self._host, self._port = host, port
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hl7")
@@ -110,13 +115,21 @@ class MllpServer:
                     return
                 if block is None:
                     return
-                answer = await loop.run_in_executor(self._executor, self._handler, block)
+                answer = await loop.run_in_executor(self._executor, self._answer, block, peer)
                 writer.write(frame(answer))
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
             return
         finally:
             writer.close()
+
+    def _answer(self, block: bytes, peer: object) -> bytes:
+        if self._gate is not None:
+            host = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+            refused = self._gate(block, host)
+            if refused is not None:
+                return refused
+        return self._handler(block)
 
     def stop(self) -> None:
         """Stop listening, close connections, wait for the thread."""
