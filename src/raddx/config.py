@@ -510,6 +510,21 @@ class Settings(BaseSettings):
         description="The role a user acts with during break-glass (flagged in the audit trail).",
     )
 
+    oidc_issuer: str | None = Field(
+        None,
+        description="OIDC: the identity provider's issuer (the JWT 'iss'); with oidc_jwks_url "
+        "set, Bearer JWTs from it are accepted besides raddx's own tokens. Unset = off.",
+    )
+    oidc_jwks_url: str | None = Field(
+        None, description="OIDC: URL of the provider's JWKS (signing keys, cached 5 min)."
+    )
+    oidc_audience: str = Field("raddx", description="OIDC: the 'aud' a token must carry.")
+    oidc_role_claim: str = Field(
+        "roles",
+        description="OIDC: the claim listing the user's roles; the first that is a raddx "
+        "role is used (none: refused).",
+    )
+
     @field_validator("sqlite_synchronous")
     @classmethod
     def _check_synchronous(cls, value: str) -> str:

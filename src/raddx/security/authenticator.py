@@ -35,6 +35,7 @@ from raddx.errors import Unauthenticated
 from raddx.security import accounts, sessions, tokens
 from raddx.security._clock import Clock, utc_now
 from raddx.security.accounts import AccountRules, LoginOutcome
+from raddx.security.oidc import OidcValidator
 from raddx.security.passwords import PasswordRules
 from raddx.security.policy import Policy
 from raddx.security.principal import Principal
@@ -69,12 +70,14 @@ class Authenticator:
         rules: AuthRules,
         clock: Clock = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        oidc: OidcValidator | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.policy = policy
         self.rules = rules
         self.clock = clock
         self._monotonic = monotonic
+        self.oidc = oidc
         self._key = os.urandom(32)
         self._cache: dict[bytes, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
@@ -124,7 +127,9 @@ class Authenticator:
             if found is not None:
                 return found
             principal = self._from_header(authorization, host)
-            self._remember(authorization, principal)
+            if not self._is_jwt(authorization):
+                # A JWT carries its own expiry and verifies in microseconds: not cached.
+                self._remember(authorization, principal)
             return principal
         if session_cookie:
             return self._from_session(session_cookie, host)
@@ -135,6 +140,9 @@ class Authenticator:
             raise Unauthenticated("Authorization header too long")
         scheme, _, value = authorization.strip().partition(" ")
         scheme, value = scheme.lower(), value.strip()
+        if scheme == "bearer" and value and self._is_jwt(authorization):
+            assert self.oidc is not None
+            return self.oidc.principal(value, host)
         if scheme == "bearer" and value:
             principal = self._token(value, host)
             if principal is None:
@@ -154,6 +162,17 @@ class Authenticator:
                     return principal
             return self._password(name, password, host)
         raise Unauthenticated("unsupported Authorization scheme (use Bearer or Basic)")
+
+    def _is_jwt(self, authorization: str) -> bool:
+        """A Bearer value of three dot-separated parts, when OIDC is configured (our own API
+        tokens contain no dot)."""
+        value = authorization.strip()
+        return (
+            self.oidc is not None
+            and value[:7].lower() == "bearer "
+            and value.count(".") == 2
+            and not value[7:].strip().startswith(tokens.TOKEN_PREFIX)
+        )
 
     def _token(self, text: str, host: str | None) -> Principal | None:
         with self.session_factory() as s:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from raddx.security import Authenticator, load_policy, rules_from_settings
 from raddx.security.accounts import count_users
+from raddx.security.oidc import OidcConfig, OidcValidator
 from raddx.services import Services
 
 __all__ = ["install"]
@@ -28,10 +29,20 @@ def install(app: FastAPI, services: Services) -> None:
         log.warning("security_enforced=false: the HTTP door checks NO credentials (unsafe)")
         app.state.authenticator = None
         return
+    oidc = None
+    if settings.oidc_issuer and settings.oidc_jwks_url:
+        config = OidcConfig(
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            jwks_url=settings.oidc_jwks_url,
+            role_claim=settings.oidc_role_claim,
+        )
+        oidc = OidcValidator(config, policy)
     app.state.authenticator = Authenticator(
         session_factory=services.session_factory,
         policy=policy,
         rules=rules_from_settings(settings),
+        oidc=oidc,
     )
     with services.session_factory() as s:
         if count_users(session=s) == 0:
