@@ -18,7 +18,7 @@ from raddx import __version__
 from raddx._cli_options import DatabaseUrl, DataDir, Quiet, load_cli_settings
 from raddx.cli_dicom import retrieve, send
 from raddx.deid.cli import deid_app
-from raddx.security.data_cli import backup_app, fixity, restore
+from raddx.security.data_cli import backup_app, fixity, restore, storage_app
 from raddx.hl7.cli import hl7_app
 from raddx.reports.cli import report_app
 from raddx.ris.cli import order_app
@@ -40,6 +40,7 @@ db_app = typer.Typer(help="Index database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(deid_app, name="deid")
 app.add_typer(backup_app, name="backup")
+app.add_typer(storage_app, name="storage")
 app.command("fixity")(fixity)
 app.command("restore")(restore)
 app.add_typer(report_app, name="report")

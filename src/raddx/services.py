@@ -6,6 +6,8 @@ through :meth:`Services.from_settings`, so there is one place that decides how t
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ from raddx.ris.reconcile import ArrivalLink
 from raddx.security import audit as _audit
 from raddx.security.audit_log import AuditTrail, trail_from_settings
 from raddx.storage import FileBlobStore
+from raddx.storage.encrypted import EncryptedFileBlobStore, keyring_from_settings
 
 __all__ = ["Services"]
 
@@ -44,7 +47,14 @@ class Services:
         if migrate:
             upgrade(engine)
         session_factory = make_session_factory(engine)
-        blobs = FileBlobStore(
+        # Encryption at rest (issue 9) only when a key is configured: plain reads stay as fast.
+        keyring = keyring_from_settings(settings)
+        blob_store: Any = (
+            FileBlobStore
+            if keyring is None
+            else functools.partial(EncryptedFileBlobStore, keyring=keyring)
+        )
+        blobs = blob_store(
             settings.resolved_storage_path,
             fsync=settings.fsync,
             fsync_directories=(

@@ -9,7 +9,9 @@ import typer
 
 from raddx._cli_options import DatabaseUrl, DataDir, load_cli_settings
 
-__all__ = ["backup_app", "fixity", "restore"]
+__all__ = ["backup_app", "fixity", "restore", "storage_app"]
+
+storage_app = typer.Typer(help="Blob store maintenance (encryption at rest).", no_args_is_help=True)
 
 backup_app = typer.Typer(
     help="Back up the index, blobs and configuration with a SHA-256 manifest; verify a backup.",
@@ -109,3 +111,18 @@ def restore(
         typer.echo(f"raddx: restore refused: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"restored from {generation}")
+
+
+@storage_app.command("rotate-key")
+def rotate_key(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Re-seal every blob with the newest key of blob_encryption_key_file (also encrypts
+    blobs stored in the clear); afterwards older keys can be removed from the file."""
+    from raddx.storage.encrypted import EncryptedFileBlobStore, keyring_from_settings
+
+    settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
+    keyring = keyring_from_settings(settings)
+    if keyring is None:
+        typer.echo("raddx: no encryption key configured (blob_encryption_key_file)", err=True)
+        raise typer.Exit(2)
+    store = EncryptedFileBlobStore(settings.resolved_storage_path, keyring=keyring)
+    typer.echo(f"re-sealed {store.rotate()} blob(s) with key {keyring.current}")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from raddx.db.models import Instance
 from raddx.storage import BlobStore
 from raddx.storage.base import BlobNotFoundError
+from raddx.storage.encrypted import BlobIntegrityError
 
 __all__ = ["FixityProblem", "FixityProblemValues", "FixityReport", "check_fixity"]
 
@@ -121,6 +122,8 @@ def check_fixity(
             actual, size = _digest(blobs, key)
         except (BlobNotFoundError, FileNotFoundError):
             problem = FixityProblem(sop_instance_uid, key, FixityProblemValues.MISSING, expected)
+        except BlobIntegrityError:  # an encrypted blob that no longer authenticates
+            problem = FixityProblem(sop_instance_uid, key, FixityProblemValues.MISMATCH, expected)
         else:
             report.bytes_read += size
             problem = (

@@ -19,9 +19,31 @@ from starlette.requests import Request
 from raddx.errors import InvalidInput
 from raddx.ris.fhir import DateRange
 
-__all__ = ["base_url", "date_range", "searchset", "split_token"]
+__all__ = ["base_url", "date_range", "literal", "searchset", "split_token"]
 
 _DATE = re.compile(r"^(eq|ge|le|gt|lt|ne|sa|eb|ap)?(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(T.*)?$")
+
+
+#: DICOM matching's special characters (PS3.4 C.2.2.2.4 wildcards, PS3.5 6.4 value separator).
+_DICOM_SPECIAL = frozenset("*?\\")
+
+
+def literal(value: str, name: str) -> str:
+    """``value`` of the search parameter ``name``, to be matched literally by the archive's
+    DICOM matching (issue 9, bad input).
+
+    FHIR string and token values hold no wildcards (R4 search.html, string and token), but the
+    archive's matching reads ``*`` and ``?`` as wildcards and ``\\`` as a list: an
+    ``identifier=*`` would otherwise match every study.
+
+    Raises
+    ------
+    InvalidInput
+        ``value`` holds ``*``, ``?`` or ``\\`` (no stored value of these attributes can).
+    """
+    if _DICOM_SPECIAL.intersection(value):
+        raise InvalidInput(f"search parameter {name}: the characters * ? \\ are not supported")
+    return value
 
 
 def split_token(value: str) -> tuple[str | None, str]:

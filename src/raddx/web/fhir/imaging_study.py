@@ -22,7 +22,7 @@ from raddx.web.deps import ServicesDep
 from raddx.web.fhir import _audit
 from raddx.web.fhir._common import Count, Offset, page_size, site_timezone
 from raddx.web.fhir._route import endpoint, fhir_router
-from raddx.web.fhir._search import date_range, searchset, split_token
+from raddx.web.fhir._search import date_range, literal, searchset, split_token
 from raddx.web.fhir.patient import parse_key
 
 __all__ = ["router"]
@@ -71,6 +71,9 @@ def search(
         else:
             accession_number = value
     modalities = tuple(split_token(m)[1] for m in modality.split(",")) if modality else ()
+    for value in (uid, accession_number, *modalities):
+        if value is not None:
+            literal(value, "identifier/accession/modality/_id")
     with services.session_factory() as session:
         reference = patient or subject
         criteria = ImagingStudySearch(

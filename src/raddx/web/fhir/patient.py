@@ -20,7 +20,7 @@ from raddx.web.deps import ServicesDep
 from raddx.web.fhir import _audit
 from raddx.web.fhir._common import Count, Offset, page_size
 from raddx.web.fhir._route import endpoint, fhir_router
-from raddx.web.fhir._search import date_range, searchset, split_token
+from raddx.web.fhir._search import date_range, literal, searchset, split_token
 
 __all__ = ["parse_key", "router"]
 
@@ -86,6 +86,8 @@ def search(
         system, value = split_token(identifier)
         ident = (_issuer(system), value)
     text = name_exact if name_exact is not None else name
+    if text is not None:
+        literal(text, "name")
     criteria = PatientSearch(
         identifier=ident,
         name=_name_pattern(text, name_exact is not None) if text else None,
