@@ -1,8 +1,9 @@
 """The web application's study browser in a real browser (issue 10): raddx over real HTTP,
 a real user logging in with a password (session cookie), Debian's Chromium driven by
 playwright-core (``ui/e2e/study_browser.mjs``): kana search shows the kanji name, sorting,
-keyboard navigation of the list, labels, the study page with series thumbnails, paging,
-Japanese/English, logout. Screenshots of each page go to ``build/e2e-screenshots/``.
+keyboard navigation of the list, labels, the study page with series thumbnails, the viewer
+(Cornerstone3D: scroll, window presets), paging, Japanese/English, logout. Screenshots of
+each page go to ``build/e2e-screenshots/``.
 
 Skips when node, Chromium, the built UI (``make ui``) or ui/node_modules is missing, unless
 ``RADDX_REQUIRE_E2E=1`` (CI), which turns the skip into a failure.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydicom.uid import generate_uid
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
 from helpers import bare_url
@@ -55,9 +57,23 @@ def e2e_ready() -> None:
     pytest.skip(reason)
 
 
-def _study(services: Services, study_date: str, **kwargs: object) -> None:
+def _study(services: Services, study_date: str, instance_number: int = 1, **kwargs: object) -> None:
+    """One CT image (64x64, a disc whose radius grows with ``instance_number``)."""
     ds = make_dataset(charset="ISO_IR 192", **kwargs)  # type: ignore[arg-type]
     ds.StudyDate = study_date
+    ds.InstanceNumber = instance_number
+    ds.Rows = ds.Columns = 64
+    radius = 6 * instance_number
+    ds.PixelData = b"".join(
+        (2024 if (x - 32) ** 2 + (y - 32) ** 2 < radius**2 else 24).to_bytes(2, "little")
+        for y in range(64)
+        for x in range(64)
+    )
+    ds.RescaleIntercept = -1024
+    ds.RescaleSlope = 1
+    ds.PixelSpacing = [0.5, 0.5]
+    ds.ImagePositionPatient = [0, 0, instance_number]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     services.ingest.store(to_part10(ds), source="test")
 
 
@@ -85,13 +101,19 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
         study_description="胸部CT",
     )
     _study(services, "20250101", patient_id="PID002", patient_name="Doe^Jane", modality="MR")
-    _study(
-        services,
-        "20260301",
-        patient_id="JP003",
-        patient_name="Suzuki^Hanako=鈴木^花子=すずき^はなこ",
-        accession="ACC-CT-3",
-    )
+    # Five CT images of one series for the viewer: a disc growing from slice to slice.
+    study_uid, series_uid = generate_uid(), generate_uid()
+    for number in range(1, 6):
+        _study(
+            services,
+            "20260301",
+            patient_id="JP003",
+            patient_name="Suzuki^Hanako=鈴木^花子=すずき^はなこ",
+            accession="ACC-CT-3",
+            study_uid=study_uid,
+            series_uid=series_uid,
+            instance_number=number,
+        )
     for n in range(1, 12):  # for paging: 11 studies, ten per page
         _study(services, "20240101", patient_id=f"FILL{n:02d}", patient_name=f"Fill^{n:02d}")
     base = bare_url(http_url)
@@ -120,6 +142,9 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
         "ok: Enter opens the study's page",
         "ok: the series thumbnail loads, with alt text",
         "ok: the next page holds the eleventh study",
+        "ok: the viewer opens the series at its middle image (3/5)",
+        "ok: ArrowDown scrolls to the next image",
+        "ok: the lung preset sets window 1500 / level -600",
         "ok: every input has a label",
         "ok: after logout the API refuses the browser (401)",
         "ok: a study link opened while logged out leads, after login, to that study",
@@ -132,6 +157,7 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
         "02-studies-kana-search.png",
         "03-studies-keyboard.png",
         "04-study-detail.png",
-        "05-studies-english.png",
-        "06-study-refused.png",
+        "05-viewer.png",
+        "06-studies-english.png",
+        "07-study-refused.png",
     ]

@@ -130,6 +130,32 @@ try {
   check((await thumb.getAttribute("alt")).startsWith("シリーズ"), "the series thumbnail loads, with alt text");
   await page.screenshot({ path: join(shots, "04-study-detail.png"), fullPage: true });
   const studyUrl = page.url();
+
+  // --- the viewer: five CT images, opened in the middle; scroll, window presets ------------------
+  await page.getByRole("link", { name: /を表示$/ }).click();
+  const viewerStatus = page.locator("#viewer-status");
+  await viewerStatus.filter({ hasText: "画像 3/5" }).waitFor({ timeout: 20_000 });
+  check(true, "the viewer opens the series at its middle image (3/5)");
+  await page.locator("#viewport canvas").first().waitFor();
+  await page.locator("#viewport").focus();
+  await page.keyboard.press("ArrowDown");
+  await viewerStatus.filter({ hasText: "画像 4/5" }).waitFor();
+  check(true, "ArrowDown scrolls to the next image");
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("ArrowUp");
+  await viewerStatus.filter({ hasText: "画像 2/5" }).waitFor();
+  check(true, "ArrowUp scrolls back");
+  await page.getByRole("button", { name: "肺野" }).click();
+  await viewerStatus.filter({ hasText: "W 1500 L -600" }).waitFor();
+  check(true, "the lung preset sets window 1500 / level -600");
+  await page.getByRole("button", { name: "脳" }).click();
+  await viewerStatus.filter({ hasText: "W 80 L 40" }).waitFor();
+  check(true, "the brain preset sets window 80 / level 40");
+  await page.screenshot({ path: join(shots, "05-viewer.png"), fullPage: true });
+  await page.getByRole("link", { name: "検査に戻る" }).click();
+  await page.locator("#series").waitFor();
+  check(page.url() === studyUrl, "the viewer's back link returns to the study");
+
   await page.getByRole("link", { name: "検査一覧に戻る" }).click();
   await page.locator("#studies").waitFor();
   check((await rows.count()) === 3, "back on the list, the results are still there");
@@ -185,7 +211,7 @@ try {
     (await rows.first().locator("td.name .reading").textContent()) === "やまだ たろう / Yamada Tarou",
     "English shows kana and romaji readings under the kanji",
   );
-  await page.screenshot({ path: join(shots, "05-studies-english.png"), fullPage: true });
+  await page.screenshot({ path: join(shots, "06-studies-english.png"), fullPage: true });
 
   // --- logout -----------------------------------------------------------------------------------
   await page.getByRole("button", { name: "Log out" }).click();
@@ -215,7 +241,7 @@ try {
     await page.getByRole("button", { name: "Log in" }).click();
     await page.locator("#study-status").filter({ hasText: "does not allow" }).waitFor();
     check((await page.locator("#series").count()) === 0, "a role without archive.read opening a study link is refused");
-    await page.screenshot({ path: join(shots, "06-study-refused.png"), fullPage: true });
+    await page.screenshot({ path: join(shots, "07-study-refused.png"), fullPage: true });
   }
   check(errors.length === 0, `no script errors (${errors.join("; ")})`);
 } catch (exc) {

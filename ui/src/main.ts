@@ -37,6 +37,13 @@ function route(): void {
     });
     return;
   }
+  const view = /^#\/viewer\/([^/]+)\/([^/]+)$/.exec(location.hash);
+  if (view) {
+    // The viewer (Cornerstone3D, ~1.7 MB) loads only when an image is opened.
+    const [study, series] = [decodeURIComponent(view[1]), decodeURIComponent(view[2])];
+    void import("./viewer").then((m) => m.renderViewer(main, study, series));
+    return;
+  }
   const study = /^#\/studies\/([^/]+)$/.exec(location.hash);
   if (study) void renderStudy(main, decodeURIComponent(study[1]));
   else renderStudies(main);

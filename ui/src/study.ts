@@ -54,9 +54,22 @@ function seriesTable(study: Study, series: Series[]): HTMLElement {
       h("td", {}, s.SeriesDescription ?? ""),
       h("td", {}, s.BodyPartExamined ?? ""),
       h("td", { class: "num" }, String(s.NumberOfSeriesRelatedInstances)),
+      h(
+        "td",
+        {},
+        h(
+          "a",
+          {
+            href: `#/viewer/${encodeURIComponent(study.StudyInstanceUID)}/${encodeURIComponent(s.SeriesInstanceUID)}`,
+            class: "open",
+            "aria-label": t("s.openLabel", { number: s.SeriesNumber ?? "", modality: s.Modality ?? "" }),
+          },
+          t("s.open"),
+        ),
+      ),
     );
   };
-  const cols: Key[] = ["s.thumbnail", "s.SeriesNumber", "s.Modality", "s.SeriesDescription", "s.BodyPartExamined", "s.images"];
+  const cols: Key[] = ["s.thumbnail", "s.SeriesNumber", "s.Modality", "s.SeriesDescription", "s.BodyPartExamined", "s.images", "s.open"];
   return h(
     "section",
     { "aria-labelledby": "series-title" },
