@@ -323,3 +323,31 @@ def test_injection_in_order_body_fields(
         for header, value in response.headers.multi_items():
             assert "\r" not in value and "\n" not in value, (field, payload, header, value)
             assert header.lower() != "x-injected"
+
+
+def test_injection_in_deid_job_body(world: tuple[Services, TestClient, Path]) -> None:
+    """A de-identification job names a policy (which becomes a file to read) and matching
+    keys: a traversal as the policy is refused before any job starts, and injected keys
+    select nothing."""
+    services, client, root = world
+    data_dir = services.settings.data_dir
+    files_before = _files(root, data_dir)
+    for payload in (*PAYLOADS["traversal"], *PAYLOADS["command"]):
+        response = client.post("/api/deid-jobs", json={"studies": ["1.2.3"], "policy": payload})
+        assert response.status_code == 422, (payload, response.text)
+    for payload in (*PAYLOADS["sql"], *PAYLOADS["like"], *PAYLOADS["traversal"]):
+        for key in ("PatientID", "PatientName", "AccessionNumber"):
+            response = client.post("/api/deid-jobs", json={"query": {key: payload}})
+            # 404 "no stored study matches": a widened match would start a job (202).
+            assert response.status_code in (400, 404), (key, payload, response.text)
+    assert _files(root, data_dir) == files_before
+
+
+def test_stow_warning_header_cannot_be_split() -> None:
+    """STOW-RS puts each failed part's reason in a Warning header (PS3.18 10.5.3); a reason
+    quoting the request must not carry CR/LF into the header."""
+    from raddx.web.dicomweb.stow import _warning
+
+    value = _warning(["bad UID 1.2\r\nX-Injected: 1", 'quote " and \x00 NUL'])
+    assert not any(ch in value for ch in "\r\n\x00")
+    assert value.startswith('299 raddx "bad UID 1.2  X-Injected: 1"')

@@ -386,6 +386,9 @@ def _warning(texts: list[str]) -> str:
     values = []
     for text in texts:
         clean = text.replace("\\", "/").replace('"', "'").encode("ascii", "replace").decode()
+        # A failure text may quote the request (a UID, a media type): no CR/LF, no controls,
+        # or the header would split (issue 9, bad input).
+        clean = "".join(ch if ch.isprintable() else " " for ch in clean)
         values.append(f'299 raddx "{clean[:300]}"')
     return ", ".join(values)
 
