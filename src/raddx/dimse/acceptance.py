@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pydicom.dataset import Dataset
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import (
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # generated at import
     PatientRootQueryRetrieveInformationModelGet,
     PatientRootQueryRetrieveInformationModelMove,
     StudyRootQueryRetrieveInformationModelGet,
@@ -140,7 +140,8 @@ def handle_requested(event: Event, policy: DicomPeerPolicy) -> None:
     pynetdicom may accept to the peer's services."""
     assoc = event.assoc
     # The requestor's AE title is set only during negotiation; the primitive has it already.
-    calling = str(assoc.requestor.primitive.calling_ae_title).strip()
+    primitive = assoc.requestor.primitive
+    calling = str(primitive.calling_ae_title if primitive is not None else "").strip()
     address = str(assoc.requestor.address)
     decision = policy.decide(calling, address)
     if not decision.accepted:

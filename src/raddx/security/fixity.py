@@ -118,6 +118,7 @@ def check_fixity(
 
     report = FixityReport()
     for sop_instance_uid, key, expected in _rows(session_factory, batch):
+        problem: FixityProblem | None
         try:
             actual, size = _digest(blobs, key)
         except (BlobNotFoundError, FileNotFoundError):

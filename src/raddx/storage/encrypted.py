@@ -87,7 +87,7 @@ def keyring_from_settings(settings: Settings) -> Keyring | None:
         ]
         if any(len(p) != 2 for p in pairs):
             raise ValueError(f"{path}: each line is '<key id> <64 hex digits>'")
-        return _parse((p[0], p[1].strip()) for p in pairs)  # type: ignore[misc]
+        return _parse((p[0], p[1].strip()) for p in pairs)
     value = os.environ.get(ENV_KEY)
     if value:
         key_id, sep, hex_key = value.partition(":")
