@@ -26,7 +26,10 @@ function renderChrome(): void {
   );
 }
 
+let viewer: typeof import("./viewer") | null = null;
+
 function route(): void {
+  viewer?.closeViewer();
   renderChrome();
   if (principal === null) {
     renderLogin(main, (p) => {
@@ -41,7 +44,10 @@ function route(): void {
   if (view) {
     // The viewer (Cornerstone3D, ~1.7 MB) loads only when an image is opened.
     const [study, series] = [decodeURIComponent(view[1]), decodeURIComponent(view[2])];
-    void import("./viewer").then((m) => m.renderViewer(main, study, series));
+    void import("./viewer").then((m) => {
+      viewer = m;
+      return m.renderViewer(main, study, series);
+    });
     return;
   }
   const study = /^#\/studies\/([^/]+)$/.exec(location.hash);

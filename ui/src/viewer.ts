@@ -50,10 +50,16 @@ export const PRESETS: Record<string, [number, number]> = {
 
 let engine: RenderingEngine | null = null;
 
+/** Free the viewer's rendering engine (its WebGL context) when another page is shown. */
+export function closeViewer(): void {
+  engine?.destroy();
+  engine = null;
+  ToolGroupManager.destroyToolGroup("raddx-stack");
+}
+
 export async function renderViewer(main: HTMLElement, study: string, series: string): Promise<void> {
   await initOnce();
-  engine?.destroy();
-  ToolGroupManager.destroyToolGroup("raddx-stack");
+  closeViewer();
   const status = h("p", { id: "viewer-status", role: "status" }, t("v.loading"));
   const element = h("div", {
     id: "viewport",
