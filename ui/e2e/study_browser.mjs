@@ -136,6 +136,8 @@ try {
   const viewerStatus = page.locator("#viewer-status");
   await viewerStatus.filter({ hasText: "画像 3/5" }).waitFor({ timeout: 20_000 });
   check(true, "the viewer opens the series at its middle image (3/5)");
+  await viewerStatus.filter({ hasText: "読込 5/5" }).waitFor({ timeout: 20_000 });
+  check(true, "the whole series is fetched in the background (5/5)");
   await page.locator("#viewport canvas").first().waitFor();
   await page.locator("#viewport").focus();
   await page.keyboard.press("ArrowDown");

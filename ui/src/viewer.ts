@@ -7,6 +7,7 @@
 import {
   Enums,
   RenderingEngine,
+  eventTarget,
   init as coreInit,
   setUseCPURendering,
   type Types,
@@ -21,6 +22,7 @@ import {
   ZoomTool,
   addTool,
   init as toolsInit,
+  utilities as toolUtilities,
 } from "@cornerstonejs/tools";
 import { h } from "./dom";
 import { t, type Key } from "./i18n";
@@ -49,9 +51,12 @@ export const PRESETS: Record<string, [number, number]> = {
 };
 
 let engine: RenderingEngine | null = null;
+let stopCounting: (() => void) | null = null;
 
 /** Free the viewer's rendering engine (its WebGL context) when another page is shown. */
 export function closeViewer(): void {
+  stopCounting?.();
+  stopCounting = null;
   engine?.destroy();
   engine = null;
   ToolGroupManager.destroyToolGroup("raddx-stack");
@@ -108,6 +113,19 @@ export async function renderViewer(main: HTMLElement, study: string, series: str
   group.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: B.Auxiliary }] });
   group.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: B.Secondary }] });
   group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: B.Wheel }] });
+  // Every image of the series is fetched in the background (stack prefetch); the status line
+  // counts them, so a reader knows when scrolling will not wait.
+  const wanted = new Set(imageIds);
+  const loadedIds = new Set<string>();
+  const onLoaded = (event: Event) => {
+    const id = (event as CustomEvent<{ image?: { imageId?: string } }>).detail?.image?.imageId;
+    if (id && wanted.has(id) && !loadedIds.has(id)) {
+      loadedIds.add(id);
+      show();
+    }
+  };
+  eventTarget.addEventListener(Enums.Events.IMAGE_LOADED, onLoaded);
+  stopCounting = () => eventTarget.removeEventListener(Enums.Events.IMAGE_LOADED, onLoaded);
   const show = () => {
     const voi = viewport.getProperties().voiRange;
     const ww = voi ? Math.round(voi.upper - voi.lower) : 0;
@@ -117,6 +135,7 @@ export async function renderViewer(main: HTMLElement, study: string, series: str
       count: imageIds.length,
       ww,
       wl,
+      loaded: loadedIds.size,
     });
   };
   element.addEventListener(Enums.Events.STACK_NEW_IMAGE, show);
@@ -139,6 +158,7 @@ export async function renderViewer(main: HTMLElement, study: string, series: str
   });
   await viewport.setStack(imageIds, Math.floor(imageIds.length / 2));
   viewport.render();
+  toolUtilities.stackPrefetch.enable(element);
   show();
   element.focus();
 }
