@@ -8,6 +8,7 @@ exists; :data:`router` is ``/api/auth`` (setup, login, logout, whoami, 2FA, brea
 
 from __future__ import annotations
 
+from raddx.web.auth import admin as _admin
 from raddx.web.auth._install import install
 from raddx.web.auth._require import (
     ACTION_ATTR,
@@ -25,6 +26,8 @@ from raddx.web.auth._require import (
     route_action,
 )
 from raddx.web.auth.routes import router
+
+router.include_router(_admin.router)
 
 __all__ = [
     "ACTION_ATTR",

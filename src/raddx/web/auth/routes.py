@@ -44,17 +44,19 @@ def _problem(description: str) -> dict[str, Any]:
     }
 
 
-router = APIRouter(
-    prefix="/api/auth",
-    tags=["auth"],
-    responses={
+def problem_responses() -> dict[int | str, dict[str, Any]]:
+    """The problem+json answers of the /api/auth routes (RFC 9457; raddx.web._errors)."""
+    return {
         400: _problem("Malformed request, or a password the policy refuses."),
         401: _problem("Wrong or missing credentials, locked account, 2FA code needed."),
         403: _problem("Wrong setup code, wrong current password, or role refused."),
-        409: _problem("Setup already done, 2FA already enrolled, or security is off."),
+        404: _problem("No such user or token."),
+        409: _problem("Name taken, setup already done, 2FA already enrolled, or security off."),
         422: _problem("The JSON body does not match the declared model."),
-    },
-)
+    }
+
+
+router = APIRouter(prefix="/api/auth", tags=["auth"], responses=problem_responses())
 
 
 def _auth(request: Request) -> Authenticator:

@@ -1,0 +1,180 @@
+"""``/api/auth/users`` and ``/api/auth/tokens``: account and API-token administration over
+REST (permission ``admin.users``), the same operations as ``raddx user`` / ``raddx token``.
+
+Every change drops the authenticator's cache of recent successes, so a disabled user or a
+revoked token stops working in this process at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from raddx.errors import NotFound
+from raddx.security import accounts, tokens
+from raddx.web.auth._require import require
+from raddx.web.auth.routes import AuthDep, problem_responses
+from raddx.web.deps import ServicesDep
+
+__all__ = ["router"]
+
+T = TypeVar("T")
+_ADMIN = [require("admin.users")]
+Name = Annotated[str, Path(min_length=1, max_length=64)]
+
+router = APIRouter(tags=["auth"], responses=problem_responses())
+
+
+class UserCreate(BaseModel):
+    name: str = Field(max_length=64)
+    role: str = Field(max_length=32)
+    password: str = Field(max_length=1024)
+
+
+class UserPublic(BaseModel):
+    name: str
+    role: str
+    disabled: bool
+    locked_until: dt.datetime | None
+    totp_enrolled: bool
+    created_at: dt.datetime
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(max_length=64)
+    role: str = Field("viewer", max_length=32)
+
+
+class TokenPublic(BaseModel):
+    name: str
+    role: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked: bool
+
+
+class TokenCreated(BaseModel):
+    name: str
+    role: str
+    #: The token itself: shown in this answer only.
+    token: str
+
+
+def _work(services: Any, auth: Any, action: Callable[[Session], T]) -> T:
+    with services.session_factory() as s, s.begin():
+        result = action(s)
+    auth.forget_all()
+    return result
+
+
+def _public(u: accounts.UserInfo) -> UserPublic:
+    return UserPublic(
+        name=u.name,
+        role=u.role,
+        disabled=u.disabled,
+        locked_until=u.locked_until,
+        totp_enrolled=u.totp_enrolled,
+        created_at=u.created_at,
+    )
+
+
+@router.get("/users", dependencies=_ADMIN)
+def list_users(services: ServicesDep) -> list[UserPublic]:
+    """Every account (never a password hash or 2FA secret)."""
+    with services.session_factory() as s:
+        return [_public(u) for u in accounts.list_users(session=s)]
+
+
+@router.post("/users", status_code=201, dependencies=_ADMIN)
+def create_user(body: UserCreate, services: ServicesDep, auth: AuthDep) -> UserPublic:
+    """Create an account (400: bad name, unknown role, password refused; 409: name taken)."""
+    _work(
+        services,
+        auth,
+        lambda s: accounts.create_user(
+            session=s,
+            name=body.name,
+            role=body.role,
+            password=body.password,
+            policy=auth.policy,
+            rules=auth.rules.accounts,
+            clock=auth.clock,
+        ),
+    )
+    return _one(services, body.name)
+
+
+def _one(services: Any, name: str) -> UserPublic:
+    with services.session_factory() as s:
+        for u in accounts.list_users(session=s):
+            if u.name == name:
+                return _public(u)
+    raise NotFound(f"no user named {name!r}")
+
+
+@router.post("/users/{name}/disable", dependencies=_ADMIN)
+def disable_user(name: Name, services: ServicesDep, auth: AuthDep) -> UserPublic:
+    """Disable an account: no login; its sessions end at their next request."""
+    _work(services, auth, lambda s: accounts.set_disabled(session=s, name=name, disabled=True))
+    return _one(services, name)
+
+
+@router.post("/users/{name}/enable", dependencies=_ADMIN)
+def enable_user(name: Name, services: ServicesDep, auth: AuthDep) -> UserPublic:
+    """Enable a disabled account again."""
+    _work(services, auth, lambda s: accounts.set_disabled(session=s, name=name, disabled=False))
+    return _one(services, name)
+
+
+@router.post("/users/{name}/unlock", dependencies=_ADMIN)
+def unlock_user(name: Name, services: ServicesDep, auth: AuthDep) -> UserPublic:
+    """End a lockout now."""
+    _work(services, auth, lambda s: accounts.unlock(session=s, name=name))
+    return _one(services, name)
+
+
+@router.post("/users/{name}/reset-2fa", dependencies=_ADMIN)
+def reset_2fa(name: Name, services: ServicesDep, auth: AuthDep) -> UserPublic:
+    """Remove an account's 2FA (lost phone); the user enrols again at the next login."""
+    _work(services, auth, lambda s: accounts.reset_totp(session=s, name=name))
+    return _one(services, name)
+
+
+@router.get("/tokens", dependencies=_ADMIN)
+def list_tokens(services: ServicesDep) -> list[TokenPublic]:
+    """Every API token (never the token itself)."""
+    with services.session_factory() as s:
+        return [
+            TokenPublic(
+                name=t.name,
+                role=t.role,
+                created_at=t.created_at,
+                expires_at=t.expires_at,
+                revoked=t.revoked,
+            )
+            for t in tokens.list_tokens(session=s)
+        ]
+
+
+@router.post("/tokens", status_code=201, dependencies=_ADMIN)
+def create_token(body: TokenCreate, services: ServicesDep, auth: AuthDep) -> TokenCreated:
+    """Create an API token; the answer holds its text, which is never shown again."""
+    text = _work(
+        services,
+        auth,
+        lambda s: tokens.create_token(
+            session=s, name=body.name, role=body.role, policy=auth.policy, clock=auth.clock
+        ),
+    )
+    return TokenCreated(name=body.name, role=body.role, token=text)
+
+
+@router.post("/tokens/{name}/revoke", status_code=204, dependencies=_ADMIN)
+def revoke_token(name: Name, services: ServicesDep, auth: AuthDep) -> None:
+    """Revoke an API token for good (404 unknown)."""
+    _work(services, auth, lambda s: tokens.revoke_token(session=s, name=name, clock=auth.clock))
