@@ -351,3 +351,27 @@ def test_stow_warning_header_cannot_be_split() -> None:
     value = _warning(["bad UID 1.2\r\nX-Injected: 1", 'quote " and \x00 NUL'])
     assert not any(ch in value for ch in "\r\n\x00")
     assert value.startswith('299 raddx "bad UID 1.2  X-Injected: 1"')
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "..%2f..%2fapp.py",
+        "%2e%2e/%2e%2e/app.py",
+        "%2e%2e%2f%2e%2e%2fapp.py",
+        "assets/..%2f..%2f..%2fweb%2fapp.py",
+        "..%5c..%5capp.py",
+        "%2fetc%2fpasswd",
+        "..%2f..%2f..%2f..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "index.html%00.py",
+        "assets/" + "a" * 300,
+    ],
+)
+def test_ui_files_cannot_be_escaped(world: tuple[Services, TestClient, Path], path: str) -> None:
+    """``/ui/`` serves files without credentials: an encoded traversal must answer the
+    application page (or 404/503), never a source file or a system file."""
+    _, client, _ = world
+    response = client.get(f"/ui/{path}", headers={"Authorization": ""})
+    assert response.status_code in (200, 400, 404, 503), response.status_code
+    assert "from __future__" not in response.text
+    assert "root:" not in response.text

@@ -41,8 +41,12 @@ def ui_file(path: str) -> Response:
             "the web application is not built: run `make ui` (npm ci && npm run build in ui/)",
             status_code=503,
         )
-    candidate = (root / path).resolve()
-    if candidate != index and candidate.is_relative_to(root) and candidate.is_file():
+    try:
+        candidate = (root / path).resolve()
+        found = candidate != index and candidate.is_relative_to(root) and candidate.is_file()
+    except (ValueError, OSError):  # a NUL byte or an over-long name: no file of ours
+        found = False
+    if found:
         headers = {"Cache-Control": _IMMUTABLE} if path.startswith("assets/") else None
         return FileResponse(candidate, headers=headers)
     if path.startswith("assets/"):
