@@ -55,6 +55,7 @@ PAYLOADS: dict[str, tuple[str, ...]] = {
     ),
     "command": ("$(id)", "`id`", "; touch pwned", "| id", "a&&id", "${IFS}id"),
     "header": ("x\r\nX-Injected: 1", "x\nSet-Cookie: raddx=1", "x\r\n\r\n<html>"),
+    "oddities": ("A" * 4000, "9" * 300, "漢字" * 300, "\x1b[31m", "\u202e\ufeff"),
 }
 #: Payloads that a matching key could widen to every record if passed to SQL or LIKE.
 WIDENING = (*PAYLOADS["sql"], *PAYLOADS["like"])
@@ -375,3 +376,28 @@ def test_ui_files_cannot_be_escaped(world: tuple[Services, TestClient, Path], pa
     assert response.status_code in (200, 400, 404, 503), response.status_code
     assert "from __future__" not in response.text
     assert "root:" not in response.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/studies?PatientName=%FF%FE",
+        "/api/studies/%FF",
+        "/api/orders/%FF%00",
+        "/api/reports/%C0%AE%C0%AE",
+        "/dicom-web/studies?PatientName=%FF",
+        "/dicom-web/studies/1.2.3%FF/metadata",
+        "/fhir/Patient?name=%FF",
+        "/fhir/Patient/%FF",
+        "/wado?requestType=WADO&studyUID=%FF",
+    ],
+)
+def test_invalid_utf8_is_refused_or_matches_nothing(
+    world: tuple[Services, TestClient, Path], url: str
+) -> None:
+    """Percent-encoded bytes that are not UTF-8 (and overlong encodings of ``.``): a 4xx,
+    or (a query string, decoded with U+FFFD by Starlette) a search that matches nothing."""
+    _, client, _ = world
+    response = client.get(url)
+    assert response.status_code < 500, (url, response.status_code, response.text)
+    assert response.status_code >= 400 or _matches(response) == 0, (url, response.text)
