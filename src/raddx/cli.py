@@ -18,7 +18,6 @@ from raddx import __version__
 from raddx._cli_options import DatabaseUrl, DataDir, Quiet, load_cli_settings
 from raddx.cli_dicom import retrieve, send
 from raddx.deid.cli import deid_app
-from raddx.security.data_cli import backup_app, fixity, restore, storage_app
 from raddx.hl7.cli import hl7_app
 from raddx.reports.cli import report_app
 from raddx.ris.cli import order_app
@@ -26,6 +25,7 @@ from raddx.ris.jj1017_cli import jj1017_app
 from raddx.ris.worklist_cli import reconcile_app, worklist_app
 from raddx.security.accounts_cli import token_app, user_app
 from raddx.security.audit_cli import audit_app
+from raddx.security.data_cli import backup_app, fixity, restore, storage_app
 from raddx.security.security_cli import security_app
 
 __all__ = ["app"]

@@ -7,7 +7,6 @@ through :meth:`Services.from_settings`, so there is one place that decides how t
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 from typing import Any
 
