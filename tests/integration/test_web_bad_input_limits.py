@@ -138,6 +138,7 @@ def test_oversized_chunked_json_body_is_413(client: TestClient) -> None:
         "/fhir/ServiceRequest", content=chunks(), headers={"Content-Type": "application/fhir+json"}
     )
     _problem(response, 413)
+    assert response.json()["title"] == "Content Too Large"
 
 
 def test_oversized_stow_is_413_and_stores_nothing(client: TestClient, small: Services) -> None:

@@ -84,8 +84,11 @@ _TITLES = {
     406: "Not Acceptable",
     405: "Method Not Allowed",
     409: "Conflict",
+    413: "Content Too Large",
+    414: "URI Too Long",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
