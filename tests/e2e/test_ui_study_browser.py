@@ -22,6 +22,7 @@ from pydicom.uid import generate_uid
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
 from helpers import bare_url
+from raddx.archive.ingest import blob_key_for
 from raddx.security import load_policy, rules_from_settings
 from raddx.security.accounts import create_user
 from raddx.services import Services
@@ -57,7 +58,7 @@ def e2e_ready() -> None:
     pytest.skip(reason)
 
 
-def _study(services: Services, study_date: str, instance_number: int = 1, **kwargs: object) -> None:
+def _study(services: Services, study_date: str, instance_number: int = 1, **kwargs: object) -> str:
     """One CT image (64x64, a disc whose radius grows with ``instance_number``)."""
     ds = make_dataset(charset="ISO_IR 192", **kwargs)  # type: ignore[arg-type]
     ds.StudyDate = study_date
@@ -75,6 +76,15 @@ def _study(services: Services, study_date: str, instance_number: int = 1, **kwar
     ds.ImagePositionPatient = [0, 0, instance_number]
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     services.ingest.store(to_part10(ds), source="test")
+    return str(ds.SOPInstanceUID)
+
+
+def _break(services: Services, sop_instance_uid: str) -> None:
+    """Damage a stored object on disk (a failing disk, a bad restore): its file no longer
+    parses as DICOM, while the index still lists it."""
+    path = services.blobs.root / str(blob_key_for(sop_instance_uid))
+    assert path.is_file(), path
+    path.write_bytes(b"\0" * 64)
 
 
 def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url: str) -> None:
@@ -92,14 +102,23 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
                 policy=load_policy(settings.security_policy_file),
                 rules=rules_from_settings(settings).accounts,
             )
-    _study(
-        services,
-        "20261120",
-        patient_id="JP001",
-        patient_name=JAPANESE_NAME,
-        accession="ACC-CT-1",
-        study_description="胸部CT",
-    )
+    # The Japanese patient's CT: three images, the first of them broken on disk.
+    yamada_study, yamada_series = generate_uid(), generate_uid()
+    yamada = [
+        _study(
+            services,
+            "20261120",
+            instance_number=number,
+            patient_id="JP001",
+            patient_name=JAPANESE_NAME,
+            accession="ACC-CT-1",
+            study_description="胸部CT",
+            study_uid=yamada_study,
+            series_uid=yamada_series,
+        )
+        for number in (1, 2, 3)
+    ]
+    _break(services, yamada[0])
     _study(services, "20250101", patient_id="PID002", patient_name="Doe^Jane", modality="MR")
     # Five CT images of one series for the viewer: a disc growing from slice to slice.
     study_uid, series_uid = generate_uid(), generate_uid()
@@ -145,6 +164,7 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
         "ok: the viewer opens the series at its middle image (3/5)",
         "ok: ArrowDown scrolls to the next image",
         "ok: the lung preset sets window 1500 / level -600",
+        "ok: a broken instance is named (instance 1) while the others load",
         "ok: every input has a label",
         "ok: after logout the API refuses the browser (401)",
         "ok: a study link opened while logged out leads, after login, to that study",
@@ -155,6 +175,7 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
     assert shots == [
         "01-login.png",
         "02-studies-kana-search.png",
+        "02b-viewer-broken-instance.png",
         "03-studies-keyboard.png",
         "04-study-detail.png",
         "05-viewer.png",

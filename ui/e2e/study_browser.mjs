@@ -77,6 +77,17 @@ try {
   check((await rows.first().locator("td.name .reading").textContent()) === "やまだ たろう", "with the kana reading");
   await page.screenshot({ path: join(shots, "02-studies-kana-search.png"), fullPage: true });
 
+  // --- a series with a broken instance: the viewer names it and shows the others ---------------
+  await rows.first().dblclick();
+  await page.getByRole("link", { name: /を表示$/ }).click();
+  await page.locator("#viewer-failures").filter({ hasText: "インスタンス番号 1" }).waitFor({ timeout: 20_000 });
+  await page.locator("#viewer-status").filter({ hasText: "読込 2/2" }).waitFor({ timeout: 20_000 });
+  check(true, "a broken instance is named (instance 1) while the others load");
+  await page.screenshot({ path: join(shots, "02b-viewer-broken-instance.png"), fullPage: true });
+  await page.getByRole("link", { name: "検査に戻る" }).click();
+  await page.getByRole("link", { name: "検査一覧に戻る" }).click();
+  await rows.first().waitFor();
+
   // --- the three studies since 2025: sort, keyboard navigation -----------------------------------
   await page.getByLabel("患者氏名（漢字・かな・ローマ字）").fill("");
   await page.getByLabel("検査日（から）").fill("2025-01-01");

@@ -95,7 +95,27 @@ export interface Series {
   NumberOfSeriesRelatedInstances: number;
 }
 
+export interface Instance {
+  SOPInstanceUID: string;
+  InstanceNumber: number | null;
+}
+
 export const api = {
+  /** The index's instances of a series (up to 1000 per page; every page is fetched). */
+  instances: async (studyUid: string, seriesUid: string) => {
+    const all: Instance[] = [];
+    for (let offset = 0; ; offset += 1000) {
+      const query = new URLSearchParams({
+        StudyInstanceUID: studyUid,
+        SeriesInstanceUID: seriesUid,
+        limit: "1000",
+        offset: String(offset),
+      });
+      const page = await request<Page<Instance>>("GET", `/api/instances?${query}`);
+      all.push(...page.items);
+      if (!page.next) return all;
+    }
+  },
   study: (uid: string) => request<Study>("GET", `/api/studies/${encodeURIComponent(uid)}`),
   series: (studyUid: string) =>
     request<Page<Series>>(

@@ -25,6 +25,7 @@ import {
   utilities as toolUtilities,
 } from "@cornerstonejs/tools";
 import { h } from "./dom";
+import { api } from "./api";
 import { t, type Key } from "./i18n";
 
 type Json = Record<string, { vr: string; Value?: unknown[] }>;
@@ -84,10 +85,13 @@ export async function renderViewer(main: HTMLElement, study: string, series: str
   );
   element.addEventListener("contextmenu", (event) => event.preventDefault());
   const root = `${location.origin}/dicom-web`;
-  const response = await fetch(`${root}/studies/${study}/series/${series}/metadata`, {
-    headers: { Accept: "application/dicom+json", "X-Requested-With": "XMLHttpRequest" },
-    credentials: "same-origin",
-  });
+  const [response, indexed] = await Promise.all([
+    fetch(`${root}/studies/${study}/series/${series}/metadata`, {
+      headers: { Accept: "application/dicom+json", "X-Requested-With": "XMLHttpRequest" },
+      credentials: "same-origin",
+    }),
+    api.instances(study, series).catch(() => []),
+  ]);
   if (!response.ok) {
     status.textContent = t(response.status === 403 ? "denied" : "v.failed", { status: response.status });
     status.classList.add("error");
@@ -124,8 +128,36 @@ export async function renderViewer(main: HTMLElement, study: string, series: str
       show();
     }
   };
+  // An image that cannot be loaded (a broken instance) is named; the others stay viewable.
+  const failed = new Set<number>();
+  const failures = h("p", { id: "viewer-failures", class: "error", role: "alert" });
+  status.after(failures);
+  const showFailures = () => {
+    failures.textContent = failed.size
+      ? t("v.failedImages", {
+          count: failed.size,
+          numbers: [...failed].sort((a, b) => a - b).join(", "),
+        })
+      : "";
+  };
+  // Instances the index lists but the metadata left out: their stored objects are unreadable.
+  const inMetadata = new Set(instances.map((md) => String(md["00080018"].Value?.[0])));
+  for (const missing of indexed.filter((i) => !inMetadata.has(i.SOPInstanceUID))) {
+    failed.add(missing.InstanceNumber ?? 0);
+  }
+  showFailures();
+  const onFailed = (event: Event) => {
+    const id = (event as CustomEvent<{ imageId?: string }>).detail?.imageId;
+    if (!id || !wanted.has(id)) return;
+    failed.add(num(instances[imageIds.indexOf(id)], "00200013") || imageIds.indexOf(id) + 1);
+    showFailures();
+  };
   eventTarget.addEventListener(Enums.Events.IMAGE_LOADED, onLoaded);
-  stopCounting = () => eventTarget.removeEventListener(Enums.Events.IMAGE_LOADED, onLoaded);
+  eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_FAILED, onFailed);
+  stopCounting = () => {
+    eventTarget.removeEventListener(Enums.Events.IMAGE_LOADED, onLoaded);
+    eventTarget.removeEventListener(Enums.Events.IMAGE_LOAD_FAILED, onFailed);
+  };
   const show = () => {
     const voi = viewport.getProperties().voiRange;
     const ww = voi ? Math.round(voi.upper - voi.lower) : 0;
@@ -156,8 +188,12 @@ export async function renderViewer(main: HTMLElement, study: string, series: str
     const next = Math.min(imageIds.length - 1, Math.max(0, viewport.getCurrentImageIdIndex() + delta));
     void viewport.setImageIdIndex(next);
   });
-  await viewport.setStack(imageIds, Math.floor(imageIds.length / 2));
-  viewport.render();
+  try {
+    await viewport.setStack(imageIds, Math.floor(imageIds.length / 2));
+    viewport.render();
+  } catch {
+    // the middle image is broken: it is named above; the reader can scroll to the others
+  }
   toolUtilities.stackPrefetch.enable(element);
   show();
   element.focus();
