@@ -300,6 +300,8 @@ def test_fhir_search_values_are_not_dicom_wildcards(
         "placer_order_number",
         "referring_physician",
         "reason_for_study",
+        "procedures.0.jj1017_code",
+        "procedures.0.scheduled_station_ae_title",
     ],
 )
 def test_injection_in_order_body_fields(
@@ -318,8 +320,11 @@ def test_injection_in_order_body_fields(
                     "jj1017_code": JJ1017,
                 }
             ],
-            field: payload,
         }
+        if field.startswith("procedures.0."):
+            order["procedures"][0][field.removeprefix("procedures.0.")] = payload  # type: ignore[index]
+        else:
+            order[field] = payload
         response = client.post("/api/orders", json=order)
         assert response.status_code < 500, (field, payload, response.text)
         for header, value in response.headers.multi_items():
