@@ -22,7 +22,6 @@ a request head over 16 KiB); these limits hold whichever server runs the applica
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -99,10 +98,10 @@ class RequestLimitsMiddleware:
                 f"the request target is {target} bytes; the limit is {self.max_url_bytes}",
             )
             return
-        limit, kind = self._body_limit(headers)
+        limit, setting = self._body_limit(headers)
         declared = _content_length(headers)
         if declared is not None and declared > limit:
-            await self._refuse(send, 413, "Content Too Large", _too_large(kind, limit))
+            await self._refuse(send, 413, "Content Too Large", _too_large(setting, limit))
             return
         received = 0
 
@@ -112,7 +111,7 @@ class RequestLimitsMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge(413, _too_large(kind, limit))
+                    raise _BodyTooLarge(413, _too_large(setting, limit))
             return message
 
         started = False
@@ -135,8 +134,8 @@ class RequestLimitsMiddleware:
         content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
         media_type = content_type.split(b";")[0].strip().lower().decode("latin-1")
         if media_type in _UPLOAD_TYPES:
-            return self.max_upload_bytes, "upload"
-        return self.max_json_body_bytes, "request body"
+            return self.max_upload_bytes, "upload_bytes"
+        return self.max_json_body_bytes, "json_body_bytes"
 
     @staticmethod
     async def _refuse(send: Send, status: int, title: str, detail: str) -> None:
@@ -155,8 +154,6 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
-def _too_large(kind: str, limit: int) -> str:
-    return f"the {kind} exceeds {limit} bytes (raddx setting max_{_SETTING[kind]})"
-
-
-_SETTING: dict[str, Any] = {"upload": "upload_bytes", "request body": "json_body_bytes"}
+def _too_large(setting: str, limit: int) -> str:
+    what = "upload" if setting == "upload_bytes" else "request body"
+    return f"the {what} exceeds {limit} bytes (raddx setting max_{setting})"
