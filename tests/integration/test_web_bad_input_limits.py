@@ -275,3 +275,19 @@ def test_deeply_nested_stow_metadata_is_refused_not_500(
     )
     assert response.status_code < 500, response.text
     assert _instances(small) == 0
+
+
+def test_token_revoked_while_in_use_is_401_at_once(small: Services) -> None:
+    """A token that just worked (and sits in the credential cache) is refused on the next
+    request once an admin revokes it over the API."""
+    policy = load_policy(small.settings.security_policy_file)
+    with small.session_factory() as s, s.begin():
+        victim = create_token(session=s, name="in-use", role="viewer", policy=policy)
+    app = create_app(small)
+    admin = TestClient(app, headers={"Authorization": f"Bearer {api_token(small)}"})
+    user = TestClient(app, headers={"Authorization": f"Bearer {victim}"})
+    assert user.get("/api/studies").status_code == 200
+    assert admin.post("/api/auth/tokens/in-use/revoke").status_code == 204
+    response = user.get("/api/studies")
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("Bearer")
