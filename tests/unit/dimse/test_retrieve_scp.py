@@ -78,7 +78,7 @@ class _Event:
         self.request = SimpleNamespace(AffectedSOPClassUID=sop_class, MessageID=7)
         self.assoc = SimpleNamespace(
             dimse=_Dimse(),
-            requestor=SimpleNamespace(ae_title="PEER"),
+            requestor=SimpleNamespace(ae_title="PEER", address="127.0.0.1"),
             acceptor=SimpleNamespace(ae_title="RADDX"),
         )
         self._checks = 0
