@@ -160,12 +160,18 @@ def test_echo_storescp_our_server_and_nobody(
     api = f"{http_url}/api"
     _add(api, "RADDX", dimse_server[1])
     _add(api, "NOBODY", _free_port())
+    httpx.post(
+        f"{api}/remote-aes",
+        json={"ae_title": "NOWHERE", "host": "no-such-host.invalid", "port": 104},
+    ).raise_for_status()
     with _storescp(dcmtk, tmp_path / "in") as port:
         _add(api, "STORESCP", port)
         dcmtk_echo = httpx.post(f"{api}/remote-aes/STORESCP/echo").json()
 
     ours = httpx.post(f"{api}/remote-aes/RADDX/echo").json()
     nobody = httpx.post(f"{api}/remote-aes/NOBODY/echo").json()
+    # A host name that does not resolve is a failed echo with the reason, not a 500.
+    nowhere = httpx.post(f"{api}/remote-aes/NOWHERE/echo")
 
     for echoed in (dcmtk_echo, ours):
         assert echoed["success"] is True, echoed
@@ -173,6 +179,9 @@ def test_echo_storescp_our_server_and_nobody(
         assert 0 < echoed["round_trip_ms"] < 5000
     assert nobody["success"] is False
     assert "cannot associate" in nobody["reason"]
+    assert nowhere.status_code == 200, nowhere.text
+    assert nowhere.json()["success"] is False
+    assert "cannot associate with NOWHERE at no-such-host.invalid:104" in nowhere.json()["reason"]
     assert httpx.post(f"{api}/remote-aes/UNKNOWN/echo").status_code == 404
     gc.collect()
 

@@ -134,7 +134,7 @@ def study_instances(remote: RemoteAE, study_uid: str, *, calling_ae: str) -> Stu
     ae = scu._ae(calling_ae)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
     assoc, reason = scu._associate(ae, remote)
-    if not assoc.is_established:
+    if assoc is None or not assoc.is_established:
         log.warning("C-FIND for the SOP classes failed: %s", reason)
         return None
     try:

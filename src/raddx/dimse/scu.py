@@ -139,7 +139,7 @@ def echo(remote: RemoteAE, *, calling_ae: str) -> EchoOutcome:
     ae.network_timeout = 10
     ae.add_requested_context(Verification)
     assoc, reason = _associate(ae, remote)
-    if not assoc.is_established:
+    if assoc is None or not assoc.is_established:
         return EchoOutcome(None, comment=reason)
     try:
         start = time.perf_counter()
@@ -263,9 +263,14 @@ def _ae(calling_ae: str) -> AE:
     return ae
 
 
-def _associate(ae: AE, remote: RemoteAE, **kwargs: Any) -> tuple[Association, str]:
-    """Associate; on failure return the reason a person can act on."""
-    assoc = ae.associate(remote.host, remote.port, ae_title=remote.ae_title, **kwargs)
+def _associate(ae: AE, remote: RemoteAE, **kwargs: Any) -> tuple[Association | None, str]:
+    """Associate; on failure return the reason a person can act on (and no association when
+    there was none to make: a host name that does not resolve)."""
+    where = f"{remote.ae_title} at {remote.host}:{remote.port}"
+    try:
+        assoc = ae.associate(remote.host, remote.port, ae_title=remote.ae_title, **kwargs)
+    except OSError as exc:  # socket.gaierror from pynetdicom's address lookup
+        return None, f"cannot associate with {where}: {exc.strerror or exc}"
     if assoc.is_established:
         # PS3.8 has nothing to say about Nagle; without TCP_NODELAY each small PDU after a
         # large one may wait ~40 ms for the peer's delayed ACK (STYLE rule 13).
@@ -273,7 +278,6 @@ def _associate(ae: AE, remote: RemoteAE, **kwargs: Any) -> tuple[Association, st
         if sock is not None:
             set_nodelay(sock)
         return assoc, ""
-    where = f"{remote.ae_title} at {remote.host}:{remote.port}"
     if assoc.is_rejected:
         return assoc, f"association rejected by {where}"
     return assoc, f"cannot associate with {where} (unreachable, refused or aborted)"
@@ -331,7 +335,7 @@ def send_instances(
             assoc, reason = _associate(ae, remote)
             try:
                 for item in items:
-                    if not assoc.is_established:
+                    if assoc is None or not assoc.is_established:
                         record(
                             StoreOutcome(item.sop_instance_uid, None, reason or "association lost")
                         )
@@ -341,7 +345,7 @@ def send_instances(
                     in_flight = None
                     record(outcome)
             finally:
-                if assoc.is_established and in_flight is None:
+                if assoc is not None and assoc.is_established and in_flight is None:
                     assoc.release()
     except KeyboardInterrupt:
         if assoc is not None and assoc.is_established:
@@ -407,7 +411,7 @@ def move(
     ae = _ae(calling_ae)
     ae.add_requested_context(query_model)
     assoc, reason = _associate(ae, remote)
-    if not assoc.is_established:
+    if assoc is None or not assoc.is_established:
         return RetrieveOutcome(None, comment=reason)
     try:
         return _final(assoc.send_c_move(identifier, destination_ae, query_model), progress)
@@ -458,7 +462,7 @@ def get(
     assoc, reason = _associate(
         ae, remote, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, store_into)]
     )
-    if not assoc.is_established:
+    if assoc is None or not assoc.is_established:
         return RetrieveOutcome(None, comment=reason)
     try:
         return _final(assoc.send_c_get(identifier, query_model), progress)
