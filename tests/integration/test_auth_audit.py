@@ -59,3 +59,23 @@ def test_login_refused_login_logout_break_glass(services: Services, http_url: st
     assert "ER trauma, patient unconscious" in (alert.outcome_description or "")
     for event in [*logins, alert]:
         assert_valid(to_xml(event, SOURCE))
+
+
+def test_refused_request_is_a_security_alert(services: Services, http_url: str) -> None:
+    """A role opening a URL it does not hold is refused (403) and audited: Security Alert
+    110113 with 110132 Use of Restricted Function, naming the user, route and action."""
+    _add(services, "suzuki")
+    base = http_url.split("@")[-1]
+    with audit.capture() as events:
+        refused = httpx.get(f"http://{base}/api/audit", auth=("suzuki", PASSWORD))
+        allowed = httpx.get(f"http://{base}/api/studies", auth=("suzuki", PASSWORD))
+    assert refused.status_code == 403, refused.text
+    assert allowed.status_code == 200, allowed.text
+    [alert] = [e for e in events if e.event_id.code.code == "110113"]
+    assert alert.event_types[0].code.code == "110132"
+    assert alert.outcome == 4
+    assert [o.object_id for o in alert.objects] == ["suzuki"]
+    description = alert.outcome_description or ""
+    assert "role=radiologist" in description and "action=audit.read" in description
+    assert "path=/api/audit" in description
+    assert_valid(to_xml(alert, SOURCE))

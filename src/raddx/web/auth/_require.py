@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from raddx.errors import Forbidden, Unauthenticated
 from raddx.security import Authenticator, Principal, permissions
+from raddx.security.peers import security_alert
 
 __all__ = [
     "ACTION_ATTR",
@@ -100,6 +101,17 @@ def permission(action: str) -> Callable[[Request], Awaitable[Principal | None]]:
             raise Forbidden(f"action {action!r} is not in raddx/security/policy.yaml: add it")
         denied = auth is not None and not auth.policy.allows(principal.role, action)
         if denied and action != SELF_ACTION:
+            # A refusal is a security event (MHLW guideline: access attempts beyond one's
+            # rights are recorded): Security Alert, Use of Restricted Function.
+            security_alert(
+                "HTTP request refused",
+                subject=principal.name,
+                restricted_function=True,
+                role=principal.role,
+                action=action,
+                method=request.method,
+                path=request.url.path,
+            )
             raise Forbidden(f"role {principal.role!r} does not hold {action!r}")
         return principal
 
