@@ -39,22 +39,8 @@ class OutboxEntryOut(BaseModel):
 
     @classmethod
     def of(cls, entry: OutboxEntry) -> OutboxEntryOut:
-        return cls(
-            id=entry.id,
-            event=entry.event,
-            action=entry.action,
-            subject=entry.subject,
-            destination=entry.destination,
-            status=entry.status,
-            attempts=entry.attempts,
-            last_error=entry.last_error,
-            message_control_id=entry.message_control_id,
-            created_at=entry.created_at,
-            updated_at=entry.updated_at,
-            sent_at=entry.sent_at,
-            next_attempt_at=entry.next_attempt_at,
-            event_id=entry.event_id,
-        )
+        """The door's view of a domain entry: the same fields, read by name."""
+        return cls.model_validate(entry, from_attributes=True)
 
 
 @endpoint(router, "GET", "/hl7/outbox", action="hl7.read", response_model=list[OutboxEntryOut])
