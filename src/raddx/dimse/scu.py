@@ -8,6 +8,7 @@ one summary for everything.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,6 +31,7 @@ from pynetdicom.sop_class import (
 from raddx.archive.query import InstanceRef
 from raddx.archive.retrieve import RetrievedInstance, RetrieveService
 from raddx.config import RemoteAE
+from raddx.dimse._direct_link import direct_sub_operations, supports_direct
 from raddx.dimse._stored_send import StoredObject
 from raddx.dimse._stored_send import install as install_stored_send
 from raddx.dimse._tuning import set_nodelay
@@ -334,16 +336,22 @@ def send_instances(
             ae.requested_contexts = contexts
             assoc, reason = _associate(ae, remote)
             try:
-                for item in items:
-                    if assoc is None or not assoc.is_established:
-                        record(
-                            StoreOutcome(item.sop_instance_uid, None, reason or "association lost")
-                        )
-                        continue
-                    in_flight = item
-                    outcome = _store_one(assoc, item)
-                    in_flight = None
-                    record(outcome)
+                with contextlib.ExitStack() as link:
+                    if supports_direct(assoc):
+                        # Responses read on this thread: pynetdicom's reactor pause has a
+                        # window in which its reactor takes a C-STORE-RSP off the queue
+                        # ("Received unexpected C-STORE service message") and the send
+                        # fails as "association lost"; seen under load in CI.
+                        link.enter_context(direct_sub_operations(cast(Association, assoc)))
+                    for item in items:
+                        if assoc is None or not assoc.is_established:
+                            lost = reason or "association lost"
+                            record(StoreOutcome(item.sop_instance_uid, None, lost))
+                            continue
+                        in_flight = item
+                        outcome = _store_one(assoc, item)
+                        in_flight = None
+                        record(outcome)
             finally:
                 if assoc is not None and assoc.is_established and in_flight is None:
                     assoc.release()

@@ -138,9 +138,14 @@ class MllpServer:
 
             async def _close() -> None:
                 server.close()
-                for task in asyncio.all_tasks():
-                    if task is not asyncio.current_task():
-                        task.cancel()
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for task in tasks:
+                    task.cancel()
+                # Let each connection run its ``finally`` (writer.close()) and the transports
+                # their close callbacks before the loop stops; stopping at once left accepted
+                # sockets open until garbage collection (a ResourceWarning at shutdown).
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.sleep(0)
                 loop.stop()
 
             asyncio.run_coroutine_threadsafe(_close(), loop)
