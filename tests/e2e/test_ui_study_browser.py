@@ -11,51 +11,17 @@ Skips when node, Chromium, the built UI (``make ui``) or ui/node_modules is miss
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import httpx
-import pytest
+from e2e_support import add_user, run_scenario, screenshots
 from pydicom.uid import generate_uid
 
 from dicom_factory import JAPANESE_NAME, make_dataset, to_part10
 from helpers import bare_url
 from raddx.archive.ingest import blob_key_for
-from raddx.security import load_policy, rules_from_settings
-from raddx.security.accounts import create_user
 from raddx.services import Services
-from raddx.web.ui import UI_DIST
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "ui" / "e2e" / "study_browser.mjs"
-SCREENSHOTS = ROOT / "build" / "e2e-screenshots"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 USER, PASSWORD = "dr-suzuki", "correct horse battery staple 7"
 AUDITOR, AUDITOR_PASSWORD = "auditor-sato", "another long passphrase 8"
-
-
-def _missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not Path(CHROMIUM).is_file():
-        return f"{CHROMIUM} is missing (apt-get install chromium)"
-    if not (UI_DIST / "index.html").is_file():
-        return "the web application is not built (make ui)"
-    if not (ROOT / "ui" / "node_modules" / "playwright-core").is_dir():
-        return "ui/node_modules is missing (make ui)"
-    return None
-
-
-@pytest.fixture
-def e2e_ready() -> None:
-    reason = _missing()
-    if reason is None:
-        return
-    if os.environ.get("RADDX_REQUIRE_E2E") == "1":
-        pytest.fail(f"RADDX_REQUIRE_E2E=1 but {reason}")
-    pytest.skip(reason)
 
 
 def _study(services: Services, study_date: str, instance_number: int = 1, **kwargs: object) -> str:
@@ -88,20 +54,8 @@ def _break(services: Services, sop_instance_uid: str) -> None:
 
 
 def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url: str) -> None:
-    settings = services.settings
-    with services.session_factory() as s, s.begin():
-        for name, role, password in (
-            (USER, "radiologist", PASSWORD),
-            (AUDITOR, "auditor", AUDITOR_PASSWORD),  # no archive.read
-        ):
-            create_user(
-                session=s,
-                name=name,
-                role=role,
-                password=password,
-                policy=load_policy(settings.security_policy_file),
-                rules=rules_from_settings(settings).accounts,
-            )
+    add_user(services, USER, "radiologist", PASSWORD)
+    add_user(services, AUDITOR, "auditor", AUDITOR_PASSWORD)  # no archive.read
     # The Japanese patient's CT: three images, the first of them broken on disk.
     yamada_study, yamada_series = generate_uid(), generate_uid()
     yamada = [
@@ -141,19 +95,10 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
     assert page.status_code == 200
     assert '<main id="main"' in page.text
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SCREENSHOTS.glob("*.png"):
-        old.unlink()
-    done = subprocess.run(
-        ["node", str(SCRIPT), base, USER, PASSWORD, str(SCREENSHOTS), AUDITOR, AUDITOR_PASSWORD],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT / "ui",
-        check=False,
+    shots = screenshots("study-browser")
+    output = run_scenario(
+        "study_browser.mjs", base, USER, PASSWORD, str(shots), AUDITOR, AUDITOR_PASSWORD
     )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
     for check in (
         "ok: a wrong password is refused with a message",
         "ok: the row shows the kanji name",
@@ -171,8 +116,7 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
         "ok: a role without archive.read opening a study link is refused",
     ):
         assert check in output, output
-    shots = sorted(p.name for p in SCREENSHOTS.glob("*.png"))
-    assert shots == [
+    assert sorted(p.name for p in shots.glob("*.png")) == [
         "01-login.png",
         "02-studies-kana-search.png",
         "02b-viewer-broken-instance.png",

@@ -182,9 +182,31 @@ export function setLang(value: Lang): void {
   document.documentElement.lang = value;
 }
 
-export function t(key: Key, params: Record<string, string | number> = {}): string {
-  const text = (current === "ja" ? ja[key] : undefined) ?? en[key];
+type Params = Record<string, string | number>;
+
+function fill(text: string, params: Params): string {
   return text.replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? ""));
+}
+
+export function t(key: Key, params: Params = {}): string {
+  return fill((current === "ja" ? ja[key] : undefined) ?? en[key], params);
+}
+
+/**
+ * A translator for one area of the application (worklist, reporting, admin…), so each area
+ * keeps its own strings next to its code instead of every area editing one shared table:
+ *
+ *     const tr = messages({ "wl.title": "Worklist" }, { "wl.title": "ワークリスト" });
+ *     tr("wl.title");
+ *
+ * English is complete (the key set); Japanese may leave keys out (they fall back to English).
+ */
+export function messages<K extends string>(
+  english: Record<K, string>,
+  japanese: Partial<Record<K, string>>,
+): (key: K, params?: Params) => string {
+  return (key, params = {}) =>
+    fill((current === "ja" ? japanese[key] : undefined) ?? english[key], params);
 }
 
 /** Fill every element carrying data-i18n under ``root`` with its text. */

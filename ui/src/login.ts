@@ -22,7 +22,7 @@ export function renderLogin(main: HTMLElement, done: (who: WhoAmI) => void): voi
   const submit = h("button", { type: "submit" }, t("login.submit"));
   const form = h(
     "form",
-    { class: "login", "aria-labelledby": "login-title" },
+    { id: "login-form", class: "login", "aria-labelledby": "login-title" },
     h("h1", { id: "login-title" }, t("login.title")),
     h("label", { for: "login-user" }, t("login.user")),
     user,

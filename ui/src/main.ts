@@ -1,11 +1,19 @@
-// raddx web application shell: who is logged in, the language switch, hash routes.
+// raddx web application shell: who is logged in, the language switch, the navigation and
+// hash routing to the areas (each area: routes.ts).
 import "./style.css";
+import { adminArea } from "./admin";
 import { api, setUnauthenticatedHandler, type WhoAmI } from "./api";
+import { archiveArea } from "./archive_area";
 import { h } from "./dom";
-import { lang, setLang, t, translate, type Lang } from "./i18n";
+import { lang, setLang, translate, type Lang } from "./i18n";
 import { renderLogin } from "./login";
-import { renderStudies } from "./studies";
-import { renderStudy } from "./study";
+import { reportingArea } from "./reporting";
+import type { Area } from "./routes";
+import { worklistArea } from "./worklist";
+
+/** In navigation order; the first area's first nav entry is the home page. */
+const AREAS: Area[] = [archiveArea, worklistArea, reportingArea, adminArea];
+const HOME = "#/studies";
 
 const main = document.querySelector<HTMLElement>("#main")!;
 const nav = document.querySelector<HTMLElement>("#nav")!;
@@ -21,38 +29,47 @@ function renderChrome(): void {
   translate();
   who.textContent = principal ? `${principal.name} (${principal.role})` : "";
   logout.hidden = principal === null;
+  const items = principal
+    ? AREAS.flatMap((area) => (area.nav ? [area.nav] : [])).filter((item) =>
+        principal!.permissions.includes(item.permission),
+      )
+    : [];
   nav.replaceChildren(
-    ...(principal ? [h("a", { href: "#/studies", "aria-current": "page" }, t("nav.studies"))] : []),
+    ...items.map((item) =>
+      h(
+        "a",
+        {
+          href: item.href,
+          "aria-current": location.hash.startsWith(item.href) ? "page" : null,
+        },
+        item.label(),
+      ),
+    ),
   );
 }
 
-let viewer: typeof import("./viewer") | null = null;
-
 function route(): void {
-  viewer?.closeViewer();
+  for (const area of AREAS) area.leave?.();
   renderChrome();
   if (principal === null) {
     renderLogin(main, (p) => {
       principal = p;
-      // Back to where the user was (a link opened, or a session that expired), else the list.
-      if (!location.hash.startsWith("#/studies")) location.hash = "#/studies";
+      // Back to where the user was (a link opened, or a session that expired), else home.
+      if (!location.hash || location.hash === "#/" || location.hash === "#") location.hash = HOME;
       else route();
     });
     return;
   }
-  const view = /^#\/viewer\/([^/]+)\/([^/]+)$/.exec(location.hash);
-  if (view) {
-    // The viewer (Cornerstone3D, ~1.7 MB) loads only when an image is opened.
-    const [study, series] = [decodeURIComponent(view[1]), decodeURIComponent(view[2])];
-    void import("./viewer").then((m) => {
-      viewer = m;
-      return m.renderViewer(main, study, series);
-    });
-    return;
+  for (const area of AREAS) {
+    for (const r of area.routes) {
+      const match = r.pattern.exec(location.hash);
+      if (match) {
+        void r.render(main, match, principal);
+        return;
+      }
+    }
   }
-  const study = /^#\/studies\/([^/]+)$/.exec(location.hash);
-  if (study) void renderStudy(main, decodeURIComponent(study[1]));
-  else renderStudies(main);
+  location.hash = HOME;
 }
 
 setUnauthenticatedHandler(() => {
