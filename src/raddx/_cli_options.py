@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from raddx.config import Settings, load_settings
+from raddx.errors import RaddxError
 
-__all__ = ["DataDir", "DatabaseUrl", "Quiet", "load_cli_settings"]
+if TYPE_CHECKING:
+    from raddx.services import Services
+
+__all__ = ["DataDir", "DatabaseUrl", "Quiet", "cli_services", "load_cli_settings"]
 
 DataDir = Annotated[
     Path | None,
@@ -30,3 +36,24 @@ def load_cli_settings(**overrides: Any) -> Settings:
     except Exception as exc:  # pydantic ValidationError and TOML errors: show, don't trace
         typer.echo(f"raddx: invalid configuration:\n{exc}", err=True)
         raise typer.Exit(2) from None
+
+
+@contextlib.contextmanager
+def cli_services(
+    command: str, data_dir: Path | None, database_url: str | None
+) -> Iterator[Services]:
+    """The services for one command, closed afterwards. A refusal (:class:`RaddxError`: an
+    unknown accession, a step that has started…) inside prints ``raddx <command>: reason`` and
+    exits 1, so every command reports refusals the same way, never as a traceback."""
+    from raddx.services import Services  # not at import: ``raddx --help`` stays fast
+
+    services = Services.from_settings(
+        load_cli_settings(data_dir=data_dir, database_url=database_url)
+    )
+    try:
+        yield services
+    except RaddxError as exc:
+        typer.echo(f"raddx {command}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        services.close()

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from raddx._cli_options import DatabaseUrl, DataDir, load_cli_settings
-from raddx.errors import RaddxError
+from raddx._cli_options import DatabaseUrl, DataDir, cli_services
 
 __all__ = ["hl7_app"]
 
@@ -31,21 +30,17 @@ def outbox(
     subject (accession, report id:version or MPPS UID), attempts, last error. Events not yet
     routed by raddx serve show with destination ``-``."""
     from raddx.outbox import OutboxStatusValues, list_entries
-    from raddx.services import Services
 
     try:
         wanted = OutboxStatusValues(status) if status else None
     except ValueError:
         typer.echo(f"raddx hl7 outbox: unknown status {status!r}", err=True)
         raise typer.Exit(2) from None
-    services = Services.from_settings(
-        load_cli_settings(data_dir=data_dir, database_url=database_url)
-    )
-    try:
-        with services.session_factory() as session:
-            entries = list_entries(session=session, status=wanted, limit=limit)
-    finally:
-        services.close()
+    with (
+        cli_services("hl7 outbox", data_dir, database_url) as services,
+        services.session_factory() as session,
+    ):
+        entries = list_entries(session=session, status=wanted, limit=limit)
     for e in entries:
         typer.echo(
             f"{e.id}\t{e.status}\t{e.event}:{e.action}\t{e.destination or '-'}\t{e.subject}"
@@ -62,17 +57,11 @@ def retry(
     """Send a failed delivery again (raddx serve picks it up at its next pass). Exits 1 with
     the reason if it was sent already or does not exist."""
     from raddx.outbox import retry_entry
-    from raddx.services import Services
 
-    services = Services.from_settings(
-        load_cli_settings(data_dir=data_dir, database_url=database_url)
-    )
-    try:
-        with services.session_factory() as session, session.begin():
-            entry = retry_entry(session=session, entry_id=entry_id)
-    except RaddxError as exc:
-        typer.echo(f"raddx hl7 retry: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        services.close()
+    with (
+        cli_services("hl7 retry", data_dir, database_url) as services,
+        services.session_factory() as session,
+        session.begin(),
+    ):
+        entry = retry_entry(session=session, entry_id=entry_id)
     typer.echo(f"{entry.id}\t{entry.status}\t{entry.destination}")

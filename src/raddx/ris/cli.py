@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from raddx._cli_options import DatabaseUrl, DataDir, load_cli_settings
-from raddx.errors import RaddxError
+from raddx._cli_options import DatabaseUrl, DataDir, cli_services
 
 __all__ = ["order_app"]
 
@@ -30,16 +29,12 @@ def list_(
     """One line per order: accession, status, patient, then each step (modality, station,
     start, JJ1017 code)."""
     from raddx.ris.listing import list_orders
-    from raddx.services import Services
 
-    services = Services.from_settings(
-        load_cli_settings(data_dir=data_dir, database_url=database_url)
-    )
-    try:
-        with services.session_factory() as session:
-            rows = list_orders(session=session, status=status, limit=limit)
-    finally:
-        services.close()
+    with (
+        cli_services("order list", data_dir, database_url) as services,
+        services.session_factory() as session,
+    ):
+        rows = list_orders(session=session, status=status, limit=limit)
     for row in rows:
         steps = "; ".join(
             f"{m} {ae or '-'} {d} {t[:4]} {code or ''}".rstrip()
@@ -71,12 +66,8 @@ def add(
     """Place an order with one scheduled step; prints the accession number. Exit 1 when the
     order is refused (the reason is printed)."""
     from raddx.ris import OrderCreate, PatientData, ProcedureCreate, place_order
-    from raddx.services import Services
 
-    services = Services.from_settings(
-        load_cli_settings(data_dir=data_dir, database_url=database_url)
-    )
-    try:
+    with cli_services("order add", data_dir, database_url) as services:
         order = OrderCreate(
             patient=PatientData(patient_id, issuer, name),
             procedures=(
@@ -93,11 +84,6 @@ def add(
         )
         with services.session_factory() as session, session.begin():
             placed = place_order(order, session=session)
-    except RaddxError as exc:
-        typer.echo(f"raddx order add: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        services.close()
     typer.echo(placed.accession_number)
 
 
@@ -110,18 +96,12 @@ def cancel(
     """Cancel a scheduled order (its steps leave the worklist). Exit 1 for an unknown
     accession number or an order that has started or ended."""
     from raddx.ris import OrderStatusValues, change_order_status, find_order
-    from raddx.services import Services
 
-    services = Services.from_settings(
-        load_cli_settings(data_dir=data_dir, database_url=database_url)
-    )
-    try:
-        with services.session_factory() as session, session.begin():
-            order = find_order(accession_number=accession, session=session)
-            change_order_status(order, OrderStatusValues.CANCELLED, session=session)
-    except RaddxError as exc:
-        typer.echo(f"raddx order cancel: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        services.close()
+    with (
+        cli_services("order cancel", data_dir, database_url) as services,
+        services.session_factory() as session,
+        session.begin(),
+    ):
+        order = find_order(accession_number=accession, session=session)
+        change_order_status(order, OrderStatusValues.CANCELLED, session=session)
     typer.echo(f"{accession} CANCELLED")

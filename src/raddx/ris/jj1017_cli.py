@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from raddx._cli_options import DatabaseUrl, DataDir, load_cli_settings
-from raddx.errors import RaddxError
+from raddx._cli_options import DatabaseUrl, DataDir, cli_services
 
 __all__ = ["jj1017_app"]
 
@@ -36,22 +35,13 @@ def import_(
     nothing: any bad row (listed with row, column and reason) and nothing is imported, exit 1;
     with --partial the good rows are imported and the bad ones listed (exit 1 if any)."""
     from raddx.ris.jj1017_master import import_master, read_master_file
-    from raddx.services import Services
 
-    services = Services.from_settings(
-        load_cli_settings(data_dir=data_dir, database_url=database_url)
-    )
-    try:
+    with cli_services("jj1017 import", data_dir, database_url) as services:
         entries, errors = read_master_file(file)
         with services.session_factory() as session, session.begin():
             result = import_master(
                 entries, errors, session=session, source=file.name, partial=partial
             )
-    except RaddxError as exc:
-        typer.echo(f"raddx jj1017 import: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        services.close()
     for error in result.errors:
         typer.echo(f"{file.name}: {error}", err=True)
     if not result.imported:
@@ -81,19 +71,15 @@ def list_(
 ) -> None:
     """One line per master code: code, modality, validity, name."""
     from raddx.ris.jj1017_master import search_master
-    from raddx.services import Services
 
-    services = Services.from_settings(
-        load_cli_settings(data_dir=data_dir, database_url=database_url)
-    )
-    try:
-        with services.session_factory() as session:
-            _, rows = search_master(session=session, text=search, modality=modality, limit=limit)
-            lines = [
-                f"{r.code}\t{r.modality or '-'}\t{r.valid_from or ''}-{r.valid_to or ''}\t{r.name}"
-                for r in rows
-            ]
-    finally:
-        services.close()
+    with (
+        cli_services("jj1017 list", data_dir, database_url) as services,
+        services.session_factory() as session,
+    ):
+        _, rows = search_master(session=session, text=search, modality=modality, limit=limit)
+        lines = [
+            f"{r.code}\t{r.modality or '-'}\t{r.valid_from or ''}-{r.valid_to or ''}\t{r.name}"
+            for r in rows
+        ]
     for line in lines:
         typer.echo(line)

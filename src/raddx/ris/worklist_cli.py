@@ -4,16 +4,11 @@ studies, fix one) — the CLI doors of :mod:`raddx.ris.worklist_items` and
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from raddx._cli_options import DatabaseUrl, DataDir, load_cli_settings
-from raddx.errors import RaddxError
-
-if TYPE_CHECKING:
-    from raddx.services import Services
+from raddx._cli_options import DatabaseUrl, DataDir, cli_services
 
 __all__ = ["reconcile_app", "worklist_app"]
 
@@ -25,12 +20,6 @@ reconcile_app = typer.Typer(
     help="Stored studies no order claims, and fixing one (headers and index are corrected).",
     no_args_is_help=True,
 )
-
-
-def _services(data_dir: Path | None, database_url: str | None) -> Services:
-    from raddx.services import Services
-
-    return Services.from_settings(load_cli_settings(data_dir=data_dir, database_url=database_url))
 
 
 @worklist_app.command("list")
@@ -50,20 +39,19 @@ def list_(
     accession, patient ID and name."""
     from raddx.ris.worklist_items import list_steps
 
-    services = _services(data_dir, database_url)
-    try:
-        with services.session_factory() as session:
-            rows = list_steps(
-                session=session,
-                status=status,
-                modality=modality,
-                station_ae_title=station,
-                date_from=date,
-                date_to=date,
-                limit=limit,
-            )
-    finally:
-        services.close()
+    with (
+        cli_services("worklist list", data_dir, database_url) as services,
+        services.session_factory() as session,
+    ):
+        rows = list_steps(
+            session=session,
+            status=status,
+            modality=modality,
+            station_ae_title=station,
+            date_from=date,
+            date_to=date,
+            limit=limit,
+        )
     for r in rows:
         typer.echo(
             f"{r.scheduled_procedure_step_id}\t{r.scheduled_procedure_step_status}\t{r.modality}"
@@ -90,8 +78,7 @@ def add(
     from raddx.ris import ProcedureCreate
     from raddx.ris.worklist_items import add_step
 
-    services = _services(data_dir, database_url)
-    try:
+    with cli_services("worklist add", data_dir, database_url) as services:
         procedure = ProcedureCreate(
             modality=modality,
             scheduled_start_date=date,
@@ -102,11 +89,6 @@ def add(
         )
         with services.session_factory() as session, session.begin():
             row = add_step(session=session, accession_number=accession, procedure=procedure)
-    except RaddxError as exc:
-        typer.echo(f"raddx worklist add: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        services.close()
     typer.echo(row.scheduled_procedure_step_id)
 
 
@@ -120,15 +102,12 @@ def cancel(
     unknown step or one that has started or ended."""
     from raddx.ris.worklist_items import cancel_step
 
-    services = _services(data_dir, database_url)
-    try:
-        with services.session_factory() as session, session.begin():
-            row = cancel_step(session=session, scheduled_procedure_step_id=sps_id)
-    except RaddxError as exc:
-        typer.echo(f"raddx worklist cancel: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        services.close()
+    with (
+        cli_services("worklist cancel", data_dir, database_url) as services,
+        services.session_factory() as session,
+        session.begin(),
+    ):
+        row = cancel_step(session=session, scheduled_procedure_step_id=sps_id)
     typer.echo(f"{sps_id} {row.scheduled_procedure_step_status} (order {row.order_status})")
 
 
@@ -142,12 +121,11 @@ def unmatched(
     number, study date, modalities, instances."""
     from raddx.ris.reconcile import unmatched_studies
 
-    services = _services(data_dir, database_url)
-    try:
-        with services.session_factory() as session:
-            rows = unmatched_studies(session=session, limit=limit)
-    finally:
-        services.close()
+    with (
+        cli_services("reconcile unmatched", data_dir, database_url) as services,
+        services.session_factory() as session,
+    ):
+        rows = unmatched_studies(session=session, limit=limit)
     for r in rows:
         typer.echo(
             f"{r.study_instance_uid}\t{r.patient_id}\t{r.patient_name or ''}"
@@ -165,12 +143,12 @@ def auto(
     order); one line per link: Study UID, accession number."""
     from raddx.ris.reconcile import link_waiting_studies
 
-    services = _services(data_dir, database_url)
-    try:
-        with services.session_factory() as session, session.begin():
-            linked = link_waiting_studies(session=session)
-    finally:
-        services.close()
+    with (
+        cli_services("reconcile auto", data_dir, database_url) as services,
+        services.session_factory() as session,
+        session.begin(),
+    ):
+        linked = link_waiting_studies(session=session)
     for uid, accession in linked:
         typer.echo(f"{uid}\t{accession}")
 
@@ -197,8 +175,7 @@ def study(
     from raddx.ris.reconcile import reconcile_study
     from raddx.ris.records import PatientData
 
-    services = _services(data_dir, database_url)
-    try:
+    with cli_services("reconcile study", data_dir, database_url) as services:
         patient = PatientData(patient_id, issuer, name, birth_date, sex) if patient_id else None
         result = reconcile_study(
             session_factory=services.session_factory,
@@ -209,11 +186,6 @@ def study(
             actor=user,
             reason=reason,
         )
-    except RaddxError as exc:
-        typer.echo(f"raddx reconcile study: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        services.close()
     typer.echo(
         f"{study_uid}\t{result.accession_number or '-'}\t{result.patient_id or '-'}"
         f"\t{result.instances_rewritten} objects rewritten"
