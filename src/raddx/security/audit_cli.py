@@ -7,16 +7,19 @@ import getpass
 import json
 import socket
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy.orm import Session
 
-from raddx._cli_options import DatabaseUrl, DataDir, load_cli_settings
+from raddx._cli_options import DatabaseUrl, DataDir, cli_services, load_cli_settings
 from raddx.db.models import AuditRecord
+from raddx.errors import InvalidInput
 from raddx.security import audit
 from raddx.security import audit_events as ev
 from raddx.security.audit import ActiveParticipant, EventOutcomeIndicatorValues
+from raddx.security.audit_anchor import append_anchor, check_anchors, read_anchors, take_anchor
 from raddx.security.audit_log import AuditFilter, search, verify
 
 __all__ = ["AUDIT_LOG_URI", "audit_app", "record_public"]
@@ -73,36 +76,83 @@ def _when(text: str | None, option: str) -> dt.datetime | None:
 
 
 @audit_app.command("verify")
-def verify_command(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+def verify_command(
+    anchor: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--anchor",
+            help="Also check the anchors in this file (raddx audit anchor --out); repeatable.",
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
     """Walk the audit log's hash chain from the first record; exit 1 at the first broken or
-    missing link (an edited or deleted record), naming it."""
-    from raddx.services import Services
-
-    services = Services.from_settings(
-        load_cli_settings(data_dir=data_dir, database_url=database_url)
-    )
-    try:
+    missing link (an edited or deleted record), naming it. With ``--anchor``, also exit 1 when
+    an anchored record is gone or has another hash (the whole log rewritten or cut back)."""
+    with cli_services("audit verify", data_dir, database_url) as services:
+        anchors = [a for path in anchor or [] for a in read_anchors(path)]
         report = verify(services.engine)
+        checks = check_anchors(services.engine, anchors)
+        intact = report.ok and all(c.ok for c in checks)
         audit.record(
             ev.audit_log_used(
                 reader=_operator(),
                 log_uri=AUDIT_LOG_URI,
                 outcome=EventOutcomeIndicatorValues.SUCCESS
-                if report.ok
+                if intact
                 else EventOutcomeIndicatorValues.SERIOUS_FAILURE,
             )
         )
-    finally:
-        services.close()
-    if report.ok:
-        typer.echo(f"audit log intact: {report.records} records")
-        return
-    typer.echo(
-        f"audit log BROKEN at record {report.broken_seq}: {report.reason} "
-        f"({report.records} records verified before it)",
-        err=True,
-    )
-    raise typer.Exit(1)
+    for check in checks:
+        if not check.ok:
+            typer.echo(
+                f"audit anchor of record {check.anchor.seq} taken "
+                f"{check.anchor.taken_at.isoformat()} does NOT match: {check.reason}",
+                err=True,
+            )
+    if not report.ok:
+        typer.echo(
+            f"audit log BROKEN at record {report.broken_seq}: {report.reason} "
+            f"({report.records} records verified before it)",
+            err=True,
+        )
+    if not intact:
+        raise typer.Exit(1)
+    matched = f"; {len(checks)} anchor(s) match" if checks else ""
+    typer.echo(f"audit log intact: {report.records} records{matched}")
+
+
+@audit_app.command("anchor")
+def anchor_command(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Append the anchor to this file (kept outside the database's reach)."),
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print the chain head (record number and hash) as one JSON line, or append it to
+    ``--out``. Keep anchors where the database's writers cannot change them; ``raddx audit
+    verify --anchor FILE`` then detects a log rewritten or cut back since."""
+    with cli_services("audit anchor", data_dir, database_url) as services:
+        taken = take_anchor(services.engine)
+        if out is not None:
+            try:
+                append_anchor(out, taken)
+            except OSError as exc:
+                raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from None
+        audit.record(
+            ev.audit_log_used(
+                reader=_operator(),
+                log_uri=AUDIT_LOG_URI,
+                outcome=EventOutcomeIndicatorValues.SUCCESS,
+            )
+        )
+    if out is None:
+        typer.echo(taken.to_json())
+    else:
+        typer.echo(f"anchor of record {taken.seq} appended to {out}")
 
 
 @audit_app.command("search")
