@@ -69,7 +69,16 @@ def test_bad_orders(services: Services, http_url: str) -> None:
     assert "has 16 characters" in answer.json()["detail"]
     bad_date = _order()
     bad_date["procedures"][0]["scheduled_start_date"] = "20261332"
-    assert httpx.post(f"{api}/orders", json=bad_date).status_code == 400
+    refused = httpx.post(f"{api}/orders", json=bad_date)
+    # The model refuses it (422) and says which field, so a form can show it there.
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["loc"] == [
+        "body",
+        "procedures",
+        "0",
+        "scheduled_start_date",
+    ]
+    assert "'20261332' is not a date" in refused.json()["detail"]
     assert httpx.post(f"{api}/orders/NOPE/cancel").status_code == 404
     assert httpx.post(f"{api}/orders", json=_order(procedures=[])).status_code == 422
     httpx.post(f"{api}/orders", json=_order(accession_number="A1"))

@@ -16,7 +16,13 @@ from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from raddx.db.models import RisOrder, RisPatient, RisRequestedProcedure, RisScheduledStep
+from raddx.db.models import (
+    Jj1017MasterCode,
+    RisOrder,
+    RisPatient,
+    RisRequestedProcedure,
+    RisScheduledStep,
+)
 from raddx.errors import Conflict, NotFound
 from raddx.ris.records import ProcedureCreate
 from raddx.ris.service import change_order_status, find_order
@@ -50,6 +56,11 @@ class StepRow:
     order_status: str
     patient_id: str
     patient_name: str | None
+    scheduled_station_name: str | None = None
+    requested_procedure_priority: str = "ROUTINE"
+    #: The JJ1017 master's name of the procedure (kanji), when the master holds the code.
+    procedure_name: str | None = None
+    procedure_name_kana: str | None = None
 
 
 def _padded_time(value: str) -> str:
@@ -59,15 +70,30 @@ def _padded_time(value: str) -> str:
 
 def _select() -> object:
     return (
-        select(RisScheduledStep, RisRequestedProcedure, RisOrder, RisPatient)
+        select(
+            RisScheduledStep,
+            RisRequestedProcedure,
+            RisOrder,
+            RisPatient,
+            Jj1017MasterCode.name,
+            Jj1017MasterCode.name_kana,
+        )
         .join(RisRequestedProcedure, RisScheduledStep.procedure_fk == RisRequestedProcedure.id)
         .join(RisOrder, RisRequestedProcedure.order_fk == RisOrder.id)
         .join(RisPatient, RisOrder.patient_fk == RisPatient.id)
+        # The procedure's name as the hospital's master spells it (a code the master does
+        # not hold, or no code, leaves it empty: the step's description still says what).
+        .outerjoin(Jj1017MasterCode, Jj1017MasterCode.code == RisRequestedProcedure.jj1017_code)
     )
 
 
 def _row(
-    step: RisScheduledStep, rp: RisRequestedProcedure, order: RisOrder, p: RisPatient
+    step: RisScheduledStep,
+    rp: RisRequestedProcedure,
+    order: RisOrder,
+    p: RisPatient,
+    procedure_name: str | None,
+    procedure_name_kana: str | None,
 ) -> StepRow:
     return StepRow(
         step.scheduled_procedure_step_id,
@@ -84,6 +110,10 @@ def _row(
         order.status,
         p.patient_id,
         p.patient_name,
+        step.scheduled_station_name,
+        order.requested_procedure_priority,
+        procedure_name,
+        procedure_name_kana,
     )
 
 
@@ -93,14 +123,16 @@ def list_steps(
     status: str | None = None,
     modality: str | None = None,
     station_ae_title: str | None = None,
+    station_name: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
     accession_number: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[StepRow]:
-    """Worklist items ordered by scheduled start; every filter is optional (dates are
-    inclusive ``YYYYMMDD``)."""
+    """Worklist items ordered by scheduled start; every filter is optional and exact (single
+    value matching; dates are an inclusive ``YYYYMMDD`` range). ``station_ae_title`` and
+    ``station_name`` pick a room: ScheduledStationAETitle and ScheduledStationName."""
     stmt = _select()
     conditions = []
     if status:
@@ -109,6 +141,8 @@ def list_steps(
         conditions.append(RisScheduledStep.modality == modality)
     if station_ae_title:
         conditions.append(RisScheduledStep.scheduled_station_ae_title == station_ae_title)
+    if station_name:
+        conditions.append(RisScheduledStep.scheduled_station_name == station_name)
     if date_from:
         conditions.append(RisScheduledStep.scheduled_procedure_step_start_date >= date_from)
     if date_to:

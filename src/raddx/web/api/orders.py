@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo
 
+from raddx.errors import InvalidInput
 from raddx.ris import (
     OrderCreate,
     OrderStatusValues,
@@ -23,6 +24,7 @@ from raddx.ris import (
     place_order,
 )
 from raddx.ris.listing import OrderRow, list_orders
+from raddx.ris.records import check_date, check_time
 from raddx.web.api._listing import Limit, Offset
 from raddx.web.api._route import api_router, endpoint
 from raddx.web.deps import ServicesDep
@@ -38,16 +40,54 @@ OptionalText = Annotated[str | None, Field(default=None, max_length=200, pattern
 OptionalId = Annotated[str | None, Field(default=None, max_length=16, pattern=_TEXT)]
 
 
+def _real_date(value: str | None, info: ValidationInfo) -> str | None:
+    # The RIS's own DA check (a real month and day), so a bad date in a form is a 422 that
+    # names the field (``errors[].loc``) rather than a bare 400 from deep in the order.
+    try:
+        return check_date(value, info.field_name or "date")
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _required_date(value: str | None, info: ValidationInfo) -> str:
+    if not value:
+        raise ValueError(f"{info.field_name} is required (YYYYMMDD)")
+    return value
+
+
+def _real_time(value: str, info: ValidationInfo) -> str:
+    try:
+        check_time(value, info.field_name or "time")
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+#: DA ``YYYYMMDD`` with a real month and day.
+Date = Annotated[
+    str,
+    Field(max_length=64, examples=["20261126"]),
+    AfterValidator(_real_date),
+    AfterValidator(_required_date),
+]
+OptionalDate = Annotated[str | None, Field(default=None, max_length=64), AfterValidator(_real_date)]
+#: TM ``HHMM[SS]`` within range.
+Time = Annotated[str, Field(max_length=64, examples=["0930"]), AfterValidator(_real_time)]
+
+
 class ProcedureIn(BaseModel):
     """One requested procedure with its scheduled step."""
 
     modality: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[A-Z0-9_ ]+$")]
-    scheduled_start_date: Annotated[str, Field(pattern=r"^\d{8}$", examples=["20261126"])]
-    scheduled_start_time: Annotated[str, Field(pattern=r"^\d{2,6}$")] = "000000"
+    scheduled_start_date: Date
+    scheduled_start_time: Time = "000000"
     description: OptionalText = None
     jj1017_code: Annotated[str | None, Field(default=None, max_length=64, pattern=_TEXT)] = None
     scheduled_station_ae_title: Annotated[
         str | None, Field(default=None, max_length=16, pattern=r"^[ -\[\]-~]*$")
+    ] = None
+    scheduled_station_name: Annotated[
+        str | None, Field(default=None, max_length=64, pattern=_TEXT)
     ] = None
 
 
@@ -57,7 +97,7 @@ class OrderIn(BaseModel):
     patient_id: Short
     issuer_of_patient_id: Annotated[str, Field(max_length=64, pattern=_TEXT)] = ""
     patient_name: OptionalText = None
-    patient_birth_date: Annotated[str | None, Field(default=None, pattern=r"^\d{8}$")] = None
+    patient_birth_date: OptionalDate = None
     patient_sex: Annotated[str | None, Field(default=None, pattern=r"^[MFO]$")] = None
     placer_order_number: Annotated[
         str | None, Field(default=None, max_length=64, pattern=_TEXT)
@@ -168,6 +208,7 @@ def add_order(services: ServicesDep, body: OrderIn) -> OrderOut:
                 description=p.description,
                 jj1017_code=p.jj1017_code,
                 scheduled_station_ae_title=p.scheduled_station_ae_title,
+                scheduled_station_name=p.scheduled_station_name,
             )
             for p in body.procedures
         ),

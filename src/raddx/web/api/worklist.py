@@ -46,6 +46,9 @@ class StepIn(BaseModel):
     scheduled_station_ae_title: Annotated[
         str | None, Field(default=None, max_length=16, pattern=_AE)
     ] = None
+    scheduled_station_name: Annotated[
+        str | None, Field(default=None, max_length=64, pattern=_TEXT)
+    ] = None
 
 
 class StepOut(BaseModel):
@@ -65,6 +68,12 @@ class StepOut(BaseModel):
     order_status: str
     PatientID: str
     PatientName: str | None
+    ScheduledStationName: str | None = None
+    RequestedProcedurePriority: str = "ROUTINE"
+    procedure_name: str | None = Field(
+        default=None, description="The JJ1017 master's name of the procedure (kanji)."
+    )
+    procedure_name_kana: str | None = None
 
 
 def _public(row: StepRow) -> StepOut:
@@ -83,6 +92,10 @@ def _public(row: StepRow) -> StepOut:
         order_status=row.order_status,
         PatientID=row.patient_id,
         PatientName=row.patient_name,
+        ScheduledStationName=row.scheduled_station_name,
+        RequestedProcedurePriority=row.requested_procedure_priority,
+        procedure_name=row.procedure_name,
+        procedure_name_kana=row.procedure_name_kana,
     )
 
 
@@ -95,6 +108,10 @@ def get_worklist(
     modality: Annotated[str | None, Query(max_length=16, pattern=r"^[A-Z0-9_ ]+$")] = None,
     station: Annotated[
         str | None, Query(max_length=16, pattern=_AE, description="Scheduled station AE title.")
+    ] = None,
+    station_name: Annotated[
+        str | None,
+        Query(max_length=64, pattern=_TEXT, description="Scheduled station name (the room)."),
     ] = None,
     date_from: Annotated[str | None, Query(pattern=_DATE)] = None,
     date_to: Annotated[str | None, Query(pattern=_DATE)] = None,
@@ -110,6 +127,7 @@ def get_worklist(
             status=status.value if status else None,
             modality=modality,
             station_ae_title=station,
+            station_name=station_name,
             date_from=date_from,
             date_to=date_to,
             accession_number=accession,
@@ -137,6 +155,7 @@ def post_step(services: ServicesDep, accession: AccessionPath, body: StepIn) -> 
         description=body.description,
         jj1017_code=body.jj1017_code,
         scheduled_station_ae_title=body.scheduled_station_ae_title,
+        scheduled_station_name=body.scheduled_station_name,
     )
     with services.session_factory() as session, session.begin():
         row = add_step(session=session, accession_number=accession, procedure=procedure)
