@@ -1,10 +1,17 @@
 // The only way the UI talks to raddx: its public REST API (/api) with the browser session
 // cookie (raddx_session, HttpOnly, set by POST /api/auth/login). No business logic here.
 
+/** One entry of a validation problem's `errors` member: where (e.g. body.procedures.0.x) and why. */
+export interface ProblemError {
+  loc: string[];
+  msg: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly errors: ProblemError[] = [],
   ) {
     super(message);
   }
@@ -16,7 +23,7 @@ export function setUnauthenticatedHandler(handler: () => void): void {
   onUnauthenticated = handler;
 }
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = {
     Accept: "application/json",
     // Tells raddx this is a script, not a person's browser tab: no Basic challenge on 401
@@ -32,14 +39,16 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   });
   if (!response.ok) {
     let detail = response.statusText;
+    let errors: ProblemError[] = [];
     try {
-      const problem = (await response.json()) as { detail?: unknown };
+      const problem = (await response.json()) as { detail?: unknown; errors?: unknown };
       if (typeof problem.detail === "string") detail = problem.detail;
+      if (Array.isArray(problem.errors)) errors = problem.errors as ProblemError[];
     } catch {
       // not a problem document: keep the status text
     }
     if (response.status === 401 && !path.startsWith("/api/auth/login")) onUnauthenticated();
-    throw new ApiError(response.status, detail);
+    throw new ApiError(response.status, detail, errors);
   }
   if (response.status === 204) return undefined as T;
   return (await response.json()) as T;

@@ -1,22 +1,17 @@
-// Worklist (RIS): today's scheduled procedures per modality/room, status as MPPS updates it,
-// manual order entry. Placeholder until issue 10 §3 lands.
-import { h } from "./dom";
-import { messages } from "./i18n";
+// Worklist (RIS, issue 10 §3): today's scheduled procedures per modality/room with their
+// status as MPPS updates it (worklist_list.ts), and manual order entry for clinics without an
+// EHR feed (order_form.ts).
+import "./worklist.css";
+import { renderOrderForm } from "./order_form";
 import type { Area } from "./routes";
-
-const tr = messages(
-  { "wl.nav": "Worklist", "wl.title": "Worklist", "wl.todo": "Not built yet." },
-  { "wl.nav": "ワークリスト", "wl.title": "ワークリスト", "wl.todo": "未実装です。" },
-);
+import { tr } from "./worklist_i18n";
+import { renderWorklist, stopWorklist } from "./worklist_list";
 
 export const worklistArea: Area = {
   nav: { href: "#/worklist", label: () => tr("wl.nav"), permission: "orders.read" },
+  leave: stopWorklist,
   routes: [
-    {
-      pattern: /^#\/worklist(?:\/.*)?$/,
-      render(main) {
-        main.replaceChildren(h("h1", {}, tr("wl.title")), h("p", {}, tr("wl.todo")));
-      },
-    },
+    { pattern: /^#\/worklist\/new$/, render: (main, _match, principal) => renderOrderForm(main, principal) },
+    { pattern: /^#\/worklist$/, render: (main, _match, principal) => renderWorklist(main, principal) },
   ],
 };
