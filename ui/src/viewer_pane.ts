@@ -1,0 +1,268 @@
+// One viewport of the viewer: a series chosen from the study's list, shown as a stack with its
+// status line (image, window, how much is loaded), the broken-instance message, cine and the
+// key-image mark. The page (viewer.ts) holds one or two panes in one rendering engine.
+import { Enums, RenderingEngine, cache, eventTarget, type Types } from "@cornerstonejs/core";
+import { utilities as toolUtilities } from "@cornerstonejs/tools";
+import type { Series } from "./api";
+import { h } from "./dom";
+import { t } from "./i18n";
+import { seriesStack, type ImageRef } from "./viewer_series";
+import { tv } from "./viewer_text";
+
+/** The option text of a series in the pickers. */
+export function seriesLabel(s: Series): string {
+  return tv("series.option", {
+    number: s.SeriesNumber ?? "",
+    modality: s.Modality ?? "",
+    description: s.SeriesDescription ?? "",
+    count: s.NumberOfSeriesRelatedInstances,
+  })
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+export class Pane {
+  readonly root: HTMLElement;
+  readonly element: HTMLDivElement;
+  readonly status: HTMLElement;
+  readonly failures: HTMLElement;
+  readonly picker: HTMLSelectElement;
+  readonly mark: HTMLElement;
+  imageIds: string[] = [];
+  refs: ImageRef[] = [];
+  fps: number | null = null;
+  series = "";
+  /** Called after the shown image changes (scroll, cine, a new series). */
+  onImage: (pane: Pane, previous: number) => void = () => {};
+  /** Called once a series' stack is set. */
+  onLoaded: (pane: Pane) => void = () => {};
+  private loaded = new Set<string>();
+  private failed = new Set<number>();
+  private stop: (() => void) | null = null;
+  private previous = 0;
+
+  constructor(
+    readonly n: number,
+    readonly engine: RenderingEngine,
+    private readonly study: string,
+    seriesList: Series[],
+  ) {
+    const suffix = n === 1 ? "" : `-${n}`;
+    this.picker = h("select", { id: `series-picker${suffix}` }) as HTMLSelectElement;
+    for (const s of seriesList) {
+      this.picker.append(h("option", { value: s.SeriesInstanceUID }, seriesLabel(s)));
+    }
+    this.element = h("div", {
+      id: `viewport${suffix}`,
+      class: "viewport",
+      tabindex: 0,
+      role: "img",
+      "aria-label": t("v.image"),
+      "aria-describedby": "viewer-help",
+    }) as HTMLDivElement;
+    this.element.addEventListener("contextmenu", (event) => event.preventDefault());
+    this.status = h("p", { id: `viewer-status${suffix}`, role: "status", class: "pane-status" }, t("v.loading"));
+    this.failures = h("p", { id: `viewer-failures${suffix}`, class: "error", role: "alert" });
+    this.mark = h("span", { class: "key-mark", id: `key-mark${suffix}`, hidden: true }, `★ ${tv("k.marked")}`);
+    this.root = h(
+      "section",
+      { class: "pane", "data-pane": n, "aria-label": tv("pane.label", { n, series: "" }) },
+      h("label", { for: this.picker.id, class: "pane-picker" }, tv("pane.series", { n }), " ", this.picker),
+      h("div", { class: "viewport-wrap" }, this.element, this.mark),
+      this.status,
+      this.failures,
+    );
+  }
+
+  get viewportId(): string {
+    return `vp${this.n}`;
+  }
+
+  get viewport(): Types.IStackViewport | null {
+    return (this.engine.getViewport(this.viewportId) as Types.IStackViewport | undefined) ?? null;
+  }
+
+  /** The index of the shown image in the stack. */
+  index(): number {
+    return this.viewport?.getCurrentImageIdIndex() ?? 0;
+  }
+
+  current(): ImageRef | null {
+    return this.refs[this.index()] ?? null;
+  }
+
+  /** Make the element a Cornerstone viewport (it must be in the page, with a size). */
+  enable(): void {
+    if (this.viewport) return;
+    this.engine.enableElement({
+      viewportId: this.viewportId,
+      type: Enums.ViewportType.STACK,
+      element: this.element,
+    });
+  }
+
+  disable(): void {
+    this.release();
+    if (this.viewport) this.engine.disableElement(this.viewportId);
+  }
+
+  private release(): void {
+    this.stopCine();
+    this.stop?.();
+    this.stop = null;
+    try {
+      toolUtilities.stackPrefetch.disable(this.element);
+    } catch {
+      // never enabled
+    }
+  }
+
+  /** Show ``series``: its middle image first, the rest fetched in the background. */
+  async load(series: string): Promise<void> {
+    this.release();
+    this.series = series;
+    this.picker.value = series;
+    this.loaded = new Set();
+    this.failed = new Set();
+    this.imageIds = [];
+    this.refs = [];
+    this.status.textContent = t("v.loading");
+    this.status.classList.remove("error");
+    this.failures.textContent = "";
+    this.root.setAttribute(
+      "aria-label",
+      tv("pane.label", { n: this.n, series: this.picker.selectedOptions[0]?.textContent ?? "" }),
+    );
+    const stack = await seriesStack(this.study, series);
+    if (this.series !== series) return; // another series was picked meanwhile
+    if (typeof stack === "number") {
+      this.status.textContent = t(stack === 403 ? "denied" : "v.failed", { status: stack });
+      this.status.classList.add("error");
+      return;
+    }
+    this.imageIds = stack.imageIds;
+    this.refs = stack.refs;
+    this.fps = stack.fps;
+    for (const number of stack.unreadable) this.failed.add(number);
+    this.showFailures();
+    if (!this.imageIds.length) {
+      this.status.textContent = tv("pane.noImages");
+      return;
+    }
+    this.listen();
+    // Images still cached from an earlier look at this series count as loaded.
+    for (const id of this.imageIds) if (cache.getImage(id)) this.loaded.add(id);
+    const viewport = this.viewport!;
+    const middle = Math.floor(this.imageIds.length / 2);
+    this.previous = middle;
+    try {
+      await viewport.setStack(this.imageIds, middle);
+      viewport.render();
+    } catch {
+      // the middle image is broken: it is named; the reader can scroll to the others
+    }
+    if (this.series !== series) return;
+    toolUtilities.stackPrefetch.enable(this.element);
+    this.show();
+    this.onLoaded(this);
+    this.onImage(this, middle);
+  }
+
+  private listen(): void {
+    const wanted = new Map(this.imageIds.map((id, i) => [id, i]));
+    const onLoaded = (event: Event) => {
+      const id = (event as CustomEvent<{ image?: { imageId?: string } }>).detail?.image?.imageId;
+      if (id && wanted.has(id) && !this.loaded.has(id)) {
+        this.loaded.add(id);
+        this.show();
+      }
+    };
+    // An image that cannot be loaded (a broken instance) is named; the others stay viewable.
+    const onFailed = (event: Event) => {
+      const id = (event as CustomEvent<{ imageId?: string }>).detail?.imageId;
+      const i = id === undefined ? undefined : wanted.get(id);
+      if (i === undefined) return;
+      this.failed.add(this.refs[i].instanceNumber || i + 1);
+      this.showFailures();
+    };
+    const onNewImage = () => {
+      const previous = this.previous;
+      this.previous = this.index();
+      this.show();
+      this.onImage(this, previous);
+    };
+    const onShow = () => this.show();
+    eventTarget.addEventListener(Enums.Events.IMAGE_LOADED, onLoaded);
+    eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_FAILED, onFailed);
+    this.element.addEventListener(Enums.Events.STACK_NEW_IMAGE, onNewImage);
+    this.element.addEventListener(Enums.Events.VOI_MODIFIED, onShow);
+    this.element.addEventListener(Enums.Events.IMAGE_RENDERED, onShow);
+    this.stop = () => {
+      eventTarget.removeEventListener(Enums.Events.IMAGE_LOADED, onLoaded);
+      eventTarget.removeEventListener(Enums.Events.IMAGE_LOAD_FAILED, onFailed);
+      this.element.removeEventListener(Enums.Events.STACK_NEW_IMAGE, onNewImage);
+      this.element.removeEventListener(Enums.Events.VOI_MODIFIED, onShow);
+      this.element.removeEventListener(Enums.Events.IMAGE_RENDERED, onShow);
+    };
+  }
+
+  private showFailures(): void {
+    this.failures.textContent = this.failed.size
+      ? t("v.failedImages", {
+          count: this.failed.size,
+          numbers: [...this.failed].sort((a, b) => a - b).join(", "),
+        })
+      : "";
+  }
+
+  /** The status line: image i/n, window, loaded count. */
+  show(): void {
+    const viewport = this.viewport;
+    if (!viewport || !this.imageIds.length) return;
+    const voi = viewport.getProperties().voiRange;
+    const ww = voi ? Math.round(voi.upper - voi.lower) : 0;
+    const wl = voi ? Math.round((voi.upper + voi.lower) / 2) : 0;
+    this.status.textContent = t("v.status", {
+      index: this.index() + 1,
+      count: this.imageIds.length,
+      ww,
+      wl,
+      loaded: this.loaded.size,
+    });
+  }
+
+  /** Move by ``delta`` images (keyboard, linked scrolling), stopping at either end; the
+   * index moved to, or null when it stays. */
+  scroll(delta: number): number | null {
+    const viewport = this.viewport;
+    if (!viewport || !this.imageIds.length) return null;
+    const next = Math.min(this.imageIds.length - 1, Math.max(0, this.index() + delta));
+    if (next === this.index()) return null;
+    void viewport.setImageIdIndex(next);
+    return next;
+  }
+
+  setWindow(ww: number, wl: number): void {
+    const viewport = this.viewport;
+    if (!viewport) return;
+    viewport.setProperties({ voiRange: { lower: wl - ww / 2, upper: wl + ww / 2 } });
+    viewport.render();
+  }
+
+  get playing(): boolean {
+    return Boolean(toolUtilities.cine.getToolState(this.element)?.intervalId);
+  }
+
+  playCine(fps: number): void {
+    if (this.imageIds.length < 2) return;
+    toolUtilities.cine.playClip(this.element, { framesPerSecond: fps, loop: true });
+  }
+
+  stopCine(): void {
+    try {
+      if (this.playing) toolUtilities.cine.stopClip(this.element);
+    } catch {
+      // not a viewport any more
+    }
+  }
+}
