@@ -410,6 +410,12 @@ class Settings(BaseSettings):
     backup_generations: int = Field(
         7, ge=1, description="raddx backup keeps this many backups in the destination."
     )
+    backup_signing_key_file: Path | None = Field(
+        None,
+        description="Sign each backup's manifest (HMAC-SHA256) with the key in this file (at "
+        "least 32 bytes; keep it off the backup media): verify and restore then refuse a "
+        "backup whose files and manifest were changed together. Unset = manifests unsigned.",
+    )
     report_pdf_font: Path | None = Field(
         None,
         description="TrueType/OpenType font with Japanese glyphs embedded in report PDFs; "

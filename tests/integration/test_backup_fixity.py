@@ -6,6 +6,7 @@ child process, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -22,13 +23,17 @@ from raddx.db.models import Instance, Patient
 PATIENT_NAME = "Yamada^Tarou"
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(
+    settings: Settings, *args: str, key: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "RADDX_DATA_DIR": str(settings.data_dir),
         "RADDX_DATABASE_URL": settings.resolved_database_url,
         "RADDX_BACKUP_GENERATIONS": str(settings.backup_generations),
     }
+    if key is not None:
+        env["RADDX_BACKUP_SIGNING_KEY_FILE"] = str(key)
     return subprocess.run(
         [sys.executable, "-m", "raddx.cli", *args],
         env=env,
@@ -142,6 +147,57 @@ def test_tampered_backup_detected_and_refused(stored: Settings, tmp_path: Path) 
     refused = _cli(stored, "restore", str(generation))
     assert refused.returncode == 1 and "does not verify" in refused.stderr
     assert not stored.resolved_storage_path.exists()
+
+
+def _rehash(generation: Path) -> None:
+    """What someone who changes a backup and knows the format does: rewrite the manifest's
+    digest of every file to match."""
+    manifest_path = generation / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for rel, entry in manifest["files"].items():
+        data = (generation / rel).read_bytes()
+        entry["sha256"], entry["size"] = hashlib.sha256(data).hexdigest(), len(data)
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def test_signed_backup_catches_a_rewritten_manifest(stored: Settings, tmp_path: Path) -> None:
+    key = tmp_path / "backup.key"
+    key.write_bytes(os.urandom(32).hex().encode())
+    created = _cli(stored, "backup", "create", str(tmp_path / "b"), key=key)
+    assert created.returncode == 0, created.stderr
+    generation = Path(created.stdout.strip())
+    assert (generation / "manifest.json.hmac").is_file()
+    assert _cli(stored, "backup", "verify", str(generation), key=key).returncode == 0
+
+    blob = next(p for p in (generation / "blobs").rglob("*") if p.is_file())
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    _rehash(generation)
+    unsigned_check = _cli(stored, "backup", "verify", str(generation))
+    assert unsigned_check.returncode == 0  # digests alone: consistent again
+    signed_check = _cli(stored, "backup", "verify", str(generation), key=key)
+    assert signed_check.returncode == 1
+    assert "signature does not match" in signed_check.stdout
+    _wipe(stored)
+    refused = _cli(stored, "restore", str(generation), key=key)
+    assert refused.returncode == 1 and "signature does not match" in refused.stderr
+    assert not stored.resolved_storage_path.exists()
+
+
+def test_key_configured_but_backup_unsigned_or_key_too_short(
+    stored: Settings, tmp_path: Path
+) -> None:
+    generation = Path(_cli(stored, "backup", "create", str(tmp_path / "b")).stdout.strip())
+    key = tmp_path / "backup.key"
+    key.write_bytes(b"k" * 40)
+    check = _cli(stored, "backup", "verify", str(generation), key=key)
+    assert check.returncode == 1 and "manifest not signed" in check.stdout
+    short = tmp_path / "short.key"
+    short.write_bytes(b"too short")
+    refused = _cli(stored, "backup", "create", str(tmp_path / "c"), key=short)
+    assert refused.returncode == 1 and "fewer than 32 bytes" in refused.stderr
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
 
 
 def test_generations_pruned(stored: Settings, tmp_path: Path) -> None:

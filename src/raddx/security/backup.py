@@ -6,7 +6,10 @@ A backup is one *generation* directory ``raddx-backup-<UTC time>`` under the des
   ``index.pgdump`` (``pg_dump --format=custom``; PostgreSQL needs pg_dump/pg_restore);
 * ``blobs/`` — a copy of the blob store as stored (encrypted blobs stay encrypted);
 * ``config/raddx.toml`` when the configuration file exists;
-* ``manifest.json`` — the SHA-256 and size of every file above.
+* ``manifest.json`` — the SHA-256 and size of every file above;
+* ``manifest.json.hmac`` — with ``backup_signing_key_file`` set: HMAC-SHA256 of the manifest
+  under the site's key. The digests alone catch a damaged file, not someone who changes a
+  file and rewrites the manifest to match; the key, kept off the backup media, does.
 
 ``verify`` re-hashes every file against the manifest and reports missing, changed and
 unlisted files (MDS2 DTBK-6: integrity check of a backup); ``restore`` refuses a backup that
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -32,11 +36,20 @@ from sqlalchemy.engine import make_url
 from raddx import __version__
 from raddx.config import Settings
 
-__all__ = ["BackupError", "create_backup", "list_generations", "restore_backup", "verify_backup"]
+__all__ = [
+    "BackupError",
+    "create_backup",
+    "list_generations",
+    "restore_backup",
+    "signing_key",
+    "verify_backup",
+]
 
 _PREFIX = "raddx-backup-"
 _MANIFEST = "manifest.json"
+_SIGNATURE = "manifest.json.hmac"
 _FORMAT = 1
+_MIN_KEY_BYTES = 32
 
 
 class BackupError(Exception):
@@ -93,6 +106,37 @@ def _copy_blobs(source: Path, target: Path) -> None:
             shutil.copyfile(Path(root) / name, target / rel / name)
 
 
+def signing_key(settings: Settings) -> bytes | None:
+    """The backup signing key, or ``None`` when manifests are not signed.
+
+    Raises
+    ------
+    BackupError
+        The key file is unreadable or shorter than 32 bytes.
+    """
+    path = settings.backup_signing_key_file
+    if path is None:
+        return None
+    try:
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        raise BackupError(f"cannot read backup_signing_key_file {path}: {exc.strerror}") from None
+    if len(key) < _MIN_KEY_BYTES:
+        raise BackupError(f"backup_signing_key_file {path} holds fewer than {_MIN_KEY_BYTES} bytes")
+    return key
+
+
+def _signature(key: bytes, manifest: bytes) -> str:
+    return hmac.new(key, manifest, hashlib.sha256).hexdigest()
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with path.open("wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+
+
 def list_generations(destination: Path) -> list[Path]:
     """The complete backup generations in ``destination``, oldest first."""
     if not destination.is_dir():
@@ -111,6 +155,7 @@ def create_backup(settings: Settings, destination: Path, *, now: dt.datetime | N
         PostgreSQL without ``pg_dump``; an unsupported index.
     """
     db = _database(settings)
+    key = signing_key(settings)
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
     final = destination / f"{_PREFIX}{stamp}"
     work = destination / f".{_PREFIX}{stamp}.partial"
@@ -151,7 +196,10 @@ def create_backup(settings: Settings, destination: Path, *, now: dt.datetime | N
             "database": db.kind,
             "files": files,
         }
-        (work / _MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
+        _write_synced(work / _MANIFEST, manifest_bytes)
+        if key is not None:
+            _write_synced(work / _SIGNATURE, _signature(key, manifest_bytes).encode("ascii"))
         work.rename(final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -161,15 +209,28 @@ def create_backup(settings: Settings, destination: Path, *, now: dt.datetime | N
     return final
 
 
-def verify_backup(generation: Path) -> list[str]:
-    """Every problem with a backup generation (empty: it is intact)."""
+def verify_backup(generation: Path, key: bytes | None = None) -> list[str]:
+    """Every problem with a backup generation (empty: it is intact). With ``key``, the
+    manifest must carry a matching signature (an unsigned backup is a problem then too)."""
     manifest_path = generation / _MANIFEST
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest_bytes = manifest_path.read_bytes()
+        manifest = json.loads(manifest_bytes)
         files: dict[str, dict[str, object]] = manifest["files"]
     except (OSError, ValueError, KeyError) as exc:
         return [f"manifest unreadable: {exc}"]
     problems = []
+    if key is not None:
+        try:
+            stored = (generation / _SIGNATURE).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            problems.append("manifest not signed (a signing key is configured)")
+        else:
+            if not hmac.compare_digest(stored, _signature(key, manifest_bytes)):
+                problems.append(
+                    "manifest signature does not match (the manifest was changed, or it was "
+                    "signed with another key)"
+                )
     for rel, entry in files.items():
         path = generation / rel
         if not path.is_file():
@@ -178,7 +239,7 @@ def verify_backup(generation: Path) -> list[str]:
             problems.append(f"changed: {rel}")
     for path in sorted(generation.rglob("*")):
         rel = path.relative_to(generation).as_posix()
-        if path.is_file() and rel != _MANIFEST and rel not in files:
+        if path.is_file() and rel not in (_MANIFEST, _SIGNATURE) and rel not in files:
             problems.append(f"not in manifest: {rel}")
     return problems
 
@@ -192,7 +253,7 @@ def restore_backup(settings: Settings, generation: Path, *, force: bool = False)
         The backup does not verify; the target already holds data and ``force`` is not set;
         the backup's database kind differs from the configured one; pg_restore is missing.
     """
-    problems = verify_backup(generation)
+    problems = verify_backup(generation, signing_key(settings))
     if problems:
         raise BackupError("backup does not verify: " + "; ".join(problems[:10]))
     manifest = json.loads((generation / _MANIFEST).read_text())

@@ -68,11 +68,20 @@ def create(
 @backup_app.command("verify")
 def verify(
     generation: Annotated[Path, typer.Argument(help="A backup generation folder.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
-    """Re-hash every file of a backup against its manifest; exit 1 on any difference."""
-    from raddx.security.backup import verify_backup
+    """Re-hash every file of a backup against its manifest; exit 1 on any difference. With
+    backup_signing_key_file configured, the manifest's signature must match too."""
+    from raddx.security.backup import BackupError, signing_key, verify_backup
 
-    problems = verify_backup(generation)
+    settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
+    try:
+        key = signing_key(settings)
+    except BackupError as exc:
+        typer.echo(f"raddx: {exc}", err=True)
+        raise typer.Exit(1) from None
+    problems = verify_backup(generation, key)
     for problem in problems:
         typer.echo(problem)
     typer.echo("backup intact" if not problems else f"{len(problems)} problem(s)")
