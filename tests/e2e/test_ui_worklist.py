@@ -221,6 +221,8 @@ def test_worklist_in_chromium(
         "ok: a row shows the kanji name",
         "ok: the procedure is the JJ1017 master's name",
         "ok: every worklist input has a label",
+        "ok: looking up a known patient ID fills in the kanji and kana names",
+        "ok: looking up an unknown patient ID says to enter a new patient, fields cleared",
         "ok: every order form input has a label",
         "ok: the API's reason is shown next to the date field",
         "ok: a bad date creates no order",

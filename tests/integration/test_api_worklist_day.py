@@ -1,6 +1,7 @@
 """``/api/worklist`` as the worklist screen reads it (issue 10 §3), on SQLite and PostgreSQL:
 one day's steps of every status, filtered by modality, station AE title or station name
 (the room), each with its order's priority and the JJ1017 master's name of the procedure;
+polled with If-None-Match (304 while unchanged, and only a disclosing answer is audited);
 and an order whose date is not a real date refused naming the field, nothing created."""
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import Any
 import httpx
 
 from raddx.ris.jj1017_master import MasterEntry, import_master
+from raddx.ris.worklist_items import list_steps
+from raddx.security import audit
 from raddx.services import Services
 
 CT_CHEST = "6000000200000000" + "0" * 16
@@ -123,3 +126,30 @@ def test_bad_dates_name_the_field_and_create_nothing(services: Services, http_ur
     assert "scheduled_start_date is required" in empty.json()["detail"]
     assert httpx.get(f"{api}/orders").json() == []
     assert httpx.get(f"{api}/worklist").json() == []
+
+
+def test_poll_with_etag_is_304_until_a_change(services: Services, http_url: str) -> None:
+    api = f"{http_url}/api"
+    order = _place(api, "P1", modality="CT")
+    url = f"{api}/worklist?date_from=20261126&date_to=20261126"
+    with audit.capture() as events:
+        first = httpx.get(url)
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    assert [r["PatientID"] for r in first.json()] == ["P1"]
+    # The listing discloses patient data: one Query event naming what was asked.
+    [query] = [e for e in events if e.event_id.code.code == "110112"]
+    assert "/api/worklist?date_from=20261126" in str(query)
+    with audit.capture() as events:
+        same = httpx.get(url, headers={"If-None-Match": etag})
+    assert (same.status_code, same.content, same.headers["etag"]) == (304, b"", etag)
+    assert [e for e in events if e.event_id.code.code == "110112"] == []  # nothing disclosed
+    with services.session_factory() as session:
+        (step,) = list_steps(session=session)
+    cancelled = httpx.post(f"{api}/worklist/{step.scheduled_procedure_step_id}/cancel")
+    assert cancelled.status_code == 200
+    changed = httpx.get(url, headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert changed.json()[0]["ScheduledProcedureStepStatus"] == "CANCELED"
+    assert changed.json()[0]["AccessionNumber"] == order["accession_number"]

@@ -52,10 +52,17 @@ await run(shots, async ({ browser, shot }) => {
   // --- order entry: a bad date is refused next to the field, nothing is created ----------------
   await page.getByRole("link", { name: "オーダ登録" }).click();
   await page.getByRole("heading", { name: "オーダ登録" }).waitFor();
+  await page.getByLabel("患者ID").fill("JP200");
+  await page.getByRole("button", { name: "検索", exact: true }).click();
+  await page.locator("#o-lookup-result").filter({ hasText: "登録済みの患者: 鈴木 一郎" }).waitFor();
+  check(
+    (await page.getByLabel("姓（漢字）").inputValue()) === "鈴木" && (await page.getByLabel("名（カナ）").inputValue()) === "イチロウ",
+    "looking up a known patient ID fills in the kanji and kana names",
+  );
   await page.getByLabel("患者ID").fill("JP100");
   await page.getByRole("button", { name: "検索", exact: true }).click();
   await page.locator("#o-lookup-result").filter({ hasText: "JP100 の患者はいません" }).waitFor();
-  check(true, "looking up an unknown patient ID says to enter a new patient");
+  check((await page.getByLabel("姓（漢字）").inputValue()) === "", "looking up an unknown patient ID says to enter a new patient, fields cleared");
   await page.getByLabel("姓（漢字）").fill("山田");
   await page.getByLabel("名（漢字）").fill("花子");
   await page.getByLabel("姓（カナ）").fill("ヤマダ");

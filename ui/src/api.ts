@@ -37,21 +37,38 @@ export async function request<T>(method: string, path: string, body?: unknown): 
     credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (!response.ok) {
-    let detail = response.statusText;
-    let errors: ProblemError[] = [];
-    try {
-      const problem = (await response.json()) as { detail?: unknown; errors?: unknown };
-      if (typeof problem.detail === "string") detail = problem.detail;
-      if (Array.isArray(problem.errors)) errors = problem.errors as ProblemError[];
-    } catch {
-      // not a problem document: keep the status text
-    }
-    if (response.status === 401 && !path.startsWith("/api/auth/login")) onUnauthenticated();
-    throw new ApiError(response.status, detail, errors);
-  }
+  if (!response.ok) await fail(response, path);
   if (response.status === 204) return undefined as T;
   return (await response.json()) as T;
+}
+
+/** An answer that is not 2xx as an ApiError (the problem document's detail and errors). */
+async function fail(response: Response, path: string): Promise<never> {
+  let detail = response.statusText;
+  let errors: ProblemError[] = [];
+  try {
+    const problem = (await response.json()) as { detail?: unknown; errors?: unknown };
+    if (typeof problem.detail === "string") detail = problem.detail;
+    if (Array.isArray(problem.errors)) errors = problem.errors as ProblemError[];
+  } catch {
+    // not a problem document: keep the status text
+  }
+  if (response.status === 401 && !path.startsWith("/api/auth/login")) onUnauthenticated();
+  throw new ApiError(response.status, detail, errors);
+}
+
+/**
+ * GET with If-None-Match: `null` when the resource is unchanged since `etag` (304, nothing
+ * sent), else its body and new ETag. For screens that poll (API answers are `no-store`, so
+ * the browser's cache does not do this for us).
+ */
+export async function getIfChanged<T>(path: string, etag: string | null): Promise<{ body: T; etag: string | null } | null> {
+  const headers: Record<string, string> = { Accept: "application/json", "X-Requested-With": "XMLHttpRequest" };
+  if (etag) headers["If-None-Match"] = etag;
+  const response = await fetch(path, { headers, credentials: "same-origin" });
+  if (response.status === 304) return null;
+  if (!response.ok) await fail(response, path);
+  return { body: (await response.json()) as T, etag: response.headers.get("ETag") };
 }
 
 export interface WhoAmI {

@@ -111,6 +111,11 @@ async function lookup(): Promise<void> {
   try {
     const found = await worklistApi.patient(id);
     if (!found) {
+      // A new patient: nothing of a previous lookup stays in the fields.
+      for (const name of ["kanji", "kana", "romaji"])
+        for (const part of ["family", "given"]) setValue(`o-${name}-${part}`, "");
+      setValue("o-patient_birth_date", "");
+      setValue("o-patient_sex", "");
       out.textContent = tr("o.lookupNew", { id });
       return;
     }

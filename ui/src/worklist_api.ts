@@ -1,7 +1,7 @@
 // The worklist area's calls to the public API: /api/worklist (scheduled procedure steps),
 // /api/orders (place, cancel), /api/jj1017 (the procedure master) and FHIR Patient (a patient
 // the RIS or the archive already knows, by ID). No rules here: the API decides.
-import { request, type PersonName } from "./api";
+import { getIfChanged, request, type PersonName } from "./api";
 
 /** One scheduled procedure step (a Modality Worklist item) with its order and patient. */
 export interface WorklistStep {
@@ -125,12 +125,13 @@ function fhirGroups(names: FhirName[]): PersonName {
 }
 
 export const worklistApi = {
-  steps: (f: WorklistFilters) => {
+  /** One day's steps; `null` when unchanged since `etag` (the API answers 304). */
+  steps: (f: WorklistFilters, etag: string | null) => {
     const query = new URLSearchParams({ date_from: f.date, date_to: f.date, limit: "1000" });
     if (f.modality) query.set("modality", f.modality);
     if (f.station) query.set("station", f.station);
     if (f.stationName) query.set("station_name", f.stationName);
-    return request<WorklistStep[]>("GET", `/api/worklist?${query}`);
+    return getIfChanged<WorklistStep[]>(`/api/worklist?${query}`, etag);
   },
   placeOrder: (order: OrderIn) => request<OrderOut>("POST", "/api/orders", order),
   cancelOrder: (accession: string) =>

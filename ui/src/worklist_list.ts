@@ -1,7 +1,8 @@
 // Today's worklist: one day's scheduled procedure steps (GET /api/worklist, every status),
 // filtered by modality and station/room, polled every few seconds so the status follows the
-// modalities' MPPS; changes are announced politely (aria-live). Cancel a step or an order
-// (POST …/cancel) after a confirmation, for a principal holding orders.write.
+// modalities' MPPS (If-None-Match: an unchanged list is a 304 with no body); changes are
+// announced politely (aria-live). Cancel a step or an order (POST …/cancel) after a
+// confirmation, for a principal holding orders.write.
 import { ApiError, type WhoAmI } from "./api";
 import { h } from "./dom";
 import { lang } from "./i18n";
@@ -18,6 +19,7 @@ interface State {
   station: string; // "ae:<AE>" or "name:<station name>" or ""
   rows: WorklistStep[];
   loaded: string; // the filter key the rows belong to
+  etag: string | null; // the API's ETag of those rows (If-None-Match on the next poll)
   loading: boolean;
   error: string;
   updated: string;
@@ -31,6 +33,7 @@ const state: State = {
   station: "",
   rows: [],
   loaded: "",
+  etag: null,
   loading: false,
   error: "",
   updated: "",
@@ -124,11 +127,13 @@ async function refresh(): Promise<void> {
     renderResults();
   }
   try {
-    const rows = await worklistApi.steps(f);
+    const answer = await worklistApi.steps(f, sameView ? state.etag : null);
     if (root === null || key !== JSON.stringify(filters())) return; // left, or filters changed
+    const rows = answer ? answer.body : state.rows; // null: 304, nothing changed
     const news = sameView ? changes(state.rows, rows) : [];
-    const changed = !sameView || JSON.stringify(rows) !== JSON.stringify(state.rows);
+    const changed = !sameView || answer !== null;
     state.rows = rows;
+    state.etag = answer ? answer.etag : state.etag;
     state.loaded = key;
     state.error = "";
     state.updated = new Date().toLocaleTimeString(lang() === "ja" ? "ja-JP" : "en-GB");

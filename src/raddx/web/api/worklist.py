@@ -8,16 +8,20 @@ is no longer SCHEDULED or an order that has ended, 400 a bad value (e.g. a JJ101
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
-from fastapi import Path, Query
-from pydantic import BaseModel, Field
+from fastapi import Path, Query, Request, Response
+from pydantic import BaseModel, Field, TypeAdapter
+from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore[attr-defined]
 
 from raddx.ris import ProcedureCreate, ScheduledProcedureStepStatusValues
 from raddx.ris.worklist_items import StepRow, add_step, cancel_step, list_steps
+from raddx.web import _audit as web_audit
 from raddx.web.api._listing import Limit, Offset
 from raddx.web.api._route import api_router, endpoint
 from raddx.web.deps import ServicesDep
+from raddx.web.dicomweb.wado import not_modified
 
 __all__ = ["router"]
 
@@ -99,9 +103,23 @@ def _public(row: StepRow) -> StepOut:
     )
 
 
-@endpoint(router, "GET", "/worklist", action="orders.read", response_model=list[StepOut])
+_STEPS = TypeAdapter(list[StepOut])
+_NOT_MODIFIED = {
+    304: {"description": "Unchanged since the ETag given in If-None-Match (nothing disclosed)."}
+}
+
+
+@endpoint(
+    router,
+    "GET",
+    "/worklist",
+    action="orders.read",
+    response_model=list[StepOut],
+    responses=_NOT_MODIFIED,
+)
 def get_worklist(
     services: ServicesDep,
+    request: Request,
     status: Annotated[
         ScheduledProcedureStepStatusValues | None, Query(description="Only this step status.")
     ] = None,
@@ -118,9 +136,14 @@ def get_worklist(
     accession: Annotated[str | None, Query(max_length=64, pattern=_TEXT)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> list[StepOut]:
+) -> Response:
     """Worklist items in order of scheduled start (what the modalities' MWL query sees,
-    plus started, ended and cancelled items when ``status`` asks for them)."""
+    plus started, ended and cancelled items when ``status`` asks for them).
+
+    The answer carries an ETag (a digest of its bytes); a request whose If-None-Match names
+    it gets 304 and no body. A screen that polls (the web worklist asks every few seconds)
+    so costs one query and no transfer while nothing changes, and only an answer that
+    discloses something is audited (a Query event, as the MWL C-FIND it mirrors)."""
     with services.session_factory() as session:
         rows = list_steps(
             session=session,
@@ -134,7 +157,13 @@ def get_worklist(
             limit=limit,
             offset=offset,
         )
-    return [_public(r) for r in rows]
+    body = _STEPS.dump_json([_public(r) for r in rows])
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    unchanged = not_modified(request, etag)
+    if unchanged is not None:
+        return unchanged
+    web_audit.query(request, ModalityWorklistInformationFind)
+    return Response(body, media_type="application/json", headers={"ETag": etag})
 
 
 @endpoint(
