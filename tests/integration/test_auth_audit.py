@@ -33,7 +33,12 @@ def _add(services: Services, name: str) -> None:
 def test_login_refused_login_logout_break_glass(services: Services, http_url: str) -> None:
     _add(services, "sato")
     base = http_url.split("@")[-1]  # no API token: a browser logging in
-    with audit.capture() as events, httpx.Client(base_url=f"http://{base}") as client:
+    with (
+        audit.capture() as events,
+        httpx.Client(
+            base_url=f"http://{base}", headers={"X-Requested-With": "XMLHttpRequest"}
+        ) as client,
+    ):
         assert (
             client.post("/api/auth/login", json={"name": "sato", "password": "wrong"}).status_code
             == 401

@@ -23,6 +23,8 @@ from raddx.security.accounts import AccountRules
 from raddx.services import Services
 
 PASSWORD = "correct horse battery"
+#: What the web application's scripts send (CSRF protection of cookie-authenticated POSTs).
+SCRIPT = {"X-Requested-With": "XMLHttpRequest"}
 
 
 class Clock:
@@ -74,7 +76,7 @@ def test_first_run_setup_then_admin_must_enrol_2fa(server: HttpServer) -> None:
 
     clock = Clock()
     server.app.state.authenticator.clock = clock
-    with httpx.Client(base_url=base) as browser:
+    with httpx.Client(base_url=base, headers=SCRIPT) as browser:
         login = browser.post("/api/auth/login", json={"name": "admin", "password": PASSWORD})
         assert login.status_code == 200 and login.json()["mfa_enrolment_required"]
         cookie = login.headers["set-cookie"].lower()
@@ -118,7 +120,7 @@ def test_brute_force_login_locks_the_account(services: Services, server: HttpSer
 
 def test_break_glass_elevates_a_session_for_a_while(services: Services, server: HttpServer) -> None:
     _add_user(services, "clinic", "viewer")
-    with httpx.Client(base_url=server.base_url) as browser:
+    with httpx.Client(base_url=server.base_url, headers=SCRIPT) as browser:
         browser.post("/api/auth/login", json={"name": "clinic", "password": PASSWORD})
         assert browser.post("/api/reports", json={}).status_code == 403
         short = browser.post("/api/auth/break-glass", json={"reason": "now", "minutes": 5})

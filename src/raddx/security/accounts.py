@@ -44,6 +44,7 @@ __all__ = [
     "login",
     "set_disabled",
     "set_password",
+    "set_role",
     "unlock",
 ]
 
@@ -278,6 +279,25 @@ def set_password(
 def set_disabled(*, session: Session, name: str, disabled: bool) -> None:
     """Disable (or enable again) an account; a disabled user cannot log in."""
     _user(session, name).disabled = disabled
+
+
+def set_role(*, session: Session, name: str, role: str, policy: Policy) -> str:
+    """Give an account another role; returns the previous one. The new role applies from the
+    account's next request (sessions resolve the role afresh each time).
+
+    Raises
+    ------
+    NotFound
+        No such user.
+    InvalidInput
+        ``role`` is not a role of ``policy``.
+    """
+    if role not in policy.roles:
+        raise InvalidInput(f"unknown role {role!r}; one of {', '.join(policy.roles)}")
+    user = _user(session, name)
+    previous = user.role
+    user.role = role
+    return previous
 
 
 def unlock(*, session: Session, name: str) -> None:

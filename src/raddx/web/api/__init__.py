@@ -24,6 +24,7 @@ from raddx.web.api import (
     remote_aes,
     series,
     studies,
+    system,
     worklist,
 )
 from raddx.web.api._deps import install
@@ -48,6 +49,7 @@ MODULES = (
     reconciliation,
     hl7,
     worklist,
+    system,
 )
 
 router = APIRouter(prefix=PREFIX)

@@ -8,12 +8,18 @@ its OpenAPI operation (``x-raddx-action``), and a test fails for any route of
 
 The dependency authenticates the request (``raddx.security.Authenticator``), puts the
 principal on ``request.state.principal`` (the audit trail reads it there) and checks the
-policy. A cached credential is resolved on the event loop; anything needing the database or
-an Argon2 verification runs in the thread pool.
+policy. A request authenticated by the session cookie alone that would change something
+(POST, PUT, PATCH, DELETE) must also show it comes from a script of this origin
+(:data:`CSRF_HEADER`, or the browser's ``Sec-Fetch-Site: same-origin``): a form another site
+posts carries the cookie but neither header, so it is refused (cross-site request forgery).
+
+A cached credential is resolved on the event loop; anything needing the database or an
+Argon2 verification runs in the thread pool.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, cast
 
@@ -29,6 +35,7 @@ from raddx.security.peers import security_alert
 
 __all__ = [
     "ACTION_ATTR",
+    "CSRF_HEADER",
     "PUBLIC",
     "PUBLIC_FRAMEWORK_PATHS",
     "SELF_ACTION",
@@ -44,6 +51,8 @@ __all__ = [
     "route_action",
 ]
 
+log = logging.getLogger(__name__)
+
 #: Attribute on a dependency function naming the action it checks.
 ACTION_ATTR = "__raddx_action__"
 #: The marker of routes anyone may call.
@@ -53,6 +62,11 @@ PUBLIC = "public"
 SELF_ACTION = "auth.self"
 #: The browser session cookie (``/api/auth/login``).
 SESSION_COOKIE = "raddx_session"
+#: The header a cookie-authenticated unsafe request must carry (ui/src/api.ts sends it). A
+#: cross-site HTML form cannot set a request header, and a cross-site script cannot either
+#: without a CORS preflight that raddx does not grant (cors_allow_origins empty by default).
+CSRF_HEADER = "X-Requested-With"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Routes of the framework itself, without patient data, that anyone may read: the OpenAPI
 #: document and its viewers (clients and schemathesis read the document).
 PUBLIC_FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -64,6 +78,23 @@ def _authenticator(request: Request) -> Authenticator | None:
     return cast(Authenticator | None, getattr(request.app.state, "authenticator", None))
 
 
+def _refuse_cross_site(request: Request, header: str | None) -> None:
+    """Refuse (403) an unsafe request that only the session cookie authenticates and that
+    does not show it comes from this origin's scripts (OWASP CSRF cheat sheet: custom request
+    header; Fetch Metadata). Bearer and Basic credentials are never sent by a browser on its
+    own, so requests carrying them need neither header."""
+    if request.method in _SAFE_METHODS or header or SESSION_COOKIE not in request.cookies:
+        return
+    if request.headers.get(CSRF_HEADER) or request.headers.get("sec-fetch-site") == "same-origin":
+        return
+    log.warning("cross-site request refused: method=%s path=%s", request.method, request.url.path)
+    raise Forbidden(
+        f"a {request.method} authenticated by the session cookie must carry the header "
+        f"'{CSRF_HEADER}: XMLHttpRequest' (cross-site request forgery protection); "
+        "scripts and machine clients: send it, or use a Bearer token"
+    )
+
+
 async def _principal(request: Request) -> Principal:
     found = getattr(request.state, "principal", None)
     if found is not None:
@@ -73,6 +104,7 @@ async def _principal(request: Request) -> Principal:
         principal = SYSTEM_PRINCIPAL
     else:
         header = request.headers.get("authorization")
+        _refuse_cross_site(request, header)
         host = request.client.host if request.client else None
         cached = auth.cached(header, host)
         principal = cached or await run_in_threadpool(

@@ -2,7 +2,11 @@
 REST (permission ``admin.users``), the same operations as ``raddx user`` / ``raddx token``.
 
 Every change drops the authenticator's cache of recent successes, so a disabled user or a
-revoked token stops working in this process at once.
+revoked token stops working in this process at once, and is audited as a Security Alert
+(PS3.15 A.5.3.11) naming the administrator, the account or token and what changed:
+EventTypeCode 110136 Security Roles Changed for a role change, 110137 User Security
+Attributes Changed for everything else (created, disabled, enabled, unlocked, 2FA reset,
+token created or revoked).
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from raddx.errors import NotFound
-from raddx.security import accounts, tokens
+from raddx.security import accounts, audit_events, tokens
+from raddx.security.audit import EventOutcomeIndicatorValues, EventTypeCodeValues, record
+from raddx.web import _audit as web_audit
 from raddx.web.auth._require import require
 from raddx.web.auth.routes import AuthDep, problem_responses
 from raddx.web.deps import ServicesDep
@@ -43,6 +49,10 @@ class UserPublic(BaseModel):
     locked_until: dt.datetime | None
     totp_enrolled: bool
     created_at: dt.datetime
+
+
+class RoleChange(BaseModel):
+    role: str = Field(max_length=32)
 
 
 class TokenCreate(BaseModel):
@@ -72,6 +82,25 @@ def _work(services: Any, auth: Any, action: Callable[[Session], T]) -> T:
     return result
 
 
+def _changed(
+    request: Request,
+    subject: str,
+    description: str,
+    alert: EventTypeCodeValues = EventTypeCodeValues.USER_SECURITY_ATTRIBUTES_CHANGED,
+) -> None:
+    """Audit a completed change of ``subject``'s security attributes (PS3.15 A.5.3.11);
+    the administrator is the requesting participant."""
+    record(
+        audit_events.security_alert(
+            alert=alert,
+            reporter=web_audit.requester(request),
+            description=description,
+            subject=subject,
+            outcome=EventOutcomeIndicatorValues.SUCCESS,
+        )
+    )
+
+
 def _public(u: accounts.UserInfo) -> UserPublic:
     return UserPublic(
         name=u.name,
@@ -91,7 +120,9 @@ def list_users(services: ServicesDep) -> list[UserPublic]:
 
 
 @router.post("/users", status_code=201, dependencies=_ADMIN)
-def create_user(body: UserCreate, services: ServicesDep, auth: AuthDep) -> UserPublic:
+def create_user(
+    body: UserCreate, request: Request, services: ServicesDep, auth: AuthDep
+) -> UserPublic:
     """Create an account (400: bad name, unknown role, password refused; 409: name taken)."""
     _work(
         services,
@@ -106,6 +137,7 @@ def create_user(body: UserCreate, services: ServicesDep, auth: AuthDep) -> UserP
             clock=auth.clock,
         ),
     )
+    _changed(request, body.name, f"user created with role {body.role}")
     return _one(services, body.name)
 
 
@@ -118,30 +150,54 @@ def _one(services: Any, name: str) -> UserPublic:
 
 
 @router.post("/users/{name}/disable", dependencies=_ADMIN)
-def disable_user(name: Name, services: ServicesDep, auth: AuthDep) -> UserPublic:
+def disable_user(name: Name, request: Request, services: ServicesDep, auth: AuthDep) -> UserPublic:
     """Disable an account: no login; its sessions end at their next request."""
     _work(services, auth, lambda s: accounts.set_disabled(session=s, name=name, disabled=True))
+    _changed(request, name, "user disabled")
     return _one(services, name)
 
 
 @router.post("/users/{name}/enable", dependencies=_ADMIN)
-def enable_user(name: Name, services: ServicesDep, auth: AuthDep) -> UserPublic:
+def enable_user(name: Name, request: Request, services: ServicesDep, auth: AuthDep) -> UserPublic:
     """Enable a disabled account again."""
     _work(services, auth, lambda s: accounts.set_disabled(session=s, name=name, disabled=False))
+    _changed(request, name, "user enabled")
     return _one(services, name)
 
 
 @router.post("/users/{name}/unlock", dependencies=_ADMIN)
-def unlock_user(name: Name, services: ServicesDep, auth: AuthDep) -> UserPublic:
+def unlock_user(name: Name, request: Request, services: ServicesDep, auth: AuthDep) -> UserPublic:
     """End a lockout now."""
     _work(services, auth, lambda s: accounts.unlock(session=s, name=name))
+    _changed(request, name, "lockout ended")
     return _one(services, name)
 
 
 @router.post("/users/{name}/reset-2fa", dependencies=_ADMIN)
-def reset_2fa(name: Name, services: ServicesDep, auth: AuthDep) -> UserPublic:
+def reset_2fa(name: Name, request: Request, services: ServicesDep, auth: AuthDep) -> UserPublic:
     """Remove an account's 2FA (lost phone); the user enrols again at the next login."""
     _work(services, auth, lambda s: accounts.reset_totp(session=s, name=name))
+    _changed(request, name, "2FA reset")
+    return _one(services, name)
+
+
+@router.post("/users/{name}/role", dependencies=_ADMIN)
+def change_role(
+    name: Name, body: RoleChange, request: Request, services: ServicesDep, auth: AuthDep
+) -> UserPublic:
+    """Give an account another role (400 unknown role, 404 unknown user); it applies from
+    the user's next request."""
+    previous = _work(
+        services,
+        auth,
+        lambda s: accounts.set_role(session=s, name=name, role=body.role, policy=auth.policy),
+    )
+    _changed(
+        request,
+        name,
+        f"role changed from {previous} to {body.role}",
+        EventTypeCodeValues.SECURITY_ROLES_CHANGED,
+    )
     return _one(services, name)
 
 
@@ -162,7 +218,9 @@ def list_tokens(services: ServicesDep) -> list[TokenPublic]:
 
 
 @router.post("/tokens", status_code=201, dependencies=_ADMIN)
-def create_token(body: TokenCreate, services: ServicesDep, auth: AuthDep) -> TokenCreated:
+def create_token(
+    body: TokenCreate, request: Request, services: ServicesDep, auth: AuthDep
+) -> TokenCreated:
     """Create an API token; the answer holds its text, which is never shown again."""
     text = _work(
         services,
@@ -171,10 +229,12 @@ def create_token(body: TokenCreate, services: ServicesDep, auth: AuthDep) -> Tok
             session=s, name=body.name, role=body.role, policy=auth.policy, clock=auth.clock
         ),
     )
+    _changed(request, body.name, f"API token created with role {body.role}")
     return TokenCreated(name=body.name, role=body.role, token=text)
 
 
 @router.post("/tokens/{name}/revoke", status_code=204, dependencies=_ADMIN)
-def revoke_token(name: Name, services: ServicesDep, auth: AuthDep) -> None:
+def revoke_token(name: Name, request: Request, services: ServicesDep, auth: AuthDep) -> None:
     """Revoke an API token for good (404 unknown)."""
     _work(services, auth, lambda s: tokens.revoke_token(session=s, name=name, clock=auth.clock))
+    _changed(request, name, "API token revoked")
