@@ -1,3 +1,4 @@
+import { renderEnrolment } from "./admin_account";
 import { api, ApiError, type WhoAmI } from "./api";
 import { h } from "./dom";
 import { t } from "./i18n";
@@ -40,7 +41,19 @@ export function renderLogin(main: HTMLElement, done: (who: WhoAmI) => void): voi
     try {
       const who = await api.login(user.value, password.value, otp.value);
       if (who.mfa_enrolment_required) {
-        error.textContent = t("login.mfa");
+        // The role requires 2FA and the account has none: this session may only enrol.
+        // Enrol now; once confirmed the same session holds the role's permissions.
+        const steps = h("div", { id: "login-enrol" });
+        main.replaceChildren(
+          h(
+            "div",
+            { class: "login" },
+            h("h1", {}, t("login.enrolTitle")),
+            h("p", { role: "status" }, t("login.mfa")),
+            steps,
+          ),
+        );
+        renderEnrolment(steps, () => void api.whoami().then(done));
         return;
       }
       done(who);

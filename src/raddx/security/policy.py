@@ -100,11 +100,18 @@ class Policy:
             if phi:
                 raise ValueError(f"roles: {role} may not hold patient-data permissions {phi}")
         self._roles = resolved
+        self._descriptions = {
+            role: str((roles[role] or {}).get("description", "")) for role in roles
+        }
 
     @property
     def roles(self) -> tuple[str, ...]:
         """The role names, in file order."""
         return tuple(self._roles)
+
+    def description_of(self, role: str) -> str:
+        """The role's description from the policy file ("" if none or unknown)."""
+        return self._descriptions.get(role, "")
 
     def permissions_of(self, role: str) -> frozenset[str]:
         """What ``role`` may do; empty for an unknown role (deny by default)."""

@@ -102,3 +102,11 @@ def test_role_change_applies_to_the_next_request(admin: TestClient) -> None:
         "role": "technologist",
     }
     assert admin.get("/api/jobs", auth=as_tanaka, headers={"Authorization": ""}).status_code == 200
+
+
+def test_roles_are_listed_with_their_permissions(admin: TestClient) -> None:
+    roles = {r["name"]: r for r in admin.get("/api/auth/roles").json()}
+    assert list(roles) == ["viewer", "technologist", "radiologist", "admin", "auditor", "service"]
+    assert roles["auditor"]["permissions"] == ["archive.statistics", "audit.read", "auth.self"]
+    assert "audit trail" in roles["auditor"]["description"]
+    assert "system.read" in roles["admin"]["permissions"]

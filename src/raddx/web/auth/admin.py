@@ -51,6 +51,12 @@ class UserPublic(BaseModel):
     created_at: dt.datetime
 
 
+class RolePublic(BaseModel):
+    name: str
+    description: str
+    permissions: list[str]
+
+
 class RoleChange(BaseModel):
     role: str = Field(max_length=32)
 
@@ -110,6 +116,21 @@ def _public(u: accounts.UserInfo) -> UserPublic:
         totp_enrolled=u.totp_enrolled,
         created_at=u.created_at,
     )
+
+
+@router.get("/roles", dependencies=_ADMIN)
+def list_roles(request: Request) -> list[RolePublic]:
+    """The roles of the site's policy, in file order, each with what it may do (the choices
+    when creating a user or changing a role)."""
+    policy = request.app.state.policy
+    return [
+        RolePublic(
+            name=role,
+            description=policy.description_of(role),
+            permissions=sorted(policy.permissions_of(role)),
+        )
+        for role in policy.roles
+    ]
 
 
 @router.get("/users", dependencies=_ADMIN)
