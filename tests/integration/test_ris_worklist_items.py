@@ -134,7 +134,8 @@ def test_worklist_refusals(http_url: str) -> None:
         f"{http_url}/api/orders/{accession}/steps",
         json={"modality": "CT", "scheduled_start_date": "20261331"},
     )
-    assert bad_date.status_code == 400
+    assert bad_date.status_code == 422  # the model's date check names the field
+    assert bad_date.json()["errors"][0]["loc"] == ["body", "scheduled_start_date"]
 
 
 def test_cli_worklist_and_reconcile(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from raddx.ris.worklist_items import StepRow, add_step, cancel_step, list_steps
 from raddx.web import _audit as web_audit
 from raddx.web.api._listing import Limit, Offset
 from raddx.web.api._route import api_router, endpoint
+from raddx.web.api.orders import Date, Time
 from raddx.web.deps import ServicesDep
 from raddx.web.dicomweb.wado import not_modified
 
@@ -43,8 +44,8 @@ class StepIn(BaseModel):
     """A further requested procedure with its scheduled step, for an existing order."""
 
     modality: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[A-Z0-9_ ]+$")]
-    scheduled_start_date: Annotated[str, Field(pattern=_DATE, examples=["20261126"])]
-    scheduled_start_time: Annotated[str, Field(pattern=r"^\d{2,6}$")] = "000000"
+    scheduled_start_date: Date
+    scheduled_start_time: Time = "000000"
     description: Annotated[str | None, Field(default=None, max_length=200, pattern=_TEXT)] = None
     jj1017_code: Annotated[str | None, Field(default=None, max_length=64, pattern=_TEXT)] = None
     scheduled_station_ae_title: Annotated[
