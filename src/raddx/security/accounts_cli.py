@@ -2,7 +2,8 @@
 
 Passwords are read from standard input (never from the command line, where ``ps`` and the
 shell history would show them). A token's text is printed once, when it is created; only its
-SHA-256 is stored.
+SHA-256 is stored. Every change is audited once it is committed, as over REST (Security Alert
+110137 User Security Attributes Changed), with the operator's OS account as the requestor.
 """
 
 from __future__ import annotations
@@ -33,25 +34,42 @@ token_app = typer.Typer(
 
 
 @contextmanager
-def _unit_of_work(data_dir: Any, database_url: Any) -> Iterator[tuple[Session, Any, Any]]:
-    """A session in a transaction, the policy and the account rules of the configuration."""
+def _services(data_dir: Any, database_url: Any) -> Iterator[tuple[Any, Any, Any]]:
+    """The services, the policy and the account rules of the configuration; closing the
+    services writes the audit events recorded meanwhile."""
     from raddx.security import load_policy, rules_from_settings
     from raddx.services import Services
 
     settings = load_cli_settings(data_dir=data_dir, database_url=database_url)
     services = Services.from_settings(settings)
     try:
-        with services.session_factory() as s, s.begin():
-            yield s, load_policy(settings.security_policy_file), rules_from_settings(settings)
+        yield services, load_policy(settings.security_policy_file), rules_from_settings(settings)
     finally:
         services.close()
 
 
-def _run(data_dir: Any, database_url: Any, action: Callable[[Session, Any, Any], T]) -> T:
-    """Run ``action`` in one unit of work; a refusal prints its reason and exits 1."""
+def _run(
+    data_dir: Any,
+    database_url: Any,
+    action: Callable[[Session, Any, Any], T],
+    changed: tuple[str, str] | None = None,
+) -> T:
+    """Run ``action`` in one unit of work; a refusal prints its reason and exits 1.
+    ``changed`` (subject, description) is audited once the change is committed."""
+    from raddx.security import audit, audit_events
+    from raddx.security.audit_cli import _operator
+
     try:
-        with _unit_of_work(data_dir, database_url) as (s, policy, rules):
-            return action(s, policy, rules)
+        with _services(data_dir, database_url) as (services, policy, rules):
+            with services.session_factory() as s, s.begin():
+                result = action(s, policy, rules)
+            if changed is not None:
+                audit.record(
+                    audit_events.user_security_changed(
+                        by=_operator(), subject=changed[0], description=changed[1]
+                    )
+                )
+            return result
     except RaddxError as exc:
         typer.echo(f"raddx: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -91,6 +109,7 @@ def user_add(
         lambda s, policy, rules: accounts.create_user(
             session=s, name=name, role=role, password=password, policy=policy, rules=rules.accounts
         ),
+        changed=(name, f"user created with role {role}"),
     )
     typer.echo(f"user {name} created with role {role}")
 
@@ -116,6 +135,7 @@ def _set_disabled(name: str, disabled: bool, data_dir: Any, database_url: Any) -
         data_dir,
         database_url,
         lambda s, p, r: accounts.set_disabled(session=s, name=name, disabled=disabled),
+        changed=(name, "user disabled" if disabled else "user enabled"),
     )
 
 
@@ -150,7 +170,12 @@ def user_unlock(
     """End a lockout after repeated failed logins now (it also ends by itself)."""
     from raddx.security import accounts
 
-    _run(data_dir, database_url, lambda s, p, r: accounts.unlock(session=s, name=name))
+    _run(
+        data_dir,
+        database_url,
+        lambda s, p, r: accounts.unlock(session=s, name=name),
+        changed=(name, "lockout ended"),
+    )
     typer.echo(f"user {name} unlocked")
 
 
@@ -170,6 +195,7 @@ def user_password(
         lambda s, p, r: accounts.set_password(
             session=s, name=name, password=password, rules=r.accounts
         ),
+        changed=(name, "password set by an operator"),
     )
     typer.echo(f"password of {name} changed")
 
@@ -183,7 +209,12 @@ def user_reset_2fa(
     """Remove a user's 2FA (lost phone, no recovery code left); they enrol again at login."""
     from raddx.security import accounts
 
-    _run(data_dir, database_url, lambda s, p, r: accounts.reset_totp(session=s, name=name))
+    _run(
+        data_dir,
+        database_url,
+        lambda s, p, r: accounts.reset_totp(session=s, name=name),
+        changed=(name, "2FA reset"),
+    )
     typer.echo(f"2FA of {name} removed")
 
 
@@ -204,6 +235,7 @@ def token_create(
         data_dir,
         database_url,
         lambda s, policy, r: tokens.create_token(session=s, name=name, role=role, policy=policy),
+        changed=(name, f"API token created with role {role}"),
     )
     typer.echo(text)
 
@@ -229,5 +261,10 @@ def token_revoke(
     ``auth_cache_seconds`` more (its in-memory cache of recent successes)."""
     from raddx.security import tokens
 
-    _run(data_dir, database_url, lambda s, p, r: tokens.revoke_token(session=s, name=name))
+    _run(
+        data_dir,
+        database_url,
+        lambda s, p, r: tokens.revoke_token(session=s, name=name),
+        changed=(name, "API token revoked"),
+    )
     typer.echo(f"token {name} revoked")

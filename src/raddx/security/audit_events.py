@@ -58,6 +58,7 @@ __all__ = [
     "security_alert",
     "study_deleted",
     "user_authentication",
+    "user_security_changed",
 ]
 
 Outcome = EventOutcomeIndicatorValues
@@ -316,6 +317,31 @@ def security_alert(
         event_types=(alert,),
         participants=() if reporter is None else (reporter,),
         objects=objects,
+    )
+
+
+def user_security_changed(
+    *,
+    by: ActiveParticipant | None,
+    subject: str,
+    description: str,
+    role_changed: bool = False,
+) -> AuditEvent:
+    """An account's or API token's security attributes were changed by ``by`` (an
+    administrator over REST, an operator with ``raddx user``/``raddx token``): Security Alert
+    (PS3.15 A.5.3.11) with EventTypeCode 110136 Security Roles Changed when its role changed,
+    110137 User Security Attributes Changed otherwise (created, disabled, enabled, unlocked,
+    password or 2FA reset, token created or revoked). ``subject`` is the account or token."""
+    return security_alert(
+        alert=(
+            EventTypeCodeValues.SECURITY_ROLES_CHANGED
+            if role_changed
+            else EventTypeCodeValues.USER_SECURITY_ATTRIBUTES_CHANGED
+        ),
+        reporter=by,
+        description=description,
+        subject=subject,
+        outcome=Outcome.SUCCESS,
     )
 
 

@@ -110,3 +110,53 @@ def test_roles_are_listed_with_their_permissions(admin: TestClient) -> None:
     assert roles["auditor"]["permissions"] == ["archive.statistics", "audit.read", "auth.self"]
     assert "audit trail" in roles["auditor"]["description"]
     assert "system.read" in roles["admin"]["permissions"]
+
+
+def test_own_password_change_and_2fa_enrolment_are_audited(admin: TestClient) -> None:
+    """A user's own password change and 2FA enrolment are changes of their security
+    attributes too (110137), with the user as requestor."""
+    import datetime as dt
+
+    from raddx.security import totp
+
+    admin.post("/api/auth/users", json={"name": "mori", "role": "viewer", "password": PASSWORD})
+    mori = ("mori", PASSWORD)
+    no_token = {"Authorization": ""}  # Basic as mori instead of the admin's token
+    with audit.capture() as events:
+        secret = admin.post("/api/auth/2fa/enrol", auth=mori, headers=no_token).json()["secret"]
+        code = totp.totp(secret, dt.datetime.now(dt.UTC))
+        confirmed = admin.post(
+            "/api/auth/2fa/confirm", json={"code": code}, auth=mori, headers=no_token
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        changed = admin.post(
+            "/api/auth/password",
+            json={"current": PASSWORD, "new": "a different long passphrase"},
+            auth=mori,
+            headers=no_token,
+        )
+        assert changed.status_code == 204, changed.text
+    alerts = [e for e in events if e.event_id.code.code == "110113"]
+    assert [(e.event_types[0].code.code, e.user, e.outcome_description) for e in alerts] == [
+        ("110137", "mori", "2FA enrolled"),
+        ("110137", "mori", "password changed by the user"),
+    ]
+    for event in alerts:
+        assert_valid(to_xml(event, SOURCE))
+
+
+def test_remote_ae_changes_are_audited_as_network_configuration(admin: TestClient) -> None:
+    me = _who(admin)
+    remote = {"ae_title": "PACS2", "host": "10.0.0.5", "port": 104}
+    with audit.capture() as events:
+        assert admin.post("/api/remote-aes", json=remote).status_code == 201
+        assert admin.post("/api/remote-aes", json=remote).status_code == 409  # not a change
+        assert admin.delete("/api/remote-aes/PACS2").status_code == 200
+    alerts = [e for e in events if e.event_id.code.code == "110113"]
+    assert [(e.event_types[0].code.code, e.user, e.outcome_description) for e in alerts] == [
+        ("110128", me, "remote AE added: PACS2 at 10.0.0.5:104"),
+        ("110128", me, "remote AE removed: PACS2 at 10.0.0.5:104"),
+    ]
+    for event in alerts:
+        assert [o.object_id for o in event.objects] == ["PACS2"]
+        assert_valid(to_xml(event, SOURCE))

@@ -1,14 +1,21 @@
-"""``/api/remote-aes``: the remote AEs (configured and added at runtime), and C-ECHO."""
+"""``/api/remote-aes``: the remote AEs (configured and added at runtime), and C-ECHO.
+
+Adding or removing one changes who raddx sends to and which C-MOVE destinations it accepts:
+each is audited as a Security Alert, 110128 Network Configuration (PS3.15 A.5.3.11), naming
+the user and the AE."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Path, Request
 
 from raddx.config import RemoteAE
 from raddx.dimse.scu import echo
 from raddx.remotes import RemoteAEWithSource
+from raddx.security import audit_events
+from raddx.security.audit import EventOutcomeIndicatorValues, EventTypeCodeValues, record
+from raddx.web import _audit as web_audit
 from raddx.web.api._deps import RemotesDep
 from raddx.web.api._models import EchoPublic, RemoteAECreate, RemoteAEPublic
 from raddx.web.api._route import api_router, endpoint
@@ -28,6 +35,18 @@ AETitlePath = Annotated[
         description="AE title (1-16 characters, no backslash or control characters).",
     ),
 ]
+
+
+def _configured(request: Request, remote: RemoteAE, description: str) -> None:
+    record(
+        audit_events.security_alert(
+            alert=EventTypeCodeValues.NETWORK_CONFIGURATION,
+            reporter=web_audit.requester(request),
+            description=f"{description}: {remote.ae_title} at {remote.host}:{remote.port}",
+            subject=remote.ae_title,
+            outcome=EventOutcomeIndicatorValues.SUCCESS,
+        )
+    )
 
 
 def _public(entry: RemoteAEWithSource) -> RemoteAEPublic:
@@ -57,11 +76,13 @@ def list_remote_aes(remotes: RemotesDep) -> list[RemoteAEPublic]:
     response_model=RemoteAEPublic,
     status_code=201,
 )
-def add_remote_ae(remotes: RemotesDep, body: RemoteAECreate) -> RemoteAEPublic:
+def add_remote_ae(remotes: RemotesDep, body: RemoteAECreate, request: Request) -> RemoteAEPublic:
     """Add a remote AE (kept in the index). 409 when the title exists already; 422 for an
     invalid title (over 16 characters, backslash, control characters) or port."""
     remote = RemoteAE.model_validate(body.model_dump())
-    return _public(remotes.add(remote))
+    added = _public(remotes.add(remote))
+    _configured(request, remote, "remote AE added")
+    return added
 
 
 @endpoint(
@@ -83,11 +104,14 @@ def get_remote_ae(remotes: RemotesDep, ae_title: AETitlePath) -> RemoteAEPublic:
     action="remote_aes.write",
     response_model=RemoteAEPublic,
 )
-def remove_remote_ae(remotes: RemotesDep, ae_title: AETitlePath) -> RemoteAEPublic:
+def remove_remote_ae(
+    remotes: RemotesDep, ae_title: AETitlePath, request: Request
+) -> RemoteAEPublic:
     """Remove a remote AE added here, answering what was removed; a configured one is a
     409 (change raddx.toml instead)."""
     entry = remotes.get(ae_title)
     remotes.remove(ae_title)
+    _configured(request, entry.remote, "remote AE removed")
     return _public(entry)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from raddx.errors import NotFound
 from raddx.security import accounts, audit_events, tokens
-from raddx.security.audit import EventOutcomeIndicatorValues, EventTypeCodeValues, record
+from raddx.security.audit import record
 from raddx.web import _audit as web_audit
 from raddx.web.auth._require import require
 from raddx.web.auth.routes import AuthDep, problem_responses
@@ -88,21 +88,15 @@ def _work(services: Any, auth: Any, action: Callable[[Session], T]) -> T:
     return result
 
 
-def _changed(
-    request: Request,
-    subject: str,
-    description: str,
-    alert: EventTypeCodeValues = EventTypeCodeValues.USER_SECURITY_ATTRIBUTES_CHANGED,
-) -> None:
+def _changed(request: Request, subject: str, description: str, *, role: bool = False) -> None:
     """Audit a completed change of ``subject``'s security attributes (PS3.15 A.5.3.11);
     the administrator is the requesting participant."""
     record(
-        audit_events.security_alert(
-            alert=alert,
-            reporter=web_audit.requester(request),
-            description=description,
+        audit_events.user_security_changed(
+            by=web_audit.requester(request),
             subject=subject,
-            outcome=EventOutcomeIndicatorValues.SUCCESS,
+            description=description,
+            role_changed=role,
         )
     )
 
@@ -217,7 +211,7 @@ def change_role(
         request,
         name,
         f"role changed from {previous} to {body.role}",
-        EventTypeCodeValues.SECURITY_ROLES_CHANGED,
+        role=True,
     )
     return _one(services, name)
 

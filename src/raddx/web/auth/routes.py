@@ -237,6 +237,15 @@ def whoami(principal: CurrentPrincipal, request: Request) -> WhoAmI:
     return _whoami(principal, getattr(request.app.state, "authenticator", None))
 
 
+def _self_changed(request: Request, name: str, description: str) -> None:
+    """Audit a change users made to their own login (PS3.15 A.5.3.11, 110137)."""
+    record(
+        audit_events.user_security_changed(
+            by=web_audit.requester(request), subject=name, description=description
+        )
+    )
+
+
 def _own_user(principal: Principal) -> str:
     if principal.kind != "user":
         raise InvalidInput("only a logged-in user has a password and 2FA (not an API token)")
@@ -254,19 +263,28 @@ def enrol_2fa(principal: CurrentPrincipal, services: ServicesDep) -> Enrolment:
 
 @router.post("/2fa/confirm", dependencies=[require(SELF_ACTION)])
 def confirm_2fa(
-    body: ConfirmIn, principal: CurrentPrincipal, services: ServicesDep, auth: AuthDep
+    body: ConfirmIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    auth: AuthDep,
 ) -> RecoveryCodes:
     """Finish enrolment with a code from the app; answers the one-time recovery codes
     (shown only now)."""
     name = _own_user(principal)
     with services.session_factory() as s, s.begin():
         codes = accounts.confirm_totp(session=s, name=name, code=body.code, clock=auth.clock)
+    _self_changed(request, name, "2FA enrolled")
     return RecoveryCodes(recovery_codes=codes)
 
 
 @router.post("/password", status_code=204, dependencies=[require(SELF_ACTION)])
 def change_password(
-    body: PasswordIn, principal: CurrentPrincipal, services: ServicesDep, auth: AuthDep
+    body: PasswordIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    auth: AuthDep,
 ) -> Response:
     """Change one's own password (the current one is asked again)."""
     name = _own_user(principal)
@@ -277,6 +295,7 @@ def change_password(
             session=s, name=name, password=body.new, rules=auth.rules.accounts, clock=auth.clock
         )
     auth.forget_all()
+    _self_changed(request, name, "password changed by the user")
     return Response(status_code=204)
 
 
