@@ -102,9 +102,11 @@ def test_administration_in_chromium(
     )
     for check in (
         "ok: an admin without 2FA is led from the login to the enrolment",
+        "ok: reloading mid-enrolment returns to the enrolment, not the login",
         "ok: a wrong code is refused with a message",
         "ok: confirming shows ten recovery codes once",
         "ok: after enrolment the same session is the admin",
+        "ok: the administration pages are in English too",
         "ok: a password the policy refuses is refused with the policy's reason",
         "ok: the new user is listed, active",
         "ok: a created API token is shown once",

@@ -50,6 +50,12 @@ await run(shots, async ({ browser, shot }) => {
   await page.getByRole("heading", { name: "二要素認証の設定" }).waitFor();
   check(true, "an admin without 2FA is led from the login to the enrolment");
   await page.getByRole("button", { name: "二要素認証を設定する" }).click();
+  await page.locator("#enrol-secret").waitFor();
+  // Reloading mid-enrolment (the session may do nothing else) comes back to the enrolment.
+  await page.reload();
+  await page.getByRole("heading", { name: "二要素認証の設定" }).waitFor();
+  check((await page.locator("#login-form").count()) === 0, "reloading mid-enrolment returns to the enrolment, not the login");
+  await page.getByRole("button", { name: "二要素認証を設定する" }).click();
   const secret = await page.locator("#enrol-secret").getAttribute("data-secret");
   const uri = await page.locator("#enrol-uri").getAttribute("href");
   check(secret && uri.startsWith("otpauth://totp/") && uri.includes(`secret=${secret}`), "the secret and the otpauth URI are shown");
@@ -76,6 +82,14 @@ await run(shots, async ({ browser, shot }) => {
   const entries = await page.locator("ul.admin-index a").allTextContents();
   check(entries.length === 6, `the admin sees every administration page (${entries.join(", ")})`);
   await shot("03-admin-index", page);
+  await page.locator("#lang").selectOption("en");
+  await page.getByRole("heading", { name: "Administration" }).waitFor();
+  check(
+    (await page.locator("ul.admin-index a").allTextContents()).includes("Users and roles"),
+    "the administration pages are in English too",
+  );
+  await page.locator("#lang").selectOption("ja");
+  await page.getByRole("heading", { name: "管理" }).waitFor();
 
   // --- users -----------------------------------------------------------------------------------
   await page.getByRole("link", { name: "ユーザーとロール" }).click();

@@ -41,19 +41,7 @@ export function renderLogin(main: HTMLElement, done: (who: WhoAmI) => void): voi
     try {
       const who = await api.login(user.value, password.value, otp.value);
       if (who.mfa_enrolment_required) {
-        // The role requires 2FA and the account has none: this session may only enrol.
-        // Enrol now; once confirmed the same session holds the role's permissions.
-        const steps = h("div", { id: "login-enrol" });
-        main.replaceChildren(
-          h(
-            "div",
-            { class: "login" },
-            h("h1", {}, t("login.enrolTitle")),
-            h("p", { role: "status" }, t("login.mfa")),
-            steps,
-          ),
-        );
-        renderEnrolment(steps, () => void api.whoami().then(done));
+        renderMfaEnrolment(main, done);
         return;
       }
       done(who);
@@ -68,4 +56,23 @@ export function renderLogin(main: HTMLElement, done: (who: WhoAmI) => void): voi
   });
   main.replaceChildren(form);
   user.focus();
+}
+
+/**
+ * The role requires 2FA and the account has none: this session may only enrol (the API grants
+ * it nothing else). Enrol now; once confirmed, the same session holds the role's permissions
+ * and ``done`` gets the principal.
+ */
+export function renderMfaEnrolment(main: HTMLElement, done: (who: WhoAmI) => void): void {
+  const steps = h("div", { id: "login-enrol" });
+  main.replaceChildren(
+    h(
+      "div",
+      { class: "login" },
+      h("h1", {}, t("login.enrolTitle")),
+      h("p", { role: "status" }, t("login.mfa")),
+      steps,
+    ),
+  );
+  renderEnrolment(steps, () => void api.whoami().then(done));
 }

@@ -6,7 +6,7 @@ import { api, setUnauthenticatedHandler, type WhoAmI } from "./api";
 import { archiveArea } from "./archive_area";
 import { h } from "./dom";
 import { lang, setLang, translate, type Lang } from "./i18n";
-import { renderLogin } from "./login";
+import { renderLogin, renderMfaEnrolment } from "./login";
 import { reportingArea } from "./reporting";
 import type { Area } from "./routes";
 import { worklistArea } from "./worklist";
@@ -97,7 +97,15 @@ async function start(): Promise<void> {
   setLang(lang());
   try {
     const me = await api.whoami();
-    principal = me.mfa_enrolment_required ? null : me;
+    if (me.mfa_enrolment_required) {
+      // A session that must still enrol 2FA (reloaded mid-enrolment): back to the enrolment.
+      renderMfaEnrolment(main, (p) => {
+        principal = p;
+        route();
+      });
+      return;
+    }
+    principal = me;
   } catch {
     principal = null;
   }
