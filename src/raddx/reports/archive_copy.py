@@ -60,7 +60,9 @@ def store_in_archive(
         makers += (("KOS", as_kos),)
     for what, make in makers:
         try:
-            result = ingest.store(make(), source=f"report:{record.report_id}")
+            # ``source`` is a 16-character column (how an object arrived); a report id
+            # may be 64 characters, so the report is named in the log line, not there.
+            result = ingest.store(make(), source="report")
         except (RaddxError, ValueError, OSError) as exc:
             log.warning(
                 "report archive copy failed report=%s version=%s kind=%s error=%s",

@@ -19,7 +19,15 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from raddx.errors import InvalidInput
-from raddx.reports import ReportRecord, ReportSelection, ReportStatusValues, service, store
+from raddx.reports import (
+    ReportRecord,
+    ReportSelection,
+    ReportStatusValues,
+    Sections,
+    reading_list,
+    service,
+    store,
+)
 from raddx.reports.archive_copy import store_in_archive
 from raddx.reports.formats import FORMATS, format_by_media_type, format_by_name
 from raddx.reports.formats import csv as report_csv
@@ -143,6 +151,15 @@ class Submit(BaseModel):
     author: PersonIn | None = None
 
 
+class DraftFromStudy(BaseModel):
+    """The first draft of a report on one archive study; patient, order and study are taken
+    from the archive index (and the study's RIS order)."""
+
+    study_uid: str = Field(max_length=64, pattern=r"^[0-9.]+$")
+    author: PersonIn | None = None
+    sections: dict[str, str] = Field(default_factory=dict)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).astimezone()
 
@@ -213,6 +230,25 @@ def create_report(body: ReportCreate, services: ServicesDep) -> dict[str, Any]:
     return _record_json(record)
 
 
+@router.post("/from-study", status_code=201, dependencies=[require("report.write")])
+def create_report_for_study(body: DraftFromStudy, services: ServicesDep) -> dict[str, Any]:
+    """Create a draft for an archive study (the report editor's "new report"); the server
+    assigns the report id. 404 when the study is not in the archive."""
+    try:
+        sections = Sections(**body.sections)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"sections: {exc}") from None
+    with services.session_factory.begin() as session:
+        record = reading_list.create_draft_for_study(
+            session=session,
+            study_instance_uid=body.study_uid,
+            author=_person(body.author),
+            created_at=_now(),
+            sections=sections,
+        )
+    return _record_json(record)
+
+
 @router.get("", dependencies=[require("report.read")])
 def list_reports(
     services: ServicesDep,
@@ -261,6 +297,8 @@ def _summary(record: ReportRecord) -> dict[str, Any]:
         "created_at": record.created_at.isoformat(),
         "verified_at": record.verified_at.isoformat() if record.verified_at else None,
         "content_sha256": record.content_sha256,
+        "author": record.author.name if record.author else None,
+        "verifier": record.verifier.name if record.verifier else None,
     }
 
 

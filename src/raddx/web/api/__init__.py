@@ -20,6 +20,7 @@ from raddx.web.api import (
     jobs,
     orders,
     patients,
+    reading_list,
     reconciliation,
     remote_aes,
     series,
@@ -50,6 +51,7 @@ MODULES = (
     hl7,
     worklist,
     system,
+    reading_list,
 )
 
 router = APIRouter(prefix=PREFIX)
