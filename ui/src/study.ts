@@ -4,6 +4,7 @@ import { api, ApiError, type Series, type Study } from "./api";
 import { h } from "./dom";
 import { lang, t, type Key } from "./i18n";
 import { formatDate, nameParts } from "./names";
+import { studyReports } from "./reporting";
 
 function facts(study: Study): HTMLElement {
   const name = nameParts(study.PatientName, lang());
@@ -91,7 +92,7 @@ export async function renderStudy(main: HTMLElement, uid: string): Promise<void>
     const [study, series] = await Promise.all([api.study(uid), api.series(uid)]);
     if (!main.contains(status)) return; // navigated away meanwhile
     status.remove();
-    main.append(facts(study), seriesTable(study, series.items));
+    main.append(facts(study), studyReports(study.StudyInstanceUID), seriesTable(study, series.items));
     main.querySelector<HTMLElement>("#study-title")?.setAttribute("tabindex", "-1");
     main.querySelector<HTMLElement>("#study-title")?.focus();
   } catch (exc) {

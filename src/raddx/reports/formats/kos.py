@@ -27,7 +27,7 @@ from pydicom.valuerep import DA, TM
 
 from raddx import __version__
 from raddx.reports.enum import ReportStatusValues as S
-from raddx.reports.formats.sr import _header, _request, sr_uids
+from raddx.reports.formats.sr import _header, _observer_pn, _request, sr_uids
 from raddx.reports.record import KeyImage, ReportRecord
 
 __all__ = ["NOT_CARRIED", "from_kos", "kos_key_images", "to_kos"]
@@ -91,7 +91,7 @@ def to_kos(record: ReportRecord) -> bytes:
         observer = hd.sr.ObserverContext(
             observer_type=codes.DCM.Person,
             observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
-                name=person.name
+                name=_observer_pn(person.name)
             ),
         )
     content = hd.ko.KeyObjectSelection(

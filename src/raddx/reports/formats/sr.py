@@ -92,6 +92,14 @@ def _pn(p: PatientInfo) -> PersonName:
     return PersonName("=".join(groups))
 
 
+def _observer_pn(name: str) -> PersonName:
+    """An author's or verifier's name as PN. A one-component name (a login name such as
+    ``dr-tanaka``: users have no separate display name) is a family name; the trailing
+    ``^`` says so (PS3.5 6.2.1.1), as highdicom asks of a single-component name. The
+    record drops trailing carets (``record._name``), so the round trip is unchanged."""
+    return PersonName(name if "^" in name or "=" in name else f"{name}^")
+
+
 def _da(value: dt.date | None) -> str:
     return value.strftime("%Y%m%d") if value else ""
 
@@ -174,7 +182,7 @@ def to_sr(record: ReportRecord) -> bytes:
         items.append(
             hd.sr.PnameContentItem(
                 name=_OBSERVER,
-                value=PersonName(record.author.name),
+                value=_observer_pn(record.author.name),
                 relationship_type="HAS OBS CONTEXT",
             )
         )
@@ -241,7 +249,7 @@ def to_sr(record: ReportRecord) -> bytes:
         is_final=signed,
         is_verified=signed and verifier is not None,
         institution_name=record.institution or None,
-        verifying_observer_name=PersonName(verifier.name) if signed and verifier else None,
+        verifying_observer_name=_observer_pn(verifier.name) if signed and verifier else None,
         verifying_organization=(record.institution or "-") if signed and verifier else None,
         requested_procedures=[request],
         previous_versions=previous or None,

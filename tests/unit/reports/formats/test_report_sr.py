@@ -73,3 +73,21 @@ def test_draft_and_non_dicom_are_refused() -> None:
         to_sr(sample_record(1, status=ReportStatusValues.DRAFT))
     with pytest.raises(ValueError, match="not a DICOM object"):
         from_sr(b"not dicom at all")
+
+
+def test_login_name_as_verifier_is_a_family_name() -> None:
+    # Users have a login name only (dr-tanaka): the SR and KOS write it as a one-component
+    # PN with the trailing caret (no highdicom warning, an error under this suite), and
+    # reading it back gives the same record.
+    from raddx.reports.formats.kos import to_kos
+
+    record = sample_record(3)
+    signed = record.replace(
+        author=Person("dr-sato"), verifier=Person("dr-tanaka"), content_sha256=None
+    )
+    ds = _read(to_sr(signed))
+    assert str(ds.VerifyingObserverSequence[0].VerifyingObserverName) == "dr-tanaka^"
+    assert from_sr(to_sr(signed)).verifier == Person("dr-tanaka")
+    kos = _read(to_kos(signed))  # sample 3 has a key image
+    names = [str(i.PersonName) for i in kos.ContentSequence if "PersonName" in i]
+    assert names == ["dr-tanaka^"]
