@@ -94,7 +94,9 @@ def test_reporting_in_chromium(e2e_ready: None, services: Services, http_url: st
         "ok: finalised with the radiologist as verifier",
         "ok: the version list shows who and when",
         "ok: the PDF preview loads (200, application/pdf)",
+        "ok: an unsigned addendum survives a reload",
         "ok: an amendment and an addendum make versions 2 and 3",
+        "ok: the reading list speaks English too",
         "ok: the reported study leaves the reading list",
         "ok: the study page links to its report",
     ):

@@ -151,6 +151,9 @@ await run(shots, async ({ browser, shot }) => {
   await page.locator("#report-message").filter({ hasText: "第2版" }).waitFor();
   await page.getByRole("button", { name: "追記", exact: true }).click();
   await page.locator("#addendum-text").fill("造影検査を推奨。");
+  await page.reload(); // a closed tab or a reload keeps the unsigned addendum's text
+  await page.locator("#addendum-text").waitFor();
+  check((await page.locator("#addendum-text").inputValue()) === "造影検査を推奨。", "an unsigned addendum survives a reload");
   await page.getByRole("button", { name: "追記を署名" }).click();
   await page.locator("#report-message").filter({ hasText: "第3版" }).waitFor();
   check((await page.locator("#report-versions tbody tr").count()) === 3, "an amendment and an addendum make versions 2 and 3");
@@ -160,6 +163,11 @@ await run(shots, async ({ browser, shot }) => {
   await page.locator("#rl-status-line").filter({ hasText: "件目" }).waitFor();
   check((await page.locator(`#reading-list tbody tr[data-uid="${study}"]`).count()) === 0, "the reported study leaves the reading list");
   await shot("07-reading-list-after", page);
+  await page.locator("#lang").selectOption("en");
+  await page.getByRole("heading", { name: "Reading list" }).waitFor();
+  await page.locator("#reading-list th").first().filter({ hasText: "Priority" }).waitFor();
+  check(true, "the reading list speaks English too");
+  await page.locator("#lang").selectOption("ja");
   await page.goto(`${base}/ui/#/studies/${encodeURIComponent(study)}`);
   await page.locator("#study-reports a.open-report").first().waitFor();
   check((await page.locator("#study-reports a.open-report").getAttribute("href")) === `#/reports/${reportId}`, "the study page links to its report");

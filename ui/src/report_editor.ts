@@ -53,6 +53,7 @@ interface ViewerKeyImage {
 }
 
 const keptKey = (user: string, id: string) => `raddx.reportDraft.${user}.${id}`;
+const addendumKey = (user: string, id: string) => `raddx.reportAddendum.${user}.${id}`;
 
 function readKept(user: string, id: string): KeptText | null {
   try {
@@ -87,6 +88,10 @@ function sameSections(a: Sections, b: Sections): boolean {
 const sameImage = (a: KeyImageRef, b: KeyImageRef) => a.sop_uid === b.sop_uid && (a.frame ?? null) === (b.frame ?? null);
 
 let active: Editor | null = null;
+
+window.addEventListener("beforeunload", (event) => {
+  if (active?.unsaved) event.preventDefault();
+});
 
 /** Stop the open editor's timers (the area's `leave`). */
 export function leaveEditor(): void {
@@ -164,6 +169,12 @@ class Editor {
     this.idle = window.setTimeout(() => void this.save(), IDLE_SAVE_MS);
   }
 
+  /** Whether leaving the page would lose text the server does not have yet (it stays in
+   * localStorage either way; the browser's "leave page?" question says so). */
+  get unsaved(): boolean {
+    return this.dirty || (this.mode === "amend" && readKept(this.principal.name, this.record.report_id) !== null);
+  }
+
   /** Save the draft's sections (PATCH); resolves to whether the server has the text. */
   save(): Promise<boolean> {
     this.chain = this.chain.then(() => this.saveNow());
@@ -194,6 +205,8 @@ class Editor {
 
   /** Put text kept in localStorage back (after a session expiry or a closed tab). */
   async restore(): Promise<void> {
+    const addendum = localStorage.getItem(addendumKey(this.principal.name, this.record.report_id));
+    if (addendum && SIGNED.has(this.record.status) && this.canSign) this.showAddendum(addendum);
     const kept = readKept(this.principal.name, this.record.report_id);
     if (!kept) return;
     if (kept.mode === "edit" && this.mode === "edit") {
@@ -406,11 +419,16 @@ class Editor {
     this.areas.get("findings")?.focus();
   }
 
-  private showAddendum(): void {
+  private showAddendum(kept = ""): void {
     if (this.main.querySelector("#addendum-text")) return;
+    const key = addendumKey(this.principal.name, this.record.report_id);
     const text = h("textarea", { id: "addendum-text", rows: 4, lang: "ja" });
+    text.value = kept;
+    // Kept in the browser until signed, like the draft's text.
+    text.addEventListener("input", () => localStorage.setItem(key, text.value));
     const sign = this.button("addendum-sign", "ed.addendumSign", async () => {
       const signed = await reportsApi.addendum(this.record.report_id, text.value, this.me);
+      localStorage.removeItem(key);
       this.record = signed;
       await this.reload(tr("ed.addendumDone", { version: signed.version }));
     });
