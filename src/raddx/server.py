@@ -137,7 +137,21 @@ def serve(settings: Settings) -> int:
     mllp_tls = _start_mllp(settings, services, tls=True)
     outbox = OutboxWorker(settings, services.session_factory)  # HL7 out, MPPS forwarding
     outbox.start()
-    http = _HttpDoors(settings, _web_app(settings, services))
+    app = _web_app(settings, services)
+    # What /api/system/status reports as running or stopped (the forked DICOM workers are
+    # not watched from here: the parent's listener stands for the port).
+    app.state.workers = {
+        name: worker
+        for name, worker in (
+            ("dicom", dimse),
+            ("dicom_tls", dimse_tls),
+            ("hl7", mllp),
+            ("hl7_tls", mllp_tls),
+            ("outbox", outbox),
+        )
+        if worker is not None
+    }
+    http = _HttpDoors(settings, app)
     log.info(
         "raddx ready ae_title=%s dicom=%s:%d dicom_tls=%s http=%s https=%s hl7=%s "
         "dicom_workers=%d storage=%s",

@@ -97,6 +97,7 @@ export interface SystemStatus {
   jobs: Record<string, number>;
   outbox: { pending: number; failed: number; oldest_pending_at: string | null };
   ports: Record<string, number>;
+  workers: Record<string, "running" | "stopped">;
   security_enforced: boolean;
   audit_enabled: boolean;
 }

@@ -72,6 +72,24 @@ function disk(s: SystemStatus["storage"]): HTMLElement {
   );
 }
 
+/** Each listener or worker thread `raddx serve` started, running or stopped. */
+function workers(states: SystemStatus["workers"]): HTMLElement {
+  const names = Object.keys(states);
+  if (!names.length) return h("span", {}, tr("sys.noWorkers"));
+  return h(
+    "span",
+    { id: "workers" },
+    ...names.flatMap((name, i) => [
+      i ? ", " : "",
+      h(
+        "span",
+        { class: states[name] === "running" ? "state ok" : "state error" },
+        `${name} ${states[name] === "running" ? tr("sys.running") : tr("sys.stopped")}`,
+      ),
+    ]),
+  );
+}
+
 async function status(): Promise<HTMLElement> {
   try {
     const s = await adminApi.status();
@@ -103,6 +121,7 @@ async function status(): Promise<HTMLElement> {
           tr("sys.jobs"),
           jobs.length ? jobs.map(([st, n]) => `${st} ${n}`).join(", ") : tr("sys.noJobs"),
         ],
+        [tr("sys.workers"), workers(s.workers)],
         [tr("sys.aeTitle"), s.ae_title],
         [tr("sys.ports"), ports],
         [tr("sys.security"), s.security_enforced ? tr("yes") : tr("no")],

@@ -339,6 +339,11 @@ class DimseServer:
         )
 
     @property
+    def running(self) -> bool:
+        """True while its background thread serves (the status page reports it)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def address(self) -> tuple[str, int]:
         host, port = self._server.server_address[:2]
         return str(host), int(port)

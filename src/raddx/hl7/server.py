@@ -58,6 +58,11 @@ class MllpServer:
         self._error: BaseException | None = None
         self.address: tuple[str, int] = (host, port)
 
+    @property
+    def running(self) -> bool:
+        """True while its background thread serves (the status page reports it)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         """Bind and serve on a background thread; returns once listening.
 

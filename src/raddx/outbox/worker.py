@@ -89,6 +89,11 @@ class OutboxWorker:
         self._thread = threading.Thread(target=self._loop, name="outbox", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """True while its background thread works (the status page reports it)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll."""
         self._wake.set()

@@ -87,3 +87,27 @@ def test_a_missing_storage_directory_is_reported(tmp_path: Path) -> None:
         assert body["database"]["ok"] is True
     finally:
         services.close()
+
+
+def test_status_reports_running_and_stopped_workers(tmp_path: Path) -> None:
+    """What ``raddx serve`` registers (app.state.workers): a live DICOM listener and the
+    outbound worker are running; once the worker stops it says so."""
+    from helpers import start_dimse_server
+
+    services = Services.from_settings(load_settings(data_dir=tmp_path / "data"))
+    dimse = start_dimse_server(services)
+    outbox = OutboxWorker(services.settings, services.session_factory)
+    outbox.start()
+    try:
+        client = _client(services)
+        client.app.state.workers = {"dicom": dimse, "outbox": outbox}  # type: ignore[attr-defined]
+        assert client.get("/api/system/status").json()["workers"] == {
+            "dicom": "running",
+            "outbox": "running",
+        }
+        outbox.stop()
+        assert client.get("/api/system/status").json()["workers"]["outbox"] == "stopped"
+    finally:
+        outbox.stop()
+        dimse.stop()
+        services.close()

@@ -8,7 +8,9 @@ maintenance); the HL7 destinations are read with ``hl7.read``, like the outbox t
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
+from fastapi import Request
 from pydantic import BaseModel, Field
 
 from raddx import __version__
@@ -67,6 +69,10 @@ class SystemStatusPublic(BaseModel):
     jobs: dict[str, int] = Field(description="Jobs per state (queued, running, done…).")
     outbox: OutboxBacklogPublic
     ports: PortsPublic
+    workers: dict[str, Literal["running", "stopped"]] = Field(
+        description="This process's listeners and background workers (dicom, dicom_tls, hl7, "
+        "hl7_tls, outbox) as `raddx serve` started them; empty when the HTTP door runs alone."
+    )
     security_enforced: bool
     audit_enabled: bool
 
@@ -85,9 +91,11 @@ class HL7DestinationPublic(BaseModel):
 
 
 @endpoint(router, "GET", "/system/status", action="system.read", response_model=SystemStatusPublic)
-def system_status(services: ServicesDep) -> SystemStatusPublic:
-    """The index, the storage disk (size, free), the job and outbound queues, the ports."""
+def system_status(services: ServicesDep, request: Request) -> SystemStatusPublic:
+    """The index, the storage disk (size, free), the job and outbound queues, the ports and
+    whether each listener and worker thread still runs."""
     settings = services.settings
+    workers = getattr(request.app.state, "workers", {})
     database = database_status(services.engine)
     storage = disk_status(services.blobs.root)
     jobs: dict[str, int] = {}
@@ -126,6 +134,9 @@ def system_status(services: ServicesDep) -> SystemStatusPublic:
             hl7=settings.hl7_port,
             hl7_tls=settings.hl7_tls_port,
         ),
+        workers={
+            name: "running" if worker.running else "stopped" for name, worker in workers.items()
+        },
         security_enforced=settings.security_enforced,
         audit_enabled=settings.audit_enabled,
     )
