@@ -148,3 +148,35 @@ def test_wado_uri_and_rendered_are_transfers(services: Services, http_url: str) 
     assert sent[0].studies[0].sop_classes == ()  # WADO-URI: one object, class not read
     assert sent[1].studies[0].sop_classes == ((CT, 1),)
     assert_valid(to_xml(sent[0], SOURCE))
+
+
+def test_rest_orders_each_audited_as_order_records(services: Services, http_url: str) -> None:
+    """Placing, listing, reading, extending and cancelling an order through /api: one Order
+    Record each (C, R, R, U, U) naming the order's patient."""
+    order = {
+        "patient_id": "PAT-O",
+        "patient_name": "Yamada^Taro=山田^太郎=ヤマダ^タロウ",
+        "procedures": [
+            {"modality": "CT", "scheduled_start_date": "20261126", "scheduled_start_time": "0930"}
+        ],
+    }
+    step = {"modality": "CT", "scheduled_start_date": "20261126", "scheduled_start_time": "1000"}
+    with audit.capture() as events, httpx.Client(base_url=f"{http_url}/api") as client:
+        placed = client.post("/orders", json=order)
+        assert placed.status_code == 201, placed.text
+        accession = placed.json()["accession_number"]
+        assert client.get("/orders").status_code == 200
+        assert client.get(f"/orders/{accession}").status_code == 200
+        added = client.post(f"/orders/{accession}/steps", json=step)
+        assert added.status_code == 201, added.text
+        assert client.post(f"/orders/{accession}/cancel").status_code == 200
+    records = _of(events, "110109")
+    assert [(e.action.value, e.patient_id) for e in records] == [
+        ("C", "PAT-O"),
+        ("R", "PAT-O"),
+        ("R", "PAT-O"),
+        ("U", "PAT-O"),
+        ("U", "PAT-O"),
+    ]
+    for event in records:
+        assert_valid(to_xml(event, SOURCE))

@@ -31,7 +31,15 @@ from raddx.security.audit import (
 )
 from raddx.security.audit_lookup import study_patients
 
-__all__ = ["authentication", "query", "report", "requester", "studies_accessed", "transferred"]
+__all__ = [
+    "authentication",
+    "order_records",
+    "query",
+    "report",
+    "requester",
+    "studies_accessed",
+    "transferred",
+]
 
 ANONYMOUS = "anonymous"
 
@@ -128,6 +136,18 @@ def studies_accessed(
                 action=action, user=user, patient=patient, studies=[study], outcome=outcome
             )
         )
+
+
+def order_records(
+    request: Request,
+    patient_ids: Iterable[str],
+    action: EventActionCodeValues = EventActionCodeValues.READ,
+) -> None:
+    """Orders answered (Read), placed (Create) or changed (Update) through REST or FHIR: one
+    Order Record (PS3.15 A.5.3.13) per order, naming its patient by Patient ID."""
+    user = requester(request)
+    for patient_id in patient_ids:
+        record(audit_events.order_record(action=action, user=user, patient=PatientRef(patient_id)))
 
 
 #: RFC 3881 participant object ID type 9 "Report Number".

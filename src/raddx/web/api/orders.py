@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request
 from pydantic import AfterValidator, BaseModel, Field, ValidationInfo
 
 from raddx.errors import InvalidInput
@@ -25,6 +25,8 @@ from raddx.ris import (
 )
 from raddx.ris.listing import OrderRow, list_orders
 from raddx.ris.records import check_date, check_time
+from raddx.security.audit import EventActionCodeValues
+from raddx.web import _audit as web_audit
 from raddx.web.api._listing import Limit, Offset
 from raddx.web.api._route import api_router, endpoint
 from raddx.web.deps import ServicesDep
@@ -164,16 +166,21 @@ AccessionPath = Annotated[
 ]
 
 
-def _one(services: ServicesDep, accession: str) -> OrderOut:
+def _one(
+    services: ServicesDep, request: Request, accession: str, action: EventActionCodeValues
+) -> OrderOut:
+    """The order as stored now, audited as an Order Record with ``action``."""
     with services.session_factory() as session:
         find_order(accession_number=accession, session=session)  # NotFound → 404
         (row,) = list_orders(session=session, accession_number=accession, limit=1)
+    web_audit.order_records(request, [row.patient_id], action)
     return _public(row)
 
 
 @endpoint(router, "GET", "/orders", action="orders.read", response_model=list[OrderOut])
 def get_orders(
     services: ServicesDep,
+    request: Request,
     status: Annotated[OrderStatusValues | None, Query(description="Only this status.")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -183,13 +190,14 @@ def get_orders(
         rows = list_orders(
             session=session, status=status.value if status else None, limit=limit, offset=offset
         )
+    web_audit.order_records(request, [r.patient_id for r in rows])
     return [_public(r) for r in rows]
 
 
 @endpoint(
     router, "POST", "/orders", action="orders.write", response_model=OrderOut, status_code=201
 )
-def add_order(services: ServicesDep, body: OrderIn) -> OrderOut:
+def add_order(services: ServicesDep, request: Request, body: OrderIn) -> OrderOut:
     """Place an order by hand; raddx assigns what it lacks (accession number, requested
     procedure and step IDs, Study Instance UID). Its steps appear in the Modality Worklist."""
     order = OrderCreate(
@@ -225,22 +233,22 @@ def add_order(services: ServicesDep, body: OrderIn) -> OrderOut:
             session=session,
             refuse_unknown_jj1017=services.settings.jj1017_refuse_unknown,
         )
-    return _one(services, placed.accession_number)
+    return _one(services, request, placed.accession_number, EventActionCodeValues.CREATE)
 
 
 @endpoint(router, "GET", "/orders/{accession}", action="orders.read", response_model=OrderOut)
-def get_order(services: ServicesDep, accession: AccessionPath) -> OrderOut:
+def get_order(services: ServicesDep, request: Request, accession: AccessionPath) -> OrderOut:
     """One order by accession number."""
-    return _one(services, accession)
+    return _one(services, request, accession, EventActionCodeValues.READ)
 
 
 @endpoint(
     router, "POST", "/orders/{accession}/cancel", action="orders.write", response_model=OrderOut
 )
-def cancel_order(services: ServicesDep, accession: AccessionPath) -> OrderOut:
+def cancel_order(services: ServicesDep, request: Request, accession: AccessionPath) -> OrderOut:
     """Cancel a scheduled order (its steps leave the worklist); 409 once it has started or
     ended (a started order is discontinued by the modality's MPPS instead)."""
     with services.session_factory() as session, session.begin():
         order = find_order(accession_number=accession, session=session)
         change_order_status(order, OrderStatusValues.CANCELLED, session=session)
-    return _one(services, accession)
+    return _one(services, request, accession, EventActionCodeValues.UPDATE)

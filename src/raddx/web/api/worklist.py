@@ -17,6 +17,7 @@ from pynetdicom.sop_class import ModalityWorklistInformationFind  # type: ignore
 
 from raddx.ris import ProcedureCreate, ScheduledProcedureStepStatusValues
 from raddx.ris.worklist_items import StepRow, add_step, cancel_step, list_steps
+from raddx.security.audit import EventActionCodeValues
 from raddx.web import _audit as web_audit
 from raddx.web.api._listing import Limit, Offset
 from raddx.web.api._route import api_router, endpoint
@@ -175,7 +176,9 @@ def get_worklist(
     response_model=StepOut,
     status_code=201,
 )
-def post_step(services: ServicesDep, accession: AccessionPath, body: StepIn) -> StepOut:
+def post_step(
+    services: ServicesDep, request: Request, accession: AccessionPath, body: StepIn
+) -> StepOut:
     """Add a scheduled step (with its requested procedure and Study Instance UID) to an
     order that has not ended; it appears in the Modality Worklist."""
     procedure = ProcedureCreate(
@@ -189,15 +192,17 @@ def post_step(services: ServicesDep, accession: AccessionPath, body: StepIn) -> 
     )
     with services.session_factory() as session, session.begin():
         row = add_step(session=session, accession_number=accession, procedure=procedure)
+    web_audit.order_records(request, [row.patient_id], EventActionCodeValues.UPDATE)
     return _public(row)
 
 
 @endpoint(
     router, "POST", "/worklist/{sps_id}/cancel", action="orders.write", response_model=StepOut
 )
-def post_cancel_step(services: ServicesDep, sps_id: SpsIdPath) -> StepOut:
+def post_cancel_step(services: ServicesDep, request: Request, sps_id: SpsIdPath) -> StepOut:
     """Cancel one scheduled step (it leaves the worklist); 409 once it has started or ended.
     The order is cancelled with its last step."""
     with services.session_factory() as session, session.begin():
         row = cancel_step(session=session, scheduled_procedure_step_id=sps_id)
+    web_audit.order_records(request, [row.patient_id], EventActionCodeValues.UPDATE)
     return _public(row)

@@ -43,16 +43,8 @@ def patients(request: Request, resources: Iterable[dict[str, Any]]) -> None:
         )
 
 
-def orders(
-    request: Request,
-    patient_ids: Iterable[str],
-    action: EventActionCodeValues = EventActionCodeValues.READ,
-) -> None:
-    """ServiceRequests answered (Read) or placed (Create): one Order Record each, naming the
-    order's patient by PatientID."""
-    user = web_audit.requester(request)
-    for patient_id in patient_ids:
-        record(audit_events.order_record(action=action, user=user, patient=PatientRef(patient_id)))
+#: ServiceRequests answered (Read) or placed (Create): the HTTP doors' Order Record helper.
+orders = web_audit.order_records
 
 
 def studies_found(request: Request) -> None:
