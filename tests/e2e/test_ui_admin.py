@@ -116,6 +116,7 @@ def test_administration_in_chromium(
         "ok: the system page shows the storage disk's free space",
         "ok: a viewer opening #/admin/users is refused, naming the permission",
         "ok: the auditor finds the admin's user creation (110113 / 110137)",
+        "ok: the record names the created account in its details",
         "ok: the auditor finds the viewer's refused request (110113 / 110132)",
         "ok: filtering by user shows only that user's records",
         "ok: no script errors",

@@ -197,6 +197,12 @@ await run(shots, async ({ browser, shot }) => {
     await auditPage.waitForTimeout(500);
   }
   check(created === 1, "the auditor finds the admin's user creation (110113 / 110137)");
+  const detail = await auditPage
+    .locator("#audit-table tbody tr")
+    .filter({ hasText: "user created with role viewer" })
+    .locator(".audit-detail")
+    .textContent();
+  check(detail.includes(NEW_USER), `the record names the created account in its details (${detail})`);
   check(refusal >= 1, "the auditor finds the viewer's refused request (110113 / 110132)");
   await shot("09-audit", auditPage);
   await auditPage.getByLabel("ユーザー", { exact: true }).fill(admin);

@@ -39,13 +39,27 @@ function isoOf(local: string): string {
   return local ? new Date(local).toISOString() : "";
 }
 
-/** The event type codes (EventTypeCode) in a record's XML: what kind of security alert. */
-function eventTypes(xml: string | null): string {
-  if (!xml) return "";
+interface Summary {
+  /** EventTypeCode meanings: what kind of security alert, login or logout. */
+  types: string;
+  /** EventOutcomeDescription and the non-patient objects (the account, AE, log…). */
+  detail: string;
+}
+
+/** What a record's DICOM audit message says beyond its search fields, for the table. */
+function summary(xml: string | null): Summary {
+  if (!xml) return { types: "", detail: "" };
   const doc = new DOMParser().parseFromString(xml, "application/xml");
-  return Array.from(doc.querySelectorAll("EventIdentification > EventTypeCode"))
+  const types = Array.from(doc.querySelectorAll("EventIdentification > EventTypeCode"))
     .map((el) => el.getAttribute("originalText") ?? el.getAttribute("csd-code") ?? "")
     .join(", ");
+  const description =
+    doc.querySelector("EventIdentification > EventOutcomeDescription")?.textContent ?? "";
+  const objects = Array.from(doc.querySelectorAll("ParticipantObjectIdentification"))
+    .filter((el) => el.getAttribute("ParticipantObjectTypeCodeRole") !== "1") // not the patient
+    .map((el) => el.getAttribute("ParticipantObjectID") ?? "")
+    .filter((id) => id && !description.includes(id));
+  return { types, detail: [description, ...objects].filter(Boolean).join(" — ") };
 }
 
 export function renderAudit(main: HTMLElement): void {
@@ -83,6 +97,7 @@ export function renderAudit(main: HTMLElement): void {
     "audit.outcome",
     "audit.user",
     "audit.patient",
+    "audit.detail",
     "audit.message",
   ]);
   const status = h("p", { id: "audit-status", role: "status", "aria-live": "polite" });
@@ -91,17 +106,19 @@ export function renderAudit(main: HTMLElement): void {
   let offset = 0;
 
   function row(r: AuditRecord): HTMLTableRowElement {
+    const about = summary(r.xml);
     return h(
       "tr",
       { "data-event": r.event_id },
       cell(String(r.seq)),
       cell(fmtTime(r.event_time)),
       cell(`${r.event_id} ${eventName(r.event_id)}`),
-      cell(eventTypes(r.xml)),
+      cell(about.types),
       cell(r.event_action_code),
       cell(OUTCOMES[r.event_outcome_indicator] ? tr(OUTCOMES[r.event_outcome_indicator]) : ""),
       cell(r.user_id ?? ""),
       cell(r.patient_id ?? ""),
+      cell(h("span", { class: "audit-detail" }, about.detail)),
       cell(
         r.xml
           ? h("details", {}, h("summary", {}, tr("audit.xml")), h("pre", {}, r.xml))
