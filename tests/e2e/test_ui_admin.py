@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from e2e_support import add_user, run_scenario, screenshots
 
@@ -30,6 +31,7 @@ from raddx.services import Services
 ADMIN, ADMIN_PASSWORD = "admin-kato", "correct horse battery staple 9"
 AUDITOR, AUDITOR_PASSWORD = "auditor-ito", "another long passphrase 10"
 VIEWER, VIEWER_PASSWORD = "viewer-mori", "yet another passphrase 11"
+LOCKED = "suzuki-locked"
 
 # pynetdicom 3.0 leaks the socket of a failed connect (the dead peer's echo; see
 # test_api_remote_aes_jobs): its ResourceWarning is not ours.
@@ -83,11 +85,16 @@ def test_administration_in_chromium(
     add_user(services, ADMIN, "admin", ADMIN_PASSWORD)  # no 2FA yet: enrols at first login
     add_user(services, AUDITOR, "auditor", AUDITOR_PASSWORD)
     add_user(services, VIEWER, "viewer", VIEWER_PASSWORD)
+    add_user(services, LOCKED, "technologist", VIEWER_PASSWORD)
+    base = bare_url(http_url)
+    for _ in range(5):  # login_max_failures wrong passwords in a row lock the account
+        wrong = httpx.post(f"{base}/api/auth/login", json={"name": LOCKED, "password": "nope"})
+        assert wrong.status_code == 401
     dead_port = _free_port()  # nothing listens there
     shots = screenshots("admin")
     output = run_scenario(
         "admin.mjs",
-        bare_url(http_url),
+        base,
         str(shots),
         ADMIN,
         ADMIN_PASSWORD,
@@ -98,6 +105,7 @@ def test_administration_in_chromium(
         "127.0.0.1",
         str(echo_peer),
         str(dead_port),
+        LOCKED,
         timeout=300,
     )
     for check in (
@@ -109,12 +117,16 @@ def test_administration_in_chromium(
         "ok: the administration pages are in English too",
         "ok: a password the policy refuses is refused with the policy's reason",
         "ok: the new user is listed, active",
+        "ok: an account locked by failed logins shows locked",
+        "ok: unlocking it makes it active again",
         "ok: a created API token is shown once",
         "ok: a revoked token is shown revoked",
         "ok: C-ECHO of the live peer succeeds",
         "ok: C-ECHO of an unreachable peer fails with a reason",
         "ok: the system page shows the storage disk's free space",
         "ok: a viewer opening #/admin/users is refused, naming the permission",
+        "ok: a mistyped repeat of the new password is caught",
+        "ok: a user changes their own password",
         "ok: the auditor finds the admin's user creation (110113 / 110137)",
         "ok: the record names the created account in its details",
         "ok: the auditor finds the viewer's refused request (110113 / 110132)",

@@ -1,6 +1,6 @@
 // End-to-end check of the administration pages in Debian's Chromium (playwright-core):
 //   node ui/e2e/admin.mjs <base-url> <screenshot-dir> <admin> <admin-pw> <auditor> <auditor-pw>
-//        <viewer> <viewer-pw> <echo-host> <echo-port> <dead-port>
+//        <viewer> <viewer-pw> <echo-host> <echo-port> <dead-port> <locked-user>
 //
 // The admin logs in for the first time (the admin role requires 2FA: the login leads to the
 // enrolment, with a TOTP code computed here, RFC 6238), adds a user (a weak password first),
@@ -11,10 +11,10 @@
 import { createHmac } from "node:crypto";
 import { check, login, run } from "./lib.mjs";
 
-const [base, shots, admin, adminPw, auditor, auditorPw, viewer, viewerPw, echoHost, echoPort, deadPort] =
+const [base, shots, admin, adminPw, auditor, auditorPw, viewer, viewerPw, echoHost, echoPort, deadPort, lockedUser] =
   process.argv.slice(2);
-if (!deadPort) {
-  console.error("usage: admin.mjs <base> <shots> <admin> <pw> <auditor> <pw> <viewer> <pw> <host> <port> <dead-port>");
+if (!lockedUser) {
+  console.error("usage: admin.mjs <base> <shots> <admin> <pw> <auditor> <pw> <viewer> <pw> <host> <port> <dead-port> <locked-user>");
   process.exit(2);
 }
 const NEW_USER = "看護師-田中";
@@ -112,6 +112,11 @@ await run(shots, async ({ browser, shot }) => {
   check(true, "disabling the user shows it disabled, with an enable button");
   await row.getByRole("button", { name: "有効にする" }).click();
   await row.getByRole("button", { name: "無効にする" }).waitFor();
+  const locked = page.locator(`#users-table tr[data-user="${lockedUser}"]`);
+  check((await locked.textContent()).includes("ロック中"), "an account locked by failed logins shows locked");
+  await locked.getByRole("button", { name: "ロック解除" }).click();
+  await locked.getByRole("button", { name: "ロック解除" }).waitFor({ state: "detached" });
+  check((await locked.locator("td").nth(2).textContent()) === "有効", "unlocking it makes it active again");
   check((await page.locator("#roles-table tbody tr").count()) === 6, "the six roles are listed with their permissions");
   await page.getByLabel("トークン名").fill("modality-router");
   await page.locator("#token-role").selectOption("technologist");
@@ -177,6 +182,18 @@ await run(shots, async ({ browser, shot }) => {
   await refused.waitFor();
   check((await refused.textContent()).includes("admin.users"), "a viewer opening #/admin/users is refused, naming the permission");
   await shot("08-viewer-refused", viewerPage);
+  // Every user has "my account": a password change (the repeat must match).
+  await viewerPage.goto(`${base}/ui/#/admin/account`);
+  await viewerPage.getByLabel("現在のパスワード").fill(viewerPw);
+  await viewerPage.getByLabel("新しいパスワード", { exact: true }).fill("a new long passphrase 12");
+  await viewerPage.getByLabel("新しいパスワード（確認）").fill("a different one");
+  await viewerPage.getByRole("button", { name: "パスワードを変更" }).click();
+  await viewerPage.locator("#password-notice.error").waitFor();
+  check(true, "a mistyped repeat of the new password is caught");
+  await viewerPage.getByLabel("新しいパスワード（確認）").fill("a new long passphrase 12");
+  await viewerPage.getByRole("button", { name: "パスワードを変更" }).click();
+  await viewerPage.locator("#password-notice.ok").waitFor();
+  check(true, "a user changes their own password");
 
   // --- the auditor finds the admin's user creation and the refusal -----------------------------
   const auditPage = await newPage(browser);
