@@ -133,13 +133,17 @@ await run(shots, async ({ browser, shot }) => {
   );
 
   // --- PDF preview ----------------------------------------------------------------------------
+  const pdfAnswer = page.waitForResponse((r) => r.url().includes(`/api/reports/${encodeURIComponent(reportId)}?format=pdf`));
   await page.getByRole("button", { name: "PDFプレビューを表示" }).click();
+  const pdf = await pdfAnswer;
   const frame = page.locator("#report-pdf");
   await frame.waitFor({ state: "attached" });
-  const src = await frame.getAttribute("src");
-  const pdf = await page.request.get(new URL(src, page.url()).toString());
+  const shown = await page.evaluate(async () => {
+    const blob = await (await fetch(document.querySelector("#report-pdf").src)).blob();
+    return { type: blob.type, head: await blob.slice(0, 4).text() };
+  });
   check(
-    pdf.status() === 200 && pdf.headers()["content-type"] === "application/pdf" && (await pdf.body()).subarray(0, 4).toString() === "%PDF",
+    pdf.status() === 200 && pdf.headers()["content-type"] === "application/pdf" && shown.type === "application/pdf" && shown.head === "%PDF",
     "the PDF preview loads (200, application/pdf)",
   );
   await shot("06-final", page);

@@ -71,6 +71,19 @@ export async function getIfChanged<T>(path: string, etag: string | null): Promis
   return { body: (await response.json()) as T, etag: response.headers.get("ETag") };
 }
 
+/** A binary answer (a report's PDF…) as a Blob, with request()'s error and 401 handling. */
+export async function requestBlob(path: string, accept: string): Promise<Blob> {
+  const response = await fetch(path, {
+    headers: { Accept: accept, "X-Requested-With": "XMLHttpRequest" },
+    credentials: "same-origin",
+  });
+  if (!response.ok) {
+    if (response.status === 401) onUnauthenticated();
+    throw new ApiError(response.status, response.statusText);
+  }
+  return response.blob();
+}
+
 export interface WhoAmI {
   name: string;
   role: string;

@@ -581,27 +581,37 @@ class Editor {
   private pdfBox(): HTMLElement {
     const box = h("section", { id: "pdf-preview", class: "pdf-preview" });
     const toggle = h("button", { type: "button", id: "pdf-toggle", "aria-expanded": "false" }, tr("pdf.show"));
+    const line = h("p", { id: "pdf-status", role: "status" });
     toggle.addEventListener("click", async () => {
       const frame = box.querySelector("iframe");
       if (frame) {
+        URL.revokeObjectURL(frame.src);
         frame.remove();
         toggle.textContent = tr("pdf.show");
         toggle.setAttribute("aria-expanded", "false");
         return;
       }
-      // The PDF shows what the server has: save first, so the preview has the latest text.
-      if (this.mode === "edit") await this.save();
-      box.append(
-        h("iframe", {
-          id: "report-pdf",
-          title: tr("pdf.title"),
-          src: `${reportsApi.pdfUrl(this.record.report_id, this.record.version)}&t=${Date.now()}`,
-        }),
-      );
-      toggle.textContent = tr("pdf.hide");
-      toggle.setAttribute("aria-expanded", "true");
+      toggle.disabled = true;
+      line.textContent = "";
+      try {
+        // The PDF shows what the server has: save first, so the preview has the latest text.
+        if (this.mode === "edit" && !(await this.save())) return;
+        const blob = await reportsApi.pdf(this.record.report_id, this.record.version);
+        if (this.stopped) return;
+        box.append(h("iframe", { id: "report-pdf", title: tr("pdf.title"), src: URL.createObjectURL(blob) }));
+        toggle.textContent = tr("pdf.hide");
+        toggle.setAttribute("aria-expanded", "true");
+      } catch (exc) {
+        line.textContent = tr("ed.actionFailed", {
+          action: tr("pdf.show"),
+          detail: exc instanceof Error ? exc.message : String(exc),
+        });
+        line.classList.add("error");
+      } finally {
+        toggle.disabled = false;
+      }
     });
-    box.prepend(toggle);
+    box.append(toggle, line);
     return box;
   }
 }

@@ -1,6 +1,6 @@
 // The reporting area's calls of the public REST API: /api/reading-list and /api/reports
 // (issue 7 §2, issue 10 §4). Types mirror the report record's JSON (raddx.reports.record).
-import { request, type Page, type PersonName } from "./api";
+import { request, requestBlob, type Page, type PersonName } from "./api";
 
 export type ReadingStatus = "unreported" | "draft" | "preliminary" | "reported";
 
@@ -115,7 +115,10 @@ export const reportsApi = {
   ) => request<ReportRecord>("POST", `${path(id)}/amendments`, { verifier, ...changes }),
   addendum: (id: string, text: string, person: ReportPerson) =>
     request<ReportRecord>("POST", `${path(id)}/addenda`, { text, author: person, verifier: person }),
-  /** The PDF rendering (GET /api/reports/{id}?format=pdf), for an <iframe>. */
+  /** The PDF rendering as a Blob: the preview shows it from a blob: URL, because the
+   * server forbids framing its own responses (X-Frame-Options DENY, against clickjacking). */
+  pdf: (id: string, version: number) => requestBlob(`${path(id)}?format=pdf&version=${version}`, "application/pdf"),
+  /** The PDF rendering (GET /api/reports/{id}?format=pdf), to open in a tab. */
   pdfUrl: (id: string, version?: number) =>
     `${path(id)}?format=pdf${version ? `&version=${version}` : ""}`,
 };
