@@ -60,6 +60,16 @@ try {
   await page.getByRole("heading", { name: "検査一覧" }).waitFor();
   check(page.url().endsWith("/ui/#/studies"), "login leads to the study browser");
 
+  // Run `action` and wait until the search it starts has finished (the list counts them).
+  const searched = async (action) => {
+    const before = Number((await page.locator("#results").getAttribute("data-searches")) ?? 0);
+    await action();
+    await page.waitForFunction(
+      (n) => Number(document.querySelector("#results")?.dataset.searches ?? 0) > n,
+      before,
+    );
+  };
+
   // --- every input has a label ------------------------------------------------------------------
   const unlabelled = await page.$$eval("main input, main select, header select", (els) =>
     els.filter((el) => !el.labels || el.labels.length === 0).map((el) => el.id || el.name),
@@ -95,19 +105,23 @@ try {
   await page.locator("#results-status").filter({ hasText: "1〜3 件目" }).waitFor();
   check((await rows.count()) === 3, "a date search from 2025 lists the three studies");
 
-  await page.locator('button.sort[data-column="StudyDate"]').click();
+  // Sorted on the server (newest first by default); a click sorts ascending from page 1.
+  await searched(() => page.locator('button.sort[data-column="StudyDate"]').click());
+  await page.locator('th[aria-sort="ascending"]:has(button[data-column="StudyDate"])').waitFor();
   const dates = await page.locator("#studies tbody tr td:nth-child(5)").allTextContents();
   check(JSON.stringify(dates) === JSON.stringify([...dates].sort()), `sorted by study date ascending (${dates})`);
   check(
     (await page.locator('th:has(button[data-column="StudyDate"])').getAttribute("aria-sort")) === "ascending",
     "the sorted column says so (aria-sort)",
   );
-  await page.locator('button.sort[data-column="StudyDate"]').click();
+  await searched(() => page.locator('button.sort[data-column="StudyDate"]').click());
+  await page.locator('th[aria-sort="descending"]:has(button[data-column="StudyDate"])').waitFor();
   const datesDesc = await page.locator("#studies tbody tr td:nth-child(5)").allTextContents();
   check(JSON.stringify(datesDesc) === JSON.stringify([...dates].reverse()), "a second click sorts descending");
 
+  check(page.url().includes("sort=-StudyDate"), "the sort is in the URL");
   // Tab from the last header button into the table reaches the first row (roving tab stop).
-  await page.locator('button.sort[data-column="NumberOfStudyRelatedInstances"]').focus();
+  await page.locator('button.sort[data-column="StudyDescription"]').focus();
   await page.keyboard.press("Tab");
   const focusedIndex = () =>
     page.evaluate(() => [...document.querySelectorAll("#studies tbody tr")].indexOf(document.activeElement));
@@ -188,7 +202,7 @@ try {
       if ((await input.evaluate((el) => el.tagName)) === "SELECT") await input.selectOption(value);
       else await input.fill(value);
     }
-    await page.getByRole("button", { name: "検索" }).click();
+    await searched(() => page.getByRole("button", { name: "検索" }).click());
     await page.locator("#results-status").filter({ hasText: `1〜${expectedRows} 件目` }).waitFor();
     check((await rows.count()) === expectedRows, what);
   };
@@ -210,6 +224,43 @@ try {
   await page.locator("#page-prev").click();
   await page.locator("#results-status").filter({ hasText: "1〜10 件目" }).waitFor();
   check(true, "the previous page comes back");
+  check(
+    (await page.locator("#results-status").textContent()).includes("全 11 件"),
+    "the list says how many studies match (11)",
+  );
+
+  // --- sort by patient name on the server, across pages ------------------------------------------
+  const names = () => page.locator("#studies tbody tr td.name .primary").allTextContents();
+  await searched(() => page.locator('button.sort[data-column="PatientName"]').click());
+  await page.locator('th[aria-sort="ascending"]:has(button[data-column="PatientName"])').waitFor();
+  const firstPage = await names();
+  check(firstPage[0] === "Fill 01" && firstPage[9] === "Fill 10", `patient names ascending on page 1 (${firstPage})`);
+  await searched(() => page.locator("#page-next").click());
+  await page.locator("#results-status").filter({ hasText: "11〜11 件目" }).waitFor();
+  check(JSON.stringify(await names()) === '["Fill 11"]', "page 2 continues the server's name order (Fill 11)");
+  check(page.url().includes("sort=PatientName") && page.url().includes("offset=10"), "sort and page are in the URL");
+  await page.reload();
+  await page.locator("#results-status").filter({ hasText: "11〜11 件目" }).waitFor();
+  check(JSON.stringify(await names()) === '["Fill 11"]', "reloading the URL shows the same sorted page");
+  await page.goBack();
+  await page.locator("#results-status").filter({ hasText: "1〜10 件目" }).waitFor();
+  check((await names())[0] === "Fill 01", "the browser's back button returns to page 1");
+  await searched(() => page.locator('button.sort[data-column="PatientName"]').click());
+  await page.locator('th[aria-sort="descending"]:has(button[data-column="PatientName"])').waitFor();
+  check((await names())[0] === "Fill 11", "a second click sorts all pages descending (Fill 11 first)");
+  await page.screenshot({ path: join(shots, "05b-studies-sorted-by-name.png"), fullPage: true });
+
+  // --- referring physician (kana) and report status ----------------------------------------------
+  await search([["依頼医（漢字・かな・ローマ字）", "ないか"]], 1, "a kana search by referring physician finds that study");
+  check((await name.textContent()) === "山田 太郎", "the referring physician's study is 山田 太郎's");
+  const reportCell = (i) => rows.nth(i).locator("td.report-status");
+  await search([["患者ID", "JP003"]], 1, "the reported study is listed");
+  check((await reportCell(0).textContent()) === "確定", "the report status column shows the final report (確定)");
+  await search([["レポート状態", "final"]], 1, "the report status filter finds the study with a final report");
+  check((await name.textContent()) === "鈴木 花子", "and it is 鈴木 花子's study");
+  await search([["レポート状態", "none"], ["患者ID", "JP*"]], 1, "unreported studies of JP patients: one");
+  check((await reportCell(0).textContent()) === "なし", "its report column says none (なし)");
+  await page.screenshot({ path: join(shots, "05c-studies-report-status.png"), fullPage: true });
   await page.getByLabel("1ページの件数").selectOption("25");
 
   // --- English ----------------------------------------------------------------------------------

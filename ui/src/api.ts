@@ -114,6 +114,7 @@ export interface Study {
   ModalitiesInStudy: string[];
   NumberOfStudyRelatedSeries: number;
   NumberOfStudyRelatedInstances: number;
+  ReportStatus: "none" | "draft" | "preliminary" | "final" | "amended" | "corrected";
 }
 
 export interface Page<T> {
@@ -121,6 +122,8 @@ export interface Page<T> {
   limit: number;
   offset: number;
   next: string | null;
+  total?: number | null;
+  total_exact?: boolean | null;
 }
 
 export interface Series {

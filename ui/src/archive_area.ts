@@ -22,6 +22,9 @@ export const archiveArea: Area = {
       pattern: /^#\/studies\/([^/]+)$/,
       render: (main, match) => renderStudy(main, decodeURIComponent(match[1])),
     },
-    { pattern: /^#\/studies$/, render: (main) => renderStudies(main) },
+    {
+      pattern: /^#\/studies(?:\?(.*))?$/,
+      render: (main, match) => renderStudies(main, match[1]),
+    },
   ],
 };

@@ -1,12 +1,18 @@
 // The study browser: search form, paged results from GET /api/studies (limit/offset, the
-// answer's `next` says whether a further page exists), sortable columns, keyboard-navigable rows.
+// answer's `next` says whether a further page exists, `total` how many match, capped),
+// columns sorted on the server (`sort=`), keyboard-navigable rows. The search, sort and page
+// live in the URL hash (#/studies?PatientName=…&sort=-StudyDate&offset=25), so a link or the
+// browser's back button brings the same list back.
 import { api, ApiError, type Study } from "./api";
+import { tb } from "./browser_text";
+import "./browser.css";
 import { h } from "./dom";
 import { lang, t, type Key } from "./i18n";
 import { formatDate, nameParts, nameText } from "./names";
 
 const MODALITIES = ["CT", "MR", "CR", "DX", "MG", "US", "NM", "PT", "XA", "RF", "ES", "OT"];
 const PAGE_SIZES = [10, 25, 50, 100, 200];
+const REPORT_STATUSES = ["none", "draft", "preliminary", "final", "amended", "corrected"] as const;
 
 type Column =
   | "PatientName"
@@ -17,7 +23,20 @@ type Column =
   | "ModalitiesInStudy"
   | "AccessionNumber"
   | "StudyDescription"
-  | "NumberOfStudyRelatedInstances";
+  | "NumberOfStudyRelatedInstances"
+  | "ReportStatus";
+
+/** Columns the API sorts by (GET /api/studies?sort=…); the others are not sortable. */
+const SORTABLE = new Set<Column>([
+  "PatientName",
+  "PatientID",
+  "StudyDate",
+  "ModalitiesInStudy",
+  "AccessionNumber",
+  "StudyDescription",
+]);
+type Sort = { column: Column; descending: boolean };
+const DEFAULT_SORT: Sort = { column: "StudyDate", descending: true };
 
 const COLUMNS: Column[] = [
   "PatientName",
@@ -29,6 +48,7 @@ const COLUMNS: Column[] = [
   "AccessionNumber",
   "StudyDescription",
   "NumberOfStudyRelatedInstances",
+  "ReportStatus",
 ];
 
 interface State {
@@ -37,110 +57,166 @@ interface State {
   offset: number;
   items: Study[];
   hasNext: boolean;
+  total: number | null;
+  totalExact: boolean;
   searched: boolean;
   loading: boolean;
   error: string;
-  sort: { column: Column; descending: boolean } | null;
+  sort: Sort;
   active: number; // index (in the displayed order) of the row that holds the tab stop
   selected: string | null; // StudyInstanceUID
+  /** The hash query of the results shown (to tell a new search from a way back). */
+  shown: string | null;
+  /** A control to focus once the results are drawn (the sort button that was clicked). */
+  focusAfter: string | null;
 }
 
+const FORM_KEYS = [
+  "PatientID",
+  "PatientName",
+  "AccessionNumber",
+  "Modality",
+  "from",
+  "to",
+  "ReferringPhysicianName",
+  "ReportStatus",
+];
+
 const state: State = {
-  form: { PatientID: "", PatientName: "", AccessionNumber: "", Modality: "", from: "", to: "" },
+  form: Object.fromEntries(FORM_KEYS.map((k) => [k, ""])),
   limit: 25,
   offset: 0,
   items: [],
   hasNext: false,
+  total: null,
+  totalExact: true,
   searched: false,
   loading: false,
   error: "",
-  sort: null,
+  sort: DEFAULT_SORT,
   active: 0,
   selected: null,
+  shown: null,
+  focusAfter: null,
 };
 
 let root: HTMLElement | null = null;
+/** The language the list was drawn in (a switch redraws it). */
+let renderedLang = lang();
+/** Searches finished since the page loaded. */
+let searches = 0;
 
-/** The API's filters from the form: a name without wildcards matches as a prefix. */
+/** A person name as typed: without wildcards it matches as a prefix. */
+function prefix(value: string): string {
+  const name = value.trim();
+  return name && !/[*?]/.test(name) ? `${name}*` : name;
+}
+
+/** The API's filters and sort from the form. */
 function filters(): Record<string, string> {
   const f = state.form;
-  const name = f.PatientName.trim();
   const from = f.from.replaceAll("-", "");
   const to = f.to.replaceAll("-", "");
   return {
     PatientID: f.PatientID.trim(),
-    PatientName: name && !/[*?]/.test(name) ? `${name}*` : name,
+    PatientName: prefix(f.PatientName),
     AccessionNumber: f.AccessionNumber.trim(),
     ModalitiesInStudy: f.Modality,
     StudyDate: from || to ? (from === to ? from : `${from}-${to}`) : "",
+    ReferringPhysicianName: prefix(f.ReferringPhysicianName),
+    report_status: f.ReportStatus,
+    sort: `${state.sort.descending ? "-" : ""}${state.sort.column}`,
   };
 }
 
-async function search(offset: number): Promise<void> {
+/** The list's state as a hash query: the form as typed, the sort and the page. */
+function hashQuery(): string {
+  const query = new URLSearchParams();
+  for (const key of FORM_KEYS) if (state.form[key]) query.set(key, state.form[key]);
+  query.set("sort", `${state.sort.descending ? "-" : ""}${state.sort.column}`);
+  query.set("limit", String(state.limit));
+  if (state.offset) query.set("offset", String(state.offset));
+  return query.toString();
+}
+
+/** Where "back to the list" goes: the list as last searched (or the empty list). */
+export function studyListHash(): string {
+  return state.shown === null ? "#/studies" : `#/studies?${state.shown}`;
+}
+
+/** Take the form, sort and page from a hash query (unknown values are ignored). */
+function applyHashQuery(text: string): void {
+  const query = new URLSearchParams(text);
+  for (const key of FORM_KEYS) state.form[key] = query.get(key) ?? "";
+  const sort = query.get("sort") ?? "";
+  const column = sort.replace(/^-/, "") as Column;
+  state.sort = SORTABLE.has(column) ? { column, descending: sort.startsWith("-") } : DEFAULT_SORT;
+  const limit = Number(query.get("limit"));
+  state.limit = PAGE_SIZES.includes(limit) ? limit : 25;
+  const offset = Number(query.get("offset"));
+  state.offset = Number.isInteger(offset) && offset > 0 ? offset : 0;
+}
+
+/** Search with the current form/sort from ``offset``: through the hash, so the browser's
+ * history holds every list; the hashchange does the search. */
+function go(offset: number): void {
+  state.offset = offset;
+  const hash = `#/studies?${hashQuery()}`;
+  if (location.hash === hash || decodeURIComponent(location.hash) === decodeURIComponent(hash)) void search();
+  else location.hash = hash;
+}
+
+async function search(): Promise<void> {
   state.loading = true;
   state.error = "";
-  state.offset = offset;
+  state.shown = hashQuery();
   renderResults();
   try {
-    const page = await api.studies(filters(), state.limit, offset);
+    const page = await api.studies(filters(), state.limit, state.offset);
     state.items = page.items;
     state.hasNext = page.next !== null;
+    state.total = page.total ?? null;
+    state.totalExact = page.total_exact ?? true;
     state.active = 0;
     state.selected = null;
   } catch (exc) {
     state.items = [];
     state.hasNext = false;
+    state.total = null;
     if (exc instanceof ApiError && exc.status === 403) state.error = t("denied");
     else state.error = t("r.error", { detail: exc instanceof Error ? exc.message : String(exc) });
   } finally {
+    searches += 1;
     state.loading = false;
     state.searched = true;
     renderResults();
   }
 }
 
-function sortValue(study: Study, column: Column): string | number {
-  switch (column) {
-    case "PatientName":
-      return nameText(study.PatientName, lang());
-    case "StudyDate":
-      return `${study.StudyDate ?? ""}${study.StudyTime ?? ""}`;
-    case "ModalitiesInStudy":
-      return study.ModalitiesInStudy.join(",");
-    case "NumberOfStudyRelatedInstances":
-      return study.NumberOfStudyRelatedInstances;
-    default:
-      return study[column] ?? "";
-  }
-}
-
+/** The rows in the order the server sorted them. */
 function displayed(): Study[] {
-  const rows = [...state.items];
-  const sort = state.sort;
-  if (!sort) return rows;
-  const collator = new Intl.Collator(lang(), { numeric: true });
-  rows.sort((a, b) => {
-    const x = sortValue(a, sort.column);
-    const y = sortValue(b, sort.column);
-    const order = typeof x === "number" && typeof y === "number" ? x - y : collator.compare(String(x), String(y));
-    return sort.descending ? -order : order;
-  });
-  return rows;
+  return state.items;
 }
 
 function field(key: string, labelKey: Key, input: HTMLInputElement | HTMLSelectElement): HTMLElement {
+  return fieldText(key, t(labelKey), input);
+}
+
+function fieldText(key: string, label: string, input: HTMLInputElement | HTMLSelectElement): HTMLElement {
   input.id = `f-${key}`;
   input.name = key;
   input.value = state.form[key] ?? "";
   input.addEventListener("input", () => {
     state.form[key] = input.value;
   });
-  return h("div", { class: "field" }, h("label", { for: input.id }, t(labelKey)), input);
+  return h("div", { class: "field" }, h("label", { for: input.id }, label), input);
 }
 
 function renderForm(): HTMLFormElement {
   const modality = h("select", {}, h("option", { value: "" }, t("f.any")));
   for (const m of MODALITIES) modality.append(h("option", { value: m }, m));
+  const reportStatus = h("select", {}, h("option", { value: "" }, t("f.any")));
+  for (const v of REPORT_STATUSES) reportStatus.append(h("option", { value: v }, tb(`rs.${v}`)));
   const size = h("select", { id: "f-limit", name: "limit" });
   for (const n of PAGE_SIZES) size.append(h("option", { value: n, selected: n === state.limit }, String(n)));
   size.addEventListener("change", () => {
@@ -155,6 +231,8 @@ function renderForm(): HTMLFormElement {
     field("Modality", "f.Modality", modality),
     field("from", "f.from", h("input", { type: "date" })),
     field("to", "f.to", h("input", { type: "date" })),
+    fieldText("ReferringPhysicianName", tb("f.ReferringPhysicianName"), h("input", { autocomplete: "off" })),
+    fieldText("ReportStatus", tb("f.ReportStatus"), reportStatus),
     h("div", { class: "field" }, h("label", { for: "f-limit" }, t("f.pageSize")), size),
     h(
       "div",
@@ -165,7 +243,7 @@ function renderForm(): HTMLFormElement {
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    void search(0);
+    go(0);
   });
   form.addEventListener("reset", () => {
     for (const key of Object.keys(state.form)) state.form[key] = "";
@@ -173,21 +251,26 @@ function renderForm(): HTMLFormElement {
   return form;
 }
 
+function columnLabel(column: Column): string {
+  return column === "ReportStatus" ? tb("c.ReportStatus") : t(`c.${column}` as Key);
+}
+
 function headerCell(column: Column): HTMLTableCellElement {
-  const sorted = state.sort?.column === column ? state.sort : null;
+  if (!SORTABLE.has(column)) return h("th", { scope: "col" }, columnLabel(column));
+  const sorted = state.sort.column === column ? state.sort : null;
   const arrow = sorted ? (sorted.descending ? " ▼" : " ▲") : "";
   const button = h(
     "button",
     { type: "button", class: "sort", "data-column": column },
-    t(`c.${column}` as Key),
+    columnLabel(column),
     h("span", { "aria-hidden": "true" }, arrow),
     sorted ? h("span", { class: "sr-only" }, ` (${t(sorted.descending ? "sort.desc" : "sort.asc")})`) : null,
   );
   button.addEventListener("click", () => {
+    // Sorted on the server, from the first page: the whole result set is in that order.
     state.sort = sorted && !sorted.descending ? { column, descending: true } : { column, descending: false };
-    state.active = 0;
-    renderResults();
-    root?.querySelector<HTMLButtonElement>(`button.sort[data-column="${column}"]`)?.focus();
+    state.focusAfter = `button.sort[data-column="${column}"]`;
+    go(0);
   });
   return h(
     "th",
@@ -225,6 +308,11 @@ function row(study: Study, index: number): HTMLTableRowElement {
     h("td", {}, study.AccessionNumber ?? ""),
     h("td", {}, study.StudyDescription ?? ""),
     h("td", { class: "num" }, String(study.NumberOfStudyRelatedInstances)),
+    h(
+      "td",
+      { class: "report-status" },
+      h("span", { class: `rs rs-${study.ReportStatus}` }, tb(`rs.${study.ReportStatus}`)),
+    ),
   );
   tr.addEventListener("click", () => select(index));
   tr.addEventListener("dblclick", () => open(index));
@@ -291,12 +379,20 @@ function onTableKey(event: KeyboardEvent): void {
 function renderResults(): void {
   const region = root?.querySelector<HTMLElement>("#results");
   if (!region) return;
+  region.setAttribute("aria-busy", state.loading ? "true" : "false");
+  region.dataset.searches = String(searches); // lets tests wait for a search to finish
   const status = h("p", { id: "results-status", role: "status" });
   if (state.loading) status.textContent = t("r.loading");
   else if (state.error) status.textContent = state.error;
   else if (state.searched && !state.items.length) status.textContent = t("r.none");
-  else if (state.items.length)
-    status.textContent = t("r.range", { from: state.offset + 1, to: state.offset + state.items.length });
+  else if (state.items.length) {
+    const range = t("r.range", { from: state.offset + 1, to: state.offset + state.items.length });
+    const total =
+      state.total === null
+        ? ""
+        : tb(state.totalExact ? "r.total" : "r.totalMore", { total: state.total.toLocaleString(lang()) });
+    status.textContent = lang() === "ja" ? `${range}${total}` : `${range} ${total}`.trim();
+  }
   if (state.error) status.classList.add("error");
 
   const children: Node[] = [status];
@@ -305,7 +401,7 @@ function renderResults(): void {
     const table = h(
       "table",
       { id: "studies", role: "grid", "aria-describedby": "studies-help", "aria-rowcount": rows.length + 1 },
-      h("caption", {}, t("r.caption")),
+      h("caption", {}, tb("r.caption")),
       h("thead", {}, h("tr", {}, ...COLUMNS.map(headerCell))),
       h("tbody", {}, ...rows.map(row)),
     );
@@ -327,20 +423,54 @@ function renderResults(): void {
   }
   const prev = h("button", { type: "button", id: "page-prev", disabled: state.offset === 0 || state.loading }, t("r.prev"));
   const next = h("button", { type: "button", id: "page-next", disabled: !state.hasNext || state.loading }, t("r.next"));
-  prev.addEventListener("click", () => void search(Math.max(0, state.offset - state.limit)));
-  next.addEventListener("click", () => void search(state.offset + state.limit));
+  prev.addEventListener("click", () => go(Math.max(0, state.offset - state.limit)));
+  next.addEventListener("click", () => go(state.offset + state.limit));
   if (state.searched) children.push(h("nav", { class: "pager", "aria-label": "pagination" }, prev, next));
   region.replaceChildren(...children);
+  if (!state.loading && state.focusAfter) {
+    root?.querySelector<HTMLElement>(state.focusAfter)?.focus();
+    state.focusAfter = null;
+  }
 }
 
-export function renderStudies(main: HTMLElement): void {
+/** Put the state's form values into the form's inputs (after a hash change). */
+function syncForm(form: HTMLFormElement): void {
+  for (const key of FORM_KEYS) {
+    const input = form.querySelector<HTMLInputElement | HTMLSelectElement>(`#f-${key}`);
+    if (input) input.value = state.form[key] ?? "";
+  }
+  const size = form.querySelector<HTMLSelectElement>("#f-limit");
+  if (size) size.value = String(state.limit);
+}
+
+/**
+ * The list for ``#/studies`` (``query`` undefined: the list as it was, or empty) or
+ * ``#/studies?<query>`` (that search, sort and page; searched unless it is what is shown).
+ */
+export function renderStudies(main: HTMLElement, query?: string): void {
+  const fresh = query !== undefined && query !== state.shown;
+  if (query !== undefined) applyHashQuery(query);
+  else if (state.shown !== null) history.replaceState(null, "", studyListHash());
+  const form = main.querySelector<HTMLFormElement>("form.search");
+  if (root === main && form && main.querySelector("#results") && renderedLang === lang()) {
+    // Already on the list (a search, sort or page, or back/forward between lists): keep the
+    // page and its focus, update the form and the results.
+    syncForm(form);
+    if (fresh) void search();
+    return;
+  }
   root = main;
+  renderedLang = lang();
   main.replaceChildren(
     h("h1", {}, t("studies.title")),
     renderForm(),
     h("section", { id: "results" }),
   );
   renderResults();
+  if (fresh) {
+    void search();
+    return;
+  }
   // Back from a study: focus returns to its row; otherwise to the name field.
   if (state.selected && state.items.length) focusRow(state.active);
   else main.querySelector<HTMLInputElement>("#f-PatientName")?.focus();

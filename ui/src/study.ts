@@ -5,6 +5,7 @@ import { h } from "./dom";
 import { lang, t, type Key } from "./i18n";
 import { formatDate, nameParts } from "./names";
 import { studyReports } from "./reporting";
+import { studyListHash } from "./studies";
 
 function facts(study: Study): HTMLElement {
   const name = nameParts(study.PatientName, lang());
@@ -85,7 +86,7 @@ function seriesTable(study: Study, series: Series[]): HTMLElement {
 }
 
 export async function renderStudy(main: HTMLElement, uid: string): Promise<void> {
-  const back = h("a", { href: "#/studies", id: "back", class: "back" }, `← ${t("study.back")}`);
+  const back = h("a", { href: studyListHash(), id: "back", class: "back" }, `← ${t("study.back")}`);
   const status = h("p", { id: "study-status", role: "status" }, t("study.loading"));
   main.replaceChildren(back, status);
   try {

@@ -184,9 +184,9 @@ class Study(Base):
     referring_physician_name_alphabetic: Mapped[str | None]
     referring_physician_name_ideographic: Mapped[str | None]
     referring_physician_name_phonetic: Mapped[str | None]
-    referring_physician_name_alphabetic_norm: Mapped[str | None]
-    referring_physician_name_ideographic_norm: Mapped[str | None]
-    referring_physician_name_phonetic_norm: Mapped[str | None]
+    referring_physician_name_alphabetic_norm: Mapped[str | None] = mapped_column(index=True)
+    referring_physician_name_ideographic_norm: Mapped[str | None] = mapped_column(index=True)
+    referring_physician_name_phonetic_norm: Mapped[str | None] = mapped_column(index=True)
     referring_physician_name_alphabetic_fuzzy: Mapped[str | None]
     referring_physician_name_ideographic_fuzzy: Mapped[str | None]
     referring_physician_name_phonetic_fuzzy: Mapped[str | None]
@@ -212,6 +212,9 @@ class Study(Base):
     #: Soft delete (``raddx.archive.deletion``): hidden from every door until restored or
     #: purged; its series and instances carry the mark too.
     deleted_at: Mapped[dt.datetime | None]
+    # The sort indexes of the study browser (``raddx.archive.query.ordering``) are created
+    # by migration 0016 only: on PostgreSQL they are built NULLS FIRST, which SQLite's CREATE
+    # INDEX cannot say, so they are not declared here.
 
 
 class Series(Base):

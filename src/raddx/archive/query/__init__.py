@@ -12,10 +12,20 @@ from raddx.archive.query.enum import (
     QueryRetrieveLevelValues,
 )
 from raddx.archive.query.query import Query
-from raddx.archive.query.service import InstanceRef, QueryService, find, matching_instances
+from raddx.archive.query.report_status import REPORT_STATUSES
+from raddx.archive.query.service import (
+    REPORT_STATUS,
+    InstanceRef,
+    QueryService,
+    count,
+    find,
+    matching_instances,
+)
 from raddx.archive.query.worklist import WorklistQuery, WorklistService, find_worklist
 
 __all__ = [
+    "REPORT_STATUS",
+    "REPORT_STATUSES",
     "AttributeKindValues",
     "InformationModelValues",
     "InstanceRef",
@@ -24,6 +34,7 @@ __all__ = [
     "QueryService",
     "WorklistQuery",
     "WorklistService",
+    "count",
     "find",
     "find_worklist",
     "matching_instances",

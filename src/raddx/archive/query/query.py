@@ -13,6 +13,8 @@ from raddx.archive.query.attributes import ATTRIBUTES, SEQUENCES, level_in_model
 from raddx.archive.query.combined import CombinedMatch, combine
 from raddx.archive.query.enum import InformationModelValues, QueryRetrieveLevelValues
 from raddx.archive.query.matching import KeyMatch, parse_key
+from raddx.archive.query.ordering import SortKey, parse_order
+from raddx.archive.query.report_status import parse_report_status
 from raddx.archive.query.sequences import SequenceMatch, SequenceValue, parse_sequence
 from raddx.errors import InvalidInput
 
@@ -62,7 +64,16 @@ class Query:
         are allowed; an entity matches when one entity below it matches all of them (e.g.
         studies with a CT series). Those keys are returned empty.
     limit, offset
-        Paging over the matches, in index order.
+        Paging over the matches, in index order (or in ``order_by`` order).
+    order_by
+        Sort keys (:mod:`.ordering`): keywords of the query level or above, ``-`` in front
+        for descending (``("-StudyDate", "-StudyTime")``); the row id breaks ties. Empty:
+        index order.
+    report_status
+        STUDY level: only studies whose report status (:mod:`.report_status`) is one of
+        these (``none``, ``draft``, ``preliminary``, ``final``, ``amended``, ``corrected``).
+    report_status_returned
+        STUDY level: answers carry ``ReportStatus`` (not a DICOM attribute; REST only).
 
     Raises
     ------
@@ -72,7 +83,9 @@ class Query:
         unless ``relational`` (a sequence key never); a malformed value (see
         :func:`~raddx.archive.query.matching.parse_key`); a malformed sequence key; a
         malformed timezone; a combined date-time range that ends before it starts; a
-        negative offset or a limit below 1; a limit or offset beyond 2**63 - 1.
+        negative offset or a limit below 1; a limit or offset beyond 2**63 - 1; a sort key
+        that cannot be sorted by (:func:`~.ordering.parse_order`); an unknown report
+        status, or report status at another level than STUDY.
     """
 
     level: QueryRetrieveLevelValues
@@ -85,6 +98,9 @@ class Query:
     combined_date_time: bool = False
     limit: int | None = None
     offset: int = 0
+    order_by: tuple[str, ...] = ()
+    report_status: tuple[str, ...] = ()
+    report_status_returned: bool = False
     matches: tuple[KeyMatch, ...] = field(init=False, repr=False, compare=False)
     sequences: tuple[SequenceMatch, ...] = field(init=False, repr=False, compare=False)
     #: Relational: matches on keys of levels below the query level, and those keywords.
@@ -92,6 +108,8 @@ class Query:
     below_keywords: frozenset[str] = field(init=False, repr=False, compare=False)
     #: Combined date-time matches (they replace their date and time keys in ``matches``).
     combined: tuple[CombinedMatch, ...] = field(init=False, repr=False, compare=False)
+    #: Parsed ``order_by``.
+    sort_keys: tuple[SortKey, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         level = _coerce(QueryRetrieveLevelValues, self.level, "QueryRetrieveLevel")
@@ -114,6 +132,12 @@ class Query:
         # OverflowError): refused here, for every door, rather than a 500 or a failed C-FIND.
         if self.offset > _MAX_PAGING or (self.limit or 0) > _MAX_PAGING:
             raise InvalidInput(f"limit and offset must be at most {_MAX_PAGING}")
+        object.__setattr__(self, "sort_keys", parse_order(tuple(self.order_by), level, model))
+        object.__setattr__(self, "report_status", parse_report_status(tuple(self.report_status)))
+        if (self.report_status or self.report_status_returned) and (
+            level is not QueryRetrieveLevelValues.STUDY
+        ):
+            raise InvalidInput("report status is a STUDY-level key")
         matches: list[KeyMatch] = []
         sequences: list[SequenceMatch] = []
         below: list[KeyMatch] = []

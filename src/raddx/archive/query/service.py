@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from raddx.archive.query.attributes import ATTRIBUTES, UNIQUE_KEYS, Attribute
@@ -16,15 +16,19 @@ from raddx.archive.query.enum import (
     QueryRetrieveLevelValues,
 )
 from raddx.archive.query.matching import where_clause
+from raddx.archive.query.ordering import order_terms
 from raddx.archive.query.query import Query
+from raddx.archive.query.report_status import report_status_expression
 from raddx.archive.query.sequences import SequenceMatch, item_rows, sequence_clause
 from raddx.archive.query.visibility import visible
 from raddx.db import READ_ONLY_OPTIONS
 from raddx.db.models import Instance, Patient, Series, Study
 
-__all__ = ["InstanceRef", "QueryService", "find", "matching_instances"]
+__all__ = ["InstanceRef", "QueryService", "count", "find", "matching_instances"]
 
 _L = QueryRetrieveLevelValues
+#: The answer key of a study's report status (``Query.report_status_returned``).
+REPORT_STATUS = "ReportStatus"
 _LEVEL_TABLE: dict[QueryRetrieveLevelValues, Any] = {
     _L.PATIENT: Patient,
     _L.STUDY: Study,
@@ -71,6 +75,8 @@ def _matched(stmt: Select[Any], query: Query, level: QueryRetrieveLevelValues) -
             stmt = stmt.where(clause)
     for combined in query.combined:
         stmt = stmt.where(combined.clause())
+    if query.report_status and level is _L.STUDY:
+        stmt = stmt.where(report_status_expression().in_(query.report_status))
     if query.below:
         stmt = stmt.where(_relational_clause(query))
     return stmt
@@ -119,11 +125,19 @@ def _statement(query: Query, returned: list[Attribute]) -> Select[Any]:
     for sequence in query.sequences:
         _, parent = sequence.attribute.owner(query.level)
         columns.append(parent.id.label(_owner_label(sequence)))
+    if query.report_status_returned:
+        columns.append(report_status_expression().label(REPORT_STATUS))
     stmt = _matched(select(*columns).select_from(table), query, query.level)
-    # Ordered for stable paging. "id + 0", not "id": ordering by the bare rowid makes SQLite
-    # prefer walking the whole table in id order over an index search on the matching keys
-    # (seen with name wildcards); sorting the matches instead is cheap.
-    stmt = stmt.order_by(table.id + 0).offset(query.offset or None)
+    if query.sort_keys:
+        # Sorted: the bare id ends the order so an index on (sort expression, id) serves
+        # the whole ORDER BY, forwards or backwards (migration 0016).
+        stmt = stmt.order_by(*order_terms(query.sort_keys, table))
+    else:
+        # Ordered for stable paging. "id + 0", not "id": ordering by the bare rowid makes
+        # SQLite prefer walking the whole table in id order over an index search on the
+        # matching keys (seen with name wildcards); sorting the matches instead is cheap.
+        stmt = stmt.order_by(table.id + 0)
+    stmt = stmt.offset(query.offset or None)
     if query.limit is not None:
         stmt = stmt.limit(query.limit)
     return stmt
@@ -168,7 +182,19 @@ def find(query: Query, *, session: Session) -> Iterator[dict[str, Any]]:
                 answer[keyword] = by_owner.get(owner, [])
             for keyword in unknown:
                 answer[keyword] = None
+            if query.report_status_returned:
+                answer[REPORT_STATUS] = mapping[REPORT_STATUS]
             yield answer
+
+
+def count(query: Query, *, session: Session, cap: int) -> int:
+    """How many entities ``query`` matches, counted up to ``cap + 1`` at most: a count of
+    100,000 matches would cost more than the page it goes with, and "more than ``cap``"
+    is what a person needs to know (``limit``/``offset``/``order_by`` are ignored)."""
+    table = _LEVEL_TABLE[query.level]
+    matched = _matched(select(table.id).select_from(table), query, query.level)
+    sub = matched.limit(cap + 1).subquery()
+    return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
 
 
 #: Answers per sequence-item lookup: bounded so the ``IN`` list stays small.
@@ -248,3 +274,9 @@ class QueryService:
             # answers: C-FIND would otherwise stall every C-STORE for its whole duration.
             session.connection(execution_options=READ_ONLY_OPTIONS)
             yield from find(query, session=session)
+
+    def count(self, query: Query, *, cap: int) -> int:
+        """Like :func:`count`, in a read-only session of its own."""
+        with self._session_factory() as session, session.begin():
+            session.connection(execution_options=READ_ONLY_OPTIONS)
+            return count(query, session=session, cap=cap)

@@ -21,7 +21,15 @@ from raddx.services import Services
 from raddx.web import _audit as web_audit
 from raddx.web.api._models import UID_PATTERN, PersonName
 
-__all__ = ["Limit", "Offset", "UIDPath", "fetch_one", "fetch_page", "public_values"]
+__all__ = [
+    "Limit",
+    "Offset",
+    "UIDPath",
+    "count_matches",
+    "fetch_one",
+    "fetch_page",
+    "public_values",
+]
 
 #: Most items one page holds.
 MAX_LIMIT = 1000
@@ -44,7 +52,13 @@ def public_values(answer: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _query(
-    level: str, keys: Mapping[str, str | None], *, fuzzy: bool, limit: int | None, offset: int
+    level: str,
+    keys: Mapping[str, str | None],
+    *,
+    fuzzy: bool,
+    limit: int | None,
+    offset: int,
+    options: Mapping[str, Any] | None = None,
 ) -> ArchiveQuery:
     model = "PATIENT_ROOT" if level == "PATIENT" else "STUDY_ROOT"
     return ArchiveQuery(
@@ -54,6 +68,7 @@ def _query(
         fuzzy=fuzzy,
         limit=limit,
         offset=offset,
+        **(options or {}),
     )
 
 
@@ -66,15 +81,19 @@ def fetch_page(
     limit: int,
     offset: int,
     fuzzy: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of answers, and the URL of the next page (``None`` on the last).
+
+    ``options`` are further :class:`~raddx.archive.query.Query` arguments (``order_by``,
+    ``report_status``, ``report_status_returned``).
 
     Raises
     ------
     InvalidInput
         A malformed filter value (the query engine's reason).
     """
-    query = _query(level, keys, fuzzy=fuzzy, limit=limit + 1, offset=offset)
+    query = _query(level, keys, fuzzy=fuzzy, limit=limit + 1, offset=offset, options=options)
     answers = list(QueryService(services.session_factory).find(query))
     # A listing is a query of patient data (PS3.15 A.5.3.10), as C-FIND and QIDO-RS are.
     web_audit.query(
@@ -90,8 +109,29 @@ def fetch_page(
     return [public_values(a) for a in answers], next_url
 
 
+def count_matches(
+    services: Services,
+    *,
+    level: str,
+    keys: Mapping[str, str | None],
+    cap: int,
+    fuzzy: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> int:
+    """How many entities match, counted up to ``cap + 1`` (more than ``cap`` is reported as
+    ``cap + 1``: see :func:`raddx.archive.query.count`). Paging and sort options are ignored."""
+    paging = {k: v for k, v in (options or {}).items() if k != "order_by"}
+    query = _query(level, keys, fuzzy=fuzzy, limit=None, offset=0, options=paging)
+    return QueryService(services.session_factory).count(query, cap=cap)
+
+
 def fetch_one(
-    services: Services, *, level: str, keys: Mapping[str, str | None], what: str
+    services: Services,
+    *,
+    level: str,
+    keys: Mapping[str, str | None],
+    what: str,
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The one entity ``keys`` names (its Unique Key's value in ``keys``).
 
@@ -100,7 +140,7 @@ def fetch_one(
     NotFound
         Nothing visible matches (never stored, soft-deleted, purged).
     """
-    query = _query(level, keys, fuzzy=False, limit=1, offset=0)
+    query = _query(level, keys, fuzzy=False, limit=1, offset=0, options=options)
     answers = list(QueryService(services.session_factory).find(query))
     if not answers:
         raise NotFound(f"no {what}")

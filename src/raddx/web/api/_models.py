@@ -97,6 +97,11 @@ class StudyPublic(BaseModel):
     ModalitiesInStudy: list[str] = Field(default_factory=list)
     NumberOfStudyRelatedSeries: int = 0
     NumberOfStudyRelatedInstances: int = 0
+    ReportStatus: Literal["none", "draft", "preliminary", "final", "amended", "corrected"] = Field(
+        "none",
+        description="The status of the study's most advanced report (latest versions; "
+        "cancelled and entered-in-error count as none).",
+    )
 
 
 class SeriesPublic(BaseModel):
@@ -128,6 +133,14 @@ class Page(BaseModel, Generic[T]):
     limit: int
     offset: int
     next: str | None = None
+    total: int | None = Field(
+        None,
+        description="Matches counted, up to a cap (listings that count: /api/studies); "
+        "when total_exact is false there are more than this many.",
+    )
+    total_exact: bool | None = Field(
+        None, description="false when the count stopped at its cap (more matches exist)."
+    )
 
 
 class DeletionPublic(BaseModel):
