@@ -204,7 +204,7 @@ def test_count_is_capped(
     api, _ = browser
     page = _get(f"{api}/studies", params={"limit": 2}).json()
     assert (page["total"], page["total_exact"]) == (5, True)
-    # The server runs in this process: a cap of 3 stands for the 10,000 of 100,000 studies.
+    # The server runs in this process: a cap of 3 stands for the 1,000 of 100,000 studies.
     monkeypatch.setattr(studies_api, "COUNT_CAP", 3)
     page = _get(f"{api}/studies", params={"limit": 2}).json()
     assert (page["total"], page["total_exact"]) == (3, False)

@@ -85,14 +85,22 @@ def sort_columns(attribute: Attribute) -> list[ColumnElement[Any]]:
 
 
 def order_terms(keys: tuple[SortKey, ...], table: Any) -> list[ColumnElement[Any]]:
-    """``ORDER BY`` terms for ``keys`` on a query of ``table``, ending with the row id
-    (in the direction of the last key) as the tie-break."""
+    """``ORDER BY`` terms for ``keys`` on a query of ``table``, ending with the row ids (in
+    the direction of the last key) as the tie-break: first of each other table sorted by
+    (the patient, when sorting studies by patient name), then of ``table``. That order is
+    exactly what the sort index of the other table followed by ``table``'s foreign-key index
+    yield, so the database can walk both instead of sorting every match."""
     terms: list[ColumnElement[Any]] = []
+    owners: list[Any] = []
     for key in keys:
         for column in sort_columns(key.attribute):
             terms.append(
                 column.desc().nulls_last() if key.descending else column.asc().nulls_first()
             )
+            owner = getattr(column, "class_", table)
+            if owner is not table and owner not in owners:
+                owners.append(owner)
     last_descending = keys[-1].descending if keys else False
-    terms.append(table.id.desc() if last_descending else table.id.asc())
+    for owner in [*owners, table]:
+        terms.append(owner.id.desc() if last_descending else owner.id.asc())
     return terms

@@ -61,7 +61,7 @@ SortValues = Literal[
     "-StudyDescription",
 ]
 #: The count of matches stops here: counting 100,000 matches would cost more than the page.
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 _STATUS = {"report_status_returned": True}
 
 
@@ -132,7 +132,7 @@ def list_studies(
     ] = None,
 ) -> Page[StudyPublic]:
     """Visible studies matching every filter given, sorted by ``sort``, with a count of
-    the matches (``total``, exact up to 10,000: beyond that ``total_exact`` is false)."""
+    the matches (``total``, exact up to 1,000: beyond that ``total_exact`` is false)."""
     keys = {
         **_RETURNED,
         "PatientID": patient_id,
