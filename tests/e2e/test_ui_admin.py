@@ -24,6 +24,9 @@ import pytest
 from e2e_support import add_user, run_scenario, screenshots
 
 from helpers import bare_url
+from raddx.config import HL7Destination
+from raddx.outbox import OutboxEventValues, record_event
+from raddx.outbox.worker import OutboxWorker
 from raddx.security import totp
 from raddx.security.accounts import list_users
 from raddx.services import Services
@@ -79,6 +82,21 @@ def echo_peer(dcmtk: Callable[[str], str], tmp_path: Path) -> Iterator[int]:
         process.wait(timeout=10)
 
 
+def _failed_delivery(services: Services) -> None:
+    """One refused HL7 delivery in the outbox (an ORU for a report that does not exist,
+    routed to a destination "his"), for the outbox page's retry."""
+    settings = services.settings.model_copy(
+        update={
+            "hl7_destinations": [
+                HL7Destination(name="his", host="127.0.0.1", port=1, messages=["oru"])
+            ]
+        }
+    )
+    with services.session_factory() as s, s.begin():
+        record_event(session=s, event=OutboxEventValues.ORU, subject="R404:1", action="F")
+    assert OutboxWorker(settings, services.session_factory).route() == 1
+
+
 def test_administration_in_chromium(
     e2e_ready: None, services: Services, http_url: str, echo_peer: int
 ) -> None:
@@ -90,6 +108,7 @@ def test_administration_in_chromium(
     for _ in range(5):  # login_max_failures wrong passwords in a row lock the account
         wrong = httpx.post(f"{base}/api/auth/login", json={"name": LOCKED, "password": "nope"})
         assert wrong.status_code == 401
+    _failed_delivery(services)
     dead_port = _free_port()  # nothing listens there
     shots = screenshots("admin")
     output = run_scenario(
@@ -124,6 +143,7 @@ def test_administration_in_chromium(
         "ok: C-ECHO of the live peer succeeds",
         "ok: C-ECHO of an unreachable peer fails with a reason",
         "ok: the system page shows the storage disk's free space",
+        "ok: a refused HL7 delivery is queued again with Retry",
         "ok: a viewer opening #/admin/users is refused, naming the permission",
         "ok: a mistyped repeat of the new password is caught",
         "ok: a user changes their own password",

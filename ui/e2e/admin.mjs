@@ -167,7 +167,13 @@ await run(shots, async ({ browser, shot }) => {
   await page.locator("#outbox-table").waitFor();
   await page.locator("#hl7-dest").waitFor();
   check(true, "the HL7 page shows the destinations and the outbox");
+  const failedRow = page.locator("#outbox-table tr.outbox-failed").first();
+  await failedRow.waitFor();
   await shot("07-hl7", page);
+  await failedRow.getByRole("button", { name: "再送" }).click();
+  await page.locator("#outbox-notice.ok").waitFor();
+  await page.locator("#outbox-table tr.outbox-pending").first().waitFor();
+  check(true, "a refused HL7 delivery is queued again with Retry");
   check(errors.length === 0, `no script errors (${errors.join("; ")})`);
 
   // --- a viewer opening the users page directly ------------------------------------------------
