@@ -93,25 +93,25 @@ def test_viewer_tools_in_chromium(e2e_ready: None, services: Services, http_url:
     base = bare_url(http_url)
     # A finalised report of the study, through the public REST API.
     admin = {"Authorization": f"Bearer {api_token(services)}"}
-    created = httpx.post(
-        f"{base}/api/reports",
-        headers=admin,
-        json={
-            "report_id": "R-VW-1",
-            "patient": {"patient_id": "JP010", "name_kanji": "田中^一郎"},
-            "order": {"accession_no": "ACC-VT-1"},
-            "studies": [{"study_uid": study, "modalities": ["CT", "US"]}],
-            "sections": {"findings": "右肺上葉に結節影。", "impression": IMPRESSION},
-            "author": {"name": "読影^一郎", "id": "D1"},
-        },
-    )
-    assert created.status_code == 201, created.text
-    final = httpx.post(
-        f"{base}/api/reports/R-VW-1/final",
-        headers=admin,
-        json={"verifier": {"name": "確定^花子", "id": "D2"}},
-    )
-    assert final.status_code == 200, final.text
+    # Finalising renders a PDF and stores SR + PDF into the study: seconds on a busy machine.
+    with httpx.Client(base_url=base, headers=admin, timeout=120) as api:
+        created = api.post(
+            "/api/reports",
+            json={
+                "report_id": "R-VW-1",
+                "patient": {"patient_id": "JP010", "name_kanji": "田中^一郎"},
+                "order": {"accession_no": "ACC-VT-1"},
+                "studies": [{"study_uid": study, "modalities": ["CT", "US"]}],
+                "sections": {"findings": "右肺上葉に結節影。", "impression": IMPRESSION},
+                "author": {"name": "読影^一郎", "id": "D1"},
+            },
+        )
+        assert created.status_code == 201, created.text
+        final = api.post(
+            "/api/reports/R-VW-1/final",
+            json={"verifier": {"name": "確定^花子", "id": "D2"}},
+        )
+        assert final.status_code == 200, final.text
 
     shots = screenshots("viewer-tools")
     output = run_scenario(

@@ -139,8 +139,9 @@ await run(shots, async ({ browser, shot }) => {
   check((await page.locator("#cine-play").getAttribute("aria-pressed")) === "true", "cine on the multi-frame clip advances frames");
   await shot("02-cine", page);
   await page.getByRole("button", { name: "Pause" }).click();
+  await page.waitForTimeout(300); // a frame asked for just before the pause may still arrive
   const stoppedAt = await index();
-  await page.waitForTimeout(400); // a paused clip must stay on its frame
+  await page.waitForTimeout(500); // a paused clip must stay on its frame
   check((await index()) === stoppedAt && (await page.locator("#cine-play").textContent()) === "Play", "cine pauses");
 
   // --- 1×2: the CT series and the second series side by side, linked scrolling --------------------

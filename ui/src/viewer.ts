@@ -17,6 +17,7 @@ import { api, type Series } from "./api";
 import { h } from "./dom";
 import { t, type Key } from "./i18n";
 import { Pane } from "./viewer_pane";
+import { openSeries } from "./viewer_series";
 import { isKeyImage, keyImagePanel, reportPanel, toggleKeyImage, type KeyImage } from "./viewer_side";
 import { GROUP, addTools, createGroup, measurementPanel, toolbar } from "./viewer_tools";
 import { tv } from "./viewer_text";
@@ -60,14 +61,14 @@ export function closeViewer(): void {
 export async function renderViewer(main: HTMLElement, study: string, series: string): Promise<void> {
   await initOnce();
   closeViewer();
-  const all = await api.series(study).then(
-    (page) => page.items,
+  // The series' metadata first (the first image waits for it), the study's series list
+  // (for the pickers) alongside.
+  const firstStack = openSeries(study, series);
+  let seriesList: Series[] = [{ SeriesInstanceUID: series, StudyInstanceUID: study } as Series];
+  const listed = api.series(study).then(
+    (page) => page.items.filter((s) => !NOT_IMAGES.has(s.Modality ?? "")),
     () => [] as Series[],
   );
-  const seriesList = all.filter((s) => !NOT_IMAGES.has(s.Modality ?? ""));
-  if (!seriesList.some((s) => s.SeriesInstanceUID === series)) {
-    seriesList.unshift({ SeriesInstanceUID: series, StudyInstanceUID: study } as Series);
-  }
   const seriesNumber = (uid: string) => {
     const s = seriesList.find((x) => x.SeriesInstanceUID === uid);
     return s?.SeriesNumber ?? s?.SeriesDescription ?? "?";
@@ -287,7 +288,13 @@ export async function renderViewer(main: HTMLElement, study: string, series: str
     cache.purgeCache();
   });
   setActive(panes[0]);
-  await panes[0].load(series);
+  void listed.then((found) => {
+    if (!found.some((s) => s.SeriesInstanceUID === series)) found.unshift(seriesList[0]);
+    seriesList = found;
+    for (const pane of panes) pane.setSeriesList(seriesList);
+    keys.refresh();
+  });
+  await panes[0].load(series, firstStack);
   showCine();
   panes[0].element.focus();
 }

@@ -6,11 +6,12 @@ import { utilities as toolUtilities } from "@cornerstonejs/tools";
 import type { Series } from "./api";
 import { h } from "./dom";
 import { t } from "./i18n";
-import { seriesStack, type ImageRef } from "./viewer_series";
+import { openSeries, type FirstImage, type ImageRef, type OpenedSeries } from "./viewer_series";
 import { tv } from "./viewer_text";
 
 /** The option text of a series in the pickers. */
 export function seriesLabel(s: Series): string {
+  if (s.NumberOfSeriesRelatedInstances === undefined) return s.SeriesInstanceUID; // not listed yet
   return tv("series.option", {
     number: s.SeriesNumber ?? "",
     modality: s.Modality ?? "",
@@ -49,9 +50,7 @@ export class Pane {
   ) {
     const suffix = n === 1 ? "" : `-${n}`;
     this.picker = h("select", { id: `series-picker${suffix}` }) as HTMLSelectElement;
-    for (const s of seriesList) {
-      this.picker.append(h("option", { value: s.SeriesInstanceUID }, seriesLabel(s)));
-    }
+    this.setSeriesList(seriesList);
     this.element = h("div", {
       id: `viewport${suffix}`,
       class: "viewport",
@@ -72,6 +71,14 @@ export class Pane {
       this.status,
       this.failures,
     );
+  }
+
+  /** The series the picker offers (the study's image series). */
+  setSeriesList(seriesList: Series[]): void {
+    this.picker.replaceChildren(
+      ...seriesList.map((s) => h("option", { value: s.SeriesInstanceUID }, seriesLabel(s))),
+    );
+    if (this.series) this.picker.value = this.series;
   }
 
   get viewportId(): string {
@@ -118,7 +125,7 @@ export class Pane {
   }
 
   /** Show ``series``: its middle image first, the rest fetched in the background. */
-  async load(series: string): Promise<void> {
+  async load(series: string, opened?: OpenedSeries): Promise<void> {
     this.release();
     this.series = series;
     this.picker.value = series;
@@ -126,6 +133,7 @@ export class Pane {
     this.failed = new Set();
     this.imageIds = [];
     this.refs = [];
+    this.early = null;
     this.status.textContent = t("v.loading");
     this.status.classList.remove("error");
     this.failures.textContent = "";
@@ -133,8 +141,14 @@ export class Pane {
       "aria-label",
       tv("pane.label", { n: this.n, series: this.picker.selectedOptions[0]?.textContent ?? "" }),
     );
-    const stack = await seriesStack(this.study, series);
+    const { first, full } = opened ?? openSeries(this.study, series);
+    // The middle image first, if it comes before the whole series' metadata.
+    const early = await Promise.race([first, full.then(() => null)]);
     if (this.series !== series) return; // another series was picked meanwhile
+    if (early) await this.showEarly(early, series);
+    const stack = await full;
+    if (this.series !== series) return;
+    this.early = null;
     if (typeof stack === "number") {
       this.status.textContent = t(stack === 403 ? "denied" : "v.failed", { status: stack });
       this.status.classList.add("error");
@@ -153,7 +167,8 @@ export class Pane {
     // Images still cached from an earlier look at this series count as loaded.
     for (const id of this.imageIds) if (cache.getImage(id)) this.loaded.add(id);
     const viewport = this.viewport!;
-    const middle = Math.floor(this.imageIds.length / 2);
+    const shown = early ? this.imageIds.indexOf(early.imageId) : -1;
+    const middle = shown >= 0 ? shown : Math.floor(this.imageIds.length / 2);
     this.previous = middle;
     try {
       await viewport.setStack(this.imageIds, middle);
@@ -166,6 +181,21 @@ export class Pane {
     this.show();
     this.onLoaded(this);
     this.onImage(this, middle);
+  }
+
+  /** While the series' metadata is on its way: its middle image alone, counted as the
+   * index counts the series. */
+  private early: FirstImage | null = null;
+  private async showEarly(first: FirstImage, series: string): Promise<void> {
+    try {
+      await this.viewport!.setStack([first.imageId], 0);
+      if (this.series !== series) return;
+      this.early = first;
+      this.viewport!.render();
+      this.show();
+    } catch {
+      // that image is broken: the whole series will say which
+    }
   }
 
   private listen(): void {
@@ -218,16 +248,17 @@ export class Pane {
   /** The status line: image i/n, window, loaded count. */
   show(): void {
     const viewport = this.viewport;
-    if (!viewport || !this.imageIds.length) return;
+    if (!viewport || !(this.imageIds.length || this.early)) return;
     const voi = viewport.getProperties().voiRange;
     const ww = voi ? Math.round(voi.upper - voi.lower) : 0;
     const wl = voi ? Math.round((voi.upper + voi.lower) / 2) : 0;
+    const early = this.early;
     this.status.textContent = t("v.status", {
-      index: this.index() + 1,
-      count: this.imageIds.length,
+      index: (early ? early.index : this.index()) + 1,
+      count: early ? early.count : this.imageIds.length,
       ww,
       wl,
-      loaded: this.loaded.size,
+      loaded: early ? 0 : this.loaded.size,
     });
   }
 

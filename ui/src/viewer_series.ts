@@ -3,7 +3,7 @@
 // clip and a CT stack alike), ordered by Instance Number, with what the key-image list and
 // the broken-instance message need to name each image.
 import { wadors } from "@cornerstonejs/dicom-image-loader";
-import { api } from "./api";
+import { api, type Instance } from "./api";
 
 type Json = Record<string, { vr: string; Value?: unknown[] }>;
 
@@ -26,6 +26,24 @@ export interface SeriesStack {
   fps: number | null;
 }
 
+/** What /api/instances says of an instance (enough to find the middle image early). */
+type Indexed = Instance & { SOPClassUID?: string | null; NumberOfFrames?: number | null; Rows?: number | null };
+
+/** The image shown while the series' metadata is still on its way. */
+export interface FirstImage {
+  imageId: string;
+  /** Its place in the series and the series' image count, as the index counts them. */
+  index: number;
+  count: number;
+}
+
+export interface OpenedSeries {
+  /** The middle image, from the index and one instance's metadata; null if that failed. */
+  first: Promise<FirstImage | null>;
+  /** Every image, from the series' metadata; or the HTTP status when that failed. */
+  full: Promise<SeriesStack | number>;
+}
+
 const value = (md: Json, tag: string): unknown => md[tag]?.Value?.[0];
 const num = (md: Json, tag: string): number => Number(value(md, tag) ?? 0);
 
@@ -37,20 +55,51 @@ function frameRate(md: Json): number | null {
   return frameTime > 0 ? Math.round(1000 / frameTime) : null;
 }
 
+const metadata = (url: string) =>
+  fetch(url, {
+    headers: { Accept: "application/dicom+json", "X-Requested-With": "XMLHttpRequest" },
+    credentials: "same-origin",
+  });
+
+/**
+ * Open a series: its middle image as soon as the index and that one instance's metadata
+ * answer (the series' metadata of a 300-image CT takes the server a second or two to build,
+ * one instance's a few milliseconds), and the whole stack when the series' metadata is in.
+ */
+export function openSeries(study: string, series: string): OpenedSeries {
+  const base = `${location.origin}/dicom-web/studies/${study}/series/${series}`;
+  const indexed = api.instances(study, series).catch(() => [] as Instance[]) as Promise<Indexed[]>;
+  const first = indexed.then(async (list) => {
+    const images = list
+      .filter((i) => (i.Rows ?? 0) > 0)
+      .sort((a, b) => (a.InstanceNumber ?? 0) - (b.InstanceNumber ?? 0));
+    const count = images.reduce((n, i) => n + Math.max(1, i.NumberOfFrames ?? 1), 0);
+    let index = Math.floor(count / 2);
+    for (const i of images) {
+      const frames = Math.max(1, i.NumberOfFrames ?? 1);
+      if (index >= frames) {
+        index -= frames;
+        continue;
+      }
+      const response = await metadata(`${base}/instances/${i.SOPInstanceUID}/metadata`);
+      if (!response.ok) return null;
+      const [md] = (await response.json()) as Json[];
+      const firstFrame = `wadors:${base}/instances/${i.SOPInstanceUID}/frames/1`;
+      wadors.metaDataManager.add(firstFrame, md as never);
+      const imageId = index === 0 ? firstFrame : `wadors:${base}/instances/${i.SOPInstanceUID}/frames/${index + 1}`;
+      return { imageId, index: Math.floor(count / 2), count };
+    }
+    return null;
+  });
+  return { first, full: seriesStack(base, series, indexed) };
+}
+
 /**
  * The series' images, or the HTTP status of the metadata request when it failed.
  * Instances without pixel data (SR, KO, PR, encapsulated PDF) are left out.
  */
-export async function seriesStack(study: string, series: string): Promise<SeriesStack | number> {
-  const root = `${location.origin}/dicom-web`;
-  const base = `${root}/studies/${study}/series/${series}`;
-  const [response, indexed] = await Promise.all([
-    fetch(`${base}/metadata`, {
-      headers: { Accept: "application/dicom+json", "X-Requested-With": "XMLHttpRequest" },
-      credentials: "same-origin",
-    }),
-    api.instances(study, series).catch(() => []),
-  ]);
+async function seriesStack(base: string, series: string, listed: Promise<Indexed[]>): Promise<SeriesStack | number> {
+  const [response, indexed] = await Promise.all([metadata(`${base}/metadata`), listed]);
   if (!response.ok) return response.status;
   const all = (await response.json()) as Json[];
   const instances = all.filter((md) => num(md, "00280010") > 0);
