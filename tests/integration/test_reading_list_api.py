@@ -89,6 +89,8 @@ def test_stat_first_and_reported_studies_leave(client: TestClient, services: Ser
     client.patch(f"/api/reports/{rid}", json={"sections": {"impression": "異常なし"}})
     client.post(f"/api/reports/{rid}/preliminary", json={})
     assert _uids(client, status="preliminary") == [stat]
+    waiting = client.get("/api/reading-list", params={"status": "preliminary"}).json()["items"]
+    assert waiting[0]["report_author"] == "読影^一郎"  # who did the first reading
     assert stat not in _uids(client, status="unreported")
     final = client.post(f"/api/reports/{rid}/final", json=VERIFIER)
     assert final.status_code == 200, final.text

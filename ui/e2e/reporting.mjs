@@ -58,6 +58,7 @@ await run(shots, async ({ browser, shot }) => {
   check((await page.locator("#report-status").textContent()) === "下書き", "a draft is created for the study");
   await page.getByLabel("所見", { exact: true }).fill(FINDINGS);
   await page.getByLabel("診断", { exact: true }).fill(IMPRESSION);
+  await page.keyboard.press("Control+s"); // saves now; pausing would save it too
   await page.locator("#report-save-status").filter({ hasText: "保存しました" }).waitFor();
   const saved = await serverReport(page, reportId);
   check(

@@ -6,7 +6,7 @@ import { h } from "./dom";
 import { lang } from "./i18n";
 import { formatDate, nameParts } from "./names";
 import { reportsApi, type ReadingItem } from "./reporting_api";
-import { statusLabel, tr, type TrKey } from "./reporting_i18n";
+import { personText, statusLabel, tr, type TrKey } from "./reporting_i18n";
 
 const MODALITIES = ["CT", "MR", "CR", "DX", "MG", "US", "NM", "PT", "XA", "RF", "ES", "OT"];
 const PAGE = 50;
@@ -88,7 +88,12 @@ function row(item: ReadingItem, principal: WhoAmI): HTMLTableRowElement {
     "tr",
     { "data-uid": item.StudyInstanceUID, "data-status": item.status },
     priorityCell(item.priority),
-    h("td", { class: `rstatus rstatus-${item.status}` }, statusText),
+    h(
+      "td",
+      { class: `rstatus rstatus-${item.status}` },
+      statusText,
+      item.report_author ? h("span", { class: "reading", lang: "ja" }, personText(item.report_author)) : null,
+    ),
     h(
       "td",
       { class: "name" },

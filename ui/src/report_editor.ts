@@ -311,8 +311,16 @@ class Editor {
       return h("div", { class: "field section-field" }, h("label", { for: area.id }, tr(`sec.${name}` as TrKey)), area);
     };
     const others = SECTION_NAMES.filter((n) => !MAIN_SECTIONS.includes(n));
+    // Ctrl+S / ⌘S saves the draft now (instead of the browser's "save page").
+    const onKey = (event: KeyboardEvent) => {
+      if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s" && this.mode === "edit") {
+        event.preventDefault();
+        this.dirty = this.dirty || !sameSections(this.sections, this.record.sections);
+        void this.save();
+      }
+    };
     const anyOther = others.some((n) => this.record.sections[n]);
-    return h(
+    const box = h(
       "section",
       { class: "report-sections", "aria-labelledby": "sections-title" },
       h("h2", { id: "sections-title" }, tr("ed.sections")),
@@ -320,6 +328,8 @@ class Editor {
       ...MAIN_SECTIONS.map(field),
       h("details", { open: anyOther }, h("summary", {}, tr("ed.more")), ...others.map(field)),
     );
+    box.addEventListener("keydown", onKey);
+    return box;
   }
 
   private button(id: string, label: TrKey, action: () => Promise<void>): HTMLButtonElement {

@@ -20,6 +20,7 @@ export interface ReadingItem {
   status: ReadingStatus;
   report_id: string | null;
   report_status: string | null;
+  report_author: string | null;
 }
 
 export interface ReportPerson {

@@ -21,6 +21,7 @@ study.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,6 +102,8 @@ class ReadingItem:
     #: The report in progress (draft or preliminary) with the most advanced status, if any.
     report_id: str | None
     report_status: str | None
+    #: Its author: for a preliminary report, who did the first reading (一次読影医).
+    report_author: str | None = None
 
 
 def _rank_expr() -> ColumnElement[int]:
@@ -195,6 +198,7 @@ def reading_list(
     )
     rows = session.execute(q.limit(limit).offset(offset)).all()
     reports = _reports_in_progress(session, [study.study_instance_uid for study, *_ in rows])
+    none = (None, None, None)
     return [
         ReadingItem(
             study_instance_uid=study.study_instance_uid,
@@ -210,19 +214,28 @@ def reading_list(
             patient_sex=patient.patient_sex,
             priority=priority,
             status=_BY_RANK[int(rank_value)],
-            report_id=reports.get(study.study_instance_uid, (None, None))[0],
-            report_status=reports.get(study.study_instance_uid, (None, None))[1],
+            report_id=reports.get(study.study_instance_uid, none)[0],
+            report_status=reports.get(study.study_instance_uid, none)[1],
+            report_author=reports.get(study.study_instance_uid, none)[2],
         )
         for study, patient, priority, rank_value in rows
     ]
 
 
-def _reports_in_progress(session: Session, uids: list[str]) -> dict[str, tuple[str, str]]:
-    """Per study: (report_id, status) of its most advanced unsigned report in progress."""
+def _reports_in_progress(
+    session: Session, uids: list[str]
+) -> dict[str, tuple[str, str, str | None]]:
+    """Per study: (report_id, status, author name) of its most advanced unsigned report in
+    progress. Reads the record JSON of one page's reports only (the author has no column)."""
     if not uids:
         return {}
     found = session.execute(
-        select(ReportStudy.study_instance_uid, ReportVersion.report_id, ReportVersion.status)
+        select(
+            ReportStudy.study_instance_uid,
+            ReportVersion.report_id,
+            ReportVersion.status,
+            ReportVersion.record,
+        )
         .join(ReportVersion, ReportVersion.id == ReportStudy.report_version_fk)
         .where(
             and_(
@@ -233,11 +246,12 @@ def _reports_in_progress(session: Session, uids: list[str]) -> dict[str, tuple[s
         )
         .order_by(ReportVersion.report_id)
     ).all()
-    best: dict[str, tuple[str, str]] = {}
-    for uid, report_id, status in found:
+    best: dict[str, tuple[str, str, str | None]] = {}
+    for uid, report_id, status, record in found:
         kept = best.get(uid)
         if kept is None or _RANK[S(status)] > _RANK[S(kept[1])]:
-            best[uid] = (report_id, status)
+            author = (json.loads(record).get("author") or {}).get("name")
+            best[uid] = (report_id, status, author)
     return best
 
 

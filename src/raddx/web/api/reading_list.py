@@ -46,6 +46,8 @@ class ReadingItemPublic(BaseModel):
     status: ReadingStatusValues
     report_id: str | None = None
     report_status: str | None = None
+    #: The author of the report in progress (of a preliminary one: the first reader).
+    report_author: str | None = None
 
     @classmethod
     def of(cls, item: ReadingItem) -> ReadingItemPublic:
@@ -65,6 +67,7 @@ class ReadingItemPublic(BaseModel):
             status=item.status,
             report_id=item.report_id,
             report_status=item.report_status,
+            report_author=item.report_author,
         )
 
 
