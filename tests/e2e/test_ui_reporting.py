@@ -5,9 +5,11 @@ A radiologist opens the reading list (the STAT order first, the patient in kanji
 writes a Japanese report on the study, loses the session while typing (the cookie is
 cleared) and finds, after logging in again, the text restored and saved; submits it as
 preliminary (一次読影); a technologist sees no Finalise button and a direct POST is refused
-(403); the radiologist adds the viewer's key image, finalises (二次読影), amends, adds an
-addendum, sees the version list, previews the PDF (200, application/pdf), and the study
-leaves the reading list. Screenshots in ``build/e2e-screenshots/reporting/``.
+(403); the radiologist adds the viewer's key image, finalises (二次読影), amends — the
+session ends on the server while the amendment is typed, and after the login it is back —,
+adds an addendum (kept across a reload), sees the version list, previews the PDF (200,
+application/pdf), and the study leaves the reading list. Screenshots in
+``build/e2e-screenshots/reporting/``.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ def test_reporting_in_chromium(e2e_ready: None, services: Services, http_url: st
         "ok: finalised with the radiologist as verifier",
         "ok: the version list shows who and when",
         "ok: the PDF preview loads (200, application/pdf)",
+        "ok: the session is ended server-side while an amendment is typed",
+        "ok: after login the unsigned amendment is back",
         "ok: an unsigned addendum survives a reload",
         "ok: an amendment and an addendum make versions 2 and 3",
         "ok: the reading list speaks English too",
@@ -116,6 +120,7 @@ def test_reporting_in_chromium(e2e_ready: None, services: Services, http_url: st
     assert first.verifier is not None and first.verifier.name == DOCTOR
     assert [k.sop_uid for k in record.key_images] == [sop]
     assert record.addenda[0].text == "造影検査を推奨。"
+    assert record.sections.impression.endswith("縦隔リンパ節腫大なし。")
     assert sorted(p.name for p in shots.glob("*.png")) == [
         "01-reading-list.png",
         "02-editor-draft.png",

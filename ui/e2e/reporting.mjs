@@ -151,7 +151,22 @@ await run(shots, async ({ browser, shot }) => {
 
   // --- amend, then an addendum ------------------------------------------------------------------
   await page.getByRole("button", { name: "修正", exact: true }).click();
-  await page.getByLabel("診断", { exact: true }).fill(`${IMPRESSION}\n縦隔リンパ節腫大なし。`);
+  const amended = `${IMPRESSION}\n縦隔リンパ節腫大なし。`;
+  await page.getByLabel("診断", { exact: true }).fill(amended);
+  // This time the session ends on the server (its row is ended, as by a timeout) while the
+  // browser still sends the old cookie: signing is refused with 401, the login appears, and
+  // the amendment typed so far comes back after it.
+  const cookies = await context.cookies();
+  const ended = await context.request.post(`${base}/api/auth/logout`, { headers: { "X-Requested-With": "XMLHttpRequest" } });
+  await context.addCookies(cookies);
+  check(ended.status() === 204, "the session is ended server-side while an amendment is typed");
+  await page.getByRole("button", { name: "修正を署名" }).click();
+  await page.locator("#login-form").waitFor();
+  await page.getByLabel("ユーザー名").fill(doctor);
+  await page.getByLabel("パスワード").fill(doctorPassword);
+  await page.getByRole("button", { name: "ログイン" }).click();
+  await page.locator("#report-notice").filter({ hasText: "署名前の修正内容を復元しました" }).waitFor();
+  check((await page.getByLabel("診断", { exact: true }).inputValue()) === amended, "after login the unsigned amendment is back");
   await page.getByRole("button", { name: "修正を署名" }).click();
   await page.locator("#report-message").filter({ hasText: "第2版" }).waitFor();
   await page.getByRole("button", { name: "追記", exact: true }).click();
