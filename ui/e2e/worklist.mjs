@@ -62,6 +62,9 @@ await run(shots, async ({ browser, shot }) => {
   await page.getByLabel("患者ID").fill("JP100");
   await page.getByRole("button", { name: "検索", exact: true }).click();
   await page.locator("#o-lookup-result").filter({ hasText: "JP100 の患者はいません" }).waitFor();
+  // The message and the cleared fields come from one synchronous update; poll anyway, so a
+  // slow browser cannot read the field between them.
+  await page.waitForFunction(() => document.querySelector("#o-kanji-family")?.value === "", null, { timeout: 5000 }).catch(() => {});
   check((await page.getByLabel("姓（漢字）").inputValue()) === "", "looking up an unknown patient ID says to enter a new patient, fields cleared");
   await page.getByLabel("姓（漢字）").fill("山田");
   await page.getByLabel("名（漢字）").fill("花子");

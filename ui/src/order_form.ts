@@ -104,12 +104,18 @@ function showErrors(errors: ProblemError[]): boolean {
   return first !== null;
 }
 
+/** Only the newest lookup may fill the form: an older answer arriving late (two clicks,
+ *  a slow network) must not overwrite the patient asked for last. */
+let lookupSeq = 0;
+
 async function lookup(): Promise<void> {
   const id = value("o-patient_id");
   const out = form?.querySelector<HTMLElement>("#o-lookup-result");
   if (!id || !out) return;
+  const seq = ++lookupSeq;
   try {
     const found = await worklistApi.patient(id);
+    if (seq !== lookupSeq) return;
     if (!found) {
       // A new patient: nothing of a previous lookup stays in the fields.
       for (const name of ["kanji", "kana", "romaji"])
@@ -133,6 +139,7 @@ async function lookup(): Promise<void> {
     setValue("o-patient_sex", found.sex ?? "");
     out.textContent = tr("o.lookupFound", { name: nameText(found.name, lang()) });
   } catch (exc) {
+    if (seq !== lookupSeq) return;
     out.textContent = tr("o.lookupFailed", { detail: exc instanceof Error ? exc.message : String(exc) });
   }
 }
