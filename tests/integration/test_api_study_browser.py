@@ -5,13 +5,17 @@ capped count, and bad sort/status values answered 400 naming the value."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import io
+import zipfile
 
 import httpx
 import pytest
 from pydicom.uid import generate_uid
 
 from dicom_factory import make_dataset, to_part10
+from raddx.db.models import RisPerformedStep
 from raddx.reports import ReportStatusValues
 from raddx.reports import store as report_store
 from raddx.reports.samples import sample_record
@@ -239,3 +243,59 @@ def test_openapi_documents_the_new_parameters(http_url: str) -> None:
     assert {"sort", "report_status", "ReferringPhysicianName"} <= set(params)
     assert "-StudyDate" in str(params["sort"]["schema"])
     assert "preliminary" in params["report_status"]["description"]
+
+
+def test_study_zip_holds_the_study_instances(services: Services, http_url: str) -> None:
+    api = f"{http_url}/api"
+    study, stored = generate_uid(), {}
+    for number in (1, 2, 3):
+        ds = make_dataset(patient_id="JP020", study_uid=study, charset="ISO_IR 192")
+        ds.InstanceNumber = number
+        data = to_part10(ds)
+        services.ingest.store(data, source="test")
+        stored[f"{ds.SOPInstanceUID}.dcm"] = data
+    response = _get(f"{api}/studies/{study}/archive.zip")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    assert f'filename="{study}.zip"' in response.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    assert members == stored  # the objects exactly as received
+    # A deleted study has nothing to download.
+    assert httpx.delete(f"{api}/studies/{study}", timeout=60).status_code == 200
+    gone = _get(f"{api}/studies/{study}/archive.zip")
+    assert gone.status_code == 404
+    assert gone.headers["content-type"] == "application/problem+json"
+
+
+def test_procedure_steps_of_a_study(
+    services: Services, browser: tuple[str, dict[str, str]]
+) -> None:
+    api, uids = browser
+    assert _get(f"{api}/studies/{uids['A-001']}/procedure-steps").json() == []
+    now = dt.datetime(2026, 3, 1, 10, 30, tzinfo=dt.UTC)
+    with services.session_factory.begin() as session:
+        session.add(
+            RisPerformedStep(
+                sop_instance_uid=generate_uid(),
+                performed_procedure_step_status="COMPLETED",
+                performed_procedure_step_id="PPS1",
+                modality="MR",
+                performed_station_ae_title="MR01",
+                performed_procedure_step_start_date="20260301",
+                performed_procedure_step_start_time="101500",
+                performed_procedure_step_end_date="20260301",
+                performed_procedure_step_end_time="103000",
+                study_instance_uid=uids["A-001"],
+                performed_series_count=2,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    steps = _get(f"{api}/studies/{uids['A-001']}/procedure-steps").json()
+    assert [(s["PerformedProcedureStepStatus"], s["Modality"], s["start"]) for s in steps] == [
+        ("COMPLETED", "MR", "20260301101500")
+    ]
+    assert steps[0]["performed_series_count"] == 2
+    unknown = _get(f"{api}/studies/1.2.3.999/procedure-steps")
+    assert unknown.status_code == 404

@@ -25,6 +25,7 @@ from raddx.web.api import (
     remote_aes,
     series,
     studies,
+    study_files,
     system,
     worklist,
 )
@@ -52,6 +53,7 @@ MODULES = (
     worklist,
     system,
     reading_list,
+    study_files,
 )
 
 router = APIRouter(prefix=PREFIX)
