@@ -20,7 +20,7 @@ export const archiveArea: Area = {
     },
     {
       pattern: /^#\/studies\/([^/]+)$/,
-      render: (main, match) => renderStudy(main, decodeURIComponent(match[1])),
+      render: (main, match, principal) => renderStudy(main, decodeURIComponent(match[1]), principal.permissions),
     },
     {
       pattern: /^#\/studies(?:\?(.*))?$/,

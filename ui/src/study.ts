@@ -6,6 +6,8 @@ import { lang, t, type Key } from "./i18n";
 import { formatDate, nameParts } from "./names";
 import { studyReports } from "./reporting";
 import { studyListHash } from "./studies";
+import { studyActions } from "./study_actions";
+import { studyPanels } from "./study_panels";
 
 function facts(study: Study): HTMLElement {
   const name = nameParts(study.PatientName, lang());
@@ -85,7 +87,7 @@ function seriesTable(study: Study, series: Series[]): HTMLElement {
   );
 }
 
-export async function renderStudy(main: HTMLElement, uid: string): Promise<void> {
+export async function renderStudy(main: HTMLElement, uid: string, permissions: string[] = []): Promise<void> {
   const back = h("a", { href: studyListHash(), id: "back", class: "back" }, `← ${t("study.back")}`);
   const status = h("p", { id: "study-status", role: "status" }, t("study.loading"));
   main.replaceChildren(back, status);
@@ -93,7 +95,13 @@ export async function renderStudy(main: HTMLElement, uid: string): Promise<void>
     const [study, series] = await Promise.all([api.study(uid), api.series(uid)]);
     if (!main.contains(status)) return; // navigated away meanwhile
     status.remove();
-    main.append(facts(study), studyReports(study.StudyInstanceUID), seriesTable(study, series.items));
+    main.append(
+      facts(study),
+      studyActions(study, permissions),
+      studyPanels(study, permissions),
+      studyReports(study.StudyInstanceUID),
+      seriesTable(study, series.items),
+    );
     main.querySelector<HTMLElement>("#study-title")?.setAttribute("tabindex", "-1");
     main.querySelector<HTMLElement>("#study-title")?.focus();
   } catch (exc) {

@@ -134,3 +134,19 @@ def package(
     if not path.is_file():
         raise NotFound(f"the package of job {job_id} is gone")
     return FileResponse(path, media_type="application/zip", filename=f"deid-job-{job_id}.zip")
+
+
+class DeidPolicyPublic(BaseModel):
+    """A shipped de-identification policy a job may name."""
+
+    name: str
+    key: str = Field(
+        description="ephemeral (nothing to keep), or project (needs the server's project key)."
+    )
+
+
+@endpoint(router, "GET", "/deid-policies", action="deid.run", response_model=list[DeidPolicyPublic])
+def policies() -> list[DeidPolicyPublic]:
+    """The policies ``POST /api/deid-jobs`` accepts (shipped, de-identifying), by name."""
+    shipped = ((name, load_policy(name)) for name in list_policies())
+    return [DeidPolicyPublic(name=n, key=p.key) for n, p in shipped if p.mode == "deidentify"]
