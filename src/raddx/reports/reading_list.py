@@ -1,21 +1,21 @@
 """The radiologist's reading list (読影リスト; issue 10 §4): the archive's studies still to be
 reported, most urgent first, and the first draft of a report for one of them.
 
-A study's *reading status* comes from the latest versions of the reports that list it (one
-rule, here, for every door): a signed version (final, amended, corrected) means *reported*
-and the study leaves the list; otherwise a preliminary report means *preliminary* (一次読影
-done, waiting for 二次読影), a draft means *draft* (being written), and no report, or only
-cancelled / entered-in-error ones, means *unreported*.
+A study's *reading status* is its report status as the study browser computes it
+(:func:`raddx.archive.query.report_status_expression`: the most advanced latest version of
+the reports that list it; cancelled and entered-in-error ones count as none), named for the
+reader: a signed report (final, amended, corrected) means *reported* and the study leaves the
+list; otherwise a preliminary report means *preliminary* (一次読影 done, waiting for 二次読影),
+a draft means *draft* (being written), and no report means *unreported*.
 
 Priority is the order's Requested Procedure Priority (PS3.3 C.4.11; ``STAT`` first) when the
 study is linked to a RIS order (``ris_study_link``, or the order's requested procedure that
 assigned the Study Instance UID); a study without an order counts as ``ROUTINE``.
 Within a priority the study that has waited longest comes first.
 
-The list is one SELECT over the study index, with the per-study report state as a grouped
-subquery over ``report_study``/``report_version`` (both indexed on the joined keys), paged
-by limit/offset: the cost grows with the reports and studies matched, not with a scan per
-study.
+The list is one SELECT over the study index, the report status a correlated subquery on the
+indexed ``report_study.study_instance_uid``, paged by limit/offset (bench numbers in the
+README).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from raddx.archive.query import report_status_expression
 from raddx.db.models import (
     Patient,
     ReportStudy,
@@ -65,15 +66,17 @@ class ReadingStatusValues(StrEnum):
     REPORTED = "reported"
 
 
-#: Rank of a report status in a study's reading state; the highest of its reports wins.
-_RANK = {S.DRAFT: 1, S.PRELIMINARY: 2, **{s: 3 for s in SIGNED}}
-_BY_RANK = {
-    0: ReadingStatusValues.UNREPORTED,
-    1: ReadingStatusValues.DRAFT,
-    2: ReadingStatusValues.PRELIMINARY,
-    3: ReadingStatusValues.REPORTED,
+#: A study's report status (:func:`raddx.archive.query.report_status_expression`, the one
+#: rule the study browser uses too) for each reading status, and back.
+_STUDY_STATUSES: dict[ReadingStatusValues, tuple[str, ...]] = {
+    ReadingStatusValues.UNREPORTED: ("none",),
+    ReadingStatusValues.DRAFT: (S.DRAFT.value,),
+    ReadingStatusValues.PRELIMINARY: (S.PRELIMINARY.value,),
+    ReadingStatusValues.REPORTED: tuple(s.value for s in SIGNED),
 }
-_RANK_OF = {v: k for k, v in _BY_RANK.items()}
+_READING_STATUS = {v: k for k, vs in _STUDY_STATUSES.items() for v in vs}
+#: Rank of an unsigned report in progress: the preliminary one is shown before a draft.
+_RANK = {S.DRAFT: 1, S.PRELIMINARY: 2}
 
 #: Requested Procedure Priority (PS3.3 C.4.11 Defined Terms) as a sort key. DICOM gives no
 #: order between MEDIUM and ROUTINE; both are the normal queue, as is a study without order.
@@ -104,13 +107,6 @@ class ReadingItem:
     report_status: str | None
     #: Its author: for a preliminary report, who did the first reading (一次読影医).
     report_author: str | None = None
-
-
-def _rank_expr() -> ColumnElement[int]:
-    return case(
-        *((ReportVersion.status == status.value, rank) for status, rank in _RANK.items()),
-        else_=0,
-    )
 
 
 def reading_list(
@@ -147,32 +143,21 @@ def reading_list(
         raise InvalidInput("name at least one reading status")
     if date_from and date_to and date_from > date_to:
         raise InvalidInput("the date range ends before it starts")
-    state = (
-        select(
-            ReportStudy.study_instance_uid.label("uid"),
-            func.max(_rank_expr()).label("rank"),
-        )
-        .join(ReportVersion, ReportVersion.id == ReportStudy.report_version_fk)
-        .where(ReportVersion.is_latest.is_(True))
-        .group_by(ReportStudy.study_instance_uid)
-        .subquery()
-    )
     link = aliased(RisStudyLink)
     procedure = aliased(RisRequestedProcedure)
-    rank = func.coalesce(state.c.rank, 0)
+    report_status = report_status_expression()
     priority_rank = case(
         *((RisOrder.requested_procedure_priority == p, r) for p, r in _PRIORITY_RANK.items()),
         else_=_NO_ORDER_RANK,
     )
     q = (
-        select(Study, Patient, RisOrder.requested_procedure_priority, rank.label("rank"))
+        select(Study, Patient, RisOrder.requested_procedure_priority, report_status)
         .join(Patient, Patient.id == Study.patient_fk)
-        .outerjoin(state, state.c.uid == Study.study_instance_uid)
         .outerjoin(link, link.study_instance_uid == Study.study_instance_uid)
         .outerjoin(procedure, procedure.study_instance_uid == Study.study_instance_uid)
         .outerjoin(RisOrder, RisOrder.id == func.coalesce(link.order_fk, procedure.order_fk))
         .where(Study.deleted_at.is_(None))
-        .where(rank.in_([_RANK_OF[s] for s in statuses]))
+        .where(report_status.in_([v for s in statuses for v in _STUDY_STATUSES[s]]))
     )
     if modality:
         m = modality.strip().upper()
@@ -213,12 +198,12 @@ def reading_list(
             patient_birth_date=patient.patient_birth_date,
             patient_sex=patient.patient_sex,
             priority=priority,
-            status=_BY_RANK[int(rank_value)],
+            status=_READING_STATUS[study_status],
             report_id=reports.get(study.study_instance_uid, none)[0],
             report_status=reports.get(study.study_instance_uid, none)[1],
             report_author=reports.get(study.study_instance_uid, none)[2],
         )
-        for study, patient, priority, rank_value in rows
+        for study, patient, priority, study_status in rows
     ]
 
 

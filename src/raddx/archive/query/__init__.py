@@ -12,7 +12,7 @@ from raddx.archive.query.enum import (
     QueryRetrieveLevelValues,
 )
 from raddx.archive.query.query import Query
-from raddx.archive.query.report_status import REPORT_STATUSES
+from raddx.archive.query.report_status import REPORT_STATUSES, report_status_expression
 from raddx.archive.query.service import (
     REPORT_STATUS,
     InstanceRef,
@@ -38,4 +38,5 @@ __all__ = [
     "find",
     "find_worklist",
     "matching_instances",
+    "report_status_expression",
 ]
