@@ -100,6 +100,7 @@ def test_reporting_in_chromium(e2e_ready: None, services: Services, http_url: st
         "ok: after login the unsigned amendment is back",
         "ok: an unsigned addendum survives a reload",
         "ok: an amendment and an addendum make versions 2 and 3",
+        "ok: a cancelled draft leaves its study unreported",
         "ok: the reading list speaks English too",
         "ok: the reported study leaves the reading list",
         "ok: the study page links to its report",

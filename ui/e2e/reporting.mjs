@@ -183,6 +183,21 @@ await run(shots, async ({ browser, shot }) => {
   await page.locator("#rl-status-line").filter({ hasText: "件目" }).waitFor();
   check((await page.locator(`#reading-list tbody tr[data-uid="${study}"]`).count()) === 0, "the reported study leaves the reading list");
   await shot("07-reading-list-after", page);
+  // A draft started on the wrong study is cancelled: the study is unreported again.
+  const other = page.locator("#reading-list tbody tr").first();
+  const otherUid = await other.getAttribute("data-uid");
+  await other.getByRole("link", { name: "レポート作成" }).click();
+  await page.locator("#report-status").filter({ hasText: "下書き" }).waitFor();
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.getByRole("button", { name: "このレポートを取消" }).click();
+  await page.locator("#report-status").filter({ hasText: "取消" }).waitFor();
+  await page.goto(`${base}/ui/#/reading`);
+  const again = page.locator(`#reading-list tbody tr[data-uid="${otherUid}"]`);
+  await again.waitFor();
+  check(
+    (await again.getAttribute("data-status")) === "unreported" && (await again.getByRole("link", { name: "レポート作成" }).count()) === 1,
+    "a cancelled draft leaves its study unreported",
+  );
   await page.locator("#lang").selectOption("en");
   await page.getByRole("heading", { name: "Reading list" }).waitFor();
   await page.locator("#reading-list th").first().filter({ hasText: "Priority" }).waitFor();

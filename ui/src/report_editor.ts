@@ -379,6 +379,16 @@ class Editor {
           }),
         );
     }
+    if (this.mode === "edit")
+      buttons.push(
+        this.button("cancel-report", "ed.cancel", async () => {
+          if (!window.confirm(tr("ed.cancelConfirm"))) return;
+          this.record = await reportsApi.cancel(r.report_id);
+          this.forget();
+          this.dirty = false;
+          await this.reload(tr("ed.cancelled"));
+        }),
+      );
     if (IN_PROGRESS.has(r.status) && this.canSign)
       buttons.push(
         this.button("finalise", "ed.finalise", async () => {

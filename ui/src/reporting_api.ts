@@ -107,6 +107,8 @@ export const reportsApi = {
     request<ReportRecord>("PATCH", path(id), changes),
   submit: (id: string, author: ReportPerson) =>
     request<ReportRecord>("POST", `${path(id)}/preliminary`, { author }),
+  /** Withdraw a report that was never signed (the study is unreported again). */
+  cancel: (id: string) => request<ReportRecord>("POST", `${path(id)}/cancel`, {}),
   finalise: (id: string, verifier: ReportPerson) =>
     request<ReportRecord>("POST", `${path(id)}/final`, { verifier }),
   amend: (
