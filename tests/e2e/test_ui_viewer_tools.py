@@ -130,6 +130,7 @@ def test_viewer_tools_in_chromium(e2e_ready: None, services: Services, http_url:
     )
     for check in (
         "ok: the toolbar marks the active tool (aria-pressed)",
+        "ok: at most the first image is fetched as a frame, the rest in one series stream",
         "ok: a length drawn by mouse matches the pixel spacing",
         "ok: an ROI over the square shows its mean HU",
         "ok: an angle drawn by mouse is listed",

@@ -33,6 +33,14 @@ await run(shots, async ({ browser, shot }) => {
   await status.filter({ hasText: "Image 3/5" }).waitFor({ timeout: 30_000 });
   await status.filter({ hasText: "loaded 5/5" }).waitFor({ timeout: 30_000 });
   check(true, "the viewer opens the CT series");
+  const frameRequests = await page.evaluate(
+    () => performance.getEntriesByType("resource").filter((e) => e.name.includes("/frames/")).length,
+  );
+  check(frameRequests <= 1, `at most the first image is fetched as a frame, the rest in one series stream (${frameRequests} frame requests)`);
+  // Measure on an image that came from the series stream (the first one came as a frame).
+  await page.locator("#viewport").focus();
+  await page.keyboard.press("ArrowDown");
+  await status.filter({ hasText: "Image 4/5" }).waitFor();
 
   // --- toolbar ----------------------------------------------------------------------------------
   const tool = (name) => page.getByRole("toolbar").getByRole("button", { name, exact: true });

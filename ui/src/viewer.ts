@@ -18,6 +18,7 @@ import { h } from "./dom";
 import { t, type Key } from "./i18n";
 import { Pane } from "./viewer_pane";
 import { openSeries } from "./viewer_series";
+import { registerStreamLoader } from "./viewer_bulk";
 import { isKeyImage, keyImagePanel, reportPanel, toggleKeyImage, type KeyImage } from "./viewer_side";
 import { GROUP, addTools, createGroup, measurementPanel, toolbar } from "./viewer_tools";
 import { tv } from "./viewer_text";
@@ -30,6 +31,7 @@ function initOnce(): Promise<void> {
     coreInit();
     if (!gl) setUseCPURendering(true);
     loaderInit({ maxWebWorkers: 2 });
+    registerStreamLoader();
     toolsInit();
     addTools();
   })();

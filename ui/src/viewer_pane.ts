@@ -6,6 +6,7 @@ import { utilities as toolUtilities } from "@cornerstonejs/tools";
 import type { Series } from "./api";
 import { h } from "./dom";
 import { t } from "./i18n";
+import { useStream } from "./viewer_bulk";
 import { openSeries, type FirstImage, type ImageRef, type OpenedSeries } from "./viewer_series";
 import { tv } from "./viewer_text";
 
@@ -40,6 +41,7 @@ export class Pane {
   private loaded = new Set<string>();
   private failed = new Set<number>();
   private stop: (() => void) | null = null;
+  private closeStream: (() => void) | null = null;
   private previous = 0;
 
   constructor(
@@ -114,6 +116,8 @@ export class Pane {
   }
 
   private release(): void {
+    this.closeStream?.();
+    this.closeStream = null;
     this.stopCine();
     this.stop?.();
     this.stop = null;
@@ -141,11 +145,15 @@ export class Pane {
       "aria-label",
       tv("pane.label", { n: this.n, series: this.picker.selectedOptions[0]?.textContent ?? "" }),
     );
-    const { first, full } = opened ?? openSeries(this.study, series);
+    const { first, full, stream } = opened ?? openSeries(this.study, series);
+    this.closeStream = () => stream.close();
     // The middle image first, if it comes before the whole series' metadata.
     const early = await Promise.race([first, full.then(() => null)]);
     if (this.series !== series) return; // another series was picked meanwhile
     if (early) await this.showEarly(early, series);
+    if (this.series !== series) return;
+    // From now on the images come from the series stream (the first one did not wait for it).
+    this.closeStream = useStream(stream);
     const stack = await full;
     if (this.series !== series) return;
     this.early = null;

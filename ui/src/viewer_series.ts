@@ -4,6 +4,7 @@
 // the broken-instance message need to name each image.
 import { wadors } from "@cornerstonejs/dicom-image-loader";
 import { api, type Instance } from "./api";
+import { SeriesStream } from "./viewer_bulk";
 
 type Json = Record<string, { vr: string; Value?: unknown[] }>;
 
@@ -42,6 +43,8 @@ export interface OpenedSeries {
   first: Promise<FirstImage | null>;
   /** Every image, from the series' metadata; or the HTTP status when that failed. */
   full: Promise<SeriesStack | number>;
+  /** The series' objects in one stream, for every image but the first. */
+  stream: SeriesStream;
 }
 
 const value = (md: Json, tag: string): unknown => md[tag]?.Value?.[0];
@@ -91,7 +94,7 @@ export function openSeries(study: string, series: string): OpenedSeries {
     }
     return null;
   });
-  return { first, full: seriesStack(base, series, indexed) };
+  return { first, full: seriesStack(base, series, indexed), stream: new SeriesStream(base) };
 }
 
 /**
