@@ -143,6 +143,7 @@ def test_viewer_tools_in_chromium(e2e_ready: None, services: Services, http_url:
         "ok: a key image is kept in localStorage",
         "ok: the key image is listed and marked on the image",
         "ok: unmarking removes it from localStorage",
+        "ok: the viewer's tools, panels and report status are in Japanese",
         "ok: no script errors",
     ):
         assert check in output, output
@@ -151,4 +152,5 @@ def test_viewer_tools_in_chromium(e2e_ready: None, services: Services, http_url:
         "02-cine.png",
         "03-side-by-side.png",
         "04-key-image.png",
+        "05-viewer-japanese.png",
     }

@@ -210,5 +210,17 @@ await run(shots, async ({ browser, shot }) => {
   await page.keyboard.press("k");
   await page.locator("#key-images li.none").waitFor();
   check((await stored()).length === 0, "unmarking removes it from localStorage");
+
+  // --- Japanese ------------------------------------------------------------------------------------
+  await page.getByLabel("Language").selectOption("ja");
+  await page.getByRole("toolbar").getByRole("button", { name: "距離", exact: true }).waitFor();
+  await status.filter({ hasText: "画像 3/5" }).waitFor({ timeout: 30_000 });
+  await page.locator('#report-panel article .status').filter({ hasText: "確定" }).waitFor();
+  check(
+    (await page.getByRole("heading", { name: "計測" }).count()) === 1 &&
+      (await page.getByRole("button", { name: "★ キー画像" }).count()) === 1,
+    "the viewer's tools, panels and report status are in Japanese",
+  );
+  await shot("05-viewer-japanese", page);
   check(errors.length === 0, `no script errors (${errors.join("; ")})`);
 });
