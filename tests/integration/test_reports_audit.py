@@ -28,7 +28,9 @@ VERIFIER = {"verifier": {"name": "確定^花子", "id": "D2"}, "at": "2024-04-01
 def test_report_view_and_sign_are_audited(services: Services, http_url: str) -> None:
     ds = make_dataset(study_uid=STUDY, accession="A777", patient_id="P777")
     services.ingest.store(to_part10(ds), source="test")  # a report is about a stored study
-    with httpx.Client(base_url=http_url) as client:
+    # Finalising renders the PDF and stores SR, KOS and PDF into the archive: seconds on a
+    # loaded 2-core machine, more than httpx's default 5 s timeout (seen once).
+    with httpx.Client(base_url=http_url, timeout=60) as client:
         assert client.post("/api/reports", json=DRAFT).status_code == 201
         with audit.capture() as events:
             assert client.get("/api/reports/R-AUD-1").status_code == 200
