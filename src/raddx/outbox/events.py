@@ -18,6 +18,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from raddx.db.models import OutboxMessage
+from raddx.db.statements import statements
 from raddx.errors import Conflict, NotFound
 
 __all__ = [
@@ -121,7 +122,7 @@ def record_event(
     Instance UID) needs announcing; the worker routes and builds it later. Returns its id."""
     stamp = now()
     return int(
-        session.execute(
+        statements(session).scalar(
             _INSERT_EVENT,
             {
                 "event": event.value,
@@ -137,7 +138,7 @@ def record_event(
                 "created_at": stamp,
                 "updated_at": stamp,
             },
-        ).scalar_one()
+        )
     )
 
 

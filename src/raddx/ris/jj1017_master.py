@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from raddx.db.models import Jj1017MasterCode
+from raddx.db.statements import statements
 from raddx.errors import InvalidInput
 from raddx.reports.formats.csv import decode_csv
 from raddx.ris.jj1017 import FACILITY_MODALITY_CODES, Jj1017Code
@@ -301,7 +302,7 @@ _NAME_OF = select(Jj1017MasterCode.__table__.c.name).where(
 def master_name(code: str, *, session: Session) -> str | None:
     """The master's name of ``code``, or ``None`` when the master does not hold it: the order
     path's lookup, a prepared Core statement (an ORM query per order cost ~0.25 ms)."""
-    return session.scalar(_NAME_OF, {"b_code": code})
+    return statements(session).scalar(_NAME_OF, {"b_code": code})  # type: ignore[no-any-return]
 
 
 def search_master(

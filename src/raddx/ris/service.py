@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from raddx.archive.names import split_person_name
 from raddx.db.models import RisOrder, RisPatient, RisRequestedProcedure, RisScheduledStep
+from raddx.db.statements import statements
 from raddx.errors import Conflict, InvalidInput, NotFound
 from raddx.outbox import OutboxEventValues, record_event
 from raddx.ris.jj1017_master import master_name
@@ -122,7 +123,8 @@ def _upsert_patient_id(patient: PatientData, session: Session) -> int:
         values["patient_birth_date"] = patient.patient_birth_date
     if patient.patient_sex is not None:
         values["patient_sex"] = patient.patient_sex or None
-    row_id = session.scalar(
+    run = statements(session)
+    row_id = run.scalar(
         _PATIENT_ID,
         {"b_patient_id": patient.patient_id, "b_issuer": patient.issuer_of_patient_id},
     )
@@ -132,8 +134,8 @@ def _upsert_patient_id(patient: PatientData, session: Session) -> int:
             "issuer_of_patient_id": patient.issuer_of_patient_id,
             "created_at": now,
         }
-        return int(session.execute(_INSERT_PATIENT, values).scalar_one())
-    session.execute(_UPDATE_PATIENT, {"b_pk": row_id, **values})
+        return int(run.scalar(_INSERT_PATIENT, values))
+    run.execute(_UPDATE_PATIENT, {"b_pk": row_id, **values})
     return int(row_id)
 
 
@@ -169,7 +171,8 @@ def place_order(
                 names[code] = name
     if unknown and refuse_unknown_jj1017:
         raise UnknownJj1017Code(f"JJ1017 code(s) not in the master: {', '.join(unknown)}")
-    if order.placer_order_number and session.scalar(
+    run = statements(session)
+    if order.placer_order_number and run.scalar(
         _PLACER_USED, {"b_placer": order.placer_order_number}
     ):
         raise Conflict(f"placer order number {order.placer_order_number!r} already exists")
@@ -178,7 +181,7 @@ def place_order(
     now = _now()
     placeholder = uuid.uuid4().hex  # unique until the id-based numbers are known
     order_id = int(
-        session.execute(
+        run.scalar(
             _INSERT_ORDER,
             {
                 "patient_fk": patient_id,
@@ -193,12 +196,12 @@ def place_order(
                 "created_at": now,
                 "updated_at": now,
             },
-        ).scalar_one()
+        )
     )
     accession = order.accession_number or f"RX{order_id:010d}"
     filler = order.filler_order_number or accession
     if not (order.accession_number and order.filler_order_number):
-        session.execute(
+        run.execute(
             _UPDATE_ORDER,
             {"b_pk": order_id, "accession_number": accession, "filler_order_number": filler},
         )
@@ -208,7 +211,7 @@ def place_order(
         rp_id = procedure.requested_procedure_id or f"{accession}-{number}"
         description = procedure.description or names.get(procedure.jj1017_code or "")
         uid = procedure.study_instance_uid or generate_uid(prefix=None)
-        procedure_pk = session.execute(
+        procedure_pk = run.scalar(
             _INSERT_PROCEDURE,
             {
                 "order_fk": order_id,
@@ -217,9 +220,9 @@ def place_order(
                 "requested_procedure_description": description,
                 "jj1017_code": procedure.jj1017_code or None,
             },
-        ).scalar_one()
+        )
         sps_id = procedure.scheduled_procedure_step_id or rp_id
-        session.execute(
+        run.execute(
             _INSERT_STEP,
             {
                 "procedure_fk": procedure_pk,
