@@ -24,8 +24,11 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
 
 from raddx.config import Settings
+from raddx.db import make_engine, make_session_factory
 from raddx.dimse import DimseServer, listen_socket
 from raddx.dimse.balance import LoadBoard
 from raddx.hl7 import MessageHandler, MllpServer
@@ -133,8 +136,9 @@ def serve(settings: Settings) -> int:
         dimse.start()
     dimse_tls = _start_dimse_tls(settings, services)
     host, port = dimse.address if dimse is not None else ("off", 0)
-    mllp = _start_mllp(settings, services)
-    mllp_tls = _start_mllp(settings, services, tls=True)
+    hl7_engine, hl7_sessions = _hl7_sessions(settings, services)
+    mllp = _start_mllp(settings, services, hl7_sessions)
+    mllp_tls = _start_mllp(settings, services, hl7_sessions, tls=True)
     outbox = OutboxWorker(settings, services.session_factory)  # HL7 out, MPPS forwarding
     outbox.start()
     app = _web_app(settings, services)
@@ -181,6 +185,8 @@ def serve(settings: Settings) -> int:
                 mllp.stop()
             if mllp_tls is not None:
                 mllp_tls.stop()
+            if hl7_engine is not None:
+                hl7_engine.dispose()
             outbox.stop()
             _stop_children(children)
             if sock is not None:
@@ -212,7 +218,31 @@ def _web_app(settings: Settings, services: Services) -> Any:
     return app
 
 
-def _start_mllp(settings: Settings, services: Services, *, tls: bool = False) -> MllpServer | None:
+def _hl7_sessions(
+    settings: Settings, services: Services
+) -> tuple[Engine | None, sessionmaker[Any]]:
+    """Sessions for the HL7 door: on SQLite through their own engine whose commits use
+    ``hl7_sqlite_synchronous`` (FULL by default: an acknowledged order is on disk, whatever
+    ``sqlite_synchronous`` the archive's index runs with). Returns that engine too, to be
+    disposed at stop (``None``: the services' sessions are used as they are)."""
+    if (
+        services.engine.dialect.name != "sqlite"
+        or settings.hl7_sqlite_synchronous == settings.sqlite_synchronous
+    ):
+        return None, services.session_factory
+    engine = make_engine(
+        settings.resolved_database_url, sqlite_synchronous=settings.hl7_sqlite_synchronous
+    )
+    return engine, make_session_factory(engine)
+
+
+def _start_mllp(
+    settings: Settings,
+    services: Services,
+    session_factory: sessionmaker[Any],
+    *,
+    tls: bool = False,
+) -> MllpServer | None:
     """The HL7 v2 door (orders, ADT) in this process, unless ``hl7_port`` is 0. Only the
     parent serves it: one listener is plenty for an order feed. ``tls``: the MLLP over TLS
     listener on ``hl7_tls_port``; ``tls_only`` leaves the plain port closed."""
@@ -221,7 +251,7 @@ def _start_mllp(settings: Settings, services: Services, *, tls: bool = False) ->
         return None
     server = MllpServer(
         MessageHandler(
-            services.session_factory,
+            session_factory,
             blobs=services.blobs,
             refuse_unknown_jj1017=settings.jj1017_refuse_unknown,
         ),
