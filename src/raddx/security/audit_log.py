@@ -126,6 +126,8 @@ class AuditTrail:
         self._batch_max = batch_max
         self._sender = sender
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        #: Set by flush() and close(): the writer stops waiting for more events at once.
+        self._urgent = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
@@ -142,6 +144,7 @@ class AuditTrail:
         """Wait until every event submitted before this call is committed; False on timeout."""
         marker = _Flush()
         self._queue.put(marker)
+        self._urgent.set()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
@@ -150,6 +153,7 @@ class AuditTrail:
             return
         self._closed = True
         self._queue.put(_STOP)
+        self._urgent.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("audit writer did not finish in %.0f s; queued events may be lost", timeout)
@@ -166,21 +170,18 @@ class AuditTrail:
         stopping = False
         while not stopping:
             first = self._queue.get()
+            if first is not _STOP and not isinstance(first, _Flush):
+                # Sleep through the batch window instead of waking for every event: a
+                # ``get(timeout=…)`` per event took the GIL from the door threads once per
+                # event (an HL7 order, ``bench/ris.py``). flush() and close() end the wait.
+                self._urgent.wait(self._flush_interval)
+            self._urgent.clear()
             batch: list[object] = [first]
-            deadline = time.monotonic() + self._flush_interval
             while len(batch) < self._batch_max and batch[-1] is not _STOP:
-                if isinstance(batch[-1], _Flush):
-                    break  # somebody waits: write now
-                remaining = deadline - time.monotonic()
                 try:
-                    item = (
-                        self._queue.get(timeout=remaining)
-                        if remaining > 0
-                        else self._queue.get_nowait()
-                    )
+                    batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-                batch.append(item)
             events = [item for item in batch if isinstance(item, AuditEvent)]
             stopping = any(item is _STOP for item in batch)
             if events:
