@@ -23,8 +23,8 @@ from raddx.hl7.charset import CharsetError, Header, decode, encode, read_header
 from raddx.hl7.fields import component, patient_from_pid
 from raddx.hl7.orders import OrderGroup, group_orders, order_create
 from raddx.ris import (
-    PatientData,
     OrderStatusValues,
+    PatientData,
     UnknownJj1017Code,
     change_order_status,
     find_order,
