@@ -42,6 +42,8 @@ export class Pane {
   private failed = new Set<number>();
   private stop: (() => void) | null = null;
   private closeStream: (() => void) | null = null;
+  /** Set when the page left the viewer: a load still under way stops at its next step. */
+  private closed = false;
   private previous = 0;
 
   constructor(
@@ -111,6 +113,7 @@ export class Pane {
   }
 
   disable(): void {
+    this.closed = true;
     this.release();
     if (this.viewport) this.engine.disableElement(this.viewportId);
   }
@@ -149,13 +152,13 @@ export class Pane {
     this.closeStream = () => stream.close();
     // The middle image first, if it comes before the whole series' metadata.
     const early = await Promise.race([first, full.then(() => null)]);
-    if (this.series !== series) return; // another series was picked meanwhile
+    if (this.gone(series)) return; // another series was picked meanwhile, or the page left
     if (early) await this.showEarly(early, series);
-    if (this.series !== series) return;
+    if (this.gone(series)) return;
     // From now on the images come from the series stream (the first one did not wait for it).
     this.closeStream = useStream(stream);
     const stack = await full;
-    if (this.series !== series) return;
+    if (this.gone(series)) return;
     this.early = null;
     if (typeof stack === "number") {
       this.status.textContent = t(stack === 403 ? "denied" : "v.failed", { status: stack });
@@ -184,11 +187,15 @@ export class Pane {
     } catch {
       // the middle image is broken: it is named; the reader can scroll to the others
     }
-    if (this.series !== series) return;
+    if (this.gone(series)) return;
     toolUtilities.stackPrefetch.enable(this.element);
     this.show();
     this.onLoaded(this);
     this.onImage(this, middle);
+  }
+
+  private gone(series: string): boolean {
+    return this.closed || this.series !== series;
   }
 
   /** While the series' metadata is on its way: its middle image alone, counted as the
@@ -197,7 +204,7 @@ export class Pane {
   private async showEarly(first: FirstImage, series: string): Promise<void> {
     try {
       await this.viewport!.setStack([first.imageId], 0);
-      if (this.series !== series) return;
+      if (this.gone(series)) return;
       this.early = first;
       this.viewport!.render();
       this.show();
