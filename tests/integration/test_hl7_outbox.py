@@ -260,6 +260,47 @@ def test_cancel_follows_the_new_order(services: Services, port: int) -> None:
         peer.stop()
 
 
+def test_status_changes_and_added_steps_are_announced(services: Services, port: int) -> None:
+    """Issue 6 leftovers: an order started (IP), a step added by hand, and a discontinued order
+    each reach the modality/PACS as OMI^O23 (SC with ORC-5 IP, XO with both procedures, DC)."""
+    from raddx.ris import OrderStatusValues, change_order_status, find_order
+    from raddx.ris.worklist_items import add_step
+
+    def status(target: OrderStatusValues) -> None:
+        with services.session_factory() as session, session.begin():
+            order = find_order(session=session, accession_number=accession)
+            change_order_status(order, target, session=session)
+
+    peer = MllpPeer(port).start()
+    worker = OutboxWorker(services.settings, services.session_factory)
+    try:
+        accession = _place(services)
+        worker.run_once()
+        status(OrderStatusValues.IN_PROGRESS)
+        worker.run_once()
+        with services.session_factory() as session, session.begin():
+            extra = ProcedureCreate(
+                modality="CR", scheduled_start_date="20261126", scheduled_start_time="1000"
+            )
+            add_step(session=session, accession_number=accession, procedure=extra)
+        worker.run_once()
+        status(OrderStatusValues.DISCONTINUED)
+        worker.run_once()
+        orcs = [
+            [s.split("|") for s in m.split("\r") if s.startswith("ORC")] for m in peer.messages()
+        ]
+        assert [(o[0][1], o[0][5], len(o)) for o in orcs] == [
+            ("NW", "SC", 1),
+            ("SC", "IP", 1),
+            ("XO", "IP", 2),  # the step added by hand is the second procedure
+            ("DC", "DC", 2),
+        ]
+        ipc = [s for s in peer.messages()[2].split("\r") if s.startswith("IPC")][1]
+        assert ipc.split("|")[5] == "CR"  # IPC-5
+    finally:
+        peer.stop()
+
+
 def test_nothing_lost_across_a_restart(services: Services, port: int) -> None:
     # Orders placed while no raddx serve runs (e.g. by raddx order add) wait in the index; a
     # worker started later, in a new process with new connections, routes and sends them.

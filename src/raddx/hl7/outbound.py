@@ -5,7 +5,8 @@ Built as text (segments separated by CR); the MLLP client encodes it in the MSH-
 set of the destination (:mod:`.client`). MSH-10 is the outbox delivery's id, so a retried
 message keeps its control ID and a receiver can discard a duplicate.
 
-OMI^O23 per requested procedure: ORC (ORC-1 ``NW`` new, ``XO`` changed, ``CA`` cancelled;
+OMI^O23 per requested procedure: ORC (ORC-1 ``NW`` new, ``XO`` changed (also a step added by
+hand), ``CA`` cancelled, ``DC`` discontinued, ``SC`` status changed to IP or CM;
 ORC-2/3 placer/filler number; ORC-5 order status), TQ1 (TQ1-7 start, TQ1-9 priority), OBR
 (OBR-4 the JJ1017-32 code with coding system ``JJ1017-32``, OBR-18 accession, OBR-19 RP ID)
 and IPC (IPC-1…9 accession, RP ID, Study UID, SPS ID, modality, protocol, station name,
@@ -34,7 +35,8 @@ _ORC5 = {
 }
 #: TQ1-9 priority (HL7 Table 0485) for RequestedProcedurePriority.
 _PRIORITY = {"STAT": "S", "HIGH": "A", "ROUTINE": "R", "MEDIUM": "R", "LOW": "R"}
-ORDER_CONTROLS = frozenset({"NW", "XO", "CA"})
+#: ORC-1 (HL7 Table 0119): new, changed, cancelled, discontinued, status changed (ORC-5).
+ORDER_CONTROLS = frozenset({"NW", "XO", "CA", "DC", "SC"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,15 +127,15 @@ def build_omi_o23(
     destination: HL7Destination,
     sender: Sender,
 ) -> str:
-    """OMI^O23 announcing ``order`` with ORC-1 ``control`` (NW, XO or CA).
+    """OMI^O23 announcing ``order`` with ORC-1 ``control`` (NW, XO, CA, DC or SC).
 
     Raises
     ------
     ValueError
-        ``control`` is not NW, XO or CA; the order has no requested procedure.
+        ``control`` is not NW, XO, CA, DC or SC; the order has no requested procedure.
     """
     if control not in ORDER_CONTROLS:
-        raise ValueError(f"control must be NW, XO or CA, not {control!r}")
+        raise ValueError(f"control must be NW, XO, CA, DC or SC, not {control!r}")
     if not order.procedures:
         raise ValueError(f"order {order.accession_number} has no requested procedure")
     segments = [msh("OMI^O23^OMI_O23", control_id, destination, sender), pid(order)]

@@ -255,8 +255,15 @@ def place_order(
     )
 
 
+def announce_order(accession_number: str, control: str, *, session: Session) -> None:
+    """Queue OMI^O23 with ORC-1 ``control`` (``raddx.hl7.outbound.ORDER_CONTROLS``) for the
+    modalities/PACS configured to take orders, in ``session``'s unit of work."""
+    _announce(accession_number, control, session)
+
+
 def _announce(accession_number: str, control: str, session: Session) -> None:
-    """Queue OMI^O23 with ORC-1 ``control`` (NW new, XO changed, CA cancelled) for the
+    """Queue OMI^O23 with ORC-1 ``control`` (NW new, XO changed, CA cancelled, DC
+    discontinued, SC status changed) for the
     modalities/PACS configured to take orders (``raddx.outbox``; IHE RAD-4/RAD-13)."""
     record_event(
         session=session,
@@ -309,6 +316,16 @@ def find_order(
     raise NotFound("no order number given")
 
 
+#: ORC-1 (HL7 Table 0119) of the OMI^O23 announcing a status change: cancelled, discontinued,
+#: or "status changed" with ORC-5 IP/CM (started, completed: by MPPS, images, the HIS).
+_STATUS_CONTROLS = {
+    OrderStatusValues.CANCELLED: "CA",
+    OrderStatusValues.DISCONTINUED: "DC",
+    OrderStatusValues.IN_PROGRESS: "SC",
+    OrderStatusValues.COMPLETED: "SC",
+}
+
+
 def change_order_status(order: RisOrder, target: OrderStatusValues, *, session: Session) -> None:
     """Move ``order`` (and its worklist items) to ``target`` under the rules of
     :mod:`raddx.ris.status`.
@@ -319,8 +336,8 @@ def change_order_status(order: RisOrder, target: OrderStatusValues, *, session: 
         The transition is not allowed.
     """
     check_transition(OrderStatusValues(order.status), target)
-    if target is OrderStatusValues.CANCELLED and order.status != target.value:
-        _announce(order.accession_number, "CA", session)
+    if order.status != target.value and target in _STATUS_CONTROLS:
+        _announce(order.accession_number, _STATUS_CONTROLS[target], session)
     order.status = target.value
     order.updated_at = _now()
     procedures = select(RisRequestedProcedure.id).where(RisRequestedProcedure.order_fk == order.id)

@@ -25,7 +25,7 @@ from raddx.db.models import (
 )
 from raddx.errors import Conflict, NotFound
 from raddx.ris.records import ProcedureCreate
-from raddx.ris.service import change_order_status, find_order
+from raddx.ris.service import announce_order, change_order_status, find_order
 from raddx.ris.status import (
     OrderStatusValues,
     ScheduledProcedureStepStatusValues,
@@ -249,6 +249,8 @@ def add_step(*, session: Session, accession_number: str, procedure: ProcedureCre
     )
     session.add(step)
     session.flush()
+    # The modalities/PACS that took the order learn of the new procedure (OMI^O23 XO).
+    announce_order(order.accession_number, "XO", session=session)
     return _one(session, step.scheduled_procedure_step_id)
 
 

@@ -126,13 +126,23 @@ def test_z23_refusals() -> None:
         build_omi_z23(_step("IN PROGRESS"), {}, control_id="C", destination=HIS, sender=Sender())
 
 
-@pytest.mark.parametrize("control", ["NW", "XO", "CA"])
-def test_omi_o23(control: str) -> None:
-    order = dataclasses.replace(ORDER, status="CANCELLED" if control == "CA" else "SCHEDULED")
+@pytest.mark.parametrize(
+    ("control", "status", "orc5"),
+    [
+        ("NW", "SCHEDULED", "SC"),
+        ("XO", "SCHEDULED", "SC"),
+        ("CA", "CANCELLED", "CA"),
+        ("DC", "DISCONTINUED", "DC"),
+        ("SC", "IN_PROGRESS", "IP"),  # status changed: started (MPPS, images, the HIS)
+        ("SC", "COMPLETED", "CM"),
+    ],
+)
+def test_omi_o23(control: str, status: str, orc5: str) -> None:
+    order = dataclasses.replace(ORDER, status=status)
     text = build_omi_o23(order, control=control, control_id="C3", destination=HIS, sender=Sender())
     seg = _segments(text)
     assert seg["MSH"][8] == "OMI^O23^OMI_O23"
-    assert seg["ORC"][1] == control and seg["ORC"][5] == ("CA" if control == "CA" else "SC")
+    assert seg["ORC"][1] == control and seg["ORC"][5] == orc5
     assert seg["TQ1"][7] == "20261126093000" and seg["TQ1"][9] == "S"
     assert seg["OBR"][13] == "右肺結節\\F\\精査"
     assert seg["IPC"][9] == "CT01"
@@ -141,5 +151,5 @@ def test_omi_o23(control: str) -> None:
 
 
 def test_omi_o23_refuses_an_unknown_control() -> None:
-    with pytest.raises(ValueError, match="NW, XO or CA"):
-        build_omi_o23(ORDER, control="DC", control_id="C", destination=HIS, sender=Sender())
+    with pytest.raises(ValueError, match="NW, XO, CA, DC or SC"):
+        build_omi_o23(ORDER, control="OC", control_id="C", destination=HIS, sender=Sender())
