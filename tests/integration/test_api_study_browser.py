@@ -299,3 +299,10 @@ def test_procedure_steps_of_a_study(
     assert steps[0]["performed_series_count"] == 2
     unknown = _get(f"{api}/studies/1.2.3.999/procedure-steps")
     assert unknown.status_code == 404
+
+
+def test_deid_policies_lists_what_a_job_accepts(http_url: str) -> None:
+    policies = _get(f"{http_url}/api/deid-policies").json()
+    names = {p["name"]: p["key"] for p in policies}
+    # coerce is a policy, but not a de-identifying one: a job refuses it, so it is not offered
+    assert names == {"anonymize": "ephemeral", "basic": "ephemeral", "pseudonymize": "project"}
