@@ -61,16 +61,20 @@ export function closeViewer(): void {
 }
 
 export async function renderViewer(main: HTMLElement, study: string, series: string): Promise<void> {
+  // The first image's requests go out before Cornerstone's set-up (~0.1 s of script); the
+  // study's series list and reports wait until that image's metadata is in, so the server
+  // answers the first image first.
+  const firstStack = openSeries(study, series);
+  const firstIn = firstStack.first.catch(() => null);
   await initOnce();
   closeViewer();
-  // The series' metadata first (the first image waits for it), the study's series list
-  // (for the pickers) alongside.
-  const firstStack = openSeries(study, series);
   let seriesList: Series[] = [{ SeriesInstanceUID: series, StudyInstanceUID: study } as Series];
-  const listed = api.series(study).then(
-    (page) => page.items.filter((s) => !NOT_IMAGES.has(s.Modality ?? "")),
-    () => [] as Series[],
-  );
+  const listed = firstIn
+    .then(() => api.series(study))
+    .then(
+      (page) => page.items.filter((s) => !NOT_IMAGES.has(s.Modality ?? "")),
+      () => [] as Series[],
+    );
   const seriesNumber = (uid: string) => {
     const s = seriesList.find((x) => x.SeriesInstanceUID === uid);
     return s?.SeriesNumber ?? s?.SeriesDescription ?? "?";
@@ -198,7 +202,7 @@ export async function renderViewer(main: HTMLElement, study: string, series: str
       "div",
       { class: "viewer-body" },
       grid,
-      h("aside", { class: "viewer-side" }, measurements.element, reportPanel(study), keys.element),
+      h("aside", { class: "viewer-side" }, measurements.element, reportPanel(study, firstIn), keys.element),
     ),
     h("p", { id: "viewer-help", class: "help" }, tv("help")),
   );

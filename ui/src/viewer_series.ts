@@ -93,7 +93,7 @@ export function openSeries(study: string, series: string): OpenedSeries {
       return { imageId, index: Math.floor(count / 2), count };
     }
     return null;
-  });
+  }).catch(() => null); // no early image: the whole series' metadata decides
   return { first, full: seriesStack(base, series, indexed), stream: new SeriesStream(base) };
 }
 

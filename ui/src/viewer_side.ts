@@ -79,8 +79,9 @@ async function getJson<T>(path: string): Promise<T> {
 
 const person = (p: { name: string } | null | undefined): string => (p?.name ?? "").replaceAll("^", " ").trim();
 
-/** The collapsible report panel; fills itself from GET /api/reports?study_uid=…. */
-export function reportPanel(study: string): HTMLElement {
+/** The collapsible report panel; fills itself from GET /api/reports?study_uid=… once
+ * ``after`` settles. */
+export function reportPanel(study: string, after: Promise<unknown> = Promise.resolve()): HTMLElement {
   const body = h("div", { id: "report-body", "aria-live": "polite" }, tv("r.loading"));
   const panel = h(
     "details",
@@ -89,6 +90,7 @@ export function reportPanel(study: string): HTMLElement {
     body,
   );
   void (async () => {
+    await after;
     try {
       const query = new URLSearchParams({ study_uid: study, limit: "20" });
       const summaries = await getJson<ReportSummary[]>(`/api/reports?${query}`);
