@@ -126,6 +126,7 @@ def test_study_browser_in_chromium(e2e_ready: None, services: Services, http_url
         "ok: Space selects the focused row",
         "ok: Enter opens the study's page",
         "ok: the series thumbnail loads, with alt text",
+        "ok: the study page lists its report with its date and author",
         "ok: the next page holds the eleventh study",
         "ok: page 2 continues the server's name order (Fill 11)",
         "ok: reloading the URL shows the same sorted page",

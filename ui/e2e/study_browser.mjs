@@ -153,6 +153,8 @@ try {
     return img && img.complete && img.naturalWidth > 0;
   });
   check((await thumb.getAttribute("alt")).startsWith("シリーズ"), "the series thumbnail loads, with alt text");
+  await page.locator("#study-reports .report-meta").filter({ hasText: "2024-04-01 読影^一郎" }).waitFor();
+  check(true, "the study page lists its report with its date and author");
   await page.screenshot({ path: join(shots, "04-study-detail.png"), fullPage: true });
   const studyUrl = page.url();
 

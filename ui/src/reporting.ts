@@ -48,6 +48,12 @@ export function studyReports(studyUid: string): HTMLElement {
             { href: `#/reports/${encodeURIComponent(r.report_id)}`, class: "open-report" },
             tr("sr.open", { id: r.report_id, status: statusLabel(r.status) }),
           ),
+          // When and by whom (the study page lists each report's status, date and author).
+          h(
+            "span",
+            { class: "report-meta" },
+            ` ${(r.verified_at ?? r.created_at).slice(0, 10)}${r.author ? ` ${r.author}` : ""}`,
+          ),
         ),
       );
       const canWrite = me.permissions.includes("report.write");
