@@ -405,7 +405,8 @@ class Settings(BaseSettings):
     jj1017_refuse_unknown: bool = Field(
         False,
         description="Refuse orders (HL7, REST, FHIR) whose JJ1017 code is not in the imported "
-        "master (raddx jj1017 import); default: accept them and flag the code as unknown.",
+        "master (raddx jj1017 import), or is there with a validity (valid_from/valid_to) that "
+        "excludes the procedure's scheduled date; default: accept them and flag the code.",
     )
     fhir_page_size: int = Field(
         50, ge=1, le=1000, description="FHIR search: entries per page when _count is not given."

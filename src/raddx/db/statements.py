@@ -56,6 +56,18 @@ class Statements:
         self._cursor.fetchall()  # finish the statement (RETURNING must be fully consumed)
         return row[0]
 
+    def first(self, stmt: Executable, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row as a tuple, or ``None``."""
+        sql = self._sql(stmt, params)
+        if sql is None:
+            found = self._session.execute(stmt, dict(params)).first()
+            return None if found is None else tuple(found)
+        row = self._run(sql, params).fetchone()
+        if row is None:
+            return None
+        self._cursor.fetchall()
+        return tuple(row)
+
     def execute(self, stmt: Executable, params: Mapping[str, Any]) -> None:
         """Execute for its effect."""
         sql = self._sql(stmt, params)

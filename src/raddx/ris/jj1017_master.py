@@ -38,6 +38,7 @@ __all__ = [
     "COLUMNS",
     "ImportResult",
     "MasterEntry",
+    "MasterName",
     "RowError",
     "import_master",
     "master_name",
@@ -293,16 +294,41 @@ def resolve(code: str, *, session: Session) -> Jj1017MasterCode | None:
     ).one_or_none()
 
 
+_MASTER = Jj1017MasterCode.__table__
 #: Built once: every order placed looks its codes up here (see raddx.ris.service.place_order).
-_NAME_OF = select(Jj1017MasterCode.__table__.c.name).where(
-    Jj1017MasterCode.__table__.c.code == bindparam("b_code")
+_NAME_OF = select(_MASTER.c.name, _MASTER.c.valid_from, _MASTER.c.valid_to).where(
+    _MASTER.c.code == bindparam("b_code")
 )
 
 
-def master_name(code: str, *, session: Session) -> str | None:
-    """The master's name of ``code``, or ``None`` when the master does not hold it: the order
-    path's lookup, a prepared Core statement (an ORM query per order cost ~0.25 ms)."""
-    return statements(session).scalar(_NAME_OF, {"b_code": code})  # type: ignore[no-any-return]
+@dataclass(frozen=True, slots=True)
+class MasterName:
+    """What an order needs of a master row: the name and the validity (DA, inclusive)."""
+
+    name: str
+    valid_from: str | None
+    valid_to: str | None
+
+    def valid_on(self, day: str) -> bool:
+        """Whether the code may be ordered for ``day`` (DA)."""
+        return (self.valid_from or "") <= day and (not self.valid_to or day <= self.valid_to)
+
+    def validity(self) -> str:
+        """``20200401 to 20260331``, ``from 20270101`` or ``until 20251231``, for messages (in
+        ASCII: an HL7 ERR in ISO-2022-JP has no en dash)."""
+        if self.valid_from and self.valid_to:
+            return f"{self.valid_from} to {self.valid_to}"
+        if self.valid_from:
+            return f"from {self.valid_from}"
+        return f"until {self.valid_to or ''}".strip()
+
+
+def master_name(code: str, *, session: Session) -> MasterName | None:
+    """The master's name and validity of ``code``, or ``None`` when the master does not hold
+    it: the order path's lookup, a prepared Core statement (an ORM query per order cost
+    ~0.25 ms)."""
+    row = statements(session).first(_NAME_OF, {"b_code": code})
+    return None if row is None else MasterName(row[0], row[1], row[2])
 
 
 def search_master(

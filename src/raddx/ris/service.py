@@ -21,7 +21,7 @@ from raddx.db.models import RisOrder, RisPatient, RisRequestedProcedure, RisSche
 from raddx.db.statements import statements
 from raddx.errors import Conflict, InvalidInput, NotFound
 from raddx.outbox import OutboxEventValues, record_event
-from raddx.ris.jj1017_master import master_name
+from raddx.ris.jj1017_master import MasterName, master_name
 from raddx.ris.records import OrderCreate, PatientData
 from raddx.ris.status import (
     OrderStatusValues,
@@ -59,8 +59,9 @@ class OrderPublic:
     requested_procedure_ids: tuple[str, ...]
     study_instance_uids: tuple[str, ...]
     scheduled_procedure_step_ids: tuple[str, ...]
-    #: JJ1017 codes of the order that the hospital's master does not hold (flagged, allowed
-    #: unless the caller refuses them; ``raddx.ris.jj1017_master``).
+    #: JJ1017 codes of the order that the hospital's master does not hold, or holds as not
+    #: valid on the procedure's scheduled date (flagged, allowed unless the caller refuses
+    #: them; ``raddx.ris.jj1017_master``).
     unknown_jj1017_codes: tuple[str, ...] = ()
 
 
@@ -148,8 +149,9 @@ def place_order(
     INSERT per row, plus one UPDATE when raddx assigns the id-based accession number.
 
     A procedure's JJ1017 code is looked up in the hospital's master: a procedure without a
-    description takes the master's name; a code the master lacks is reported in
-    ``unknown_jj1017_codes`` (or refused with ``refuse_unknown_jj1017``, the door's setting).
+    description takes the master's name; a code the master lacks, or holds as not valid on
+    the procedure's scheduled date, is reported in ``unknown_jj1017_codes`` (or refused with
+    ``refuse_unknown_jj1017``, the door's setting).
 
     Raises
     ------
@@ -157,20 +159,36 @@ def place_order(
         The placer order number, accession number, requested procedure ID, step ID or Study
         Instance UID is already used by another order.
     InvalidInput
-        ``refuse_unknown_jj1017`` and a JJ1017 code the master does not hold.
+        ``refuse_unknown_jj1017`` and a JJ1017 code the master does not hold, or holds with
+        a validity (``valid_from``/``valid_to``) that excludes the scheduled date.
     """
     unknown: list[str] = []
+    outdated: list[str] = []  # "code (valid …, not on day)": held, but not for that day
     names: dict[str, str] = {}
+    entries: dict[str, MasterName | None] = {}
     for procedure in order.procedures:
         code = procedure.jj1017_code
-        if code and code not in names and code not in unknown:
-            name = master_name(code, session=session)
-            if name is None:
+        if not code:
+            continue
+        if code not in entries:
+            entries[code] = master_name(code, session=session)
+        entry = entries[code]
+        if entry is None:
+            if code not in unknown:
                 unknown.append(code)
-            else:
-                names[code] = name
-    if unknown and refuse_unknown_jj1017:
-        raise UnknownJj1017Code(f"JJ1017 code(s) not in the master: {', '.join(unknown)}")
+            continue
+        names[code] = entry.name
+        day = procedure.scheduled_start_date
+        if not entry.valid_on(day):
+            outdated.append(f"{code} (valid {entry.validity()}, not on {day})")
+    if (unknown or outdated) and refuse_unknown_jj1017:
+        reasons = [f"not in the master: {', '.join(unknown)}"] if unknown else []
+        if outdated:
+            reasons.append(f"not valid on the scheduled date: {', '.join(outdated)}")
+        raise UnknownJj1017Code("JJ1017 code(s) " + "; ".join(reasons))
+    for text in outdated:
+        if (code := text.split(" ", 1)[0]) not in unknown:
+            unknown.append(code)
     run = statements(session)
     if order.placer_order_number and run.scalar(
         _PLACER_USED, {"b_placer": order.placer_order_number}
