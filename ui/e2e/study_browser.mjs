@@ -45,6 +45,15 @@ try {
   page.on("pageerror", (err) => errors.push(String(err)));
   page.setDefaultTimeout(10_000);
 
+  // The study page fills its order, MPPS and report panels after the series table, which can
+  // move the "View" link as it is clicked on a slow machine: click again until the viewer opens.
+  const openViewer = async () => {
+    for (let attempt = 0; attempt < 3 && !page.url().includes("#/viewer/"); attempt++) {
+      await page.getByRole("link", { name: /を表示$/ }).click();
+      await page.waitForURL(/#\/viewer\//, { timeout: 5_000 }).catch(() => {});
+    }
+  };
+
   // --- login ---------------------------------------------------------------------------------
   await page.goto(`${base}/`);
   await page.getByLabel("ユーザー名").waitFor();
@@ -89,7 +98,7 @@ try {
 
   // --- a series with a broken instance: the viewer names it and shows the others ---------------
   await rows.first().dblclick();
-  await page.getByRole("link", { name: /を表示$/ }).click();
+  await openViewer();
   await page.locator("#viewer-failures").filter({ hasText: "インスタンス番号 1" }).waitFor({ timeout: 20_000 });
   await page.locator("#viewer-status").filter({ hasText: "読込 2/2" }).waitFor({ timeout: 20_000 });
   check(true, "a broken instance is named (instance 1) while the others load");
@@ -159,7 +168,7 @@ try {
   const studyUrl = page.url();
 
   // --- the viewer: five CT images, opened in the middle; scroll, window presets ------------------
-  await page.getByRole("link", { name: /を表示$/ }).click();
+  await openViewer();
   const viewerStatus = page.locator("#viewer-status");
   await viewerStatus.filter({ hasText: "画像 3/5" }).waitFor({ timeout: 20_000 });
   check(true, "the viewer opens the series at its middle image (3/5)");
