@@ -90,14 +90,24 @@ export class SeriesStream {
     if (!response.ok || !response.body || !boundary) return;
     const delimiter = new TextEncoder().encode(`\r\n--${boundary}`);
     const reader = response.body.getReader();
-    let buffer: Uint8Array = new Uint8Array(0);
+    // Received bytes not yet cut into parts, in a buffer that grows by doubling: each byte is
+    // copied in once (and once more into its part), not again with every chunk.
+    let store = new Uint8Array(1 << 20);
+    let used = 0;
     let start = -1; // where the current part's headers begin
     let searched = 0; // the delimiter is not before this (already searched)
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      searched = Math.max(0, buffer.length - delimiter.length);
-      buffer = concat(buffer, value);
+      if (used + value.length > store.length) {
+        const grown = new Uint8Array(Math.max(store.length * 2, used + value.length));
+        grown.set(store.subarray(0, used));
+        store = grown;
+      }
+      searched = Math.max(0, used - delimiter.length);
+      store.set(value, used);
+      used += value.length;
+      const buffer = store.subarray(0, used);
       if (start < 0) {
         // the opening delimiter has no CRLF before it
         const first = find(buffer, delimiter.subarray(2), 0);
@@ -110,27 +120,22 @@ export class SeriesStream {
         const headersEnd = find(buffer, CRLF2, start);
         if (headersEnd >= 0 && headersEnd < end) {
           const headers = new TextDecoder().decode(buffer.subarray(start, headersEnd));
-          // its own copy, so the stream's buffer can go
+          // its own copy: the store is reused
           this.arrived(buffer.slice(headersEnd + 4, end), headers);
         }
         start = end + delimiter.length + 2; // past "\r\n--boundary\r\n" (or "--" at the end)
       }
-      buffer = buffer.subarray(Math.min(start, buffer.length));
-      searched = Math.max(0, searched - start);
-      start = 0;
+      // keep only what follows the last part cut out
+      const keep = Math.min(start, used);
+      store.copyWithin(0, keep, used);
+      used -= keep;
+      searched = Math.max(0, searched - keep);
+      start -= keep;
     }
   }
 }
 
 const CRLF2 = new Uint8Array([13, 10, 13, 10]);
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (!a.length) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
 
 /** The first index of ``needle`` in ``hay`` from ``from`` (native indexOf for the first byte). */
 function find(hay: Uint8Array, needle: Uint8Array, from: number): number {
