@@ -3,17 +3,10 @@
 // Prints one JSON line: first_image_ms, full_series_ms (viewer opened on the series until the
 // first image is drawn / every image is loaded), search_ms (study-browser searches by each
 // patient-name prefix given, click to rows shown).
-import { chromium } from "playwright-core";
+import { launch } from "./lib.mjs";
 
 const [base, user, password, study, series, reps, ...names] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ locale: "en-US", viewport: { width: 1280, height: 900 } });
   await page.goto(`${base}/ui/`);

@@ -6,7 +6,7 @@
 // line per check; exits 1 with "FAIL: ..." on the first failure.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { check, launch } from "./lib.mjs";
 
 // Optional: a second user whose role lacks archive.read (e.g. auditor), to check that a study
 // link opened directly is refused.
@@ -16,27 +16,9 @@ if (!base || !user || !password || !shots) {
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-function check(condition, what) {
-  if (!condition) throw new Error(what);
-  console.log(`ok: ${what}`);
-}
-
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-  // Playwright starts Chromium headless with a fresh, temporary --user-data-dir of its own.
-});
+// Playwright starts Chromium headless with a fresh, temporary --user-data-dir of its own.
+const browser = await launch();
 let failed = false;
 try {
   const context = await browser.newContext({ locale: "ja-JP", viewport: { width: 1280, height: 800 } });
