@@ -305,4 +305,9 @@ def test_deid_policies_lists_what_a_job_accepts(http_url: str) -> None:
     policies = _get(f"{http_url}/api/deid-policies").json()
     names = {p["name"]: p["key"] for p in policies}
     # coerce is a policy, but not a de-identifying one: a job refuses it, so it is not offered
-    assert names == {"anonymize": "ephemeral", "basic": "ephemeral", "pseudonymize": "project"}
+    assert names == {
+        "anonymize": "ephemeral",
+        "basic": "ephemeral",
+        "pseudonymize": "project",
+        "public": "ephemeral",
+    }

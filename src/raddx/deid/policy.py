@@ -35,9 +35,47 @@ __all__ = [
 
 #: Options whose work the engine does not do yet. Selecting one would make us write a CID 7050
 #: code for cleaning that never happened, so the policy is refused instead.
-_NOT_IMPLEMENTED = {
-    DeidentificationOption.CLEAN_RECOGNIZABLE_VISUAL_FEATURES: "defacing",
-}
+_NOT_IMPLEMENTED: dict[DeidentificationOption, str] = {}
+
+#: Head and face body parts (PS3.16 Annex L BodyPartExamined values, upper case): a CT or MR
+#: volume of these can be rendered into a recognisable face.
+_FACE_BODY_PARTS = (
+    "HEAD",
+    "BRAIN",
+    "SKULL",
+    "FACE",
+    "HEADNECK",
+    "NECK",
+    "ORBIT",
+    "EYE",
+    "SINUS",
+    "NOSE",
+    "MOUTH",
+    "JAW",
+    "TMJ",
+    "EAR",
+    "IAC",
+    "CSPINE",
+)
+#: Words of StudyDescription / SeriesDescription / ProtocolName that say "head" when
+#: BodyPartExamined is missing (it often is): English and Japanese.
+_FACE_WORDS = (
+    "HEAD",
+    "BRAIN",
+    "SKULL",
+    "FACE",
+    "ORBIT",
+    "SINUS",
+    "NECK",
+    "頭部",
+    "頭頸部",
+    "頭蓋",
+    "脳",
+    "顔",
+    "眼窩",
+    "副鼻腔",
+    "頸部",
+)
 
 
 class DateShiftPolicy(BaseModel):
@@ -78,6 +116,14 @@ class QuarantinePolicy(BaseModel):
         "EncapsulatedPDFStorage",
     )
     burned_in_annotation: bool = True
+    #: Clean Recognizable Visual Features (PS3.15 E.3.2, 113102) by withholding: a CT or MR
+    #: object of the head (BodyPartExamined, or a head word in its descriptions), or one that
+    #: does not say what it shows, goes to quarantine for review by hand, since a face can be
+    #: rendered from the volume and raddx does not deface. The ``public`` policy sets it.
+    recognizable_faces: bool = False
+    face_modalities: tuple[str, ...] = ("CT", "MR")
+    face_body_parts: tuple[str, ...] = _FACE_BODY_PARTS
+    face_words: tuple[str, ...] = _FACE_WORDS
 
     @field_validator("sop_classes")
     @classmethod
@@ -323,6 +369,18 @@ class Policy(BaseModel):
             raise ValueError(
                 "clean_pixel_data needs pixel_rules (regions to blank); objects no rule "
                 "covers are quarantined"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _faces_withheld_for_their_option(self) -> Policy:
+        # raddx does not deface: the option is honoured only by withholding every object that
+        # could show a face, or its CID 7050 code would claim a cleaning that never happened.
+        option = DeidentificationOption.CLEAN_RECOGNIZABLE_VISUAL_FEATURES in self.options
+        if option and not self.quarantine.recognizable_faces:
+            raise ValueError(
+                "clean_recognizable_visual_features needs quarantine.recognizable_faces: true "
+                "(raddx does not deface; head CT/MR objects go to quarantine for review)"
             )
         return self
 

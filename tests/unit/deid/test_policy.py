@@ -11,13 +11,16 @@ from raddx.deid.profile import Action, DeidentificationOption
 
 
 def test_shipped_policies() -> None:
-    assert list_policies() == ["anonymize", "basic", "coerce", "pseudonymize"]
+    assert list_policies() == ["anonymize", "basic", "coerce", "pseudonymize", "public"]
     assert load_policy("coerce").mode == "coerce"
     pseudo = load_policy("pseudonymize")
     assert pseudo.key == "project"
     assert DeidentificationOption.CLEAN_DESCRIPTORS in pseudo.options
     assert pseudo.override_tags()[0x00100020] is Action.PSEUDONYM
     assert load_policy("anonymize").key == "ephemeral"
+    public = load_policy("public")
+    assert public.key == "ephemeral" and public.quarantine.recognizable_faces
+    assert DeidentificationOption.CLEAN_RECOGNIZABLE_VISUAL_FEATURES in public.options
 
 
 def test_config_hash_changes_with_content() -> None:
@@ -30,7 +33,10 @@ def test_config_hash_changes_with_content() -> None:
     ("document", "message"),
     [
         ("name: x\noptions: [clean_pixel_data]\n", "clean_pixel_data needs pixel_rules"),
-        ("name: x\noptions: [clean_recognizable_visual_features]\n", "not supported yet"),
+        (
+            "name: x\noptions: [clean_recognizable_visual_features]\n",
+            "needs quarantine.recognizable_faces",
+        ),
         ("name: x\noptions: [no_such_option]\n", "options"),
         (
             "name: x\noptions: [retain_longitudinal_full_dates, "
@@ -61,5 +67,5 @@ def test_option_by_code_and_json(tmp_path: Path) -> None:
 
 
 def test_unknown_name() -> None:
-    with pytest.raises(ValueError, match="shipped: anonymize, basic, coerce, pseudonymize"):
+    with pytest.raises(ValueError, match="shipped: anonymize, basic, coerce, pseudonymize, public"):
         load_policy("nonesuch")
