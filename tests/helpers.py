@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import pytest
 
 if TYPE_CHECKING:
     from raddx.config import Settings
@@ -47,6 +50,19 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: flo
             return
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def stop_serve(process: subprocess.Popen[str], timeout: float = 30) -> str:
+    """Stop a ``raddx serve`` child as an operator does (SIGINT) and return what it printed;
+    fail the test, after killing it, when it does not stop within ``timeout`` seconds."""
+    process.send_signal(signal.SIGINT)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"raddx serve did not stop within {timeout:g} s after SIGINT:\n{output}")
+    return output
 
 
 def start_dimse_server(services: Services, settings: Settings | None = None) -> DimseServer:

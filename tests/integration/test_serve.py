@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from dicom_factory import make_dataset, to_part10, write_files
-from helpers import run_tool, wait_for
+from helpers import run_tool, stop_serve, wait_for
 
 pytestmark = pytest.mark.dcmtk
 
@@ -101,13 +101,7 @@ def test_serve_stores_answers_health_and_stops_cleanly_on_ctrl_c(
         assert sources[survivor.SOPInstanceUID] == "recovered"
         assert sorted(sources.values()) == ["dimse"] * 5 + ["recovered"]
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            output, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-            pytest.fail(f"raddx serve did not stop within 30 s after SIGINT:\n{output}")
+        output = stop_serve(process)
     assert process.returncode == 0, output
     assert "Traceback" not in output, output
     assert "raddx stopped" in output

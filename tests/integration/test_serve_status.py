@@ -5,16 +5,14 @@ page's system status)."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
-from helpers import api_token, wait_for
+from helpers import api_token, stop_serve, wait_for
 from raddx.config import load_settings
 from raddx.services import Services
 
@@ -68,11 +66,5 @@ def test_serve_reports_its_workers(tmp_path: Path) -> None:
         assert body["workers"] == {"dicom": "running", "hl7": "running", "outbox": "running"}
         assert body["ok"] is True and body["storage"]["free_bytes"] > 0
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            output, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-            pytest.fail(f"raddx serve did not stop within 30 s after SIGINT:\n{output}")
+        output = stop_serve(process)
     assert process.returncode == 0, output
