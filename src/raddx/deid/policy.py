@@ -33,10 +33,6 @@ __all__ = [
     "load_policy",
 ]
 
-#: Options whose work the engine does not do yet. Selecting one would make us write a CID 7050
-#: code for cleaning that never happened, so the policy is refused instead.
-_NOT_IMPLEMENTED: dict[DeidentificationOption, str] = {}
-
 #: Head and face body parts (PS3.16 Annex L BodyPartExamined values, upper case): a CT or MR
 #: volume of these can be rendered into a recognisable face.
 _FACE_BODY_PARTS = (
@@ -322,10 +318,6 @@ class Policy(BaseModel):
     @field_validator("options")
     @classmethod
     def _supported(cls, value: tuple[DeidentificationOption, ...]) -> Any:
-        for option in value:
-            if option in _NOT_IMPLEMENTED:
-                why = _NOT_IMPLEMENTED[option]
-                raise ValueError(f"option {option.name.lower()} is not supported yet ({why})")
         dates = {
             DeidentificationOption.RETAIN_LONGITUDINAL_FULL_DATES,
             DeidentificationOption.RETAIN_LONGITUDINAL_MODIFIED_DATES,

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from raddx.db.models import AuditChainHead, AuditRecord
 from raddx.errors import InvalidInput
+from raddx.security.audit_log import GENESIS_HASH
 
 __all__ = ["Anchor", "AnchorCheck", "append_anchor", "check_anchors", "read_anchors", "take_anchor"]
 
@@ -109,8 +110,6 @@ def read_anchors(path: Path) -> list[Anchor]:
 
 def check_anchors(engine: Engine, anchors: list[Anchor]) -> list[AnchorCheck]:
     """Whether each anchored record still exists with the anchored hash."""
-    from raddx.security.audit_log import GENESIS_HASH
-
     checks = []
     with Session(engine) as session:
         for anchor in anchors:
