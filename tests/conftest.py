@@ -3,11 +3,13 @@ server on a free loopback port, and the DCMTK tools."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from helpers import start_dimse_server, start_http_server
@@ -18,6 +20,16 @@ from postgres_fixture import (  # noqa: F401 - fixtures re-exported for all test
 )
 from raddx.config import Settings, load_settings
 from raddx.services import Services
+
+# httpx's default timeout (5 s for connect/read/write/pool) is shorter than a request can take
+# on a loaded 2-core CI machine with xdist workers, the server and PostgreSQL all competing:
+# such a test fails on the clock, not on what it checks. Every test client (httpx.get/post,
+# httpx.Client; dicomweb-client uses requests) gets 60 s unless it sets its own. The default
+# is one shared Timeout object in httpx (the signatures' default), so it is changed in place.
+_HTTPX_DEFAULT = inspect.signature(httpx.Client.__init__).parameters["timeout"].default
+for _phase in ("connect", "read", "write", "pool"):
+    setattr(_HTTPX_DEFAULT, _phase, 60.0)
+assert httpx.Client().timeout.read == 60.0, "httpx changed how its default timeout is kept"
 
 DCMTK_TOOLS = ("echoscu", "storescu", "dcmsend", "findscu", "movescu", "getscu", "storescp")
 

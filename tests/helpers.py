@@ -6,9 +6,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,13 +23,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HttpServer",
+    "ServeChild",
     "api_token",
     "bare_url",
     "basic_auth",
     "dcmtk_env",
+    "free_port",
+    "http_up",
     "run_tool",
     "start_dimse_server",
     "start_http_server",
+    "start_serve",
     "wait_for",
 ]
 
@@ -34,6 +41,14 @@ __all__ = [
 def dcmtk_env() -> dict[str, str]:
     """DCMTK reads TCP_NODELAY from the environment; without it each message waits ~40 ms."""
     return {**os.environ, "TCP_NODELAY": "1"}
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (for a server the test starts as a child process
+    or a peer that must not listen; in-process servers bind port 0 themselves)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def run_tool(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -52,9 +67,69 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: flo
     raise AssertionError(f"condition not met within {timeout} s")
 
 
-def stop_serve(process: subprocess.Popen[str], timeout: float = 30) -> str:
+def http_up(base_url: str) -> bool:
+    """Whether raddx's HTTP door at ``base_url`` answers its health check now."""
+    import httpx
+
+    try:
+        return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class ServeChild:
+    """A ``raddx serve`` child process and where it listens (see :func:`start_serve`)."""
+
+    process: subprocess.Popen[str]
+    http_port: int
+    dicom_port: int
+    log: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def start_serve(data_dir: Path, log: Path, timeout: float = 60, **env: str) -> ServeChild:
+    """Start ``raddx serve`` as an operator does, on free loopback ports (HL7 off unless
+    ``RADDX_HL7_PORT`` is given, one DICOM worker unless ``RADDX_DICOM_WORKERS`` is), its output
+    in ``log``; return once ``/healthz`` answers, or fail with that output if it exits first.
+    Stop it with :func:`stop_serve`."""
+    http_port, dicom_port = free_port(), free_port()
+    child_env = {
+        **os.environ,
+        "RADDX_DATA_DIR": str(data_dir),
+        "RADDX_DICOM_HOST": "127.0.0.1",
+        "RADDX_DICOM_PORT": str(dicom_port),
+        "RADDX_HTTP_PORT": str(http_port),
+        "RADDX_HL7_HOST": "127.0.0.1",
+        "RADDX_HL7_PORT": "0",
+        "RADDX_DICOM_WORKERS": "1",
+        **env,
+    }
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "raddx.cli", "serve"],
+            env=child_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    child = ServeChild(process, http_port, dicom_port, log)
+    wait_for(lambda: http_up(child.base_url) or process.poll() is not None, timeout)
+    if process.poll() is not None:
+        raise AssertionError(f"raddx serve exited with {process.returncode}:\n{child.output()}")
+    return child
+
+
+def stop_serve(child: subprocess.Popen[str] | ServeChild, timeout: float = 30) -> str:
     """Stop a ``raddx serve`` child as an operator does (SIGINT) and return what it printed;
     fail the test, after killing it, when it does not stop within ``timeout`` seconds."""
+    process = child.process if isinstance(child, ServeChild) else child
     process.send_signal(signal.SIGINT)
     try:
         output, _ = process.communicate(timeout=timeout)
@@ -62,6 +137,8 @@ def stop_serve(process: subprocess.Popen[str], timeout: float = 30) -> str:
         process.kill()
         output, _ = process.communicate()
         pytest.fail(f"raddx serve did not stop within {timeout:g} s after SIGINT:\n{output}")
+    if isinstance(child, ServeChild):
+        return child.output()
     return output
 
 

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from e2e_support import add_user, run_scenario, screenshots
 
-from helpers import bare_url
+from helpers import bare_url, free_port
 from raddx.config import HL7Destination
 from raddx.outbox import OutboxEventValues, record_event
 from raddx.outbox.worker import OutboxWorker
@@ -44,12 +44,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,7 +60,7 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float 
 @pytest.fixture
 def echo_peer(dcmtk: Callable[[str], str], tmp_path: Path) -> Iterator[int]:
     """A DCMTK storescp (C-ECHO SCP) on a free loopback port; yields the port."""
-    port = _free_port()
+    port = free_port()
     out = tmp_path / "storescp"
     out.mkdir()
     process = subprocess.Popen(
@@ -109,7 +103,7 @@ def test_administration_in_chromium(
         wrong = httpx.post(f"{base}/api/auth/login", json={"name": LOCKED, "password": "nope"})
         assert wrong.status_code == 401
     _failed_delivery(services)
-    dead_port = _free_port()  # nothing listens there
+    dead_port = free_port()  # nothing listens there
     shots = screenshots("admin")
     output = run_scenario(
         "admin.mjs",

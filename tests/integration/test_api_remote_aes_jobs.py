@@ -8,7 +8,6 @@ import contextlib
 import datetime as dt
 import gc
 import json
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from pydicom.uid import generate_uid
 from typer.testing import CliRunner
 
 from dicom_factory import make_dataset, to_part10
-from helpers import dcmtk_env, run_tool, start_dimse_server, wait_for
+from helpers import dcmtk_env, free_port, run_tool, start_dimse_server, wait_for
 from raddx.cli import app
 from raddx.config import RemoteAE, Settings, load_settings
 from raddx.db.models import Job
@@ -47,17 +46,11 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _storescp(dcmtk: Callable[[str], str], out: Path, *extra: str) -> Iterator[int]:
     """DCMTK storescp (AE STORESCP) writing into ``out``; yields its port."""
     out.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [dcmtk("storescp"), "-aet", "STORESCP", "-od", str(out), *extra, str(port)],
         env=dcmtk_env(),
@@ -159,7 +152,7 @@ def test_echo_storescp_our_server_and_nobody(
 ) -> None:
     api = f"{http_url}/api"
     _add(api, "RADDX", dimse_server[1])
-    _add(api, "NOBODY", _free_port())
+    _add(api, "NOBODY", free_port())
     httpx.post(
         f"{api}/remote-aes",
         json={"ae_title": "NOWHERE", "host": "no-such-host.invalid", "port": 104},

@@ -3,17 +3,13 @@ live HTTP door on the same index; ``raddx serve`` printing the first-run setup c
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 from typer.testing import CliRunner
 
-from helpers import start_http_server, wait_for
+from helpers import start_http_server, start_serve, stop_serve
 from raddx.cli import app
 from raddx.config import load_settings
 from raddx.services import Services
@@ -77,45 +73,15 @@ def test_token_create_use_revoke(tmp_path: Path) -> None:
         services.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_prints_a_one_time_setup_code(tmp_path: Path) -> None:
-    http_port = _free_port()
-    env = {
-        **os.environ,
-        "RADDX_DATA_DIR": str(tmp_path / "data"),
-        "RADDX_DICOM_HOST": "127.0.0.1",
-        "RADDX_DICOM_PORT": str(_free_port()),
-        "RADDX_HTTP_PORT": str(http_port),
-        "RADDX_HL7_PORT": "0",
-        "RADDX_DICOM_WORKERS": "1",
-    }
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "raddx.cli", "serve"], env=env, stdout=out, stderr=out
-        )
+    serve = start_serve(tmp_path / "data", tmp_path / "serve.log")
     try:
-        wait_for(lambda: "setup code:" in log.read_text() or process.poll() is not None, 60)
-        match = re.search(r"setup code: (\S+)", log.read_text())
-        assert match, log.read_text()
-        base = f"http://127.0.0.1:{http_port}"
-        wait_for(lambda: _up(base), 60)
+        match = re.search(r"setup code: (\S+)", serve.output())
+        assert match, serve.output()
+        base = serve.base_url
         assert httpx.get(f"{base}/api/studies").status_code == 401
         body = {"code": match.group(1), "name": "admin", "password": PASSWORD}
         assert httpx.post(f"{base}/api/auth/setup", json=body).status_code == 201
         assert httpx.post(f"{base}/api/auth/setup", json=body).status_code == 409
     finally:
-        process.terminate()
-        process.wait(timeout=60)
-
-
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+        stop_serve(serve)

@@ -8,7 +8,6 @@ import gc
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from dicom_factory import make_dataset, to_part10
-from helpers import dcmtk_env, run_tool, wait_for
+from helpers import dcmtk_env, free_port, run_tool, wait_for
 from raddx.cli import app
 from raddx.config import RemoteAE, load_settings
 from raddx.db.models import Instance
@@ -36,12 +35,6 @@ from raddx.services import Services
 pytestmark = pytest.mark.dcmtk
 
 STORESCP_AE = "STORESCP"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _load(services: Services, count: int = 3) -> tuple[str, set[str]]:
@@ -72,7 +65,7 @@ def storescp(dcmtk: Callable[[str], str], tmp_path: Path) -> Iterator[tuple[int,
     """DCMTK storescp on a free port writing into a temp folder; yields (port, folder)."""
     out = tmp_path / "storescp"
     out.mkdir()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [dcmtk("storescp"), "-aet", STORESCP_AE, "-od", str(out), str(port)],
         env=dcmtk_env(),
@@ -143,7 +136,7 @@ def test_send_unknown_remote_ae_exits_2(services: Services) -> None:
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_send_to_unreachable_remote_exits_1(services: Services) -> None:
     study, _uids = _load(services, count=1)
-    remote = {"ae_title": "GONE", "host": "127.0.0.1", "port": _free_port()}
+    remote = {"ae_title": "GONE", "host": "127.0.0.1", "port": free_port()}
 
     result = _invoke(services, ["send", "GONE", "--study", study, "-q"], [remote])
 
@@ -170,7 +163,7 @@ def test_send_stops_cleanly_on_ctrl_c(services: Services) -> None:
 
     peer = AE(ae_title="SLOW")
     peer.add_supported_context(CTImageStorage, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
-    port = _free_port()
+    port = free_port()
     server = peer.start_server(
         ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
     )

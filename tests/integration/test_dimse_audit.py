@@ -13,7 +13,7 @@ import pytest
 
 from audit_schema import assert_valid
 from dicom_factory import write_files
-from helpers import start_dimse_server, wait_for
+from helpers import free_port, start_dimse_server, wait_for
 from raddx.config import RemoteAE
 from raddx.dimse import DimseServer
 from raddx.security import audit
@@ -147,20 +147,12 @@ def test_c_get_begin_then_transferred(
     assert_valid(to_xml(begin, SOURCE))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_c_move_names_requestor_and_destination(
     services: Services, dcmtk: Tool, tmp_path: Path
 ) -> None:
     import socket
 
-    port = _free_port()
+    port = free_port()
     settings = services.settings.model_copy(
         update={"remote_aes": [RemoteAE(ae_title="DEST", host="127.0.0.1", port=port)]}
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -23,7 +22,7 @@ from pynetdicom.sop_class import (
 from sqlalchemy import select
 
 from dicom_factory import make_dataset, to_part10
-from helpers import wait_for
+from helpers import free_port, wait_for
 from raddx.config import RemoteAE
 from raddx.db.models import Instance
 from raddx.dimse import DimseServer, listen_socket
@@ -134,12 +133,6 @@ def test_unknown_action_type_refused(services: Services, dimse_server: tuple[str
     assert reports == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _server_with(services: Services, remote: dict[str, object]) -> Iterator[tuple[str, int]]:
     """A DIMSE server whose remote_aes has ``remote`` (the requestor's entry)."""
@@ -188,7 +181,7 @@ def test_report_on_a_new_association(services: Services) -> None:
     listener = AE(ae_title="MODALITY")
     # Accept the requestor (raddx) taking the SCP role for this class (PS3.7 D.3.3.4).
     listener.add_supported_context(StorageCommitmentPushModel, scu_role=False, scp_role=True)
-    port = _free_port()
+    port = free_port()
     server = listener.start_server(
         ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)]
     )
@@ -226,7 +219,7 @@ def test_report_to_an_unreachable_requestor_is_logged(
     remote = {
         "ae_title": "MODALITY",
         "host": "127.0.0.1",
-        "port": _free_port(),
+        "port": free_port(),
         "storage_commitment_report": "new_association",
     }
     with (

@@ -32,7 +32,7 @@ from pynetdicom.sop_class import (
 from sqlalchemy import func, select
 
 from dicom_factory import make_dataset, to_part10
-from helpers import dcmtk_env, run_tool, wait_for
+from helpers import dcmtk_env, free_port, run_tool, wait_for
 from postgres_fixture import _database, _server_url
 from raddx.archive.part10 import read_file_meta
 from raddx.config import load_settings
@@ -47,12 +47,6 @@ SERIES = (generate_uid(), generate_uid())
 #: A study whose second instance's blob is gone: one failed sub-operation.
 BROKEN_STUDY = generate_uid()
 BROKEN_UID = generate_uid()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _accepts(port: int) -> bool:
@@ -119,8 +113,8 @@ def archive(
     tmp = tmp_path_factory.mktemp("retrieve")
     storescp_dir = tmp / "storescp"
     storescp_dir.mkdir()
-    storescp_port = _free_port()
-    flaky_port = _free_port()
+    storescp_port = free_port()
+    flaky_port = free_port()
     with contextlib.ExitStack() as stack:
         if request.param == "postgres":
             url = stack.enter_context(_database(_server_url(tmp_path_factory), "raddx_retrieve"))
@@ -132,7 +126,7 @@ def archive(
             dicom_fast_path=request.param != "sqlite-pynetdicom",
             remote_aes=[
                 {"ae_title": "DEST", "host": "127.0.0.1", "port": storescp_port},
-                {"ae_title": "DEAD", "host": "127.0.0.1", "port": _free_port()},
+                {"ae_title": "DEAD", "host": "127.0.0.1", "port": free_port()},
                 {"ae_title": "FLAKY", "host": "127.0.0.1", "port": flaky_port},
             ],
         )

@@ -6,7 +6,6 @@ out when a report is signed, in the destination's character set."""
 from __future__ import annotations
 
 import datetime as dt
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from helpers import start_http_server, wait_for
+from helpers import free_port, start_http_server, wait_for
 from mllp_peer import MllpPeer
 from raddx.cli import app
 from raddx.config import load_settings
@@ -26,15 +25,9 @@ from raddx.services import Services
 CHEST_CT = "6000000200020000" + "2800000000000000"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def port() -> int:
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture

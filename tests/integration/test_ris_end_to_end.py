@@ -6,7 +6,6 @@ second MPPS SCP (pynetdicom) without delaying the modality's answers."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from pynetdicom.sop_class import ModalityPerformedProcedureStep  # type: ignore[
 from sqlalchemy import select
 
 from dicom_factory import make_dataset, to_part10
-from helpers import run_tool, start_dimse_server, wait_for
+from helpers import free_port, run_tool, start_dimse_server, wait_for
 from hl7_samples import encode, omg
 from mllp_peer import MllpPeer
 from raddx.config import load_settings
@@ -30,12 +29,6 @@ from raddx.hl7 import MessageHandler, MllpServer
 from raddx.hl7.client import send_message
 from raddx.outbox.worker import OutboxWorker
 from raddx.services import Services
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class MppsPeer:
@@ -47,7 +40,7 @@ class MppsPeer:
         ae = AE(ae_title="PEERMPPS")
         ae.add_supported_context(ModalityPerformedProcedureStep)
         handlers = [(evt.EVT_N_CREATE, self._create), (evt.EVT_N_SET, self._set)]
-        self.port = _free_port()
+        self.port = free_port()
         self._server = ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=handlers)
 
     def _create(self, event: Any) -> tuple[int, Dataset]:
@@ -258,7 +251,7 @@ def test_forwarding_does_not_wait_for_a_dead_peer(tmp_path: Path, database_url: 
     settings = load_settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
-        remote_aes=[{"ae_title": "DOWN", "host": "127.0.0.1", "port": _free_port()}],
+        remote_aes=[{"ae_title": "DOWN", "host": "127.0.0.1", "port": free_port()}],
         mpps_forward_aes=["DOWN"],
         hl7_timeout=2,
     )

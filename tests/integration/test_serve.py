@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,15 +16,9 @@ from pathlib import Path
 import pytest
 
 from dicom_factory import make_dataset, to_part10, write_files
-from helpers import run_tool, stop_serve, wait_for
+from helpers import ServeChild, free_port, run_tool, start_serve, stop_serve, wait_for
 
 pytestmark = pytest.mark.dcmtk
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _health(port: int) -> dict[str, str] | None:
@@ -42,17 +34,15 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def _serve_env(tmp_path: Path, dicom_port: int, http_port: int) -> dict[str, str]:
-    """``raddx serve`` on loopback with two DIMSE workers, configured by environment."""
-    return {
-        **os.environ,
-        "RADDX_DATA_DIR": str(tmp_path / "data"),
-        "RADDX_DICOM_HOST": "127.0.0.1",
-        "RADDX_DICOM_PORT": str(dicom_port),
-        "RADDX_HTTP_PORT": str(http_port),
-        "RADDX_HL7_PORT": str(_free_port()),  # not 2575: tests run side by side
-        "RADDX_DICOM_WORKERS": "2",
-    }
+def _serve(tmp_path: Path) -> ServeChild:
+    """``raddx serve`` on loopback with two DIMSE workers and HL7 on (a free port, not 2575:
+    tests run side by side)."""
+    return start_serve(
+        tmp_path / "data",
+        tmp_path / "serve.log",
+        RADDX_HL7_PORT=str(free_port()),
+        RADDX_DICOM_WORKERS="2",
+    )
 
 
 def test_serve_stores_answers_health_and_stops_cleanly_on_ctrl_c(
@@ -67,18 +57,9 @@ def test_serve_stores_answers_health_and_stops_cleanly_on_ctrl_c(
     FileBlobStore(tmp_path / "data" / "blobs").put(key, to_part10(survivor))
     old = time.time() - 3600
     os.utime(tmp_path / "data" / "blobs" / key, (old, old))
-    dicom_port, http_port = _free_port(), _free_port()
-    env = _serve_env(tmp_path, dicom_port, http_port)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "raddx.cli", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    serve = _serve(tmp_path)
+    process, dicom_port, http_port = serve.process, serve.dicom_port, serve.http_port
     try:
-        wait_for(lambda: _health(http_port) is not None or process.poll() is not None, 60)
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
         assert _health(http_port) == {
             "status": "ok",
             "version": "0.1.0",
@@ -101,7 +82,7 @@ def test_serve_stores_answers_health_and_stops_cleanly_on_ctrl_c(
         assert sources[survivor.SOPInstanceUID] == "recovered"
         assert sorted(sources.values()) == ["dimse"] * 5 + ["recovered"]
     finally:
-        output = stop_serve(process)
+        output = stop_serve(serve)
     assert process.returncode == 0, output
     assert "Traceback" not in output, output
     assert "raddx stopped" in output
@@ -138,16 +119,9 @@ def test_concurrent_associations_are_spread_over_the_workers(tmp_path: Path) -> 
     from pynetdicom import AE
     from pynetdicom.sop_class import CTImageStorage
 
-    dicom_port, http_port = _free_port(), _free_port()
-    log_path = tmp_path / "serve.log"
-    env = _serve_env(tmp_path, dicom_port, http_port)
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "raddx.cli", "serve"], env=env, stdout=log, stderr=log
-        )
+    serve = _serve(tmp_path)
+    dicom_port, log_path = serve.dicom_port, serve.log
     try:
-        wait_for(lambda: _health(http_port) is not None or process.poll() is not None, 60)
-        assert process.poll() is None, log_path.read_text()
         ae = AE(ae_title="SENDER")
         ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
         splits = 0
@@ -164,5 +138,4 @@ def test_concurrent_associations_are_spread_over_the_workers(tmp_path: Path) -> 
             splits += accepted[-1] != accepted[-2]
         assert splits >= 4, log_path.read_text()
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        stop_serve(serve)

@@ -4,30 +4,13 @@ page's system status)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from helpers import api_token, stop_serve, wait_for
+from helpers import api_token, free_port, start_serve, stop_serve
 from raddx.config import load_settings
 from raddx.services import Services
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_serve_reports_its_workers(tmp_path: Path) -> None:
@@ -36,28 +19,10 @@ def test_serve_reports_its_workers(tmp_path: Path) -> None:
         token = api_token(services, "service")  # remote maintenance: no patient data
     finally:
         services.close()
-    http_port = _free_port()
-    env = {
-        **os.environ,
-        "RADDX_DATA_DIR": str(tmp_path / "data"),
-        "RADDX_DICOM_HOST": "127.0.0.1",
-        "RADDX_DICOM_PORT": str(_free_port()),
-        "RADDX_HTTP_PORT": str(http_port),
-        "RADDX_HL7_HOST": "127.0.0.1",
-        "RADDX_HL7_PORT": str(_free_port()),
-        "RADDX_DICOM_WORKERS": "1",
-    }
-    url = f"http://127.0.0.1:{http_port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "raddx.cli", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    serve = start_serve(tmp_path / "data", tmp_path / "serve.log", RADDX_HL7_PORT=str(free_port()))
+    url = serve.base_url
+    process = serve.process
     try:
-        wait_for(lambda: _up(url) or process.poll() is not None, 60)
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
         status = httpx.get(
             f"{url}/api/system/status", headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
@@ -66,5 +31,5 @@ def test_serve_reports_its_workers(tmp_path: Path) -> None:
         assert body["workers"] == {"dicom": "running", "hl7": "running", "outbox": "running"}
         assert body["ok"] is True and body["storage"]["free_bytes"] > 0
     finally:
-        output = stop_serve(process)
+        output = stop_serve(serve)
     assert process.returncode == 0, output

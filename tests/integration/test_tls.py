@@ -28,7 +28,7 @@ from pynetdicom.sop_class import Verification
 from sqlalchemy import func, select
 
 from dicom_factory import write_files
-from helpers import run_tool, start_dimse_server, wait_for
+from helpers import free_port, run_tool, start_dimse_server, wait_for
 from raddx.config import Settings, load_settings
 from raddx.db.models import Instance
 from raddx.dimse import DimseServer, listen_socket
@@ -242,12 +242,6 @@ def test_mllp_over_tls(pki: Pki, tls_services: Services, mutual: bool) -> None:
         server.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
@@ -259,7 +253,7 @@ def _refused(port: int) -> bool:
 def test_serve_tls_only(tmp_path: Path, pki: Pki, dcmtk: Tool) -> None:
     """``raddx serve`` with tls_only: HTTPS (with HSTS and the other headers), DICOM TLS and
     MLLP/TLS answer; the plain HTTP, DICOM and HL7 ports stay closed."""
-    ports = {name: _free_port() for name in ("http", "https", "dicom", "dicom_tls", "hl7", "hl7s")}
+    ports = {name: free_port() for name in ("http", "https", "dicom", "dicom_tls", "hl7", "hl7s")}
     env = {
         **os.environ,
         "RADDX_DATA_DIR": str(tmp_path / "data"),
