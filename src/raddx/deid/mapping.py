@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import tempfile
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Literal
 from pydicom.dataset import Dataset
 
 from raddx.errors import InvalidInput
+from raddx.storage.atomic import atomic_file
 
 __all__ = [
     "MAPPING_ENCODINGS",
@@ -146,14 +146,5 @@ def write_mapping_csv(
                 ) from None
         writer.writerow(values)
     data = text.getvalue().encode(encoding)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        os.fchmod(fd, 0o600)  # mkstemp makes it 0600 already: say so, whatever the umask
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:  # 0600: the table links pseudonyms to patients
+        f.write(data)

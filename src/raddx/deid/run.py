@@ -50,6 +50,7 @@ from raddx.deid.registry import DatabaseRegistry
 from raddx.deid.risk import quarantine_reason
 from raddx.deid.seal import SealKey, read_seal_key
 from raddx.errors import InvalidInput
+from raddx.storage.atomic import atomic_file
 
 __all__ = [
     "MANIFEST_NAME",
@@ -503,8 +504,6 @@ def _write_manifest(
         "files": sorted(entries, key=lambda e: e["output"]),
     }
     target = out_dir / MANIFEST_NAME
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with atomic_file(target, "w") as f:
         json.dump(manifest, f, indent=1, ensure_ascii=False)
-    os.replace(tmp, target)
     return target

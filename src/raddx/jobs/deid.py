@@ -19,7 +19,6 @@ and before each job).
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -38,6 +37,7 @@ from raddx.errors import InvalidInput, RaddxError
 from raddx.jobs.service import JobKindValues, Progress, Runner
 from raddx.jobs.transfer import instances_to_send
 from raddx.services import Services
+from raddx.storage.atomic import atomic_file
 
 __all__ = [
     "DeidOutputValues",
@@ -111,17 +111,13 @@ def expire_packages(services: Services, *, now: float | None = None) -> int:
 
 
 def _zip(folder: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(folder.rglob("*")):
-                if path.is_file():
-                    zf.write(path, path.relative_to(folder).as_posix())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with (
+        atomic_file(target, mkdir=True) as f,
+        zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf,
+    ):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
 
 
 def _deidentify(services: Services) -> Runner:

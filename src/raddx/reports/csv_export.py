@@ -3,8 +3,6 @@ reads back). Streamed, and written under a temporary name then renamed."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from raddx.reports import store
 from raddx.reports.formats.csv import write_csv
 from raddx.reports.record import ReportRecord
 from raddx.reports.store import ReportSelection
+from raddx.storage.atomic import atomic_file
 
 __all__ = ["export_csv"]
 
@@ -29,26 +28,20 @@ def export_csv(
 ) -> int:
     """Write the selected reports to ``target`` (UTF-8; ``bom`` for Excel); returns the
     number of rows."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".csv", dir=target.parent)
-    try:
-        with session_factory() as session, os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            total = session.scalar(select(func.count()).select_from(selection.query().subquery()))
-            done = 0
+    with (
+        session_factory() as session,
+        atomic_file(target, "w", mkdir=True, newline="") as out,
+    ):
+        total = session.scalar(select(func.count()).select_from(selection.query().subquery()))
+        done = 0
 
-            def counted() -> Iterator[ReportRecord]:
-                nonlocal done
-                for record in store.iter_records(session=session, selection=selection):
-                    yield record
-                    done += 1
-                    if progress:
-                        progress(done, total)
+        def counted() -> Iterator[ReportRecord]:
+            nonlocal done
+            for record in store.iter_records(session=session, selection=selection):
+                yield record
+                done += 1
+                if progress:
+                    progress(done, total)
 
-            rows = write_csv(counted(), out, bom=bom)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        rows = write_csv(counted(), out, bom=bom)
     return rows

@@ -45,6 +45,7 @@ from raddx.reports.record import ReportRecord
 from raddx.reports.results import ImportSummary, ResultWriter
 from raddx.reports.status import format_status
 from raddx.reports.store import ReportSelection
+from raddx.storage.atomic import replace_synced
 
 __all__ = ["ExportSummary", "Progress", "export_package", "import_reports", "report_dir"]
 
@@ -93,9 +94,7 @@ class _ZipSink:
 
     def commit(self) -> None:
         self.zip.close()
-        with open(self.tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(self.tmp, self.target)
+        replace_synced(self.tmp, self.target)
 
     def abort(self) -> None:
         self.zip.close()

@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from raddx.config import Settings
+from raddx.storage.atomic import atomic_file
 from raddx.storage.filesystem import FileBlobStore
 from raddx.types import BlobKey
 
@@ -161,12 +162,7 @@ class EncryptedFileBlobStore(FileBlobStore):
             if self.sealed_with(info.key) == self.keyring.current:
                 continue
             sealed = self._seal(info.key, self.get(info.key))
-            path = self._path(info.key)
-            tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-            with open(tmp, "wb") as fh:
+            with atomic_file(self._path(info.key)) as fh:
                 fh.write(sealed)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
             rotated += 1
         return rotated
