@@ -324,3 +324,25 @@ def test_retry_refusals(services: Services) -> None:
             retry_entry(session=session, entry_id=event.id)  # type: ignore[attr-defined]
         with pytest.raises(NotFound):
             retry_entry(session=session, entry_id=999999)
+
+
+def test_events_no_destination_takes_are_unrouted_in_bulk(services: Services) -> None:
+    # Z23 and MPPS events have no destination here (only OMI and ORU do): one pass marks
+    # them unrouted, routes the OMI event of the order, and counts all of them.
+    from raddx.outbox import OutboxEventValues, record_event
+
+    accession = _place(services)
+    with services.session_factory() as session, session.begin():
+        for event in (OutboxEventValues.Z23, OutboxEventValues.MPPS):
+            record_event(session=session, event=event, subject="1.2.3", action="COMPLETED")
+    assert OutboxWorker(services.settings, services.session_factory).route() == 3
+    with services.session_factory() as session:
+        entries = list_entries(session=session, include_events=True)
+    by_kind = {(e.event, e.destination): e.status for e in entries}
+    assert by_kind == {
+        ("omi", None): "routed",
+        ("omi", "pacs"): "pending",
+        ("z23", None): "unrouted",
+        ("mpps", None): "unrouted",
+    }
+    assert [e.subject for e in entries if e.destination == "pacs"] == [accession]

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from raddx.config import HL7Destination, OutboundMessageValues, Settings
@@ -121,6 +121,12 @@ class OutboxWorker:
 
     # -- routing ----------------------------------------------------------------------
 
+    def _takes(self, kind: OutboxEventValues) -> bool:
+        """Whether any configured destination takes events of ``kind``."""
+        if kind is _E.MPPS:
+            return bool(self._settings.mpps_forward_aes)
+        return bool(self._hl7_destinations(kind.value))
+
     def _hl7_destinations(self, event: str) -> list[HL7Destination]:
         kind = OutboundMessageValues(event)
         return [d for d in self._settings.hl7_destinations if kind in d.messages]
@@ -133,6 +139,24 @@ class OutboxWorker:
         built, an event's order or MPPS read once for all its destinations.
         """
         with self._sessions() as session, session.begin():
+            stamp = now()
+            idle = [kind.value for kind in _E if not self._takes(kind)]
+            # Kinds no destination takes are marked in one statement: every order placed
+            # records an OMI event, and loading and updating each through the ORM cost the
+            # served process ~0.1 ms per order when no modality takes OMI^O23 (bench/ris.py).
+            unrouted = 0
+            if idle:
+                result = session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.destination.is_(None),
+                        OutboxMessage.status == _S.PENDING.value,
+                        OutboxMessage.event.in_(idle),
+                    )
+                    .values(status=_S.UNROUTED.value, updated_at=stamp)
+                    .execution_options(synchronize_session=False)
+                )
+                unrouted = max(int(getattr(result, "rowcount", 0)), 0)
             events = session.scalars(
                 select(OutboxMessage)
                 .where(
@@ -144,7 +168,6 @@ class OutboxWorker:
             ).all()
             planned: list[tuple[OutboxMessage, Callable[[int], bytes]]] = []
             cache: dict[int, Any] = {}
-            stamp = now()
             for event in events:
                 for name, build in self._targets(event, session, cache):
                     row = OutboxMessage(
@@ -169,7 +192,7 @@ class OutboxWorker:
             with session.no_autoflush:
                 for row, build in planned:
                     self._build(row, build)
-        return len(events)
+        return len(events) + unrouted
 
     def _targets(
         self, event: OutboxMessage, session: Session, cache: dict[int, Any]
