@@ -26,13 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ris import order_message  # noqa: E402 - the bench's own messages
-
-from raddx.config import load_settings  # noqa: E402
-from raddx.hl7 import MessageHandler  # noqa: E402
-from raddx.outbox.worker import OutboxWorker  # noqa: E402
-from raddx.server import _hl7_sessions  # noqa: E402
-from raddx.services import Services  # noqa: E402
+from raddx.config import load_settings
+from raddx.hl7 import MessageHandler
+from raddx.outbox.worker import OutboxWorker
+from raddx.server import _hl7_sessions
+from raddx.services import Services
+from ris import order_message
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
