@@ -25,9 +25,21 @@ _AMENDED = amend(
 )
 _PRELIMINARY = sample_record(8, status=ReportStatusValues.PRELIMINARY)
 
+
+def _with_prior(record: ReportRecord) -> ReportRecord:
+    """``record`` also read over a prior MR study with a key image there."""
+    two = sample_record(7, prior_study=True)
+    return record.replace(
+        studies=(record.studies[0], two.studies[1]),
+        key_images=(*record.key_images, two.key_images[1]),
+    )
+
+
 _MAKERS: dict[str, Callable[[ReportRecord], bytes]] = {
     "sr": to_sr,
     "kos": to_kos,
+    # The KOS of a report's second study: only that study's images, no SR reference.
+    "kos-second-study": lambda r: to_kos(_with_prior(r), _with_prior(r).studies[1].study_uid),
     "pdf": lambda r: to_encapsulated_pdf(r, to_pdf(r)),
 }
 

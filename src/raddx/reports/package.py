@@ -4,7 +4,8 @@ Layout (our own, documented; the TR-0042 one is not known, see :mod:`raddx.repor
 ``manifest.json`` (format and version, producer, counts, the SHA-256 and size of every other
 file), ``index.csv`` (one row per report version in the CSV layout) and, per version,
 ``reports/<report_id>/<version>/report.cda.xml`` + ``report.fhir.json`` (+ ``report.pdf`` on
-request, + ``keyimages.kos.dcm`` on request when the report has key images).
+request, + ``keyimages.kos.dcm`` on request when the report has key images, one more
+(``keyimages.2.kos.dcm``, …) per further study with key images).
 
 Export streams: records are read in batches and written one by one, so memory stays flat in
 the number of reports but for the manifest's file list (about 100 bytes per file). Import
@@ -41,7 +42,7 @@ from raddx.reports import service, store
 from raddx.reports.formats import cda, fhir, hl7v2, kos, pdf, sr
 from raddx.reports.formats import csv as report_csv
 from raddx.reports.profile import PACKAGE
-from raddx.reports.record import ReportRecord
+from raddx.reports.record import KeyImage, ReportRecord
 from raddx.reports.results import ImportSummary, ResultWriter
 from raddx.reports.status import format_status
 from raddx.reports.store import ReportSelection
@@ -277,10 +278,13 @@ def _documents(
     if format_status(record.status).cda:
         yield PACKAGE.cda_file, cda.to_cda(record)
     yield PACKAGE.fhir_file, fhir.to_fhir(record)
-    if include_kos and format_status(record.status).cda and kos.kos_key_images(record):
-        # The key images' references as DICOM too, for a receiving PACS (TID 2010); CDA
-        # and FHIR carry them anyway. Off by default: ~13 ms a document (bench/reports.py).
-        yield PACKAGE.kos_file, kos.to_kos(record)
+    if include_kos and format_status(record.status).cda:
+        # The key images' references as DICOM too, for a receiving PACS (TID 2010), one KOS
+        # per study; CDA and FHIR carry them anyway. Off by default: ~13 ms a document
+        # (bench/reports.py).
+        for n, study_uid in enumerate(kos.kos_studies(record), start=1):
+            name = PACKAGE.kos_file if n == 1 else PACKAGE.kos_more_file.format(n=n)
+            yield name, kos.to_kos(record, study_uid)
     if include_pdf:
         yield PACKAGE.pdf_file, pdf.to_pdf(record, font=pdf_font)
 
@@ -467,15 +471,24 @@ def _first_readable(src: _Source, folder: str) -> ReportRecord:
 
 
 def _with_key_images(src: _Source, folder: str, record: ReportRecord) -> ReportRecord:
-    """The record with the key images of the folder's KOS when its document carried none
-    (a CDA or PDF from a producer that lists key images only in the KOS)."""
+    """The record with the key images of the folder's KOS files (one per study:
+    ``keyimages.kos.dcm``, ``keyimages.2.kos.dcm``, …) when its document carried none (a CDA
+    or PDF from a producer that lists key images only in the KOS)."""
     if record.key_images:
         return record
-    try:
-        data = src.read(f"{folder}/{PACKAGE.kos_file}")
-    except (KeyError, FileNotFoundError):
+    images: list[KeyImage] = []
+    n = 1
+    while True:
+        name = PACKAGE.kos_file if n == 1 else PACKAGE.kos_more_file.format(n=n)
+        try:
+            data = src.read(f"{folder}/{name}")
+        except (KeyError, FileNotFoundError):
+            break
+        images.extend(kos.from_kos(data))
+        n += 1
+    if not images:
         return record
-    return record.replace(key_images=kos.from_kos(data), content_sha256=None)
+    return record.replace(key_images=tuple(images), content_sha256=None)
 
 
 def _import_stream(

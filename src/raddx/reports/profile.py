@@ -146,6 +146,8 @@ class PackageLayout:
     pdf_file: str = "report.pdf"
     #: The key images' references as a DICOM Key Object Selection (TID 2010), when any.
     kos_file: str = "keyimages.kos.dcm"
+    #: The KOS of the report's n-th study with key images, n >= 2 (one KOS per study).
+    kos_more_file: str = "keyimages.{n}.kos.dcm"
 
 
 @dataclass(frozen=True)

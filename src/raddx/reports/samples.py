@@ -45,8 +45,13 @@ def sample_record(
     study_uid: str | None = None,
     accession_no: str | None = None,
     patient_id: str | None = None,
+    prior_study: bool = False,
 ) -> ReportRecord:
-    """Report number ``n``: a CT chest report of a Japanese patient, with key image."""
+    """Report number ``n``: a CT chest report of a Japanese patient, with key image.
+
+    ``prior_study``: the report also reads a prior MR study (Study UID ``<study>.77``) and
+    has a second key image there (frame 2): key images across two studies.
+    """
     rng = random.Random(n if seed is None else seed * 1_000_003 + n)
     sur, given = rng.choice(_SURNAMES), rng.choice(_GIVEN)
     created = dt.datetime(2024, 4, 1, 9, 0, tzinfo=JST) + dt.timedelta(minutes=7 * n)
@@ -56,7 +61,7 @@ def sample_record(
         ReportStatusValues.AMENDED,
         ReportStatusValues.CORRECTED,
     )
-    return ReportRecord(
+    record = ReportRecord(
         report_id=f"R{n:08d}",
         version=1,
         status=status,
@@ -105,3 +110,21 @@ def sample_record(
         verified_at=created + dt.timedelta(hours=2) if signed else None,
         institution="ラドックス総合病院",
     )
+    if not prior_study:
+        return record
+    first = record.studies[0]
+    prior = StudyRef(
+        study_uid=f"{study}.77",
+        modalities=("MR",),
+        study_datetime=created - dt.timedelta(days=90),
+        body_parts=("CHEST",),
+    )
+    image = KeyImage(
+        study_uid=prior.study_uid,
+        series_uid=f"{prior.study_uid}.1",
+        sop_uid=f"{prior.study_uid}.1.4",
+        sop_class_uid="1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR: multi-frame
+        comment="前回の結節",
+        frame=2,
+    )
+    return record.replace(studies=(first, prior), key_images=(*record.key_images, image))

@@ -6,10 +6,16 @@ Key Image Note).
 Built with highdicom's ``KeyObjectSelectionDocument``, which checks the document as it
 builds it (STYLE rule 4). Content: document title (113000, DCM, "Of Interest") from CID 7010,
 the verifier as Person Observer, a Key Object Description naming the report version, one
-IMAGE item per key image of the report's first study (with its frame number) and one
-COMPOSITE item referencing the report's own TID 2000 SR
+IMAGE item per key image of one study (with its frame number) and, in the report's first
+study (where its TID 2000 SR is stored), one COMPOSITE item referencing that SR
 (:func:`raddx.reports.formats.sr.sr_uids`), so the selection and its report find each
 other. Character set ISO_IR 192. :func:`from_kos` reads the key images back.
+
+A KOS belongs to one study (its Current Requested Procedure Evidence lists that study's
+instances; highdicom refuses more), so a report whose key images span several studies gets
+one KOS per study (:func:`kos_studies`): the KOS of another study than the first references
+only that study's images and names the report in its description and its Referenced
+Request, not by a reference to the SR, which is in another study.
 """
 
 from __future__ import annotations
@@ -30,11 +36,11 @@ from raddx.reports.enum import ReportStatusValues as S
 from raddx.reports.formats.sr import _header, _observer_pn, _request, sr_uids
 from raddx.reports.record import KeyImage, ReportRecord
 
-__all__ = ["NOT_CARRIED", "from_kos", "kos_key_images", "to_kos"]
+__all__ = ["NOT_CARRIED", "from_kos", "kos_key_images", "kos_studies", "kos_uids", "to_kos"]
 
 NOT_CARRIED = (
     "everything but the key images (the KOS references them; the report is in the SR)",
-    "key images of studies other than the first (a KOS belongs to one study)",
+    "key images of the report's other studies (one KOS per study: see kos_studies)",
     "key image comments",
 )
 #: CID 7010 Key Object Selection Document Title: the generic "key images" title.
@@ -43,29 +49,53 @@ _TITLE = Code("113000", "DCM", "Of Interest")
 _SERIES_NUMBER = 9003
 
 
-def kos_key_images(record: ReportRecord) -> tuple[KeyImage, ...]:
-    """The key images a KOS of ``record`` references: those of its first study."""
+def kos_studies(record: ReportRecord) -> tuple[str, ...]:
+    """Study Instance UIDs of the studies that get a KOS: those of the report's studies
+    holding one of its key images, in the report's order."""
+    shown = {k.study_uid for k in record.key_images}
+    return tuple(s.study_uid for s in record.studies if s.study_uid in shown)
+
+
+def kos_key_images(record: ReportRecord, study_uid: str | None = None) -> tuple[KeyImage, ...]:
+    """The key images the KOS of ``study_uid`` (default: the report's first study)
+    references: those of that study."""
     if not record.studies:
         return ()
-    study = record.studies[0].study_uid
+    study = study_uid or record.studies[0].study_uid
     return tuple(k for k in record.key_images if k.study_uid == study)
 
 
-def to_kos(record: ReportRecord) -> bytes:
-    """The record's key images as a KOS document (Part 10 bytes) in its first study.
+def kos_uids(record: ReportRecord, study_uid: str) -> tuple[str, str]:
+    """(Series, SOP Instance) UIDs of the report version's KOS in ``study_uid``: derived
+    from report id, study and version, so storing the same version again is the same object
+    and a new version is a new instance in the same series. The first study keeps the
+    derivation it had when a report had one KOS (``raddx:report:<id>:kos``), so KOS objects
+    already stored are not duplicated by a re-store."""
+    first = record.studies[0].study_uid if record.studies else None
+    kind = "kos" if study_uid == first else f"kos:{study_uid}"
+    return sr_uids(record.report_id, record.version, kind)
+
+
+def to_kos(record: ReportRecord, study_uid: str | None = None) -> bytes:
+    """The record's key images in ``study_uid`` (default: its first study) as a KOS
+    document (Part 10 bytes) of that study.
 
     Raises
     ------
     ValueError
-        The record has no key image in its first study, or is a draft/cancelled report
-        (nothing to point a viewer at).
+        ``study_uid`` is not one of the report's studies, the record has no key image in
+        that study, or is a draft/cancelled report (nothing to point a viewer at).
     """
-    images = kos_key_images(record)
+    if study_uid is not None and study_uid not in {s.study_uid for s in record.studies}:
+        raise ValueError(f"study {study_uid} is not one of the report's studies")
+    images = kos_key_images(record, study_uid)
     if not images:
-        raise ValueError("the report has no key image in its first study")
+        which = f"study {study_uid}" if study_uid else "its first study"
+        raise ValueError(f"the report has no key image in {which}")
     if record.status in (S.DRAFT, S.CANCELLED, S.ENTERED_IN_ERROR):
         raise ValueError(f"a {record.status} report has no key object selection (§5.4)")
-    study = record.studies[0]
+    study = next(s for s in record.studies if s.study_uid == images[0].study_uid)
+    first = study.study_uid == record.studies[0].study_uid
     header = _header(record, study)
     evidence: list[Dataset] = []
     for image in images:
@@ -78,13 +108,14 @@ def to_kos(record: ReportRecord) -> bytes:
         # the values are not copied into the document.
         ev.Rows = ev.Columns = 1
         evidence.append(ev)
-    sr_series, sr_sop = sr_uids(record.report_id, record.version)
-    report_sr = Dataset()
-    report_sr.update(header)
-    report_sr.SeriesInstanceUID = sr_series
-    report_sr.SOPInstanceUID = sr_sop
-    report_sr.SOPClassUID = EnhancedSRStorage
-    evidence.append(report_sr)
+    if first:  # the SR is stored in the first study only
+        sr_series, sr_sop = sr_uids(record.report_id, record.version)
+        report_sr = Dataset()
+        report_sr.update(header)
+        report_sr.SeriesInstanceUID = sr_series
+        report_sr.SOPInstanceUID = sr_sop
+        report_sr.SOPClassUID = EnhancedSRStorage
+        evidence.append(report_sr)
     observer = None
     person = record.verifier or record.author
     if person is not None:
@@ -106,7 +137,7 @@ def to_kos(record: ReportRecord) -> bytes:
             ref = item.ReferencedSOPSequence[0]
             if ref.ReferencedSOPInstanceUID in frames:
                 ref.ReferencedFrameNumber = frames[ref.ReferencedSOPInstanceUID]
-    series_uid, sop_uid = sr_uids(record.report_id, record.version, "kos")
+    series_uid, sop_uid = kos_uids(record, study.study_uid)
     kos = hd.ko.KeyObjectSelectionDocument(
         evidence=evidence,
         content=content,

@@ -10,8 +10,8 @@ import pydicom
 import pytest
 from pydicom.uid import EnhancedSRStorage, KeyObjectSelectionDocumentStorage
 
-from raddx.reports import KeyImage, ReportStatusValues
-from raddx.reports.formats.kos import from_kos, to_kos
+from raddx.reports import KeyImage, ReportRecord, ReportStatusValues
+from raddx.reports.formats.kos import from_kos, kos_studies, kos_uids, to_kos
 from raddx.reports.formats.sr import sr_uids, to_sr
 from raddx.reports.samples import sample_record
 
@@ -82,3 +82,56 @@ def test_no_key_image_draft_and_foreign_objects_are_refused() -> None:
         from_kos(to_sr(record))
     with pytest.raises(ValueError, match="not a DICOM object"):
         from_kos(b"not dicom")
+
+
+def two_studies(n: int = 3) -> ReportRecord:
+    """Report ``n`` read over two studies (CT today and the prior MR), a key image in each."""
+    return sample_record(n, prior_study=True)
+
+
+def _evidence(ds: pydicom.Dataset) -> dict[str, str]:
+    return {
+        sop.ReferencedSOPInstanceUID: study.StudyInstanceUID
+        for study in ds.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+        for sop in series.ReferencedSOPSequence
+    }
+
+
+def test_key_images_of_two_studies_make_one_kos_per_study() -> None:
+    record = two_studies()
+    first, prior = (s.study_uid for s in record.studies)
+    assert kos_studies(record) == (first, prior)
+    a = pydicom.dcmread(io.BytesIO(to_kos(record, first)))
+    b = pydicom.dcmread(io.BytesIO(to_kos(record, prior)))
+    report_sr = sr_uids(record.report_id, record.version)[1]
+    # Each KOS is in its own study and its evidence is that study's instances only; the
+    # report's SR (stored in the first study) is referenced from the first study's KOS.
+    assert a.StudyInstanceUID == first and b.StudyInstanceUID == prior
+    assert _evidence(a) == {record.key_images[0].sop_uid: first, report_sr: first}
+    assert _evidence(b) == {record.key_images[1].sop_uid: prior}
+    assert b.ReferencedRequestSequence[0].StudyInstanceUID == prior
+    assert b.ReferencedRequestSequence[0].AccessionNumber == record.order.accession_no
+    assert from_kos(to_kos(record, prior)) == (
+        dataclasses.replace(record.key_images[1], comment=""),
+    )
+    # Per-study UIDs: the first study keeps the one-KOS derivation; versions share a series.
+    assert a.SOPInstanceUID == pydicom.dcmread(io.BytesIO(to_kos(record))).SOPInstanceUID
+    assert len({a.SeriesInstanceUID, b.SeriesInstanceUID}) == 2
+    assert (b.SeriesInstanceUID, b.SOPInstanceUID) == kos_uids(record, prior)
+    v2 = record.replace(version=2)
+    assert kos_uids(v2, prior)[0] == b.SeriesInstanceUID
+    assert kos_uids(v2, prior)[1] != b.SOPInstanceUID
+    description = [i.TextValue for i in b.ContentSequence if i.ValueType == "TEXT"]
+    assert record.report_id in description[0] and "キー画像" in description[0]
+
+
+def test_kos_of_a_study_without_key_images_or_not_of_the_report_is_refused() -> None:
+    record = two_studies()
+    prior = record.studies[1].study_uid
+    only_first = record.replace(key_images=record.key_images[:1])
+    assert kos_studies(only_first) == (record.studies[0].study_uid,)
+    with pytest.raises(ValueError, match=f"no key image in study {prior}"):
+        to_kos(only_first, prior)
+    with pytest.raises(ValueError, match="not one of the report's studies"):
+        to_kos(record, "1.2.3.999")
