@@ -21,7 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import zxingcpp
 from e2e_support import add_user, run_scenario, screenshots
+from PIL import Image
 
 from helpers import bare_url, free_port
 from raddx.config import HL7Destination
@@ -124,6 +126,7 @@ def test_administration_in_chromium(
     for check in (
         "ok: an admin without 2FA is led from the login to the enrolment",
         "ok: reloading mid-enrolment returns to the enrolment, not the login",
+        "ok: the QR code image is shown",
         "ok: a wrong code is refused with a message",
         "ok: confirming shows ten recovery codes once",
         "ok: after enrolment the same session is the admin",
@@ -153,6 +156,10 @@ def test_administration_in_chromium(
     assert found, output
     at = dt.datetime.fromtimestamp(int(found[2]) / 1000, dt.UTC)
     assert totp.totp(found[1], at) == found[3]
+    # A phone pointed at the enrolment page reads the secret that page shows (ZXing on the
+    # screenshot, as an authenticator app's camera would).
+    qr = zxingcpp.read_barcode(Image.open(shots / "01-enrol-secret.png"))
+    assert qr is not None and f"secret={found[1]}&" in qr.text, qr
     with services.session_factory() as s:
         users = {u.name: u for u in list_users(session=s)}
     assert users[ADMIN].totp_enrolled

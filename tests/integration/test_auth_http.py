@@ -5,7 +5,9 @@ benchmark-only switch that turns the checks off."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import io
 import statistics
 import time
 from collections.abc import Iterator
@@ -15,7 +17,9 @@ import httpx
 import pyotp
 import pytest
 import requests
+import zxingcpp
 from dicomweb_client.api import DICOMwebClient
+from PIL import Image
 
 from helpers import HttpServer, bare_url, start_http_server
 from raddx.security import accounts, load_policy
@@ -60,6 +64,16 @@ def _problem(response: httpx.Response, status: int) -> str:
     return str(response.json()["detail"])
 
 
+def _scan(qr: str) -> pyotp.TOTP:
+    """Read the enrolment QR code (a PNG data: URI) with a real QR decoder (ZXing) and load
+    the URI it holds the way authenticator apps do."""
+    header, _, payload = qr.partition(",")
+    assert header == "data:image/png;base64"
+    found = zxingcpp.read_barcode(Image.open(io.BytesIO(base64.b64decode(payload))))
+    assert found is not None and found.format == zxingcpp.BarcodeFormat.QRCode
+    return pyotp.parse_uri(found.text)  # type: ignore[return-value]
+
+
 def test_first_run_setup_then_admin_must_enrol_2fa(server: HttpServer) -> None:
     base = server.base_url
     code = server.app.state.setup_code
@@ -83,8 +97,10 @@ def test_first_run_setup_then_admin_must_enrol_2fa(server: HttpServer) -> None:
         assert "httponly" in cookie and "samesite=strict" in cookie
         # Until 2FA is enrolled the session may do nothing but enrol.
         assert browser.get("/api/studies").status_code == 403
-        secret = browser.post("/api/auth/2fa/enrol").json()["secret"]
-        phone = pyotp.TOTP(secret)
+        enrolment = browser.post("/api/auth/2fa/enrol").json()
+        phone = _scan(enrolment["qr"])  # as the authenticator app does: camera, not typing
+        assert phone.secret == enrolment["secret"] and phone.issuer == "raddx"
+        assert pyotp.parse_uri(enrolment["otpauth_uri"]).secret == phone.secret
         first_code = phone.at(clock.now)
         confirm = browser.post("/api/auth/2fa/confirm", json={"code": first_code})
         assert len(confirm.json()["recovery_codes"]) == 10

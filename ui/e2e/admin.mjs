@@ -59,6 +59,9 @@ await run(shots, async ({ browser, shot }) => {
   const secret = await page.locator("#enrol-secret").getAttribute("data-secret");
   const uri = await page.locator("#enrol-uri").getAttribute("href");
   check(secret && uri.startsWith("otpauth://totp/") && uri.includes(`secret=${secret}`), "the secret and the otpauth URI are shown");
+  const qr = page.getByRole("img", { name: "認証アプリ用の QR コード" });
+  const qrWidth = await qr.evaluate((img) => (img.complete ? img.naturalWidth : 0));
+  check(qrWidth >= 200, `the QR code image is shown (${qrWidth} px wide)`);
   await shot("01-enrol-secret", page);
   await page.getByLabel("アプリに表示されたコード").fill("000000");
   await page.getByRole("button", { name: "確認", exact: true }).click();

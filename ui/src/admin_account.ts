@@ -2,10 +2,9 @@
 // password change. The enrolment is also what the login leads to when the role requires 2FA
 // and the account has none yet (login.ts).
 //
-// The otpauth URI is shown as text with the secret: no QR code library is among the UI's
-// dependencies, so the user types the secret into the authenticator app (or opens the link
-// on the phone itself).
-import { adminApi } from "./admin_api";
+// The QR code comes from the API as an image (the server draws it): the UI needs no QR
+// library, and the secret and otpauth URI stay shown as text for apps that cannot scan.
+import { adminApi, type Enrolment } from "./admin_api";
 import { tr } from "./admin_strings";
 import { errorText, field, notice, page, section } from "./admin_ui";
 import { ApiError } from "./api";
@@ -37,7 +36,7 @@ export function renderEnrolment(container: HTMLElement, done?: () => void): void
     start.disabled = true;
     try {
       const enrolment = await adminApi.enrol();
-      showSecret(container, enrolment.secret, enrolment.otpauth_uri, done);
+      showSecret(container, enrolment, done);
     } catch (exc) {
       start.disabled = false;
       if (exc instanceof ApiError && exc.status === 409) {
@@ -49,12 +48,8 @@ export function renderEnrolment(container: HTMLElement, done?: () => void): void
   });
 }
 
-function showSecret(
-  container: HTMLElement,
-  secret: string,
-  uri: string,
-  done?: () => void,
-): void {
+function showSecret(container: HTMLElement, enrolment: Enrolment, done?: () => void): void {
+  const { secret, otpauth_uri: uri } = enrolment;
   const message = notice("enrol-confirm-notice");
   const code = h("input", {
     id: "enrol-code",
@@ -74,6 +69,7 @@ function showSecret(
   );
   container.replaceChildren(
     h("p", {}, tr("enrol.noQr")),
+    h("img", { id: "enrol-qr", class: "qr", src: enrolment.qr, alt: tr("enrol.qr") }),
     h(
       "dl",
       { class: "secret" },

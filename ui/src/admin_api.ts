@@ -35,6 +35,8 @@ export interface TokenCreated {
 export interface Enrolment {
   secret: string;
   otpauth_uri: string;
+  /** The otpauth URI as a QR code: a PNG data: URI (made by the server with segno). */
+  qr: string;
 }
 
 export interface RemoteAE {

@@ -22,7 +22,8 @@ const en = {
   "enrol.start": "Set up two-factor authentication",
   "enrol.already": "Two-factor authentication is already set up for this account. An administrator can reset it if the phone is lost.",
   "enrol.noQr":
-    "Add an account in your authenticator app and type in the secret below (time-based, 6 digits, 30 seconds), or open the link on the phone. (This page shows no QR code.)",
+    "Scan the QR code with your authenticator app. If the app cannot scan, add an account by hand with the secret below (time-based, 6 digits, 30 seconds), or open the link on the phone.",
+  "enrol.qr": "QR code for the authenticator app",
   "enrol.secret": "Secret",
   "enrol.uri": "otpauth URI",
   "enrol.code": "Code shown by the app",
@@ -254,7 +255,8 @@ const ja: Partial<Record<AdminKey, string>> = {
   "enrol.start": "二要素認証を設定する",
   "enrol.already": "このアカウントの二要素認証は設定済みです。端末を紛失した場合は管理者がリセットできます。",
   "enrol.noQr":
-    "認証アプリでアカウントを追加し、下のシークレットを入力してください（時間ベース、6桁、30秒）。スマートフォンでリンクを開くこともできます。（このページには QR コードを表示しません。）",
+    "認証アプリで QR コードを読み取ってください。読み取れない場合は、下のシークレットを手入力してアカウントを追加するか（時間ベース、6桁、30秒）、スマートフォンでリンクを開いてください。",
+  "enrol.qr": "認証アプリ用の QR コード",
   "enrol.secret": "シークレット",
   "enrol.uri": "otpauth URI",
   "enrol.code": "アプリに表示されたコード",

@@ -93,6 +93,7 @@ class WhoAmI(BaseModel):
 class Enrolment(BaseModel):
     secret: str
     otpauth_uri: str
+    qr: str = Field(description="the otpauth URI as a QR code: a PNG data: URI for an <img>")
 
 
 class ConfirmIn(BaseModel):
@@ -258,7 +259,8 @@ def enrol_2fa(principal: CurrentPrincipal, services: ServicesDep) -> Enrolment:
     name = _own_user(principal)
     with services.session_factory() as s, s.begin():
         secret = accounts.begin_totp(session=s, name=name)
-    return Enrolment(secret=secret, otpauth_uri=totp.provisioning_uri(secret, account=name))
+    uri = totp.provisioning_uri(secret, account=name)
+    return Enrolment(secret=secret, otpauth_uri=uri, qr=totp.provisioning_qr(uri))
 
 
 @router.post("/2fa/confirm", dependencies=[require(SELF_ACTION)])
