@@ -12,14 +12,17 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from audit_schema import assert_valid
 from helpers import api_token
 from raddx.config import load_settings
-from raddx.security import accounts, load_policy, rules_from_settings
+from raddx.security import accounts, audit, load_policy, rules_from_settings
+from raddx.security.atna import AuditSource, to_xml
 from raddx.services import Services
 from raddx.web import create_app
 
 PASSWORD = "correct horse battery"
 SCRIPT = {"X-Requested-With": "XMLHttpRequest"}
+SOURCE = AuditSource(source_id="RADDX@test", ae_title="RADDX", host="127.0.0.1", process_id=1)
 REMOTE = {"ae_title": "CT1", "host": "127.0.0.1", "port": 104}
 
 
@@ -73,9 +76,20 @@ def test_same_origin_fetch_metadata_is_allowed(browser: TestClient) -> None:
     assert same.status_code == 204
 
 
-def test_cross_site_fetch_metadata_is_refused(browser: TestClient) -> None:
-    cross = browser.post("/api/auth/logout", headers={"Sec-Fetch-Site": "cross-site"})
+def test_cross_site_fetch_metadata_is_refused_and_audited(browser: TestClient) -> None:
+    forged = {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+    with audit.capture() as events:
+        cross = browser.post("/api/auth/logout", headers=forged)
     assert cross.status_code == 403
+    assert browser.get("/api/auth/whoami").json()["name"] == "tech"  # not logged out
+    alerts = [e for e in events if e.event_id.code.code == "110113"]
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert.event_types[0].code.code == "110132"  # Use of Restricted Function
+    assert alert.outcome_description.startswith("cross-site request refused")
+    assert "https://evil.example" in alert.outcome_description
+    assert "/api/auth/logout" in alert.outcome_description
+    assert_valid(to_xml(alert, SOURCE))
 
 
 def test_bearer_needs_no_header(services: Services) -> None:

@@ -19,7 +19,6 @@ Argon2 verification runs in the thread pool.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, cast
 
@@ -51,7 +50,6 @@ __all__ = [
     "route_action",
 ]
 
-log = logging.getLogger(__name__)
 
 #: Attribute on a dependency function naming the action it checks.
 ACTION_ATTR = "__raddx_action__"
@@ -87,7 +85,19 @@ def _refuse_cross_site(request: Request, header: str | None) -> None:
         return
     if request.headers.get(CSRF_HEADER) or request.headers.get("sec-fetch-site") == "same-origin":
         return
-    log.warning("cross-site request refused: method=%s path=%s", request.method, request.url.path)
+    # A security event, audited like other refusals (Security Alert, Use of Restricted
+    # Function): a forged request is an attack on the logged-in user's session. The user is
+    # not named (the cookie is not even looked at, so a forged request has no side effect);
+    # the address and the Origin/Referer show where the page that sent it came from.
+    security_alert(
+        "cross-site request refused",
+        subject=request.client.host if request.client else None,
+        restricted_function=True,
+        method=request.method,
+        path=request.url.path,
+        origin=request.headers.get("origin") or request.headers.get("referer") or "-",
+        fetch_site=request.headers.get("sec-fetch-site") or "-",
+    )
     raise Forbidden(
         f"a {request.method} authenticated by the session cookie must carry the header "
         f"'{CSRF_HEADER}: XMLHttpRequest' (cross-site request forgery protection); "
