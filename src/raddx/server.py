@@ -33,6 +33,7 @@ from raddx.dimse import DimseServer, listen_socket
 from raddx.dimse.balance import LoadBoard
 from raddx.hl7 import MessageHandler, MllpServer
 from raddx.hl7.acceptance import SenderGate
+from raddx.jobs import JobService
 from raddx.outbox.worker import OutboxWorker
 from raddx.security import audit, audit_events
 from raddx.security.tls import check_tls_settings, server_context
@@ -136,12 +137,13 @@ def serve(settings: Settings) -> int:
         dimse.start()
     dimse_tls = _start_dimse_tls(settings, services)
     host, port = dimse.address if dimse is not None else ("off", 0)
+    # The app first: its job service runs the HL7 door's patient-merge jobs.
+    app = _web_app(settings, services)
     hl7_engine, hl7_sessions = _hl7_sessions(settings, services)
-    mllp = _start_mllp(settings, services, hl7_sessions)
-    mllp_tls = _start_mllp(settings, services, hl7_sessions, tls=True)
+    mllp = _start_mllp(settings, services, hl7_sessions, app.state.jobs)
+    mllp_tls = _start_mllp(settings, services, hl7_sessions, app.state.jobs, tls=True)
     outbox = OutboxWorker(settings, services.session_factory)  # HL7 out, MPPS forwarding
     outbox.start()
-    app = _web_app(settings, services)
     # What /api/system/status reports as running or stopped (the forked DICOM workers are
     # not watched from here: the parent's listener stands for the port).
     app.state.workers = {
@@ -240,6 +242,7 @@ def _start_mllp(
     settings: Settings,
     services: Services,
     session_factory: sessionmaker[Any],
+    jobs: JobService,
     *,
     tls: bool = False,
 ) -> MllpServer | None:
@@ -252,7 +255,7 @@ def _start_mllp(
     server = MllpServer(
         MessageHandler(
             session_factory,
-            blobs=services.blobs,
+            jobs=jobs,
             refuse_unknown_jj1017=settings.jj1017_refuse_unknown,
         ),
         settings.hl7_host,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import hl7  # type: ignore[import-untyped]
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from raddx.errors import Conflict, InvalidInput, NotFound
@@ -22,6 +23,7 @@ from raddx.hl7.ack import AckCodeValues, ErrorCodeValues, HL7Error, Reply, build
 from raddx.hl7.charset import CharsetError, Header, decode, encode, read_header
 from raddx.hl7.fields import component, patient_from_pid
 from raddx.hl7.orders import OrderGroup, group_orders, order_create
+from raddx.jobs import JobService
 from raddx.ris import (
     OrderStatusValues,
     PatientData,
@@ -33,7 +35,7 @@ from raddx.ris import (
     update_order,
     upsert_patient,
 )
-from raddx.ris.reconcile import archive_has_patient, merge_archive_patient
+from raddx.ris.archive_merge import archive_has_patient, queue_archive_merge
 from raddx.security import audit_events
 from raddx.security.audit import (
     ActiveParticipant,
@@ -42,7 +44,6 @@ from raddx.security.audit import (
     PatientRef,
     record,
 )
-from raddx.storage import BlobStore
 
 __all__ = ["MessageHandler"]
 
@@ -73,10 +74,11 @@ class MessageHandler:
     ----------
     session_factory
         Sessions on the index; one unit of work per message.
-    blobs
-        The archive's blob store: an ADT^A40 merge corrects the prior patient's stored
-        objects too (``raddx.ris.reconcile.merge_archive_patient``). Without it only the
-        RIS's patients and orders are merged.
+    jobs
+        Runs the ``patient-merge`` job an ADT^A40 stores when the archive holds studies of
+        the prior patient (:mod:`raddx.ris.archive_merge`: the stored objects are corrected
+        in the background, after the ACK). Without it the job stays queued until a job
+        service with the merge runner starts (``raddx serve`` resumes it at start).
     refuse_unknown_jj1017
         Refuse a new order whose JJ1017 code the hospital's master does not hold (AE, ERR
         at OBR-4; setting ``jj1017_refuse_unknown``); by default it is accepted.
@@ -86,11 +88,11 @@ class MessageHandler:
         self,
         session_factory: sessionmaker[Any],
         *,
-        blobs: BlobStore | None = None,
+        jobs: JobService | None = None,
         refuse_unknown_jj1017: bool = False,
     ) -> None:
         self._session_factory = session_factory
-        self._blobs = blobs
+        self._jobs = jobs
         self._refuse_unknown_jj1017 = refuse_unknown_jj1017
 
     def __call__(self, data: bytes) -> bytes:
@@ -148,7 +150,7 @@ class MessageHandler:
         if message_type == "ADT" and trigger in _ADT_UPDATE:
             return _adt_update
         if message_type == "ADT" and trigger == "A40":
-            return functools.partial(_adt_merge, blobs=self._blobs)
+            return functools.partial(_adt_merge, jobs=self._jobs)
         known = message_type in {"OMG", "ORM", "OMI", "ADT"}
         raise HL7Error(
             f"{message_type}^{trigger} is not processed by raddx",
@@ -253,10 +255,11 @@ def _adt_update(received: _Received, session: Session) -> list[str]:
     return []
 
 
-def _adt_merge(received: _Received, session: Session, *, blobs: BlobStore | None) -> list[str]:
-    """ADT^A40: the RIS's patient and orders, and the archive's stored studies, move to the
-    surviving patient in this message's unit of work. A prior patient known to neither is
-    refused (AE, ERR at MRG-1)."""
+def _adt_merge(received: _Received, session: Session, *, jobs: JobService | None) -> list[str]:
+    """ADT^A40: the RIS's patient and orders move to the surviving patient in this
+    message's unit of work, together with a queued job that moves the archive's stored
+    studies afterwards (:mod:`raddx.ris.archive_merge`; the ACK does not wait for it). A
+    prior patient known to neither is refused (AE, ERR at MRG-1)."""
     surviving = received.patient()
     try:
         mrg = received.message.segment("MRG")
@@ -277,21 +280,17 @@ def _adt_merge(received: _Received, session: Session, *, blobs: BlobStore | None
         )
     except NotFound as exc:
         # Images may have arrived for a patient the RIS never had an order for.
-        if blobs is None or not archive_has_patient(
-            session=session, patient_id=prior, issuer=prior_issuer
-        ):
+        if not archive_has_patient(session=session, patient_id=prior, issuer=prior_issuer):
             raise _error(exc, "MRG-1", _E.UNKNOWN_KEY) from None
         target = upsert_patient(surviving, session=session)
     except Conflict as exc:
         raise _error(exc, "MRG-1", _E.APPLICATION_ERROR) from None
-    if blobs is not None:
-        merge_archive_patient(
-            session=session,
-            blobs=blobs,
-            prior_patient_id=prior,
-            prior_issuer=prior_issuer,
-            surviving=target,
-        )
+    job_id = queue_archive_merge(
+        session=session, prior_patient_id=prior, prior_issuer=prior_issuer, surviving=target
+    )
+    if job_id is not None and jobs is not None:
+        # Started only once the message (and the job row) is committed.
+        event.listen(session, "after_commit", lambda _: jobs.start(job_id), once=True)
     return []
 
 

@@ -4,7 +4,14 @@ A job is a row of the ``job`` table (``raddx.db.models.Job``): what to do (``kin
 ``request`` as JSON), against which remote AE, and how far it got (total, completed, failed,
 warning sub-operations; ``state``; ``reason`` when it failed). Keeping it in the index means
 its outcome survives a restart; a job the process was running when it ended is marked
-``interrupted`` by :meth:`JobService.recover` at the next start, never left ``running``.
+``interrupted`` by :meth:`JobService.recover` at the next start, never left ``running`` —
+unless its kind is *resumable* (an ADT^A40 patient merge, whose work is idempotent): such a
+job is queued again and run to its end by the next process.
+
+A job may also be stored by a domain operation inside its own unit of work
+(:func:`store_job`: the HL7 door's A40 stores the merge job in the message's transaction, so
+the ACK and the job are committed together) and started after the commit
+(:meth:`JobService.start`).
 
 What a job does is a *runner* (``raddx.jobs.transfer``): a function that gets the request,
 the remote AE and a :class:`Progress`, and returns the failure reason or ``None``.
@@ -36,6 +43,7 @@ __all__ = [
     "JobStateValues",
     "Progress",
     "Runner",
+    "store_job",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,6 +58,9 @@ class JobKindValues(StrEnum):
     RETRIEVE = "retrieve"
     #: De-identify archived studies into a package or a new study set (raddx.jobs.deid).
     DEIDENTIFY = "deidentify"
+    #: Move a merged patient's stored studies to the surviving patient (ADT^A40,
+    #: raddx.ris.archive_merge); resumable.
+    PATIENT_MERGE = "patient-merge"
 
 
 class JobStateValues(StrEnum):
@@ -184,6 +195,28 @@ class Progress:
 Runner = Callable[[Mapping[str, Any], RemoteAE | None, Progress], str | None]
 
 
+def store_job(
+    *, session: Session, kind: JobKindValues, request: Mapping[str, Any], remote_ae_title: str = ""
+) -> int:
+    """Store a queued job in the caller's unit of work and return its id; it runs once
+    :meth:`JobService.start` is called after the commit (or at the next process start for a
+    resumable kind)."""
+    row = Job(
+        kind=kind.value,
+        state=JobStateValues.QUEUED.value,
+        remote_ae_title=remote_ae_title,
+        request=json.dumps(dict(request)),
+        total=None,
+        completed=0,
+        failed=0,
+        warning=0,
+        created_at=_now(),
+    )
+    session.add(row)
+    session.flush()
+    return int(row.id)
+
+
 class JobService:
     """Submits jobs and runs them on threads, at most ``max_parallel`` at a time.
 
@@ -198,6 +231,9 @@ class JobService:
     recover_hooks
         Called by :meth:`recover` after the jobs are marked: a job kind's clean-up of what an
         ended process left behind (e.g. de-identification working copies).
+    resumable
+        Job kinds whose runner can be run again on a half-done job (idempotent work):
+        :meth:`recover` starts them again instead of marking them interrupted.
     """
 
     def __init__(
@@ -207,19 +243,28 @@ class JobService:
         runners: Mapping[JobKindValues, Runner],
         max_parallel: int = 2,
         recover_hooks: Sequence[Callable[[], object]] = (),
+        resumable: frozenset[JobKindValues] = frozenset(),
     ) -> None:
         self._session_factory = session_factory
         self._runners = dict(runners)
         self._slots = threading.BoundedSemaphore(max_parallel)
         self._recover_hooks = tuple(recover_hooks)
+        self._resumable = frozenset(kind.value for kind in resumable)
 
     def recover(self) -> int:
-        """Mark jobs left queued or running by an ended process as interrupted; returns how
-        many. Call once at start, before submitting."""
+        """Mark jobs left queued or running by an ended process as interrupted, and start
+        the resumable ones again; returns how many were interrupted. Call once at start,
+        before submitting."""
+        unfinished = Job.state.in_([JobStateValues.QUEUED, JobStateValues.RUNNING])
         with self._session_factory() as session, session.begin():
+            resumed = list(
+                session.scalars(
+                    select(Job.id).where(unfinished, Job.kind.in_(self._resumable)).order_by(Job.id)
+                )
+            )
             result = session.execute(
                 update(Job)
-                .where(Job.state.in_([JobStateValues.QUEUED, JobStateValues.RUNNING]))
+                .where(unfinished, Job.kind.not_in(self._resumable))
                 .values(
                     state=JobStateValues.INTERRUPTED,
                     reason="the server stopped before the job finished",
@@ -231,26 +276,39 @@ class JobService:
             log.warning("jobs interrupted by the last shutdown count=%d", count)
         for hook in self._recover_hooks:
             hook()
+        for job_id in resumed:
+            log.warning("job resumed after the last shutdown id=%d", job_id)
+            self.start(job_id)
         return int(count or 0)
+
+    def start(self, job_id: int) -> JobInfo:
+        """Run a stored job (:func:`store_job`) on its own thread.
+
+        Raises
+        ------
+        NotFound
+            No such job.
+        """
+        info = self.get(job_id)
+        thread = threading.Thread(
+            target=self._run, args=(info, None), name=f"raddx-job-{info.id}", daemon=True
+        )
+        thread.start()
+        return info
 
     def submit(
         self, kind: JobKindValues, remote: RemoteAE | None, request: Mapping[str, Any]
     ) -> JobInfo:
         """Store a queued job and start it on its own thread."""
         with self._session_factory() as session, session.begin():
-            row = Job(
-                kind=kind.value,
-                state=JobStateValues.QUEUED.value,
+            job_id = store_job(
+                session=session,
+                kind=kind,
+                request=request,
                 remote_ae_title=remote.ae_title if remote is not None else "",
-                request=json.dumps(dict(request)),
-                total=None,
-                completed=0,
-                failed=0,
-                warning=0,
-                created_at=_now(),
             )
-            session.add(row)
-            session.flush()
+            row = session.get(Job, job_id)
+            assert row is not None  # just stored
             info = JobInfo.from_row(row)
         thread = threading.Thread(
             target=self._run, args=(info, remote), name=f"raddx-job-{info.id}", daemon=True

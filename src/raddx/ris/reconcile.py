@@ -10,8 +10,8 @@
   the right patient; the stored objects are corrected (:mod:`raddx.archive.correction`:
   new headers with OriginalAttributesSequence, reason CORRECT, index updated in the same
   transaction), the link is written, and the correction is recorded for the audit trail.
-* **Patient merge** (:func:`merge_archive_patient`, ADT^A40): the prior patient's studies are
-  corrected to the surviving patient with the same mechanism.
+* **Patient merge** (ADT^A40, :mod:`raddx.ris.archive_merge`): the prior patient's studies
+  are corrected to the surviving patient with the same mechanism, by a background job.
 
 The issuer of an accession number is not compared: raddx's orders carry accession numbers
 from one namespace (raddx assigns them, or the HIS does), so the number alone identifies the
@@ -33,10 +33,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from raddx.archive._executor import Executor
 from raddx.archive.correction import (
-    CorrectionResult,
     StudyChanged,
     apply_correction,
-    correct_studies,
     prepare_correction,
 )
 from raddx.db import READ_ONLY_OPTIONS
@@ -63,7 +61,6 @@ __all__ = [
     "UnmatchedStudy",
     "link_arrived_study",
     "link_waiting_studies",
-    "merge_archive_patient",
     "reconcile_study",
     "unmatched_studies",
 ]
@@ -419,63 +416,6 @@ def _link_by_hand(
         )
         _images_arrived(order, session)
     session.flush()
-
-
-def merge_archive_patient(
-    *,
-    session: Session,
-    blobs: BlobStore,
-    prior_patient_id: str,
-    prior_issuer: str,
-    surviving: PatientData | RisPatient,
-) -> CorrectionResult | None:
-    """ADT^A40 in the archive: correct every visible study of the prior patient to the
-    surviving patient (headers and index, in the caller's unit of work). ``None`` when the
-    archive holds no study of the prior patient.
-
-    Raises
-    ------
-    InvalidInput
-        The surviving patient has an empty PatientID.
-    """
-    uids = session.scalars(
-        select(Study.study_instance_uid)
-        .join(Patient, Study.patient_fk == Patient.id)
-        .where(
-            Patient.patient_id == prior_patient_id,
-            Patient.issuer_of_patient_id == prior_issuer,
-            Study.deleted_at.is_(None),
-        )
-        .order_by(Study.id)
-    ).all()
-    if not uids:
-        return None
-    result = correct_studies(
-        session=session, blobs=blobs, study_uids=uids, changes=_patient_changes(surviving)
-    )
-    record_audit(
-        "patient.merge",
-        actor="hl7",
-        reason="ADT^A40",
-        study_instance_uids=uids,
-        accession_number=None,
-        patient_id=result.patient_id,
-    )
-    return result
-
-
-def archive_has_patient(*, session: Session, patient_id: str, issuer: str) -> bool:
-    """Whether the archive holds a visible patient with this identity."""
-    return (
-        session.scalar(
-            select(Patient.id).where(
-                Patient.patient_id == patient_id,
-                Patient.issuer_of_patient_id == issuer,
-                Patient.deleted_at.is_(None),
-            )
-        )
-        is not None
-    )
 
 
 def record_audit(

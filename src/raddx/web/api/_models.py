@@ -254,7 +254,7 @@ class RetrieveJobCreate(BaseModel):
 
 class JobPublic(BaseModel):
     id: int
-    kind: Literal["send", "retrieve", "deidentify"]
+    kind: Literal["send", "retrieve", "deidentify", "patient-merge"]
     state: Literal["queued", "running", "done", "failed", "interrupted"]
     remote_ae_title: str
     request: dict[str, Any]
