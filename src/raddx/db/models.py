@@ -458,6 +458,17 @@ class ReportVersion(Base):
     stored_at: Mapped[dt.datetime]
 
 
+#: Partial unique: one latest version per report, enforced by the database (migration 0017):
+#: two writers storing new versions of one report at once cannot both flag theirs latest.
+Index(
+    "uq_report_version_latest",
+    ReportVersion.report_id,
+    unique=True,
+    sqlite_where=ReportVersion.is_latest,
+    postgresql_where=ReportVersion.is_latest,
+)
+
+
 class ReportStudy(Base):
     """A study a report version reads (a report may cover several: §5.1 ``studies[]``)."""
 

@@ -3,6 +3,14 @@ cancel, and import of a record from outside, with its link to the archive's stud
 
 Each function takes the caller's session (keyword-only) and leaves the commit to the caller
 (STYLE rule 8); the rules live in :mod:`raddx.reports.lifecycle` and here, once.
+
+Concurrency: a change reads the latest version locked (:func:`store.load` ``for_update``),
+so two changes of one report are serialised and the second judges what the first wrote
+(editing a report another request just signed is refused). Two requests creating the same
+next version cannot both succeed: the database's unique constraints refuse the second
+(:class:`store.VersionExists`, :class:`store.ConcurrentVersion`, both :class:`Conflict`,
+HTTP 409). A caller that says which version its change was made on (``base_version``) gets
+a Conflict when the report has moved on since, on SQLite as on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -108,15 +116,33 @@ def _announce(session: Session, record: ReportRecord) -> None:
     )
 
 
-def edit(*, session: Session, report_id: str, changes: dict[str, Any]) -> ReportRecord:
+def _load_for_change(session: Session, report_id: str, base_version: int | None) -> ReportRecord:
+    """The latest version, locked; a Conflict when the caller's change was made on another
+    version than the latest (``base_version``, when given)."""
+    before = store.load(session=session, report_id=report_id, for_update=True)
+    if base_version is not None and before.version != base_version:
+        raise Conflict(
+            f"report {report_id} is at version {before.version}; the change was made on "
+            f"version {base_version} (another request changed it meanwhile): reload it"
+        )
+    return before
+
+
+def edit(
+    *,
+    session: Session,
+    report_id: str,
+    changes: dict[str, Any],
+    base_version: int | None = None,
+) -> ReportRecord:
     """Change the latest version of a draft or preliminary report in place.
 
     Raises
     ------
     Conflict
-        The latest version is signed (amend it) or cancelled.
+        The latest version is signed (amend it) or cancelled, or is not ``base_version``.
     """
-    before = store.load(session=session, report_id=report_id)
+    before = _load_for_change(session, report_id, base_version)
     return _in_place(session, lifecycle.edit(before, **changes), before)
 
 
@@ -124,7 +150,7 @@ def submit_preliminary(
     *, session: Session, report_id: str, author: Person | None = None
 ) -> ReportRecord:
     """Draft → preliminary (一次読影)."""
-    before = store.load(session=session, report_id=report_id)
+    before = _load_for_change(session, report_id, None)
     return _in_place(session, lifecycle.submit_preliminary(before, author=author), before)
 
 
@@ -132,7 +158,7 @@ def finalise(
     *, session: Session, report_id: str, verifier: Person, at: dt.datetime
 ) -> ReportRecord:
     """Sign the latest version (二次読影・確定)."""
-    before = store.load(session=session, report_id=report_id)
+    before = _load_for_change(session, report_id, None)
     record = _in_place(session, lifecycle.finalise(before, verifier=verifier, at=at), before)
     _announce(session, record)
     return record
@@ -146,9 +172,17 @@ def amend(
     at: dt.datetime,
     status: S = S.AMENDED,
     changes: dict[str, Any],
+    base_version: int | None = None,
 ) -> ReportRecord:
-    """A new signed version of a signed report."""
-    before = store.load(session=session, report_id=report_id)
+    """A new signed version of a signed report.
+
+    Raises
+    ------
+    Conflict
+        Not signed; the latest version is not ``base_version``; a concurrent request
+        stored a new version meanwhile.
+    """
+    before = _load_for_change(session, report_id, base_version)
     record = lifecycle.amend(before, verifier=verifier, at=at, status=status, **changes)
     return _new_version(session, record)
 
@@ -161,16 +195,17 @@ def add_addendum(
     author: Person,
     verifier: Person,
     at: dt.datetime,
+    base_version: int | None = None,
 ) -> ReportRecord:
-    """A new signed version with an addendum."""
-    before = store.load(session=session, report_id=report_id)
+    """A new signed version with an addendum (Conflict as :func:`amend`)."""
+    before = _load_for_change(session, report_id, base_version)
     record = lifecycle.add_addendum(before, text=text, author=author, verifier=verifier, at=at)
     return _new_version(session, record)
 
 
 def cancel(*, session: Session, report_id: str) -> ReportRecord:
     """Cancel an unsigned report."""
-    before = store.load(session=session, report_id=report_id)
+    before = _load_for_change(session, report_id, None)
     return _in_place(session, lifecycle.cancel(before), before)
 
 
@@ -279,6 +314,10 @@ def import_record(*, session: Session, record: ReportRecord, source: str) -> Imp
         # package, PostgreSQL): judge against what it stored, as if we had come second.
         stored = store.load(session=session, report_id=record.report_id, version=record.version)
         return _against_stored(record, stored)
+    except store.ConcurrentVersion as exc:
+        # Another version of this report became latest meanwhile (an amendment or another
+        # import, PostgreSQL): nothing of this record was written; say so on its row.
+        return ImportOutcome(ImportResultValues.REJECTED, f"conflict: {exc}")
     return ImportOutcome(ImportResultValues.IMPORTED)
 
 

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import Insert, Select, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from raddx.db.models import ReportQuarantine, ReportStudy, ReportVersion
@@ -23,6 +24,7 @@ from raddx.reports.enum import ReportStatusValues
 from raddx.reports.record import ReportRecord, canonical_json
 
 __all__ = [
+    "ConcurrentVersion",
     "ReportSelection",
     "VersionExists",
     "insert_version",
@@ -66,6 +68,11 @@ class VersionExists(Conflict):
     """The (report_id, version) is already stored: a concurrent writer got there first."""
 
 
+class ConcurrentVersion(Conflict):
+    """Another version of the report was stored by a concurrent writer while this one was
+    being stored: the database's one-latest-per-report index refused the second."""
+
+
 def insert_version(*, session: Session, record: ReportRecord, first: bool = False) -> None:
     """Store ``record`` as a new version and make it the report's latest.
 
@@ -77,26 +84,59 @@ def insert_version(*, session: Session, record: ReportRecord, first: bool = Fals
     the caller decides whether the stored row is the same content. Core INSERTs rather
     than the ORM unit of work: this is the import's inner loop (bench/reports.py).
 
+    A later version goes in unflagged, the old latest is unflagged, then the new row is
+    flagged: the database allows one latest row per report (``uq_report_version_latest``),
+    so of two writers storing *different* new versions at once (PostgreSQL, where each
+    sees only committed rows) the second fails there. That part runs in a savepoint, so the
+    caller's transaction stays usable and nothing of this version is left behind.
+
     Raises
     ------
     VersionExists
         The version is stored already (on PostgreSQL after waiting for the concurrent
         writer to commit; SQLite serialises writers with ``BEGIN IMMEDIATE``).
+    ConcurrentVersion
+        Another version of the report became latest meanwhile.
     """
-    conn = session.connection()
     params = {
         "report_id": record.report_id,
         "version": record.version,
-        "is_latest": True,
+        "is_latest": first,
         "stored_at": _now(),
         **_columns(record),
     }
-    row_id = conn.execute(_insert_version(conn.dialect.name), params).scalar()
-    if row_id is None:
-        raise VersionExists(f"report {record.report_id} version {record.version} is stored")
-    # After the INSERT, not before: a conflicting INSERT then leaves the old latest alone.
-    if not first:
-        conn.execute(_UNSET_LATEST, {"rid": record.report_id, "keep": row_id})
+    if first:
+        conn = session.connection()
+        row_id = conn.execute(_insert_version(conn.dialect.name), params).scalar()
+        if row_id is None:
+            raise VersionExists(_stored_meanwhile(record))
+        _link_studies(conn, record, row_id)
+        return
+    try:
+        with session.begin_nested():
+            conn = session.connection()
+            row_id = conn.execute(_insert_version(conn.dialect.name), params).scalar()
+            if row_id is None:
+                raise VersionExists(_stored_meanwhile(record))
+            conn.execute(_UNSET_LATEST, {"rid": record.report_id, "keep": row_id})
+            conn.execute(_SET_LATEST, {"row": row_id})
+            _link_studies(conn, record, row_id)
+    except IntegrityError:
+        raise ConcurrentVersion(
+            f"report {record.report_id}: another version was stored by a concurrent request "
+            f"while version {record.version} was being stored; reload the report and try "
+            "again"
+        ) from None
+
+
+def _stored_meanwhile(record: ReportRecord) -> str:
+    return (
+        f"report {record.report_id} version {record.version} is stored already (by a "
+        "concurrent request); reload the report and try again"
+    )
+
+
+def _link_studies(conn: Any, record: ReportRecord, row_id: int) -> None:
     if record.studies:
         conn.execute(
             _INSERT_STUDY,
@@ -112,9 +152,14 @@ def insert_version(*, session: Session, record: ReportRecord, first: bool = Fals
 _VERSIONS = cast(Table, ReportVersion.__table__)
 _UNSET_LATEST = (
     update(_VERSIONS)
-    .where(_VERSIONS.c.report_id == bindparam("rid"), _VERSIONS.c.id != bindparam("keep"))
+    .where(
+        _VERSIONS.c.report_id == bindparam("rid"),
+        _VERSIONS.c.is_latest.is_(True),
+        _VERSIONS.c.id != bindparam("keep"),
+    )
     .values(is_latest=False)
 )
+_SET_LATEST = update(_VERSIONS).where(_VERSIONS.c.id == bindparam("row")).values(is_latest=True)
 _LATEST_RECORD = (
     select(_VERSIONS.c.record)
     .where(_VERSIONS.c.report_id == bindparam("rid"))
@@ -161,8 +206,13 @@ def update_in_place(*, session: Session, record: ReportRecord) -> None:
     session.flush()
 
 
-def _row(session: Session, report_id: str, version: int | None) -> ReportVersion:
+def _row(
+    session: Session, report_id: str, version: int | None, *, for_update: bool = False
+) -> ReportVersion:
     query = select(ReportVersion).where(ReportVersion.report_id == report_id)
+    if for_update:
+        # populate_existing: the row may be in the session from an unlocked read before.
+        query = query.with_for_update().execution_options(populate_existing=True)
     if version is None:
         # Highest version through the (report_id, version) unique index, not ``is_latest``:
         # SQLite's planner picks the low-selectivity is_latest index for that and scans every
@@ -177,15 +227,25 @@ def _row(session: Session, report_id: str, version: int | None) -> ReportVersion
     return row
 
 
-def load(*, session: Session, report_id: str, version: int | None = None) -> ReportRecord:
+def load(
+    *,
+    session: Session,
+    report_id: str,
+    version: int | None = None,
+    for_update: bool = False,
+) -> ReportRecord:
     """The record of ``report_id`` at ``version`` (the latest when ``None``).
+
+    ``for_update``: lock the row until the transaction ends (``SELECT … FOR UPDATE`` on
+    PostgreSQL; SQLite has one writer at a time anyway), for a change made from what was
+    read: a concurrent change of the same report waits, then reads what this one wrote.
 
     Raises
     ------
     NotFound
         No such report or version.
     """
-    return _record(_row(session, report_id, version))
+    return _record(_row(session, report_id, version, for_update=for_update))
 
 
 def latest(*, session: Session, report_id: str) -> ReportRecord | None:

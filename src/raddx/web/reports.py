@@ -71,7 +71,9 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     403: _problem("The caller's role does not hold this route's permission."),
     409: _problem(
         "Contradicts stored state: a signed report edited in place, an accession "
-        "number the archive has otherwise, an existing report id."
+        "number the archive has otherwise, an existing report id, a change made on an "
+        "older version than the latest (base_version), a concurrent request that stored "
+        "the new version first."
     ),
     422: _problem("The JSON body does not match the declared model."),
 }
@@ -127,6 +129,10 @@ class ReportEdit(BaseModel):
     key_images: list[dict[str, Any]] | None = None
     author: PersonIn | None = None
     institution: str | None = None
+    #: The version the change was made on: 409 when the report has moved on since (another
+    #: request amended or edited it meanwhile). Optional; without it the change applies to
+    #: the latest version.
+    base_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class Finalise(BaseModel):
@@ -145,6 +151,8 @@ class AddendumIn(BaseModel):
     author: PersonIn
     verifier: PersonIn
     at: dt.datetime | None = None
+    #: As in :class:`ReportEdit`.
+    base_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class Submit(BaseModel):
@@ -183,7 +191,9 @@ def _person(value: PersonIn | None) -> Person | None:
 
 def _changes(current: ReportRecord, edit: ReportEdit) -> dict[str, Any]:
     """The edit as record fields, validated by building the edited record once."""
-    given = edit.model_dump(exclude_unset=True, exclude={"verifier", "at", "status"})
+    given = edit.model_dump(
+        exclude_unset=True, exclude={"verifier", "at", "status", "base_version"}
+    )
     if not given:
         return {}
     data = current.to_dict()
@@ -369,8 +379,13 @@ def list_versions(report_id: str, services: ServicesDep) -> list[dict[str, Any]]
 def edit_report(report_id: str, body: ReportEdit, services: ServicesDep) -> dict[str, Any]:
     """Edit a draft or preliminary report in place; a signed report answers 409 (amend it)."""
     with services.session_factory.begin() as session:
-        current = store.load(session=session, report_id=report_id)
-        record = service.edit(session=session, report_id=report_id, changes=_changes(current, body))
+        current = store.load(session=session, report_id=report_id, for_update=True)
+        record = service.edit(
+            session=session,
+            report_id=report_id,
+            changes=_changes(current, body),
+            base_version=body.base_version,
+        )
     return _record_json(record)
 
 
@@ -408,7 +423,7 @@ def amend_report(
     verifier = _person(body.verifier)
     assert verifier is not None
     with services.session_factory.begin() as session:
-        current = store.load(session=session, report_id=report_id)
+        current = store.load(session=session, report_id=report_id, for_update=True)
         record = service.amend(
             session=session,
             report_id=report_id,
@@ -416,6 +431,7 @@ def amend_report(
             at=_aware(body.at),
             status=ReportStatusValues(body.status),
             changes=_changes(current, body),
+            base_version=body.base_version,
         )
     web_audit.report(request, record, EventActionCodeValues.UPDATE)
     return _signed_json(record, services)
@@ -436,6 +452,7 @@ def add_addendum(
             author=author,
             verifier=verifier,
             at=_aware(body.at),
+            base_version=body.base_version,
         )
     web_audit.report(request, record, EventActionCodeValues.UPDATE)
     return _signed_json(record, services)

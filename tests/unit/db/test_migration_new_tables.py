@@ -41,9 +41,15 @@ CASES = [
 LATER_COLUMNS = {("ris_performed_step", "performed_series_count")}  # 0014
 
 
+#: Indexes a later migration adds (each has its own test).
+LATER_INDEXES = {"uq_report_version_latest"}  # 0017
+
+
 def _added_later(diff: object) -> bool:
     if isinstance(diff, tuple) and diff and diff[0] == "add_column":
         return (diff[2], diff[3].name) in LATER_COLUMNS
+    if isinstance(diff, tuple) and diff and diff[0] == "add_index":
+        return diff[1].name in LATER_INDEXES
     return False
 
 
