@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import trustme
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from helpers import wait_for
 from raddx.cli import app
 from raddx.config import load_settings
 from raddx.db.models import AuditChainHead, AuditRecord
@@ -20,6 +22,7 @@ from raddx.security import audit_events as ev
 from raddx.security.audit import ActiveParticipant, PatientRef
 from raddx.security.audit_log import row_hash
 from raddx.services import Services
+from syslog_collector import Collector
 
 NURSE = ActiveParticipant(user_id="yamada", user_is_requestor=True, host="127.0.0.1")
 
@@ -146,3 +149,51 @@ def test_anchor_to_an_unwritable_place_says_so(tmp_path: Path) -> None:
     code, output = _cli("anchor", "--out", str(tmp_path / "no" / "such" / "dir" / "a.jsonl"))
     assert code == 1
     assert "cannot write" in output
+
+
+def test_the_syslog_collectors_archive_is_an_anchor_file(tmp_path: Path) -> None:
+    """Every audit message sent to the collector carries its record's (seq, hash): the
+    collector's archive catches a rewrite without anyone having run ``raddx audit anchor``."""
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    collector = Collector(ca)
+    data = tmp_path / "data"
+    settings = load_settings(
+        data_dir=data,
+        audit_syslog_host="127.0.0.1",
+        audit_syslog_port=collector.port,
+        audit_syslog_ca_file=ca_file,
+    )
+    services = Services.from_settings(settings)
+    try:
+        for patient in ("P1", "P2", "P3"):
+            audit.record(
+                ev.patient_record(
+                    action=ev.Action.READ, user=NURSE, patient=PatientRef(patient, "山田^太郎")
+                )
+            )
+        assert services.audit.flush()
+        wait_for(lambda: len(collector.frames) >= 3)
+    finally:
+        services.close()
+        collector.close()
+    # What a collector writes: one message per line, its own prefix before each.
+    archive = tmp_path / "collector" / "audit.log"
+    archive.parent.mkdir()
+    archive.write_bytes(
+        b"".join(b"Nov 26 13:00:00 arr raddx: " + frame + b"\n" for frame in collector.frames)
+    )
+    code, output = _cli("verify", "--anchor", str(archive), "--data-dir", str(data))
+    assert code == 0, output
+    assert f"{len(collector.frames)} anchor(s) match" in output
+
+    _rewrite_from(data, 2, user="someone-else")
+    code, output = _cli("verify", "--anchor", str(archive), "--data-dir", str(data))
+    assert code == 1
+    assert "anchor of record 2" in output and "rewritten" in output
+
+    unrelated = tmp_path / "messages.log"
+    unrelated.write_text("Nov 26 13:00:00 host sshd[1]: session opened\n")
+    code, output = _cli("verify", "--anchor", str(unrelated), "--data-dir", str(data))
+    assert code == 1 and "neither an anchor file" in output

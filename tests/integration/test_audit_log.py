@@ -24,6 +24,7 @@ from raddx.security import audit_events as ev
 from raddx.security.audit import ActiveParticipant, EventActionCodeValues, PatientRef, StudyRef
 from raddx.security.audit_log import AuditFilter, search, verify
 from raddx.services import Services
+from syslog_collector import Collector as _Collector
 
 USER = ActiveParticipant(user_id="yamada", user_is_requestor=True, host="127.0.0.1")
 
@@ -131,47 +132,6 @@ def test_search_filters_and_pages(services: Services) -> None:
 # -- syslog over TLS (RFC 5424 / RFC 5425) to a real collector ------------------------------
 
 
-class _Collector:
-    """A TLS syslog receiver on loopback that parses RFC 5425 octet-counted frames."""
-
-    def __init__(self, ca: trustme.CA) -> None:
-        cert = ca.issue_cert("127.0.0.1", "localhost")
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        cert.configure_cert(self.context)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.frames: list[bytes] = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                raw, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                conn = self.context.wrap_socket(raw, server_side=True)
-            except (ssl.SSLError, OSError):
-                continue  # a client that does not trust us: its handshake fails, we go on
-            with conn:
-                buffer = b""
-                while True:
-                    data = conn.recv(65536)
-                    if not data:
-                        break
-                    buffer += data
-                    while b" " in buffer:
-                        length, rest = buffer.split(b" ", 1)
-                        if len(rest) < int(length):
-                            break
-                        self.frames.append(rest[: int(length)])
-                        buffer = rest[int(length) :]
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 @pytest.fixture
 def collector() -> Iterator[tuple[_Collector, trustme.CA]]:
     ca = trustme.CA()
@@ -195,12 +155,16 @@ def test_messages_reach_a_tls_syslog_collector(tmp_path, collector) -> None:  # 
         audit.record(_transfer("P-SYSLOG"))
         assert services.audit.flush()
         wait_for(lambda: len(server.frames) == 1)
+        with Session(services.engine) as session:
+            stored = session.scalars(select(AuditRecord)).one()
     finally:
         services.close()
     header, _, xml = server.frames[0].partition(b" <?xml")
-    fields = header.split(b" ")
+    fields = header.split(b" ", 6)
     assert fields[0] == b"<85>1"
-    assert fields[5:] == [b"IHE+RFC-3881", b"-"]
+    assert fields[5] == b"IHE+RFC-3881"
+    # Structured data: the record's place in the hash chain, an anchor held by the collector.
+    assert fields[6] == f'[raddx-chain@32473 seq="1" hash="{stored.hash}"]'.encode()
     root = assert_valid(b"<?xml" + xml)
     assert root.find("EventIdentification/EventID").get("csd-code") == "110104"
 

@@ -10,14 +10,20 @@ it (a WORM share, the syslog collector, a printed log book). Later, ``raddx audi
 below the anchor, then fails verification even though the chain is consistent in itself.
 
 An anchor file holds one JSON object per line (``raddx audit anchor --out FILE`` appends), so
-one file can collect the anchors of months; verification checks every line.
+one file can collect the anchors of months; verification checks every line. The syslog
+collector's archive is one too: every audit message raddx sends carries its record's
+``(seq, hash)`` as structured data (:data:`raddx.security.syslog.CHAIN_SD_ID`), and a file
+that is not JSON lines is read as such an archive (every anchor element in it; other lines,
+e.g. other programs' messages, are not anchors and are passed over).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +33,17 @@ from sqlalchemy.orm import Session
 from raddx.db.models import AuditChainHead, AuditRecord
 from raddx.errors import InvalidInput
 from raddx.security.audit_log import GENESIS_HASH
+from raddx.security.syslog import CHAIN_SD_ID
 
 __all__ = ["Anchor", "AnchorCheck", "append_anchor", "check_anchors", "read_anchors", "take_anchor"]
 
 _FORMAT = "raddx-audit-anchor/1"
+#: An RFC 5424 header's TIMESTAMP, then (after HOST APP PROCID MSGID) our chain element.
+_SYSLOG_ANCHOR = re.compile(
+    r"(?:(\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:\d\d)) .*?)?\["
+    + re.escape(CHAIN_SD_ID)
+    + r' seq="(\d+)" hash="([0-9a-f]{64})"\]'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,8 @@ def read_anchors(path: Path) -> list[Anchor]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot read the anchor file {path}: {exc.strerror or exc}") from None
+    if not text.lstrip().startswith("{"):
+        return _syslog_anchors(path, text)
     anchors = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -105,6 +120,26 @@ def read_anchors(path: Path) -> list[Anchor]:
         anchors.append(Anchor(seq, digest.lower(), taken))
     if not anchors:
         raise InvalidInput(f"{path} holds no audit anchor")
+    return anchors
+
+
+def _syslog_anchors(path: Path, text: str) -> list[Anchor]:
+    """The chain anchors in a syslog collector's archive of raddx's audit messages; the time
+    of each is its message's TIMESTAMP (the file's time when a collector dropped it)."""
+    fallback = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    anchors = []
+    for found in _SYSLOG_ANCHOR.finditer(text):
+        when, seq, digest = found.groups()
+        taken = fallback
+        if when:
+            with contextlib.suppress(ValueError):  # a malformed time: the file's time
+                taken = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+        anchors.append(Anchor(int(seq), digest, taken))
+    if not anchors:
+        raise InvalidInput(
+            f"{path} is neither an anchor file (raddx audit anchor --out) nor a syslog archive "
+            f"with raddx audit messages ([{CHAIN_SD_ID} …] elements)"
+        )
     return anchors
 
 

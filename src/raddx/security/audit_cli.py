@@ -81,7 +81,8 @@ def verify_command(
         list[Path] | None,
         typer.Option(
             "--anchor",
-            help="Also check the anchors in this file (raddx audit anchor --out); repeatable.",
+            help="Also check the anchors in this file (raddx audit anchor --out, or the syslog "
+            "collector's archive of raddx audit messages); repeatable.",
         ),
     ] = None,
     data_dir: DataDir = None,

@@ -204,7 +204,7 @@ class AuditTrail:
         delay = 0.1
         for attempt in range(1000 if not stopping else 5):
             try:
-                self._append(events, messages)
+                chain = self._append(events, messages)
                 break
             except Exception:
                 log.exception(
@@ -216,13 +216,17 @@ class AuditTrail:
             log.error("audit log write abandoned events=%d", len(events))
             return
         if self._sender is not None:
-            for message in messages:
+            for message, link in zip(messages, chain, strict=True):
                 try:
-                    self._sender.send(message)
+                    self._sender.send(message, link)
                 except Exception:
                     log.exception("audit message could not be forwarded")
 
-    def _append(self, events: Sequence[AuditEvent], messages: Sequence[bytes]) -> None:
+    def _append(
+        self, events: Sequence[AuditEvent], messages: Sequence[bytes]
+    ) -> list[tuple[int, str]]:
+        """Append the batch to the chain in one transaction; return each record's
+        ``(seq, hash)`` (what the syslog messages carry as anchors)."""
         with Session(self._engine) as session, session.begin():
             head = session.scalars(
                 select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
@@ -249,6 +253,7 @@ class AuditTrail:
             # One executemany for the batch (the ORM's unit of work cost ~3x more per row).
             session.execute(insert(AuditRecord), rows)
             head.seq, head.hash = seq, prev
+        return [(row["seq"], row["hash"]) for row in rows]
 
 
 _COLUMNS = tuple(column.key for column in AuditRecord.__table__.columns)

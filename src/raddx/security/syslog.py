@@ -6,6 +6,11 @@ ITI TF-2 3.20.4.1.2 asks, framed by octet counting (RFC 5425 4.3: ``MSG-LEN SP S
 on a TLS connection (RFC 5425, port 6514; TLS 1.2 or later, the server's certificate verified,
 our client certificate offered when configured: ITI-19 node authentication).
 
+Every message also carries, as RFC 5424 structured data, the audit chain's ``(seq, hash)`` of
+the record it is (:data:`CHAIN_SD_ID`): the collector's archive is then a stream of anchors
+(:mod:`raddx.security.audit_anchor`) kept outside the database without anyone running
+``raddx audit anchor``, and ``raddx audit verify --anchor <collector log>`` reads them back.
+
 Framing (:func:`frame`) is kept apart from transport (:class:`SyslogSender`). The sender is
 fed by the audit writer after each commit and never blocks it: messages wait in a bounded
 in-memory backlog while the collector is unreachable (they are safe in the audit log
@@ -23,7 +28,7 @@ import ssl
 import threading
 from pathlib import Path
 
-__all__ = ["MSGID", "PRI", "SyslogSender", "frame", "syslog_message"]
+__all__ = ["CHAIN_SD_ID", "MSGID", "PRI", "SyslogSender", "frame", "syslog_message"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,10 @@ log = logging.getLogger(__name__)
 PRI = 85
 MSGID = "IHE+RFC-3881"
 _NILVALUE = "-"
+#: SD-ID of the chain anchor element, ``[raddx-chain@32473 seq="…" hash="…"]``. A private
+#: SD-ID needs ``@`` + an IANA Private Enterprise Number (RFC 5424 7.2.2); raddx has none
+#: registered yet, so this uses 32473, the number RFC 5612 reserves for documentation.
+CHAIN_SD_ID = "raddx-chain@32473"
 
 
 def _printable(text: str, limit: int) -> str:
@@ -46,8 +55,11 @@ def syslog_message(
     app_name: str = "raddx",
     procid: int | None = None,
     timestamp: dt.datetime | None = None,
+    chain: tuple[int, str] | None = None,
 ) -> bytes:
-    """One RFC 5424 message: ``<85>1 TIMESTAMP HOST APP PROCID IHE+RFC-3881 - XML``."""
+    """One RFC 5424 message: ``<85>1 TIMESTAMP HOST APP PROCID IHE+RFC-3881 SD XML``, SD
+    being the record's chain position ``chain`` = ``(seq, hash)`` (or ``-`` without one). The
+    values are digits and hex, so no SD escaping is needed."""
     when = (timestamp or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     header = " ".join(
         (
@@ -57,7 +69,7 @@ def syslog_message(
             _printable(app_name, 48),
             _printable(str(procid if procid is not None else os.getpid()), 128),
             MSGID,
-            _NILVALUE,  # no structured data
+            _NILVALUE if chain is None else f'[{CHAIN_SD_ID} seq="{chain[0]}" hash="{chain[1]}"]',
         )
     )
     return header.encode("ascii") + b" " + xml
@@ -119,9 +131,11 @@ class SyslogSender:
         self._thread = threading.Thread(target=self._run, name="audit-syslog", daemon=True)
         self._thread.start()
 
-    def send(self, xml: bytes) -> None:
-        """Queue one audit message (never blocks)."""
-        message = frame(syslog_message(xml, hostname=self._hostname, app_name=self._app_name))
+    def send(self, xml: bytes, chain: tuple[int, str] | None = None) -> None:
+        """Queue one audit message, with its chain ``(seq, hash)`` (never blocks)."""
+        message = frame(
+            syslog_message(xml, hostname=self._hostname, app_name=self._app_name, chain=chain)
+        )
         with self._cond:
             if len(self._pending) >= self._backlog:
                 self._pending.popleft()
