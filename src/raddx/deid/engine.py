@@ -83,6 +83,8 @@ _LONG_HEADER_VRS = frozenset(
 )
 #: VRs that can carry a name, ID or date (the others are never decoded to look for tokens).
 _TOKEN_VRS = frozenset({"PN", "DA", "DT", "LO", "SH", "AE", "SQ"})
+#: Table actions under which an LO, SH or AE value is not a token (kept, remapped, cleaned).
+_NOT_TOKENS = (None, Action.K, Action.U, Action.C)
 #: Unlisted attributes of these VRs are kept as read without decoding: they hold neither text
 #: (nothing to re-encode in UTF-8) nor UIDs nor items.
 _PASSIVE_VRS = frozenset(
@@ -152,7 +154,18 @@ class _Run:
         if patient is not None and engine.shifts_dates:
             self.shifter = DateShifter(patient.date_offset_days)
             self.date_offset_days = patient.date_offset_days
-        self.scrubber = _scrubber(frozenset(engine.phi_tokens(ds))) if engine.cleans_text else None
+        #: The object's PHI tokens for Clean Descriptors, gathered by the walk from the values
+        #: as it meets them (the same set as :meth:`Deidentifier.phi_tokens`); None when the
+        #: policy cleans no text.
+        self.tokens: set[str] | None = set() if engine.cleans_text else None
+        #: Whether the walk is where :meth:`Deidentifier.phi_tokens` would look (not inside a
+        #: private attribute, nor a sequence that was not encoded as one).
+        self.gathering = engine.cleans_text
+        #: Text to clean once every token is known (a description comes before the names):
+        #: (dataset, raw element and its ASCII values) or (dataset, decoded element, None).
+        self.pending: list[tuple[Dataset, RawDataElement | DataElement, list[str] | None]] = []
+        #: Built from ``tokens`` after the walk.
+        self.scrubber: Scrubber | None = None
         #: Some text is not ASCII (it was decoded: the writer encodes it in the output set).
         self.non_ascii = False
         #: Some sequence item declares its own Specific Character Set.
@@ -364,16 +377,29 @@ class Deidentifier:
             Whatever pydicom raises for an element it cannot decode (corrupt input); the
             dataset is then half-processed and must not be written.
         """
+        self._deidentify(ds, log=log, on_offset=on_offset)
+        return ds
+
+    def _deidentify(
+        self,
+        ds: Dataset,
+        *,
+        log: Callable[[ActionRecord], None] | None = None,
+        on_offset: Callable[[int | None], None] | None = None,
+    ) -> _Run | None:
+        """:meth:`deidentify`, returning the state of the run (None for a coerced object)."""
         if self.id_map is not None and self.policy.coerce is not None:
             coerce_identity(ds, id_map=self.id_map, issuer=self.policy.coerce.issuer_of_patient_id)
             if log is not None:
                 log(ActionRecord("(0010,0020)", "PatientID", "coerced"))
-            return ds
+            return None
         run = _Run(self, ds, log)
         if on_offset is not None:
             on_offset(run.date_offset_days)
         birth = self._birth_date(ds, run) if self.policy.birth_date != "remove" else None
         self._walk(ds, run, _Mode.NORMAL, "")
+        if run.tokens is not None:
+            self._clean_pending(run)
         if birth is not None:
             _set_top_text(ds, 0x00100030, "DA", birth)
             run.record("(0010,0030)", 0x00100030, f"generalised to {self.policy.birth_date}")
@@ -386,7 +412,7 @@ class Deidentifier:
         self._file_meta(ds)
         if self.policy.output_charset == "ISO_IR 192":
             _to_utf8(ds, run)
-        return ds
+        return run
 
     def _walk(self, ds: Dataset, run: _Run, mode: _Mode, prefix: str) -> None:
         # The hot loop. Simple actions on string values are done on the raw bytes (ASCII in
@@ -410,6 +436,8 @@ class Deidentifier:
                 continue
             raw = ds.get_item(tag)
             vr = _vr_of(raw, number)
+            if run.gathering and vr in _TOKEN_VRS and vr != "SQ":
+                raw = self._gather(ds, tag, number, raw, vr, run)
             action = self.action_for(number)
             if action is None:
                 action = _unlisted(number, vr, mode)
@@ -435,9 +463,77 @@ class Deidentifier:
                     f"that {ds.get('SpecificCharacterSet', 'the default repertoire')!s} "
                     "does not allow"
                 )
+            if run.gathering and elem.VR == "SQ" and vr != "SQ":
+                # A sequence encoded as UN: phi_tokens does not look inside, nor does this.
+                run.gathering = False
+                try:
+                    self._apply(ds, elem, action, run, mode, path)
+                finally:
+                    run.gathering = True
+                continue
             self._apply(ds, elem, action, run, mode, path)
         if self.safe_private is not None:
             self._drop_unused_creators(ds, run, prefix)
+
+    def _gather(
+        self,
+        ds: Dataset,
+        tag: int,
+        number: int,
+        raw: DataElement | RawDataElement,
+        vr: str,
+        run: _Run,
+    ) -> DataElement | RawDataElement:
+        """Add the PHI tokens of one non-sequence element to ``run.tokens`` exactly as
+        :meth:`phi_tokens` would, before its action changes it; returns the element (decoded
+        when its text needed the character set, as ``phi_tokens`` leaves it)."""
+        assert run.tokens is not None
+        if vr in ("LO", "SH", "AE"):
+            if self.action_for(number) in _NOT_TOKENS:
+                return raw  # kept or cleaned, never decoded here
+        elif vr != "PN" and self._keeps_dates:
+            return raw
+        values = _ascii_values(raw)
+        if values is None:
+            raw = ds[tag]
+            value = raw.value
+            if value is None or value == "":
+                return raw
+            multi = value if isinstance(value, MultiValue) else [value]
+            values = [str(v) for v in multi]
+        tokens = run.tokens
+        if vr == "PN":
+            for value in values:
+                tokens |= name_tokens(value)
+        elif vr in ("DA", "DT"):
+            for value in values:
+                tokens |= date_spellings(value.strip()[:8])
+        else:
+            tokens.update(v.strip() for v in values if v.strip())
+        return raw
+
+    def _clean_pending(self, run: _Run) -> None:
+        """Clean Descriptors on the text the walk set aside, now that every token is known."""
+        assert run.tokens is not None
+        scrubber = run.scrubber = _scrubber(frozenset(run.tokens))
+        for ds, elem, values in run.pending:
+            if values is None:
+                self._clean_text(elem, run, scrubber)
+                continue
+            tag = int(elem.tag)
+            new = [scrubber.clean(v) for v in values]
+            if run.vocabulary is not None and tag in self._vocabulary_tags:
+                new = [filter_description(v, run.vocabulary) for v in new]
+            if not all(v.isascii() for v in new):
+                self._clean_text(ds[tag], run, scrubber)  # as the decoded path does
+            elif new != values:
+                ds[tag] = _raw_strings(elem, _vr_of(elem, tag), new)
+
+    def _clean_text(self, elem: DataElement, run: _Run, scrubber: Scrubber) -> None:
+        _map_values(elem, scrubber.clean)
+        if run.vocabulary is not None and int(elem.tag) in self._vocabulary_tags:
+            vocabulary = run.vocabulary
+            _map_values(elem, lambda v: filter_description(v, vocabulary))
 
     # -- Retain Safe Private (PS3.15 E.3.10) ----------------------------------------------------
 
@@ -468,7 +564,11 @@ class Deidentifier:
         elem = ds[tag]
         if entry.vr != elem.VR and "SQ" in (elem.VR, entry.vr):
             return False  # not what the entry describes: never keep what we cannot read
-        self._apply(ds, elem, action, run, _Mode.NORMAL, path)
+        gathering, run.gathering = run.gathering, False  # phi_tokens skips private data
+        try:
+            self._apply(ds, elem, action, run, _Mode.NORMAL, path)
+        finally:
+            run.gathering = gathering
         if action is Action.K:
             run.record(path, tag, "K (safe private)")
         return True
@@ -543,7 +643,11 @@ class Deidentifier:
             if vr in ("DA", "DT"):
                 new, result = self._shift_values(values, vr, run)
             elif vr in _TEXT_VRS:
-                scrubber = run.scrubber or _scrubber(frozenset())
+                if run.tokens is not None:  # cleaned after the walk, with every token
+                    run.pending.append((ds, raw, values))
+                    run.record(path, tag, "C (text cleaned)")
+                    return True
+                scrubber = _scrubber(frozenset())
                 new = [scrubber.clean(v) for v in values]
                 if run.vocabulary is not None and tag in self._vocabulary_tags:
                     new = [filter_description(v, run.vocabulary) for v in new]
@@ -621,6 +725,10 @@ class Deidentifier:
     def _apply_sequence(
         self, ds: Dataset, elem: DataElement, action: Action, run: _Run, mode: _Mode, path: str
     ) -> None:
+        if action in (Action.X, Action.Z) and run.gathering:
+            assert run.tokens is not None
+            for item in elem.value:  # not walked: their tokens as phi_tokens finds them
+                self._collect(item, run.tokens, True, not self._keeps_dates)
         if action is Action.X:
             del ds[elem.tag]
             run.record(path, elem.tag, action)
@@ -654,11 +762,10 @@ class Deidentifier:
         if vr == "TM":
             return "C (time kept)"  # whole-day shifts leave times valid and unidentifying
         if vr in _TEXT_VRS:
-            scrubber = run.scrubber or Scrubber(())
-            _map_values(elem, scrubber.clean)
-            if run.vocabulary is not None and int(elem.tag) in self._vocabulary_tags:
-                vocabulary = run.vocabulary
-                _map_values(elem, lambda v: filter_description(v, vocabulary))
+            if run.tokens is not None:  # cleaned after the walk, with every token
+                run.pending.append((ds, elem, None))
+            else:
+                self._clean_text(elem, run, _scrubber(frozenset()))
             return "C (text cleaned)"
         if vr in _BINARY_VRS:
             del ds[elem.tag]  # overlay/curve data: cleaning by removal
