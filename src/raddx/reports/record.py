@@ -61,9 +61,14 @@ def _text(value: str, name: str) -> str:
 
 
 def _name(value: str, name: str) -> str:
-    """A person name in PS3.5 PN component form (``family^given``); trailing empty
-    components are dropped as PS3.5 6.2.1 allows, so every format gives the same value."""
-    return _text(value, name).rstrip("^ ")
+    """A person name in PS3.5 PN form (``family^given``, or with groups
+    ``alphabetic=ideographic=phonetic``); trailing empty components of each group and
+    trailing empty groups are dropped as PS3.5 6.2.1 allows, so every format gives the same
+    value."""
+    groups = [g.rstrip("^ ") for g in _text(value, name).split("=")]
+    while groups and not groups[-1]:
+        groups.pop()
+    return "=".join(groups)
 
 
 def _set(obj: object, name: str, value: object) -> None:

@@ -21,7 +21,14 @@ from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from raddx.reports.enum import ReportStatusValues as S
 from raddx.reports.enum import SexValues
-from raddx.reports.formats._common import format_ts, parse_ts, split_name
+from raddx.reports.formats._common import (
+    NAME_GROUP_USES,
+    format_ts,
+    join_name_groups,
+    name_groups,
+    parse_ts,
+    split_name,
+)
 from raddx.reports.profile import CDA, SECTION_CODES
 from raddx.reports.record import (
     Addendum,
@@ -119,19 +126,29 @@ def _person(parent: etree._Element, person: Person, tag: str) -> None:
         _ii(entity, CDA.person_root, person.id)
     else:
         _el(entity, "id", nullFlavor="NI")
-    _pn(_el(entity, "assignedPerson"), person.name)
+    assigned = _el(entity, "assignedPerson")
+    if "=" not in person.name:  # one form (a login name, a foreign system's name)
+        _pn(assigned, person.name)
+        return
+    # A display name in PN groups: one <name> per form, as for the patient (IDE kanji,
+    # SYL kana, ABC romaji).
+    groups = name_groups(person.name)
+    for group, use in NAME_GROUP_USES:
+        if groups[group]:
+            _pn(assigned, groups[group], use)
 
 
 def _read_person(entity: etree._Element | None) -> Person | None:
     if entity is None:
         return None
     ident = entity.find(_N + "id")
-    name = entity.find(f"{_N}assignedPerson/{_N}name")
-    if name is None:
+    names = entity.findall(f"{_N}assignedPerson/{_N}name")
+    if not names:
         return None
-    return Person(
-        name=_read_pn(name), id=(ident.get("extension") or "") if ident is not None else ""
-    )
+    uses = {use: group for group, use in NAME_GROUP_USES}
+    groups = {uses[n.get("use", "")]: _read_pn(n) for n in names if n.get("use") in uses}
+    value = join_name_groups(groups) if groups else _read_pn(names[0])
+    return Person(name=value, id=(ident.get("extension") or "") if ident is not None else "")
 
 
 def _doc_id(report_id: str, version: int) -> str:

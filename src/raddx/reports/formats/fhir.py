@@ -33,7 +33,12 @@ from typing import Any
 
 from raddx.reports.enum import ReportStatusValues as S
 from raddx.reports.enum import SexValues
-from raddx.reports.formats._common import split_name
+from raddx.reports.formats._common import (
+    NAME_GROUP_USES,
+    join_name_groups,
+    name_groups,
+    split_name,
+)
 from raddx.reports.profile import FHIR, SECTION_CODES
 from raddx.reports.record import (
     Addendum,
@@ -115,11 +120,33 @@ def _read_name(name: dict[str, Any]) -> str:
     return f"{family}^{given}" if given else family
 
 
+def _person_names(value: str) -> list[dict[str, Any]]:
+    """A person's name as HumanNames: one, or for a display name in PN groups one per form
+    with the ISO 21090 representation extension (IDE kanji, SYL kana, ABC), as JP Core
+    writes a patient's."""
+    if "=" not in value:
+        return [_human_name(value, None)]
+    groups = name_groups(value)
+    return [_human_name(groups[g], use) for g, use in NAME_GROUP_USES if groups[g]]
+
+
+def _read_person_names(names: list[dict[str, Any]]) -> str:
+    uses = {use: group for group, use in NAME_GROUP_USES}
+    groups: dict[str, str] = {}
+    for name in names:
+        for ext in name.get("extension") or []:
+            if ext.get("url") == FHIR.name_representation_url and ext.get("valueCode") in uses:
+                groups[uses[ext["valueCode"]]] = _read_name(name)
+    if groups:
+        return join_name_groups(groups)
+    return _read_name(names[0] if names else {})
+
+
 def _practitioner(person: Person, key: str) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Practitioner",
         "id": key,
-        "name": [_human_name(person.name, None)],
+        "name": _person_names(person.name),
     }
     if person.id:
         resource["identifier"] = [{"system": FHIR.person_id_system, "value": person.id}]
@@ -128,7 +155,7 @@ def _practitioner(person: Person, key: str) -> dict[str, Any]:
 
 def _read_practitioner(resource: dict[str, Any]) -> Person:
     ident: dict[str, Any] = next(iter(resource.get("identifier") or []), {})
-    return Person(name=_read_name((resource.get("name") or [{}])[0]), id=ident.get("value", ""))
+    return Person(name=_read_person_names(resource.get("name") or []), id=ident.get("value", ""))
 
 
 def to_fhir(record: ReportRecord) -> bytes:

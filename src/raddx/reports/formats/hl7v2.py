@@ -20,7 +20,7 @@ import itertools
 
 from raddx.reports.enum import ReportStatusValues as S
 from raddx.reports.enum import SexValues
-from raddx.reports.formats._common import format_ts, parse_ts
+from raddx.reports.formats._common import format_ts, parse_ts, primary_name
 from raddx.reports.profile import SECTION_CODES
 from raddx.reports.record import (
     Addendum,
@@ -42,6 +42,7 @@ NOT_CARRIED = (
     "status beyond OBR-25 (amended and corrected both C; draft not sent)",
     "modalities, body parts and date-time of studies after the first",
     "addendum authors' ids and the issuer-less/issued difference of person ids",
+    "the kana and romaji forms of a person's display name (CNN holds one name: the kanji)",
     "institution, language, key image comments and frames",
 )
 _UTF8 = "UNICODE UTF-8"
@@ -83,12 +84,14 @@ def _xpn(name: str, representation: str) -> str:
 
 
 def _xcn(person: Person) -> str:
-    family, _, given = person.name.partition("^")
+    family, _, given = primary_name(person.name).partition("^")
     return f"{_esc(person.id)}^{_esc(family)}^{_esc(given)}"
 
 
 def _ndl(person: Person) -> str:
-    family, _, given = person.name.partition("^")
+    # CNN has room for one name and no representation code: the kanji form of a display
+    # name in PN groups (JP sites read kanji), else what there is.
+    family, _, given = primary_name(person.name).partition("^")
     return f"{_esc(person.id)}&{_esc(family)}&{_esc(given)}"
 
 
@@ -201,7 +204,7 @@ def to_oru(record: ReportRecord, *, charset: str = _UTF8, sending_facility: str 
     for addendum in record.addenda:
         code, display = SECTION_CODES["addendum"]
         stamp = format_ts(addendum.created_at)
-        author = addendum.author.name
+        author = primary_name(addendum.author.name)
         obx("TX", code, display, "LN", _esc(f"{stamp} {author}\n{addendum.text}"))
     for image in record.key_images:
         ref = f"{image.study_uid}&{image.series_uid}&{image.sop_uid}&{image.sop_class_uid}"

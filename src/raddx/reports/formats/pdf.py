@@ -20,6 +20,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.enums import WrapMode, XPos, YPos
 
+from raddx.reports.formats._common import person_display
 from raddx.reports.profile import SECTION_CODES
 from raddx.reports.record import ReportRecord, canonical_json
 
@@ -77,6 +78,11 @@ def _pn(value: str) -> str:
     return value.replace("^", " ")
 
 
+def _person(value: str) -> str:
+    """An author's or verifier's name: kanji with kana, ``田中 太郎 (たなか たろう)``."""
+    return person_display(value)
+
+
 def to_pdf(record: ReportRecord, *, font: Path | None = None) -> bytes:
     """The report as a PDF with the font embedded and the record attached."""
     pdf = FPDF(format="A4")
@@ -106,8 +112,8 @@ def to_pdf(record: ReportRecord, *, font: Path | None = None) -> bytes:
             f"Study UID: {study.study_uid}"
         )
     header.append(
-        f"読影医: {_pn(record.author.name) if record.author else ''}  "
-        f"確定医: {_pn(record.verifier.name) if record.verifier else ''}  "
+        f"読影医: {_person(record.author.name) if record.author else ''}  "
+        f"確定医: {_person(record.verifier.name) if record.verifier else ''}  "
         f"確定日時: {record.verified_at.strftime('%Y-%m-%d %H:%M') if record.verified_at else ''}"
     )
     for line in header:
@@ -120,7 +126,7 @@ def to_pdf(record: ReportRecord, *, font: Path | None = None) -> bytes:
     for n, addendum in enumerate(record.addenda, start=1):
         _section(
             pdf,
-            f"{SECTION_CODES['addendum'][1]} {n} ({_pn(addendum.author.name)}, "
+            f"{SECTION_CODES['addendum'][1]} {n} ({_person(addendum.author.name)}, "
             f"{addendum.created_at:%Y-%m-%d %H:%M})",
             addendum.text,
         )

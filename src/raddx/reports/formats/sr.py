@@ -93,8 +93,9 @@ def _pn(p: PatientInfo) -> PersonName:
 
 
 def _observer_pn(name: str) -> PersonName:
-    """An author's or verifier's name as PN. A one-component name (a login name such as
-    ``dr-tanaka``: users have no separate display name) is a family name; the trailing
+    """An author's or verifier's name as PN: a display name keeps its groups
+    (``Tanaka^Taro=田中^太郎=たなか^たろう``, in ISO_IR 192). A one-component name (a login
+    name such as ``dr-tanaka``, for a user without a display name) is a family name; the trailing
     ``^`` says so (PS3.5 6.2.1.1), as highdicom asks of a single-component name. The
     record drops trailing carets (``record._name``), so the round trip is unchanged."""
     return PersonName(name if "^" in name or "=" in name else f"{name}^")
@@ -299,7 +300,7 @@ def from_sr(data: bytes, *, report_id: str | None = None, version: int = 1) -> R
     for item in ds.ContentSequence:
         code = item.ConceptNameCodeSequence[0].CodeValue
         if code == _OBSERVER.value and item.ValueType == "PNAME":
-            author = Person(name=str(item.PersonName).split("=")[0])
+            author = Person(name=str(item.PersonName))
         elif code == _LANGUAGE.value and item.ValueType == "CODE":
             language = item.ConceptCodeSequence[0].CodeValue
         elif item.ValueType == "CONTAINER":
@@ -378,9 +379,7 @@ def from_sr(data: bytes, *, report_id: str | None = None, version: int = 1) -> R
             sections=Sections(**texts),
             key_images=key_images,
             author=author,
-            verifier=Person(name=str(observer.VerifyingObserverName).split("=")[0])
-            if observer
-            else None,
+            verifier=Person(name=str(observer.VerifyingObserverName)) if observer else None,
             verified_at=_dt(observer.VerificationDateTime) if observer else None,
             institution=ds.get("InstitutionName", ""),
             language=language,
@@ -392,7 +391,7 @@ def from_sr(data: bytes, *, report_id: str | None = None, version: int = 1) -> R
 def _observer(item: Dataset | None) -> Person | None:
     if item is None:
         return None
-    return Person(name=str(item.VerifyingObserverName).split("=")[0])
+    return Person(name=str(item.VerifyingObserverName))
 
 
 def to_encapsulated_pdf(record: ReportRecord, pdf: bytes) -> bytes:

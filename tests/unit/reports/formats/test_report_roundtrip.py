@@ -26,6 +26,7 @@ from raddx.reports import (
 )
 from raddx.reports.formats import cda, fhir
 from raddx.reports.formats import csv as report_csv
+from raddx.reports.formats._common import primary_name
 
 S = ReportStatusValues
 _JA = "あいうえおアイウエオ漢字髙﨑①ｱｲｳ画像診断所見。、「」・ー"
@@ -43,7 +44,15 @@ _UID = st.lists(st.integers(0, 99999), min_size=2, max_size=6).map(
     lambda parts: "1.2." + ".".join(map(str, parts))
 )
 _NAME = st.tuples(_WORD, st.one_of(st.just(""), _WORD)).map(lambda p: "^".join(p).rstrip("^"))
-_PERSON = st.builds(Person, name=_NAME, id=st.one_of(st.just(""), _ID))
+#: A display name in PN groups (alphabetic=ideographic=phonetic), any group may be empty.
+_PN_GROUPS = (
+    st.tuples(
+        st.one_of(st.just(""), _NAME), st.one_of(st.just(""), _NAME), st.one_of(st.just(""), _NAME)
+    )
+    .filter(lambda g: any(g[1:]))
+    .map(lambda g: "=".join(g).rstrip("="))
+)
+_PERSON = st.builds(Person, name=st.one_of(_NAME, _PN_GROUPS), id=st.one_of(st.just(""), _ID))
 
 
 @st.composite
@@ -202,6 +211,11 @@ def test_csv_round_trip(record: ReportRecord, encoding: str) -> None:
     assert row.record == _as_csv(record)
 
 
+def _one_name(person: Person | None) -> Person | None:
+    """hl7v2.NOT_CARRIED: a display name's kana and romaji forms (CNN holds the kanji)."""
+    return None if person is None else dataclasses.replace(person, name=primary_name(person.name))
+
+
 def _as_oru(record: ReportRecord) -> ReportRecord:
     """hl7v2.NOT_CARRIED: predecessor, exact status, study details after the first, person
     ids of addenda, institution, language, key image comments and frames."""
@@ -213,7 +227,9 @@ def _as_oru(record: ReportRecord) -> ReportRecord:
         for n, s in enumerate(record.studies)
     )
     images = tuple(dataclasses.replace(k, comment="", frame=None) for k in record.key_images)
-    addenda = tuple(dataclasses.replace(a, author=Person(a.author.name)) for a in record.addenda)
+    addenda = tuple(
+        dataclasses.replace(a, author=Person(primary_name(a.author.name))) for a in record.addenda
+    )
     new_status = status.get(record.status, record.status)
     signed = new_status in (S.FINAL, S.AMENDED, S.CORRECTED)
     return ReportRecord(
@@ -227,7 +243,8 @@ def _as_oru(record: ReportRecord) -> ReportRecord:
             "institution": "",
             "language": "ja",
             "verified_at": record.verified_at if signed else None,
-            "verifier": record.verifier if signed or record.verifier else None,
+            "author": _one_name(record.author),
+            "verifier": _one_name(record.verifier) if signed or record.verifier else None,
             "content_sha256": None,
         }
     )
