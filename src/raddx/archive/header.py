@@ -195,6 +195,12 @@ _SEQUENCES: dict[str, tuple[tuple[str, str], ...]] = {
         ("CodingSchemeVersion", "coding_scheme_version"),
         ("CodeMeaning", "code_meaning"),
     ),
+    # Not indexed item by item: the first item becomes study.issuer_of_accession_number.
+    "IssuerOfAccessionNumberSequence": (
+        ("LocalNamespaceEntityID", "local_namespace_entity_id"),
+        ("UniversalEntityID", "universal_entity_id"),
+        ("UniversalEntityIDType", "universal_entity_id_type"),
+    ),
     "RequestAttributesSequence": (
         ("RequestedProcedureID", "requested_procedure_id"),
         ("ScheduledProcedureStepID", "scheduled_procedure_step_id"),
@@ -499,6 +505,14 @@ def _sequence_items(
         return ()
 
 
+def _accession_issuer(items: tuple[dict[str, str | None], ...]) -> str | None:
+    # One place for the issuer's form and rule (an import here would be a cycle at start).
+    from raddx.ris.accession_issuer import AccessionIssuer
+
+    issuer = AccessionIssuer.from_items(items)
+    return issuer.canonical if issuer is not None else None
+
+
 def parse_header(
     data: bytes,
     *,
@@ -610,6 +624,11 @@ def _extract(values: _HeaderValues, meta: FileMeta, *, strict: bool) -> HeaderRe
         record.procedure_codes = _sequence_items(values, "ProcedureCodeSequence", notes)
     if _tag("RequestAttributesSequence") in values:
         record.request_attributes = _sequence_items(values, "RequestAttributesSequence", notes)
+    record.study["issuer_of_accession_number"] = (
+        _accession_issuer(_sequence_items(values, "IssuerOfAccessionNumberSequence", notes))
+        if _tag("IssuerOfAccessionNumberSequence") in values
+        else None
+    )
     record.patient["patient_id"] = record.patient["patient_id"] or ""
     record.patient["issuer_of_patient_id"] = record.patient["issuer_of_patient_id"] or ""
     record.instance["sop_class_uid"] = str(UID(sop_class))

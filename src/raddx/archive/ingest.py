@@ -68,9 +68,17 @@ class StudyArrivalHook(Protocol):
     """What another domain does when the first object of a study is filed (see
     :class:`IngestService`, ``study_arrival``)."""
 
-    def match(self, db: Executor, study_instance_uid: str, accession_number: str | None) -> object:
+    def match(
+        self,
+        db: Executor,
+        study_instance_uid: str,
+        accession_number: str | None,
+        accession_issuer: str | None = None,
+    ) -> object:
         """Inside the ingest transaction: something to act on after the commit, or
-        ``None``. Must be cheap (indexed lookups with prebuilt statements) and read only."""
+        ``None``. Must be cheap (indexed lookups with prebuilt statements) and read only.
+        ``accession_issuer``: the object's IssuerOfAccessionNumberSequence in the form of
+        :class:`raddx.ris.accession_issuer.AccessionIssuer`."""
         ...
 
     def arrived(self, matched: object, study_instance_uid: str) -> None:
@@ -427,7 +435,10 @@ class IngestService:
             )
             if filed.new_study and self._study_arrival is not None:
                 matched = self._study_arrival.match(
-                    db, record.study_instance_uid, record.study.get("accession_number")
+                    db,
+                    record.study_instance_uid,
+                    record.study.get("accession_number"),
+                    record.study.get("issuer_of_accession_number"),
                 )
         # Committed: the blob now belongs to the index (or is redundant, if a concurrent
         # association stored the same bytes first).

@@ -178,6 +178,9 @@ class Study(Base):
     study_date: Mapped[DA | None] = mapped_column(index=True)
     study_time: Mapped[TM | None]
     accession_number: Mapped[str | None] = mapped_column(index=True)
+    #: IssuerOfAccessionNumberSequence of the study's first object, as
+    #: ``local^universal^type`` (raddx.ris.accession_issuer), compared on reconciliation.
+    issuer_of_accession_number: Mapped[str | None] = mapped_column(String(200))
     study_id: Mapped[str | None]
     study_description: Mapped[str | None]
     referring_physician_name: Mapped[str | None]
@@ -533,6 +536,9 @@ class RisOrder(Base):
     placer_order_number: Mapped[str | None] = mapped_column(String(64), index=True)
     filler_order_number: Mapped[str] = mapped_column(String(64), unique=True)
     accession_number: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The accession number's issuer (HL7 IPC-1 components 2–4) as ``local^universal^type``
+    #: (raddx.ris.accession_issuer); ``None`` when the order names none.
+    issuer_of_accession_number: Mapped[str | None] = mapped_column(String(200))
     requested_procedure_priority: Mapped[CS]
     requesting_physician: Mapped[str | None]
     requesting_service: Mapped[str | None]

@@ -22,6 +22,7 @@ from raddx.errors import InvalidInput
 from raddx.hl7.ack import ErrorCodeValues, HL7Error
 from raddx.hl7.fields import checked, component, timestamp
 from raddx.ris import Jj1017Code, OrderCreate, PatientData, ProcedureCreate
+from raddx.ris.accession_issuer import AccessionIssuer
 from raddx.ris.jj1017 import CODING_SCHEME_32
 
 __all__ = ["OrderGroup", "OrderMessage", "group_orders"]
@@ -251,6 +252,7 @@ def order_create(order: OrderGroup, patient: PatientData) -> OrderCreate:
     accession = (component(first_ipc, 1) if first_ipc is not None else "") or component(
         first_obr, 18
     )
+    issuer = _accession_issuer(first_ipc) if accession and first_ipc is not None else None
     orc = order.parent.orc
     physician = "^".join(component(orc, 12, c) for c in (2, 3)).strip("^") or "^".join(
         component(first_obr, 16, c) for c in (2, 3)
@@ -262,8 +264,31 @@ def order_create(order: OrderGroup, patient: PatientData) -> OrderCreate:
         placer_order_number=order.placer,
         filler_order_number=order.filler or None,
         accession_number=accession or None,
+        accession_issuer=issuer,
         priority=priority(order),
         requesting_physician=physician or None,
         requesting_service=component(orc, 17, 2) or component(orc, 17, 1) or None,
         reason=component(parent_obr, 31, 2) or component(parent_obr, 31, 1) or None,
     )
+
+
+def _accession_issuer(ipc: Any) -> AccessionIssuer | None:
+    """IPC-1 components 2–4 (EI: namespace ID, universal ID, universal ID type), the
+    accession number's issuer; ``None`` when absent.
+
+    Raises
+    ------
+    HL7Error
+        A universal ID without its type, or a type outside HL7 Table 0301 (AE at IPC-1).
+    """
+    parts = tuple(component(ipc, 1, c).strip() for c in (2, 3, 4))
+    if not any(parts):
+        return None
+    try:
+        return AccessionIssuer(*parts)
+    except ValueError as exc:
+        raise HL7Error(
+            f"accession number issuer: {exc}",
+            location="IPC-1",
+            code=ErrorCodeValues.DATA_TYPE_ERROR,
+        ) from None

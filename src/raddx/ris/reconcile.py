@@ -13,9 +13,10 @@
 * **Patient merge** (ADT^A40, :mod:`raddx.ris.archive_merge`): the prior patient's studies
   are corrected to the surviving patient with the same mechanism, by a background job.
 
-The issuer of an accession number is not compared: raddx's orders carry accession numbers
-from one namespace (raddx assigns them, or the HIS does), so the number alone identifies the
-order.
+A match by accession number also compares the number's issuer when both the order and the
+study carry one (:func:`raddx.ris.accession_issuer.issuers_agree`): a different issuer means
+another namespace's number, so the study is not linked and the unmatched list says why. A
+match by Study Instance UID needs no issuer (the UID is globally unique).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from raddx.db.models import (
     Study,
 )
 from raddx.errors import Conflict, InvalidInput, NotFound
+from raddx.ris.accession_issuer import AccessionIssuer, issuers_agree
 from raddx.ris.records import PatientData
 from raddx.ris.service import change_order_status, find_order
 from raddx.ris.status import OrderStatusValues, arrival_status
@@ -90,6 +92,10 @@ class UnmatchedStudy:
     study_date: str | None
     modalities_in_study: str
     number_of_study_related_instances: int
+    #: IssuerOfAccessionNumberSequence as ``local^universal^type``.
+    issuer_of_accession_number: str | None = None
+    #: Why no order claims it (no such accession number, a different issuer, …).
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +114,10 @@ def _now() -> dt.datetime:
 
 
 def _matching_order_id(
-    session_or_conn: Any, study_instance_uid: str, accession_number: str | None
+    session_or_conn: Any,
+    study_instance_uid: str,
+    accession_number: str | None,
+    accession_issuer: str | None = None,
 ) -> tuple[int, MatchedByValues] | None:
     found = session_or_conn.execute(
         select(RisRequestedProcedure.order_fk).where(
@@ -119,19 +128,34 @@ def _matching_order_id(
         return int(found[0]), MatchedByValues.STUDY_UID
     if accession_number:
         found = session_or_conn.execute(
-            select(RisOrder.id).where(RisOrder.accession_number == accession_number)
+            select(RisOrder.id, RisOrder.issuer_of_accession_number).where(
+                RisOrder.accession_number == accession_number
+            )
         ).first()
-        if found is not None:
+        if found is not None and _same_issuer(found[1], accession_issuer):
             return int(found[0]), MatchedByValues.ACCESSION
     return None
 
 
+def _same_issuer(order_issuer: str | None, image_issuer: str | None) -> bool:
+    ok, reason = issuers_agree(
+        AccessionIssuer.parse(order_issuer), AccessionIssuer.parse(image_issuer)
+    )
+    if not ok:
+        log.warning("accession number matches an order of another issuer: %s", reason)
+    return ok
+
+
 def link_arrived_study(
-    *, session: Session, study_instance_uid: str, accession_number: str | None
+    *,
+    session: Session,
+    study_instance_uid: str,
+    accession_number: str | None,
+    accession_issuer: str | None = None,
 ) -> RisStudyLink | None:
     """Link a newly arrived study to its order, if one matches and none is linked yet, and
     let the status rules move the order. Returns the new link, else ``None``."""
-    match = _matching_order_id(session, study_instance_uid, accession_number)
+    match = _matching_order_id(session, study_instance_uid, accession_number, accession_issuer)
     if match is None:
         return None
     return _link(session, study_instance_uid, *match)
@@ -174,9 +198,14 @@ class ArrivalLink:
         self._session_factory = session_factory
 
     def match(
-        self, db: Executor, study_instance_uid: str, accession_number: str | None
+        self,
+        db: Executor,
+        study_instance_uid: str,
+        accession_number: str | None,
+        accession_issuer: str | None = None,
     ) -> tuple[int, MatchedByValues] | None:
-        """The order (id, how matched) of a study no link names yet, else ``None``."""
+        """The order (id, how matched) of a study no link names yet, else ``None``; an
+        accession number of another issuer than the order's does not match."""
         sql = _arrival_statements()
         if db.first(sql.linked, {"p_uid": study_instance_uid}) is not None:
             return None
@@ -185,7 +214,9 @@ class ArrivalLink:
             return int(found.order_fk), MatchedByValues.STUDY_UID
         if accession_number:
             found = db.first(sql.by_accession, {"p_accession": accession_number})
-            if found is not None:
+            if found is not None and _same_issuer(
+                found.issuer_of_accession_number, accession_issuer
+            ):
                 return int(found.id), MatchedByValues.ACCESSION
         return None
 
@@ -213,7 +244,7 @@ def _arrival_statements() -> _ArrivalStatements:
         by_study_uid=select(RisRequestedProcedure.order_fk).where(
             RisRequestedProcedure.study_instance_uid == bindparam("p_uid")
         ),
-        by_accession=select(RisOrder.id).where(
+        by_accession=select(RisOrder.id, RisOrder.issuer_of_accession_number).where(
             RisOrder.accession_number == bindparam("p_accession")
         ),
     )
@@ -222,11 +253,12 @@ def _arrival_statements() -> _ArrivalStatements:
 def unmatched_studies(
     *, session: Session, limit: int = 100, offset: int = 0
 ) -> list[UnmatchedStudy]:
-    """Visible studies no order is linked to, newest first."""
+    """Visible studies no order is linked to, newest first, each with the reason."""
     rows = session.execute(
-        select(Study, Patient)
+        select(Study, Patient, RisOrder.id, RisOrder.issuer_of_accession_number)
         .join(Patient, Study.patient_fk == Patient.id)
         .outerjoin(RisStudyLink, RisStudyLink.study_instance_uid == Study.study_instance_uid)
+        .outerjoin(RisOrder, RisOrder.accession_number == Study.accession_number)
         .where(RisStudyLink.id.is_(None), Study.deleted_at.is_(None))
         .order_by(Study.id.desc())
         .limit(limit)
@@ -242,9 +274,25 @@ def unmatched_studies(
             study.study_date,
             study.modalities_in_study,
             study.number_of_study_related_instances,
+            study.issuer_of_accession_number,
+            _unmatched_reason(study, order_id, order_issuer),
         )
-        for study, patient in rows
+        for study, patient, order_id, order_issuer in rows
     ]
+
+
+def _unmatched_reason(study: Study, order_id: int | None, order_issuer: str | None) -> str:
+    if not study.accession_number:
+        return "no accession number, and no order has its Study Instance UID"
+    if order_id is None:
+        return f"no order has accession number {study.accession_number!r}"
+    ok, reason = issuers_agree(
+        AccessionIssuer.parse(order_issuer),
+        AccessionIssuer.parse(study.issuer_of_accession_number),
+    )
+    if not ok:
+        return f"accession number {study.accession_number!r} is another issuer's: {reason}"
+    return "an order with this accession number arrived after the images: link it (auto)"
 
 
 def link_waiting_studies(*, session: Session, limit: int = 1000) -> list[tuple[str, str]]:
@@ -265,7 +313,12 @@ def link_waiting_studies(*, session: Session, limit: int = 1000) -> list[tuple[s
         .limit(limit)
     )
     by_accession = (
-        select(Study.study_instance_uid, RisOrder.id)
+        select(
+            Study.study_instance_uid,
+            RisOrder.id,
+            RisOrder.issuer_of_accession_number,
+            Study.issuer_of_accession_number,
+        )
         .join(RisOrder, RisOrder.accession_number == Study.accession_number)
         .outerjoin(RisStudyLink, RisStudyLink.study_instance_uid == Study.study_instance_uid)
         .where(RisStudyLink.id.is_(None), Study.deleted_at.is_(None))
@@ -275,7 +328,9 @@ def link_waiting_studies(*, session: Session, limit: int = 1000) -> list[tuple[s
         (by_uid, MatchedByValues.STUDY_UID),
         (by_accession, MatchedByValues.ACCESSION),
     ):
-        for uid, order_id in session.execute(stmt).all():
+        for uid, order_id, *issuers in session.execute(stmt).all():
+            if issuers and not _same_issuer(*issuers):
+                continue  # another issuer's number: stays unmatched, with that reason
             if _link(session, uid, order_id, how) is not None:
                 order = session.get(RisOrder, order_id)
                 assert order is not None  # foreign key

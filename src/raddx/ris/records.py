@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from raddx.errors import InvalidInput
+from raddx.ris.accession_issuer import AccessionIssuer
 from raddx.ris.jj1017 import Jj1017Code
 
 __all__ = ["OrderCreate", "PatientData", "ProcedureCreate", "check_date", "check_time"]
@@ -127,6 +128,8 @@ class OrderCreate:
     placer_order_number: str | None = None
     filler_order_number: str | None = None
     accession_number: str | None = None
+    #: The accession number's issuer (HL7 IPC-1 components 2–4), compared on reconciliation.
+    accession_issuer: AccessionIssuer | None = None
     priority: str = "ROUTINE"
     requesting_physician: str | None = None
     requesting_service: str | None = None

@@ -206,6 +206,9 @@ def place_order(
                 "placer_order_number": order.placer_order_number,
                 "filler_order_number": order.filler_order_number or "F" + placeholder,
                 "accession_number": order.accession_number or "A" + placeholder,
+                "issuer_of_accession_number": (
+                    order.accession_issuer.canonical if order.accession_issuer else None
+                ),
                 "requested_procedure_priority": order.priority,
                 "requesting_physician": order.requesting_physician,
                 "requesting_service": order.requesting_service,

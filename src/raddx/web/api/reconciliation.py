@@ -39,6 +39,12 @@ class UnmatchedStudyOut(BaseModel):
     StudyDate: str | None
     ModalitiesInStudy: str
     NumberOfStudyRelatedInstances: int
+    IssuerOfAccessionNumber: str | None = Field(
+        None,
+        description="IssuerOfAccessionNumberSequence as LocalNamespaceEntityID^"
+        "UniversalEntityID^UniversalEntityIDType",
+    )
+    reason: str = Field("", description="Why no order claims the study.")
 
 
 class PatientFix(BaseModel):
@@ -95,6 +101,8 @@ def get_unmatched(
             StudyDate=r.study_date,
             ModalitiesInStudy=r.modalities_in_study,
             NumberOfStudyRelatedInstances=r.number_of_study_related_instances,
+            IssuerOfAccessionNumber=r.issuer_of_accession_number,
+            reason=r.reason,
         )
         for r in rows
     ]
