@@ -23,7 +23,7 @@ from raddx.config import HL7CharsetValues, HL7Destination
 from raddx.hl7.ack import escape
 from raddx.ris.snapshot import OrderSnapshot
 
-__all__ = ["Sender", "build_omi_o23", "msh", "pid", "segment", "timestamp"]
+__all__ = ["Sender", "build_omi_o23", "msh", "pid", "segment", "timestamp", "xcn"]
 
 #: ORC-5 order status (HL7 Table 0038) for our order statuses.
 _ORC5 = {
@@ -113,6 +113,18 @@ def pid(order: OrderSnapshot) -> str:
     )
 
 
+def xcn(name: str) -> str:
+    """A person's name (DICOM PN ``family^given``, maybe with ``=`` groups) as XCN
+    ``^family^given`` (XCN-2/3; XCN-1, the ID, empty): the ideographic (kanji) group when
+    there is one, as JAHIS messages write names, else the first; ``""`` for no name."""
+    groups = name.split("=")
+    chosen = groups[1] if len(groups) > 1 and groups[1] else groups[0]
+    parts = [p for p in chosen.split("^")[:2]]
+    if not any(parts):
+        return ""
+    return "^" + "^".join(escape(p) for p in parts)
+
+
 def procedure_code(code: str | None, description: str | None) -> str:
     """OBR-4 / ZE1-3: ``JJ1017-32 code^name^JJ1017-32`` (the full 32 characters, never cut)."""
     name = escape(description or "")
@@ -150,7 +162,7 @@ def build_omi_o23(
                     2: placer,
                     3: filler,
                     5: _ORC5.get(order.status, ""),
-                    12: escape(order.requesting_physician or ""),
+                    12: xcn(order.requesting_physician or ""),
                     17: escape(order.requesting_service or ""),
                 },
             )

@@ -16,19 +16,84 @@ Sources (reference note ``ris-hl7-jj1017.md`` §2.1–2.2, §4.1):
 * ZE2 (child of ZE1): 1 set ID · 2 kV (CQ) · 3 mA (CQ) · 4 distance · 5 time · 6 exposure
   count · 7 comment [V: same].
 
-Not verified — our choices, marked [I] in the note's sense, to check against JAHIS:
+Field by field against the note (§2.2, SS-MIX2 OMG-01/OMG-11 optionality), what raddx fills
+and from where. "Note" says what the note confirms: **R**/**C** = required/conditional there
+(OMG-11 for IPC, ZE1; OMG-01 for MSH, PID, ORC, OBR — the note gives OMG-01's rules for those,
+the Z23's own are **not confirmed**); "fields" = named in its field list only; **—** = not in
+the note at all (our choice, to check against the JAHIS text).
 
-* ORC-1 ``SC`` (status changed) with ORC-5 ``CM`` for a completed step and ``DC`` for a
-  discontinued one; ZE1-2 carries the same ``CM``/``DC``.
-* ZRD (ZE1-9) components ``code^name^coding system^quantity^unit``; films are materials with
-  the film size as code and ``FILM`` as coding system.
-* One ZE1 per requested procedure of the order (the JJ1017-32 code in ZE1-3, count 1); the
-  step's materials go on the first ZE1 and its exposures become ZE2 segments after it.
+======  ===========================================  ================================  =======
+Field   Meaning                                      raddx fills from                  Note
+======  ===========================================  ================================  =======
+MSH-7   date/time of message                         the build time (local)            R
+MSH-9   ``OMI^Z23^OMI_Z23``                          constant                          R
+MSH-10  message control ID                           the outbox delivery (stable)      R
+MSH-18  ``~ISO IR87`` / ``UNICODE UTF-8``            the destination's charset         R
+MSH-20  ``ISO 2022-1994`` with ``~ISO IR87``         constant                          fields
+PID-3   ``id^^^issuer^PI``                           the order's patient               R
+PID-5   kanji ``^L^I`` ~ kana ``^L^P``               the order's patient               R
+PID-7   birth date / PID-8 sex                       the order's patient               R
+ORC-1   ``SC``                                       constant                          R, value —
+ORC-2   placer order number                          the order                         R
+ORC-3   filler order number                          the order                         —
+ORC-5   ``CM`` completed / ``DC`` discontinued       the MPPS final status             —
+ORC-9   date/time of transaction                     the MPPS end date/time            R
+ORC-12  ordering provider                            the order's requesting physician  R
+ORC-17  entering organization                        the order's requesting service    —
+OBR-2/3 placer / filler number                       the order                         R (2)
+OBR-4   ``JJ1017-32 code^name^JJ1017-32``            the requested procedure           R
+OBR-7/8 observation start / end                      the MPPS start / end              —
+OBR-18  accession number / OBR-19 RP ID              the order / requested procedure   —
+OBR-24  modality                                     the MPPS, else the procedure      —
+IPC-1   accession number                             the order                         R
+IPC-2   requested procedure ID                       the requested procedure           fields
+IPC-3   Study Instance UID                           the requested procedure           R
+IPC-4   scheduled procedure step ID                  the scheduled step                fields
+IPC-5   modality                                     the MPPS, else the procedure      R
+IPC-7   station name / IPC-8 location                the scheduled step                fields
+IPC-9   station AE title                             the MPPS performing station       fields
+ZE1-1   set ID                                       1, 2, … per requested procedure   fields
+ZE1-2   control code: ``CM`` / ``DC``                the MPPS final status             R, value —
+ZE1-3   procedure (CWE): the JJ1017-32 code          the requested procedure           R
+ZE1-4   procedure count                              1                                 fields
+ZE1-5   billing addition (医事加算), repeating       MPPS BillingProcedureStepSequence fields
+ZE1-6   practitioner type                            **not filled**: its code table    C
+                                                     is not in the note
+ZE1-7   practitioner (XCN, repeating)                MPPS PerformedSeriesSequence      fields
+                                                     OperatorsName, then
+                                                     PerformingPhysicianName (kanji
+                                                     group if present) as
+                                                     ``^family^given``
+ZE1-8   item type                                    **not filled**: code table not    C
+                                                     in the note
+ZE1-9   materials used (ZRD, repeating)              MPPS BillingSuppliesAndDevices    fields
+                                                     and FilmConsumption; components
+                                                     ``code^name^system^quantity^unit``
+                                                     (ZRD layout —); films: size as
+                                                     code, ``FILM`` as system
+ZE1-10  contact / -11 performed / -12 accounting     **not filled** (no source)        fields
+ZE2-1   set ID                                       1, 2, … per exposure              fields
+ZE2-2   kV (CQ)                                      ExposureDoseSequence KVP          fields
+ZE2-3   mA (CQ)                                      XRayTubeCurrentInuA / 1000        fields
+ZE2-4   distance                                     **not filled** (not in the MPPS   fields
+                                                     dose items)
+ZE2-5   time (ms)                                    ExposureTime                      fields
+ZE2-6   exposure count                               1 per item                        fields
+ZE2-7   comment                                      CommentsOnRadiationDose           fields
+======  ===========================================  ================================  =======
+
+Not confirmed by the note (to check against JAHIS 放射線データ交換規約): the Z23's own
+optionality (the note gives OMG-01's for MSH/PID/ORC/OBR, and PV1-2 and TQ1 are R there but
+raddx sends neither in the Z23: the performed notification has no visit or timing of its own
+here); the ORC-1/ORC-5 and ZE1-2 values; the ZRD component layout; one ZE1 per requested
+procedure with the step's billing additions, materials and practitioners on the first and its
+exposures as ZE2 after it; the CQ units written as plain ``kV``/``mA``/``ms``.
 
 Where the values come from: the MPPS Billing and Material Management module (PS3.3 C.4.17:
-BillingProcedureStepSequence, BillingSuppliesAndDevicesSequence, FilmConsumptionSequence) and
-the Radiation Dose module's ExposureDoseSequence (C.4.16: KVP, XRayTubeCurrentInuA,
-ExposureTime) of the step's final N-SET — see :func:`billing_from_dataset`.
+BillingProcedureStepSequence, BillingSuppliesAndDevicesSequence, FilmConsumptionSequence), the
+Radiation Dose module's ExposureDoseSequence (C.4.16: KVP, XRayTubeCurrentInuA, ExposureTime)
+and the PerformedSeriesSequence's OperatorsName/PerformingPhysicianName of the step's final
+N-SET — see :func:`billing_from_dataset`.
 """
 
 from __future__ import annotations
@@ -36,10 +101,11 @@ from __future__ import annotations
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from raddx.config import HL7Destination
 from raddx.hl7.ack import escape
-from raddx.hl7.outbound import Sender, msh, pid, procedure_code, segment
+from raddx.hl7.outbound import Sender, msh, pid, procedure_code, segment, xcn
 from raddx.ris.snapshot import PerformedStepSnapshot
 
 __all__ = ["MESSAGE_TYPE", "billing_from_dataset", "build_omi_z23"]
@@ -102,7 +168,22 @@ def billing_from_dataset(ds: Dataset) -> dict[str, Any]:
         }
         for i in ds.get("ExposureDoseSequence", [])
     ]
-    return {"procedures": procedures, "supplies": supplies, "films": films, "exposures": exposures}
+    performers: list[str] = []
+    for series in ds.get("PerformedSeriesSequence", []):
+        for keyword in ("OperatorsName", "PerformingPhysicianName"):
+            value = series.get(keyword)
+            names = list(value) if isinstance(value, MultiValue) else [value]
+            for name in names:
+                text = str(name).strip() if name is not None else ""
+                if text and text not in performers:
+                    performers.append(text)
+    return {
+        "procedures": procedures,
+        "supplies": supplies,
+        "films": films,
+        "exposures": exposures,
+        "performers": performers,
+    }
 
 
 def _zrd(code: str, name: str, system: str, quantity: str, unit: str) -> str:
@@ -157,7 +238,18 @@ def build_omi_z23(
     segments = [
         msh(MESSAGE_TYPE, control_id, destination, sender),
         pid(order),
-        segment("ORC", {1: "SC", 2: placer, 3: filler, 5: status}),
+        segment(
+            "ORC",
+            {
+                1: "SC",
+                2: placer,
+                3: filler,
+                5: status,
+                9: end or start,
+                12: xcn(order.requesting_physician or ""),
+                17: escape(order.requesting_service or ""),
+            },
+        ),
     ]
     for number, p in enumerate(order.procedures, start=1):
         segments.append(
@@ -185,6 +277,8 @@ def build_omi_z23(
                     3: escape(p.study_instance_uid),
                     4: escape(p.scheduled_procedure_step_id),
                     5: escape(step.modality or p.modality),
+                    7: escape(p.scheduled_station_name or ""),
+                    8: escape(p.location or ""),
                     9: escape(step.performed_station_ae_title or ""),
                 },
             )
@@ -202,6 +296,7 @@ def build_omi_z23(
                 f"{escape(b['code'])}^{escape(b['meaning'])}^{escape(b['scheme'])}" for b in billed
             ]
             fields[5] = "~".join(extra)  # billing procedure codes as 医事加算 [I]
+            fields[7] = "~".join(xcn(n) for n in billing.get("performers") or [])
             fields[9] = _materials(billing)
         segments.append(segment("ZE1", fields))
         if number == 1:

@@ -24,8 +24,8 @@ ORDER = OrderSnapshot(
     accession_number="RX0000000001",
     status="COMPLETED",
     priority="STAT",
-    requesting_physician=None,
-    requesting_service=None,
+    requesting_physician="放射線^花子",  # as the RIS keeps it (PN)
+    requesting_service="放射線科",
     reason="右肺結節|精査",  # a delimiter in a value: escaped, not a new field
     patient_id="0012345",
     issuer_of_patient_id="TOKYO-HP",
@@ -43,8 +43,8 @@ ORDER = OrderSnapshot(
             scheduled_procedure_step_id="RX0000000001-1",
             modality="CT",
             scheduled_station_ae_title="CT01",
-            scheduled_station_name=None,
-            location=None,
+            scheduled_station_name="CT-1号機",
+            location="放射線部 CT室",
             start_date="20261126",
             start_time="093000",
             step_status="COMPLETED",
@@ -80,8 +80,14 @@ def test_z23_for_a_finished_step(status: str, code: str) -> None:
     assert seg["MSH"][8:12] == ["OMI^Z23^OMI_Z23", "C1", "P", "2.5"]
     assert seg["MSH"][17:20] == ["~ISO IR87", "", "ISO 2022-1994"]
     assert seg["ORC"][1:6] == ["SC", "ORD1", "RX0000000001", "", code]
+    # ORC-9 (transaction time: the step's end) and ORC-12 (ordering provider), R in the
+    # note's ORC rules; ORC-17 the requesting department.
+    assert seg["ORC"][9] == "20261126094000"
+    assert seg["ORC"][12] == "^放射線^花子"  # XCN-2/3
+    assert seg["ORC"][17] == "放射線科"
     assert seg["OBR"][7:9] == ["20261126093500", "20261126094000"]
     assert seg["IPC"][1:6] == ["RX0000000001", "RX0000000001-1", "1.2.3", "RX0000000001-1", "CT"]
+    assert seg["IPC"][7:10] == ["CT-1号機", "放射線部 CT室", "CT01"]
     assert seg["ZE1"][1:5] == ["1", code, f"{CODE}^胸部CT 放射線^JJ1017-32", "1"]
     assert "ZE2" not in seg  # no exposures reported
     assert encode_message(text)[0].decode("iso2022_jp") == text
@@ -104,6 +110,11 @@ def test_z23_materials_and_exposures_from_the_n_set() -> None:
     exposure.KVP = "120"
     exposure.XRayTubeCurrentInuA = "300000.0"
     ds.ExposureDoseSequence = Sequence([exposure, exposure])
+    series = Dataset()
+    series.SpecificCharacterSet = "\\ISO 2022 IR 87"
+    series.OperatorsName = ["Hoshino^Ken=星野^健", "Migita^Aya=右田^綾"]  # 右 holds '&'
+    series.PerformingPhysicianName = "Hoshino^Ken=星野^健"  # the same person: once
+    ds.PerformedSeriesSequence = Sequence([series])
     billing = billing_from_dataset(ds)
     text = build_omi_z23(
         _step("COMPLETED"), billing, control_id="C2", destination=HIS, sender=Sender()
@@ -111,10 +122,15 @@ def test_z23_materials_and_exposures_from_the_n_set() -> None:
     lines = [s.split("|") for s in text.strip("\r").split("\r")]
     ze1 = next(s for s in lines if s[0] == "ZE1")
     assert ze1[9] == "Y001^造影剤^99HOSP^50^ml"
-    assert [s[1:4] for s in lines if s[0] == "ZE2"] == [
-        ["1", "120^kV", "300^mA"],
-        ["2", "120^kV", "300^mA"],
-    ]
+    # ZE1-7 practitioners as XCN ^family^given, kanji group; ZE1-6/ZE1-8 (their code tables
+    # are not in the reference note) stay empty.
+    assert ze1[7] == "^星野^健~^右田^綾"
+    assert ze1[6] == "" and ze1[8] == ""
+    ze2 = [s for s in lines if s[0] == "ZE2"]
+    assert [s[1:4] for s in ze2] == [["1", "120^kV", "300^mA"], ["2", "120^kV", "300^mA"]]
+    assert all(s[4] == "" and s[6] == "1" for s in ze2)  # ZE2-4 distance: no source
+    # Encodable as ISO-2022-JP and back, whole (the kanji hold delimiter bytes).
+    assert encode_message(text)[0].decode("iso2022_jp") == text
 
 
 def test_z23_refusals() -> None:
@@ -146,6 +162,7 @@ def test_omi_o23(control: str, status: str, orc5: str) -> None:
     assert seg["TQ1"][7] == "20261126093000" and seg["TQ1"][9] == "S"
     assert seg["OBR"][13] == "右肺結節\\F\\精査"
     assert seg["IPC"][9] == "CT01"
+    assert seg["ORC"][12] == "^放射線^花子"  # XCN, not the PN's escaped '^'
     assert seg["PID"][3] == "0012345^^^TOKYO-HP^PI"
     assert seg["PID"][5] == "右田^施^^^^^L^I~ミギタ^ホドコシ^^^^^L^P"
 
