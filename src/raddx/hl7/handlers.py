@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import hl7  # type: ignore[import-untyped]
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +22,7 @@ from raddx.hl7.ack import AckCodeValues, ErrorCodeValues, HL7Error, Reply, build
 from raddx.hl7.charset import CharsetError, Header, decode, encode, read_header
 from raddx.hl7.fields import component, patient_from_pid
 from raddx.hl7.orders import OrderGroup, group_orders, order_create
+from raddx.hl7.parsing import parse
 from raddx.jobs import JobService
 from raddx.ris import (
     OrderStatusValues,
@@ -124,7 +124,7 @@ class MessageHandler:
         try:
             text = decode(data, header)
             handler = self._handler(message_type, trigger)
-            received = _Received(hl7.parse(text.replace("\n", "\r")))
+            received = _Received(parse(text.replace("\n", "\r")))
             with self._session_factory() as session, session.begin():
                 segments = handler(received, session)
             _audit(header, message_type, trigger, received, EventOutcomeIndicatorValues.SUCCESS)
