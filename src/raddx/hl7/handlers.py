@@ -95,9 +95,9 @@ class MessageHandler:
         self._session_factory = session_factory
         self._jobs = jobs
         self._refuse_unknown_jj1017 = refuse_unknown_jj1017
-        #: One session per MLLP connection thread, kept between its messages (each message
-        #: is still its own transaction): making a Session per message was a twentieth of
-        #: an order's CPU (bench/ris.py). It holds no connection between transactions.
+        #: One session per MLLP connection thread, kept between the messages it commits
+        #: (each message is still its own transaction): making a Session per message was a
+        #: twentieth of an order's CPU (bench/ris.py). It holds no connection in between.
         self._sessions = threading.local()
 
     def __call__(self, data: bytes) -> bytes:
@@ -134,8 +134,13 @@ class MessageHandler:
             try:
                 with session.begin():
                     segments = handler(received, session)
-            finally:
-                session.expunge_all()  # nothing of this message outlives its transaction
+            except BaseException:
+                # Refused or failed: the next message gets a new session, so nothing this
+                # one attached (A40's after-commit job start) can fire on a later commit.
+                self._sessions.session = None
+                session.close()
+                raise
+            session.expunge_all()  # nothing of this message outlives its transaction
             _audit(header, message_type, trigger, received, EventOutcomeIndicatorValues.SUCCESS)
             return Reply(answer_type, AckCodeValues.AA, segments=segments)
         except HL7Error as exc:
