@@ -15,6 +15,13 @@ Each pass:
    doubling to ``outbox_retry_max``, and the destination's later messages wait behind it.
 
 No session is held while talking to a peer.
+
+Delivery is **at least once**: a process that ends after the peer acknowledged a message but
+before step 2 recorded it sends the message again at the next start. The receiver can tell:
+the bytes are built once at routing, with MSH-10 = :func:`control_id` of the delivery, so every
+retry and every redelivery of one delivery carries the same MSH-10 (and MSH-7); a receiver
+discards a control ID it has already processed from this sender
+(``tests/integration/test_hl7_outbox_redelivery.py`` kills a worker in that window).
 """
 
 from __future__ import annotations
