@@ -18,6 +18,7 @@ from raddx.web.api import (
     instances,
     jj1017,
     jobs,
+    measurements,
     orders,
     patients,
     reading_list,
@@ -54,6 +55,7 @@ MODULES = (
     system,
     reading_list,
     study_files,
+    measurements,
 )
 
 router = APIRouter(prefix=PREFIX)
