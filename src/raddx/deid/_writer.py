@@ -28,7 +28,7 @@ from pydicom.uid import (
 
 from raddx.archive.part10 import file_meta_header
 
-__all__ = ["encode_part10"]
+__all__ = ["encode_part10", "uid_value"]
 
 #: PS3.5 Table 7.1-1: VRs with a reserved field and a 32-bit length in explicit VR.
 _LENGTH_32 = frozenset(
@@ -78,8 +78,8 @@ def encode_part10(ds: Dataset) -> bytes:
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
         return buffer.getvalue()
-    sop_class = ds.get("SOPClassUID") or (meta or {}).get("MediaStorageSOPClassUID")
-    sop_instance = ds.get("SOPInstanceUID")
+    sop_class = uid_value(ds, 0x00080016) or (meta or {}).get("MediaStorageSOPClassUID")
+    sop_instance = uid_value(ds, 0x00080018)
     if not sop_class or not sop_instance:
         raise ValueError("not a composite instance: no SOP Class UID or SOP Instance UID")
     fp = DicomBytesIO()
@@ -94,6 +94,20 @@ def encode_part10(ds: Dataset) -> bytes:
     fp.is_implicit_VR = syntax.is_implicit_VR
     _write_dataset(fp, ds, ds.get("SpecificCharacterSet") or "ISO_IR 6")
     return fp.getvalue()
+
+
+def uid_value(ds: Dataset, tag: int) -> str | None:
+    """The UID at ``tag`` as ``ds.get`` gives it (``None`` if absent), read from the raw bytes
+    when they hold one ASCII value: the element stays raw, and the writer copies it as is."""
+    raw = ds.get_item(tag)
+    if raw is None:
+        return None
+    if isinstance(raw, RawDataElement):
+        value = raw.value
+        if value and value.isascii() and b"\\" not in value:
+            return value.decode("ascii").rstrip("\0 ").strip()
+    value = ds[tag].value
+    return None if value is None else str(value)
 
 
 def _write_dataset(fp: DicomBytesIO, ds: Dataset, encodings: str | list[str]) -> None:

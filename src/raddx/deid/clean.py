@@ -36,6 +36,10 @@ _TO_KATAKANA = str.maketrans(_HIRAGANA, _KATAKANA)
 _TO_HIRAGANA = str.maketrans(_KATAKANA, _HIRAGANA)
 _MIN_ASCII_TOKEN = 2
 _DIGIT = re.compile(r"\d")
+#: Cleaned texts remembered per scrubber, and the longest remembered: a bound on memory
+#: (64 scrubbers are kept) that still covers descriptions and short comments.
+_MEMO_SIZE = 256
+_MEMO_TEXT = 512
 
 
 def normalize(text: str) -> str:
@@ -148,6 +152,9 @@ class Scrubber:
         # Most tokens are date spellings, and most texts have no digit at all.
         self._with_digits = tuple(t for t in folded if _DIGIT.search(t[0]))
         self._without_digits = tuple(t for t in folded if not _DIGIT.search(t[0]))
+        #: Cleaned texts: the objects of one patient share a scrubber (``engine._scrubber``),
+        #: and a series repeats its descriptions in every instance.
+        self._cleaned: dict[str, str] = {}
 
     def _pattern(self, normalized: str) -> re.Pattern[str] | None:
         folded = normalized.casefold()
@@ -167,12 +174,18 @@ class Scrubber:
 
     def clean(self, text: str) -> str:
         """``text`` with every token replaced by :data:`REDACTED`; unchanged if none occurs."""
+        cleaned = self._cleaned.get(text)
+        if cleaned is not None:
+            return cleaned
         normalized = normalize(text)
         pattern = self._pattern(normalized)
-        if pattern is None:
-            return text
-        cleaned, count = pattern.subn(REDACTED, normalized)
-        return cleaned if count else text
+        cleaned = text
+        if pattern is not None:
+            result, count = pattern.subn(REDACTED, normalized)
+            cleaned = result if count else text
+        if len(self._cleaned) < _MEMO_SIZE and len(text) <= _MEMO_TEXT:
+            self._cleaned[text] = cleaned
+        return cleaned
 
 
 @functools.lru_cache(maxsize=1024)

@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+import itertools
 import json
 import multiprocessing
 import os
@@ -33,7 +34,7 @@ from pydicom.uid import MediaStorageDirectoryStorage
 from raddx import __version__
 from raddx.db import make_engine, upgrade
 from raddx.deid._integrity import truncation_reason
-from raddx.deid._writer import encode_part10
+from raddx.deid._writer import encode_part10, uid_value
 from raddx.deid.engine import ActionRecord, Deidentifier
 from raddx.deid.inputs import Source, iter_files, read_source
 from raddx.deid.keys import ProjectKey
@@ -118,17 +119,37 @@ def _read(source: Source) -> bytes:
     return read_source(source)
 
 
+#: Temporary names of this process: unique without mkstemp's random names and retries.
+_TEMPORARY = itertools.count()
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _create_temporary(target: Path) -> tuple[int, str]:
+    """A new file (0600, as mkstemp makes them) next to ``target``, named after this process
+    and a counter; mkstemp only if a crashed process with our PID left that name behind."""
+    folder = os.path.dirname(target)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{next(_TEMPORARY)}.dcm")
+    try:
+        return os.open(tmp, _CREATE, 0o600), tmp
+    except FileExistsError:
+        return tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".dcm")
+
+
 def _write_atomically(data: bytes, target: Path) -> None:
     """Write under a temporary name in the target folder, then rename: a reader (or a resumed
     run) sees the whole file or none of it."""
     try:  # the series folder exists for all but its first file: no mkdir per file
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".dcm")
+        fd, tmp = _create_temporary(target)
     except FileNotFoundError:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".dcm")
+        fd, tmp = _create_temporary(target)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            view = memoryview(data)
+            while view:  # os.write may write less than asked
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -456,7 +477,11 @@ def _handle(
     ds, reason, actions = _process(source, data, engine, keep_actions=what_if, mapping=rows)
     if ds is None:
         return FileOutcome(source, reason=reason or "unknown", actions=tuple(actions)), None
-    relative = Path(ds.StudyInstanceUID, ds.SeriesInstanceUID, f"{ds.SOPInstanceUID}.dcm")
+    relative = Path(
+        _uid_text(ds, 0x0020000D, "StudyInstanceUID"),
+        _uid_text(ds, 0x0020000E, "SeriesInstanceUID"),
+        f"{_uid_text(ds, 0x00080018, 'SOPInstanceUID')}.dcm",
+    )
     if what_if:
         return FileOutcome(source, output=out_dir / relative, actions=tuple(actions)), None
     try:
@@ -469,6 +494,13 @@ def _handle(
         source, output=out_dir / relative, actions=tuple(actions), mapping=rows[0] if rows else None
     )
     return outcome, hashlib.sha256(data).hexdigest()
+
+
+def _uid_text(ds: pydicom.Dataset, tag: int, keyword: str) -> str:
+    """``str(ds.<keyword>)`` without decoding the element (it stays raw for the writer);
+    an absent one fails as the attribute access does."""
+    value = uid_value(ds, tag)
+    return str(getattr(ds, keyword)) if value is None else value
 
 
 def _write_manifest(
