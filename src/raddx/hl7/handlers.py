@@ -310,8 +310,18 @@ def _adt_merge(received: _Received, session: Session, *, jobs: JobService | None
     )
     if job_id is not None and jobs is not None:
         # Started only once the message (and the job row) is committed.
-        event.listen(session, "after_commit", lambda _: jobs.start(job_id), once=True)
+        event.listen(session, "after_commit", lambda _: _start_job(jobs, job_id), once=True)
     return []
+
+
+def _start_job(jobs: JobService, job_id: int) -> None:
+    """Start the committed merge job. The A40 is already stored and will be answered AA
+    whatever happens here: a job that cannot start now is logged and stays queued, and the
+    next start of ``raddx serve`` resumes it."""
+    try:
+        jobs.start(job_id)
+    except Exception:
+        log.exception("patient-merge job not started; it runs at the next start id=%d", job_id)
 
 
 def _orders(
