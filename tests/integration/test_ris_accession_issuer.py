@@ -5,12 +5,19 @@ with the reason when it differs (on arrival and by ``POST /api/reconciliation/au
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import httpx
+import pydicom
+import pytest
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
 from dicom_factory import make_dataset, to_part10
+from helpers import run_tool, start_dimse_server
 from hl7_samples import IR87, encode, omg, segment
 from raddx.db.models import RisOrder, RisStudyLink, Study
 from raddx.hl7 import MessageHandler
@@ -103,3 +110,69 @@ def test_bad_issuer_in_ipc_1_is_refused(services: Services) -> None:
     assert "UniversalEntityIDType" in err[8]
     with services.session_factory() as session:
         assert session.scalars(select(RisOrder)).all() == []
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "pynetdicom"])
+def test_worklist_answers_the_orders_issuer(
+    services: Services, dcmtk: Callable[[str], str], tmp_path: Path, fast_path: bool
+) -> None:
+    """A modality asking for IssuerOfAccessionNumberSequence gets the order's, so the images
+    it makes carry it and reconciliation can compare (DCMTK findscu -W, ISO 2022 IR 87)."""
+    assert _answer(services, _omi("ORD-J6", "ACC-J6", HOSPITAL))[1][1] == "AA"
+    assert _answer(services, omg("ORD-J7", control_id="M-J7"))[1][1] == "AA"  # no issuer
+    query = Dataset()
+    query.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    query.AccessionNumber = ""
+    query.IssuerOfAccessionNumberSequence = Sequence([])
+    query.ScheduledProcedureStepSequence = Sequence([Dataset()])
+    query_file = tmp_path / "query.dcm"
+    query.save_as(query_file, implicit_vr=False, little_endian=True)
+    settings = services.settings.model_copy(update={"dicom_fast_path": fast_path})
+    server = start_dimse_server(services, settings)
+    try:
+        host, port = server.address
+        out = tmp_path / "out"
+        out.mkdir()
+        command = [dcmtk("findscu"), "-W", "-aec", "RADDX", "-X", "-od", str(out)]
+        result = run_tool([*command, host, str(port), str(query_file)])
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    answers = {
+        str(ds.AccessionNumber): ds for ds in map(pydicom.dcmread, sorted(out.glob("rsp*.dcm")))
+    }
+    (item,) = answers["ACC-J6"].IssuerOfAccessionNumberSequence
+    assert item.LocalNamespaceEntityID == HOSPITAL
+    (other,) = [a for k, a in answers.items() if k != "ACC-J6"]
+    assert len(other.IssuerOfAccessionNumberSequence) == 0  # present, empty: none known
+
+
+def test_order_by_rest_with_an_issuer(services: Services, http_url: str) -> None:
+    order = {
+        "patient_id": "P-REST",
+        "patient_name": "Migita^Aya=右田^綾",
+        "accession_number": "ACC-R1",
+        "issuer_of_accession_number": {
+            "LocalNamespaceEntityID": HOSPITAL,
+            "UniversalEntityID": "1.2.392.200036.9116.2",
+            "UniversalEntityIDType": "ISO",
+        },
+        "procedures": [{"modality": "CT", "scheduled_start_date": "20261126"}],
+    }
+    placed = httpx.post(f"{http_url}/api/orders", json=order)
+    assert placed.status_code == 201, placed.text
+    with services.session_factory() as session:
+        stored = session.scalars(select(RisOrder.issuer_of_accession_number)).one()
+    assert stored == f"{HOSPITAL}^1.2.392.200036.9116.2^ISO"
+    other = _store(services, "ACC-R1", "横浜クリニック")
+    assert _linked(services) == set()
+    (unmatched,) = httpx.get(f"{http_url}/api/reconciliation/unmatched").json()
+    assert unmatched["StudyInstanceUID"] == other
+
+    bad = dict(order, accession_number="ACC-R2", placer_order_number="ORD-R2")
+    bad["issuer_of_accession_number"] = {"UniversalEntityID": "1.2.392"}  # type missing
+    refused = httpx.post(f"{http_url}/api/orders", json=bad)
+    assert refused.status_code == 400, refused.text
+    assert "UniversalEntityIDType" in refused.json()["detail"]
+    with services.session_factory() as session:
+        assert session.scalars(select(RisOrder.accession_number)).all() == ["ACC-R1"]

@@ -24,8 +24,9 @@ reason):
 
 Components are compared exactly (after removing padding), as identifiers are. The Modality
 Worklist and the query engine do not match on the issuer (so there is no second place for
-the rule): the worklist neither returns nor matches IssuerOfAccessionNumberSequence, and in
-C-FIND/QIDO it is not a matching key.
+the rule): the worklist answers the order's IssuerOfAccessionNumberSequence as a return key
+(:func:`raddx.archive.query.worklist.accession_issuer_items`), for the modality to copy into
+its images, and in C-FIND/QIDO it is not a matching key.
 """
 
 from __future__ import annotations

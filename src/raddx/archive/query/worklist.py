@@ -10,6 +10,11 @@ by default.
 
 Without a ScheduledProcedureStepStatus key only SCHEDULED items are answered: a modality
 that leaves the key empty must not see cancelled or completed steps.
+
+IssuerOfAccessionNumberSequence is a return key only (K.6.1.2.2, O matching/3 return): the
+order's issuer (HL7 IPC-1, :mod:`raddx.ris.accession_issuer`) is answered as one item, so a
+modality that copies it into its images lets reconciliation compare issuers; any value the
+query gives in it is not matched.
 """
 
 from __future__ import annotations
@@ -93,7 +98,28 @@ WORKLIST_STEP_ATTRIBUTES: dict[str, Attribute] = {
 _ALWAYS = (
     RisRequestedProcedure.jj1017_code.label("_jj1017"),
     RisRequestedProcedure.requested_procedure_description.label("_rp_description"),
+    RisOrder.issuer_of_accession_number.label("_accession_issuer"),
 )
+_ISSUER_SEQUENCE = "IssuerOfAccessionNumberSequence"
+
+
+def accession_issuer_items(canonical: str | None) -> list[dict[str, Any]]:
+    """IssuerOfAccessionNumberSequence for an order's stored issuer (``local^universal^type``,
+    :class:`raddx.ris.accession_issuer.AccessionIssuer`): one item with the components it
+    has, none when the order has no issuer."""
+    if not canonical:
+        return []
+    parts = [*canonical.split("^"), "", ""][:3]
+    item = {
+        keyword: value
+        for keyword, value in zip(
+            ("LocalNamespaceEntityID", "UniversalEntityID", "UniversalEntityIDType"),
+            parts,
+            strict=True,
+        )
+        if value
+    }
+    return [item]
 
 
 @dataclass(frozen=True)
@@ -239,6 +265,8 @@ def find_worklist(query: WorklistQuery, *, session: Session) -> Iterator[dict[st
     for row in session.execute(_statement(query)):
         values = row._mapping
         answer: dict[str, Any] = {k: values[k] if k in WORKLIST_ATTRIBUTES else None for k in top}
+        if _ISSUER_SEQUENCE in answer:
+            answer[_ISSUER_SEQUENCE] = accession_issuer_items(values["_accession_issuer"])
         if SPS_SEQUENCE in query.keys or not top:
             item: dict[str, Any] = {}
             for keyword in query.step_keys:

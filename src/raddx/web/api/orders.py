@@ -23,6 +23,7 @@ from raddx.ris import (
     find_order,
     place_order,
 )
+from raddx.ris.accession_issuer import AccessionIssuer
 from raddx.ris.listing import OrderRow, list_orders
 from raddx.ris.records import check_date, check_time
 from raddx.security.audit import EventActionCodeValues
@@ -93,6 +94,31 @@ class ProcedureIn(BaseModel):
     ] = None
 
 
+class AccessionIssuerIn(BaseModel):
+    """The accession number's issuer (IssuerOfAccessionNumberSequence / HL7 IPC-1 2–4):
+    compared with the images' on reconciliation (``raddx.ris.accession_issuer``)."""
+
+    LocalNamespaceEntityID: Annotated[str, Field(max_length=64, pattern=_TEXT)] = ""
+    UniversalEntityID: Annotated[str, Field(max_length=64, pattern=_TEXT)] = ""
+    UniversalEntityIDType: Annotated[str, Field(max_length=16, pattern=_TEXT)] = ""
+
+    def issuer(self) -> AccessionIssuer | None:
+        """As the domain's value object; ``None`` when every component is empty.
+
+        Raises
+        ------
+        InvalidInput
+            ``^`` in a component, a universal ID without its type, an unknown type.
+        """
+        parts = (self.LocalNamespaceEntityID, self.UniversalEntityID, self.UniversalEntityIDType)
+        if not any(parts):
+            return None
+        try:
+            return AccessionIssuer(*parts)
+        except ValueError as exc:
+            raise InvalidInput(f"issuer_of_accession_number: {exc}") from None
+
+
 class OrderIn(BaseModel):
     """A new order; PatientName is a DICOM PN (``Yamada^Taro=山田^太郎=ヤマダ^タロウ``)."""
 
@@ -107,6 +133,7 @@ class OrderIn(BaseModel):
     accession_number: Annotated[str | None, Field(default=None, max_length=16, pattern=_TEXT)] = (
         None
     )
+    issuer_of_accession_number: AccessionIssuerIn | None = None
     priority: Annotated[str, Field(pattern=r"^(STAT|HIGH|ROUTINE|MEDIUM|LOW)$")] = "ROUTINE"
     requesting_physician: OptionalText = None
     requesting_service: OptionalText = None
@@ -222,6 +249,9 @@ def add_order(services: ServicesDep, request: Request, body: OrderIn) -> OrderOu
         ),
         placer_order_number=body.placer_order_number,
         accession_number=body.accession_number,
+        accession_issuer=(
+            body.issuer_of_accession_number.issuer() if body.issuer_of_accession_number else None
+        ),
         priority=body.priority,
         requesting_physician=body.requesting_physician,
         requesting_service=body.requesting_service,
