@@ -42,7 +42,7 @@ export interface RemoteAE {
 
 export interface Job {
   id: number;
-  kind: "send" | "retrieve" | "deidentify";
+  kind: "send" | "retrieve" | "deidentify" | "patient-merge";
   state: "queued" | "running" | "done" | "failed" | "interrupted";
   total: number | null;
   completed: number;
