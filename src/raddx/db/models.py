@@ -717,6 +717,10 @@ class SecurityUser(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime]
     password_changed_at: Mapped[dt.datetime]
+    #: The person's name as a DICOM PN value with its groups
+    #: (``Tanaka^Taro=田中^太郎=たなか^たろう``), written as author/verifier of reports;
+    #: ``None``: the login name is used (migration 0019).
+    display_name: Mapped[str | None] = mapped_column(String(200))
 
 
 class SecurityPasswordHistory(Base):

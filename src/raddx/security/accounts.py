@@ -14,6 +14,7 @@ import enum
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -37,12 +38,15 @@ __all__ = [
     "LoginResult",
     "UserInfo",
     "begin_totp",
+    "check_display_name",
     "confirm_totp",
     "count_users",
     "create_user",
+    "display_name_of",
     "list_users",
     "login",
     "set_disabled",
+    "set_display_name",
     "set_password",
     "set_role",
     "unlock",
@@ -94,6 +98,58 @@ class UserInfo:
     locked_until: dt.datetime | None
     totp_enrolled: bool
     created_at: dt.datetime
+    display_name: str | None = None
+
+
+#: PS3.5 Table 6.2-1 PN: at most 64 characters per component group, 5 components a group.
+_PN_GROUP_MAX = 64
+_PN_COMPONENTS = 5
+
+
+def check_display_name(value: str | None) -> str | None:
+    """A display name as stored: a DICOM PN value, ``alphabetic=ideographic=phonetic`` groups
+    of ``family^given^middle^prefix^suffix`` (``Tanaka^Taro=田中^太郎=たなか^たろう``), NFC,
+    trailing empty components and groups dropped; empty or ``None`` means none (the login
+    name is shown).
+
+    Raises
+    ------
+    InvalidInput
+        More than three groups or five components, a group over 64 characters, a backslash
+        (PN's value separator) or a control character.
+    """
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFC", value.strip())
+    if not text:
+        return None
+    if "\\" in text or not text.isprintable():
+        raise InvalidInput(
+            "display name: no backslash or control character (a DICOM PN value such as "
+            "Tanaka^Taro=田中^太郎=たなか^たろう)"
+        )
+    groups = text.split("=")
+    if len(groups) > 3:
+        raise InvalidInput(
+            "display name: at most three groups, alphabetic=ideographic=phonetic "
+            f"(got {len(groups)})"
+        )
+    cleaned = []
+    for group, what in zip(groups, ("alphabetic", "ideographic", "phonetic"), strict=False):
+        group = group.rstrip("^ ")
+        if len(group.split("^")) > _PN_COMPONENTS:
+            raise InvalidInput(
+                f"display name: the {what} group has more than {_PN_COMPONENTS} components "
+                "(family^given^middle^prefix^suffix)"
+            )
+        if len(group) > _PN_GROUP_MAX:
+            raise InvalidInput(f"display name: the {what} group is over {_PN_GROUP_MAX} characters")
+        cleaned.append(group)
+    while cleaned and not cleaned[-1]:
+        cleaned.pop()
+    if not cleaned:
+        return None
+    return "=".join(cleaned)
 
 
 def _user(session: Session, name: str) -> SecurityUser:
@@ -117,14 +173,16 @@ def create_user(
     policy: Policy,
     rules: AccountRules,
     clock: Clock = utc_now,
+    display_name: str | None = None,
 ) -> None:
-    """Create an account.
+    """Create an account (``display_name``: see :func:`check_display_name`).
 
     Raises
     ------
     InvalidInput
         A bad name (empty, over 64 characters, ``:`` which HTTP Basic cannot carry, or
-        non-printable), an unknown role, or a password the policy refuses.
+        non-printable), an unknown role, a bad display name, or a password the policy
+        refuses.
     Conflict
         The name is taken.
     """
@@ -132,6 +190,7 @@ def create_user(
         raise InvalidInput(f"user name must be 1-{_NAME_MAX} printable characters without ':'")
     if role not in policy.roles:
         raise InvalidInput(f"unknown role {role!r}; one of {', '.join(policy.roles)}")
+    display_name = check_display_name(display_name)
     check_password(password, rules=rules.password, user_name=name)
     if session.scalar(select(SecurityUser.id).where(SecurityUser.name == name)):
         raise Conflict(f"a user named {name!r} exists")
@@ -149,6 +208,7 @@ def create_user(
             totp_last_step=None,
             created_at=now,
             password_changed_at=now,
+            display_name=display_name,
         )
     )
     session.flush()
@@ -300,6 +360,29 @@ def set_role(*, session: Session, name: str, role: str, policy: Policy) -> str:
     return previous
 
 
+def set_display_name(*, session: Session, name: str, display_name: str | None) -> str | None:
+    """Give an account a display name (``None`` or empty: none, the login name is shown);
+    returns the previous one. Reports signed before keep the name they were signed with.
+
+    Raises
+    ------
+    NotFound
+        No such user.
+    InvalidInput
+        Not a PN value (:func:`check_display_name`).
+    """
+    value = check_display_name(display_name)
+    user = _user(session, name)
+    previous = user.display_name
+    user.display_name = value
+    return previous
+
+
+def display_name_of(*, session: Session, name: str) -> str | None:
+    """The display name of account ``name``; ``None`` when it has none or is no account."""
+    return session.scalar(select(SecurityUser.display_name).where(SecurityUser.name == name))
+
+
 def unlock(*, session: Session, name: str) -> None:
     """End a lockout now (operator action) and reset the failure count."""
     user = _user(session, name)
@@ -317,6 +400,7 @@ def list_users(*, session: Session) -> list[UserInfo]:
             locked_until=as_utc(u.locked_until) if u.locked_until else None,
             totp_enrolled=u.totp_confirmed,
             created_at=as_utc(u.created_at),
+            display_name=u.display_name,
         )
         for u in session.scalars(select(SecurityUser).order_by(SecurityUser.name))
     ]

@@ -52,10 +52,11 @@ def _run(
     data_dir: Any,
     database_url: Any,
     action: Callable[[Session, Any, Any], T],
-    changed: tuple[str, str] | None = None,
+    changed: tuple[str, str] | Callable[[T], tuple[str, str]] | None = None,
 ) -> T:
     """Run ``action`` in one unit of work; a refusal prints its reason and exits 1.
-    ``changed`` (subject, description) is audited once the change is committed."""
+    ``changed`` (subject, description), or a function of the action's result giving them,
+    is audited once the change is committed."""
     from raddx.security import audit, audit_events
     from raddx.security.audit_cli import _operator
 
@@ -64,9 +65,10 @@ def _run(
             with services.session_factory() as s, s.begin():
                 result = action(s, policy, rules)
             if changed is not None:
+                subject, description = changed(result) if callable(changed) else changed
                 audit.record(
                     audit_events.user_security_changed(
-                        by=_operator(), subject=changed[0], description=changed[1]
+                        by=_operator(), subject=subject, description=description
                     )
                 )
             return result
@@ -87,6 +89,18 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+#: ``--display-name``: the person's name as a DICOM PN value with its groups.
+DisplayName = Annotated[
+    str | None,
+    typer.Option(
+        "--display-name",
+        help="The person's name as a DICOM PN value, alphabetic=ideographic=phonetic, e.g. "
+        "'Tanaka^Taro=田中^太郎=たなか^たろう'; reports show it as author/verifier "
+        "(the login name when there is none).",
+    ),
+]
+
+
 @user_app.command("add")
 def user_add(
     name: Annotated[str, typer.Argument(help="User name (what they log in with).")],
@@ -94,24 +108,70 @@ def user_add(
         str,
         typer.Option(help="viewer, technologist, radiologist, admin, auditor or service."),
     ],
+    display_name: DisplayName = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user; the password is read from standard input (first line), or asked twice
-    on a terminal. Exit 1 if the name is taken, the role unknown or the password refused by
-    the policy (too short, equal to the name)."""
+    on a terminal. Exit 1 if the name is taken, the role unknown, the display name not a PN
+    value or the password refused by the policy (too short, equal to the name)."""
     from raddx.security import accounts
 
+    try:  # before the password is asked for
+        display_name = accounts.check_display_name(display_name)
+    except RaddxError as exc:
+        typer.echo(f"raddx: {exc}", err=True)
+        raise typer.Exit(1) from None
     password = _read_password()
+    named = f", display name {display_name}" if display_name else ""
     _run(
         data_dir,
         database_url,
         lambda s, policy, rules: accounts.create_user(
-            session=s, name=name, role=role, password=password, policy=policy, rules=rules.accounts
+            session=s,
+            name=name,
+            role=role,
+            password=password,
+            policy=policy,
+            rules=rules.accounts,
+            display_name=display_name,
         ),
-        changed=(name, f"user created with role {role}"),
+        changed=(name, f"user created with role {role}{named}"),
     )
-    typer.echo(f"user {name} created with role {role}")
+    typer.echo(f"user {name} created with role {role}{named}")
+
+
+@user_app.command("modify")
+def user_modify(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    display_name: DisplayName = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change a user's display name (``--display-name ''`` removes it: the login name is
+    shown again). Exit 1 for an unknown user or a display name that is not a PN value."""
+    from raddx.security import accounts
+
+    if display_name is None:
+        typer.echo("raddx: nothing to change (give --display-name)", err=True)
+        raise typer.Exit(2)
+    try:
+        value = accounts.check_display_name(display_name)
+    except RaddxError as exc:
+        typer.echo(f"raddx: {exc}", err=True)
+        raise typer.Exit(1) from None
+    _run(
+        data_dir,
+        database_url,
+        lambda s, policy, rules: accounts.set_display_name(
+            session=s, name=name, display_name=value
+        ),
+        changed=lambda previous: (
+            name,
+            f"display name changed from {previous or '(none)'} to {value or '(none)'}",
+        ),
+    )
+    typer.echo(f"user {name}: display name {value or '(none: the login name is shown)'}")
 
 
 @user_app.command("list")
@@ -125,7 +185,8 @@ def user_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> Non
         if u.locked_until is not None:
             state += f", locked until {u.locked_until.isoformat(timespec='seconds')}"
         totp = "2fa" if u.totp_enrolled else "no-2fa"
-        typer.echo(f"{u.name}\t{u.role}\t{state}\t{totp}")
+        shown = f"\t{u.display_name}" if u.display_name else ""
+        typer.echo(f"{u.name}\t{u.role}\t{state}\t{totp}{shown}")
 
 
 def _set_disabled(name: str, disabled: bool, data_dir: Any, database_url: Any) -> None:

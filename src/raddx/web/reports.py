@@ -33,6 +33,7 @@ from raddx.reports.formats import FORMATS, format_by_media_type, format_by_name
 from raddx.reports.formats import csv as report_csv
 from raddx.reports.formats.pdf import to_pdf
 from raddx.reports.record import Person
+from raddx.security import accounts
 from raddx.security.audit import EventActionCodeValues
 from raddx.services import Services
 from raddx.web import _audit as web_audit
@@ -99,7 +100,11 @@ _MERGED = frozenset({"sections", "order", "patient"})
 
 
 class PersonIn(BaseModel):
-    name: str
+    """An author or verifier. ``name`` may be left out when ``id`` is a user account's login
+    name: the account's display name is used (a DICOM PN value such as
+    ``Tanaka^Taro=田中^太郎=たなか^たろう``), else the login name."""
+
+    name: str = ""
     id: str = ""
 
 
@@ -180,7 +185,26 @@ def _aware(value: dt.datetime | None) -> dt.datetime:
     return value
 
 
-def _person(value: PersonIn | None) -> Person | None:
+def _named(value: PersonIn | None, services: Services) -> PersonIn | None:
+    """``value`` with its name filled from the account ``id`` names when it has none: the
+    account's display name, else the login name.
+
+    Raises
+    ------
+    InvalidInput
+        Neither a name nor an id.
+    """
+    if value is None or value.name.strip():
+        return value
+    if not value.id:
+        raise InvalidInput("a person needs a name, or the id of a user account")
+    with services.session_factory() as s:
+        shown = accounts.display_name_of(session=s, name=value.id)
+    return PersonIn(name=shown or value.id, id=value.id)
+
+
+def _person(value: PersonIn | None, services: Services) -> Person | None:
+    value = _named(value, services)
     if value is None:
         return None
     try:
@@ -229,6 +253,8 @@ def _signed_json(record: ReportRecord, services: Services) -> dict[str, Any]:
 def create_report(body: ReportCreate, services: ServicesDep) -> dict[str, Any]:
     """Create a report (draft or preliminary) linked to archive studies (accession + Study
     Instance UID are checked against the archive index)."""
+    if body.author is not None:
+        body.author = _named(body.author, services)
     data = body.model_dump()
     data.update(version=1, created_at=_aware(body.created_at).isoformat())
     try:
@@ -252,7 +278,7 @@ def create_report_for_study(body: DraftFromStudy, services: ServicesDep) -> dict
         record = reading_list.create_draft_for_study(
             session=session,
             study_instance_uid=body.study_uid,
-            author=_person(body.author),
+            author=_person(body.author, services),
             created_at=_now(),
             sections=sections,
         )
@@ -378,6 +404,8 @@ def list_versions(report_id: str, services: ServicesDep) -> list[dict[str, Any]]
 @router.patch("/{report_id}", dependencies=[require("report.write")])
 def edit_report(report_id: str, body: ReportEdit, services: ServicesDep) -> dict[str, Any]:
     """Edit a draft or preliminary report in place; a signed report answers 409 (amend it)."""
+    if body.author is not None:
+        body.author = _named(body.author, services)
     with services.session_factory.begin() as session:
         current = store.load(session=session, report_id=report_id, for_update=True)
         record = service.edit(
@@ -394,7 +422,7 @@ def submit_preliminary(report_id: str, body: Submit, services: ServicesDep) -> d
     """Draft → preliminary (一次読影)."""
     with services.session_factory.begin() as session:
         record = service.submit_preliminary(
-            session=session, report_id=report_id, author=_person(body.author)
+            session=session, report_id=report_id, author=_person(body.author, services)
         )
     return _record_json(record)
 
@@ -405,7 +433,7 @@ def finalise_report(
 ) -> dict[str, Any]:
     """Sign the report (二次読影・確定): status final, verifier, time, content digest; then
     store it into its study as DICOM SR (TID 2000) and Encapsulated PDF."""
-    verifier = _person(body.verifier)
+    verifier = _person(body.verifier, services)
     assert verifier is not None
     with services.session_factory.begin() as session:
         record = service.finalise(
@@ -420,8 +448,10 @@ def amend_report(
     report_id: str, body: Amendment, services: ServicesDep, request: Request
 ) -> dict[str, Any]:
     """A new signed version of a signed report, with the given changes."""
-    verifier = _person(body.verifier)
+    verifier = _person(body.verifier, services)
     assert verifier is not None
+    if body.author is not None:
+        body.author = _named(body.author, services)
     with services.session_factory.begin() as session:
         current = store.load(session=session, report_id=report_id, for_update=True)
         record = service.amend(
@@ -442,7 +472,7 @@ def add_addendum(
     report_id: str, body: AddendumIn, services: ServicesDep, request: Request
 ) -> dict[str, Any]:
     """A new signed version with an addendum."""
-    author, verifier = _person(body.author), _person(body.verifier)
+    author, verifier = _person(body.author, services), _person(body.verifier, services)
     assert author is not None and verifier is not None
     with services.session_factory.begin() as session:
         record = service.add_addendum(

@@ -41,6 +41,7 @@ CASES = [
 LATER_COLUMNS = {
     ("ris_performed_step", "performed_series_count"),  # 0014
     ("ris_order", "issuer_of_accession_number"),  # 0018
+    ("security_user", "display_name"),  # 0019
 }
 
 

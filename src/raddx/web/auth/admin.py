@@ -6,7 +6,7 @@ revoked token stops working in this process at once, and is audited as a Securit
 (PS3.15 A.5.3.11) naming the administrator, the account or token and what changed:
 EventTypeCode 110136 Security Roles Changed for a role change, 110137 User Security
 Attributes Changed for everything else (created, disabled, enabled, unlocked, 2FA reset,
-token created or revoked).
+display name changed, token created or revoked).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
-from raddx.errors import NotFound
+from raddx.errors import InvalidInput, NotFound
 from raddx.security import accounts, audit_events, tokens
 from raddx.security.audit import record
 from raddx.web import _audit as web_audit
@@ -36,10 +36,37 @@ Name = Annotated[str, Path(min_length=1, max_length=64)]
 router = APIRouter(tags=["auth"], responses=problem_responses())
 
 
+def _display_name(value: str | None) -> str | None:
+    """Pydantic check of a display name (a DICOM PN value): 422 with the reason."""
+    try:
+        return accounts.check_display_name(value)
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+
+
+_DISPLAY_NAME = Field(
+    default=None,
+    max_length=200,
+    description="The person's name as a DICOM PN value, alphabetic=ideographic=phonetic "
+    "(Tanaka^Taro=田中^太郎=たなか^たろう); written as author/verifier of reports. "
+    "Absent, null or empty: none (the login name is shown).",
+    examples=["Tanaka^Taro=田中^太郎=たなか^たろう"],
+)
+
+
 class UserCreate(BaseModel):
     name: str = Field(max_length=64)
     role: str = Field(max_length=32)
     password: str = Field(max_length=1024)
+    display_name: str | None = _DISPLAY_NAME
+
+    _check_display_name = field_validator("display_name")(_display_name)
+
+
+class DisplayNameChange(BaseModel):
+    display_name: str | None = _DISPLAY_NAME
+
+    _check_display_name = field_validator("display_name")(_display_name)
 
 
 class UserPublic(BaseModel):
@@ -49,6 +76,7 @@ class UserPublic(BaseModel):
     locked_until: dt.datetime | None
     totp_enrolled: bool
     created_at: dt.datetime
+    display_name: str | None = None
 
 
 class RolePublic(BaseModel):
@@ -109,6 +137,7 @@ def _public(u: accounts.UserInfo) -> UserPublic:
         locked_until=u.locked_until,
         totp_enrolled=u.totp_enrolled,
         created_at=u.created_at,
+        display_name=u.display_name,
     )
 
 
@@ -150,9 +179,11 @@ def create_user(
             policy=auth.policy,
             rules=auth.rules.accounts,
             clock=auth.clock,
+            display_name=body.display_name,
         ),
     )
-    _changed(request, body.name, f"user created with role {body.role}")
+    named = f", display name {body.display_name}" if body.display_name else ""
+    _changed(request, body.name, f"user created with role {body.role}{named}")
     return _one(services, body.name)
 
 
@@ -212,6 +243,25 @@ def change_role(
         name,
         f"role changed from {previous} to {body.role}",
         role=True,
+    )
+    return _one(services, name)
+
+
+@router.put("/users/{name}/display-name", dependencies=_ADMIN)
+def change_display_name(
+    name: Name, body: DisplayNameChange, request: Request, services: ServicesDep, auth: AuthDep
+) -> UserPublic:
+    """Set (or with null/empty remove) an account's display name, the name its reports are
+    signed with (422 not a PN value, 404 unknown user). Reports signed before keep theirs."""
+    previous = _work(
+        services,
+        auth,
+        lambda s: accounts.set_display_name(session=s, name=name, display_name=body.display_name),
+    )
+    _changed(
+        request,
+        name,
+        f"display name changed from {previous or '(none)'} to {body.display_name or '(none)'}",
     )
     return _one(services, name)
 

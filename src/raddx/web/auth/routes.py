@@ -88,6 +88,9 @@ class WhoAmI(BaseModel):
     break_glass: bool
     mfa_enrolment_required: bool
     permissions: list[str]
+    #: The account's display name (a DICOM PN value with groups), null when it has none or
+    #: the caller is not a user: what the report editor signs with.
+    display_name: str | None = None
 
 
 class Enrolment(BaseModel):
@@ -233,9 +236,13 @@ def logout(request: Request, services: ServicesDep, auth: AuthDep) -> Response:
 
 
 @router.get("/whoami", dependencies=[require(SELF_ACTION)])
-def whoami(principal: CurrentPrincipal, request: Request) -> WhoAmI:
-    """Who the request is authenticated as, and what that role may do."""
-    return _whoami(principal, getattr(request.app.state, "authenticator", None))
+def whoami(principal: CurrentPrincipal, request: Request, services: ServicesDep) -> WhoAmI:
+    """Who the request is authenticated as, what that role may do, and the display name."""
+    answer = _whoami(principal, getattr(request.app.state, "authenticator", None))
+    if principal.kind == "user":
+        with services.session_factory() as s:
+            answer.display_name = accounts.display_name_of(session=s, name=principal.name)
+    return answer
 
 
 def _self_changed(request: Request, name: str, description: str) -> None:
