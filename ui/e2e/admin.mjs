@@ -99,6 +99,7 @@ await run(shots, async ({ browser, shot }) => {
   await page.locator("#users-table tbody tr").first().waitFor();
   await page.getByLabel("ユーザー名", { exact: true }).fill(NEW_USER);
   await page.locator("#user-role").selectOption("viewer");
+  await page.getByLabel("表示名", { exact: true }).fill("Kensa^Hanako=検査^花子=けんさ^はなこ");
   await page.getByLabel("初期パスワード").fill("short");
   await page.getByRole("button", { name: "ユーザーを追加" }).click();
   const weak = page.locator("#user-add-notice.error");
@@ -110,6 +111,23 @@ await run(shots, async ({ browser, shot }) => {
   const row = page.locator(`#users-table tr[data-user="${NEW_USER}"]`);
   await row.waitFor();
   check((await row.textContent()).includes("有効"), "the new user is listed, active");
+  const shownName = row.getByLabel(`${NEW_USER} の表示名`);
+  check(
+    (await shownName.inputValue()) === "Kensa^Hanako=検査^花子=けんさ^はなこ",
+    "the display name (romaji=kanji=kana) is stored with the new user",
+  );
+  await shownName.fill("Kensa=検査^花子=けんさ=ほか");
+  await row.getByRole("button", { name: "表示名を保存" }).click();
+  await page.locator("#users-notice.error").waitFor();
+  check(true, "a display name with four groups is refused with the reason");
+  await row.getByLabel(`${NEW_USER} の表示名`).fill("=検査^花子");
+  await row.getByRole("button", { name: "表示名を保存" }).click();
+  await page.locator("#users-notice.ok").waitFor();
+  check(
+    (await page.locator(`#users-table tr[data-user="${NEW_USER}"]`).getByLabel(`${NEW_USER} の表示名`).inputValue()) ===
+      "=検査^花子",
+    "a changed display name is saved",
+  );
   await row.getByRole("button", { name: "無効にする" }).click();
   await row.filter({ hasText: "無効" }).getByRole("button", { name: "有効にする" }).waitFor();
   check(true, "disabling the user shows it disabled, with an enable button");
@@ -119,7 +137,7 @@ await run(shots, async ({ browser, shot }) => {
   check((await locked.textContent()).includes("ロック中"), "an account locked by failed logins shows locked");
   await locked.getByRole("button", { name: "ロック解除" }).click();
   await locked.getByRole("button", { name: "ロック解除" }).waitFor({ state: "detached" });
-  check((await locked.locator("td").nth(2).textContent()) === "有効", "unlocking it makes it active again");
+  check((await locked.locator("td").nth(3).textContent()) === "有効", "unlocking it makes it active again");
   check((await page.locator("#roles-table tbody tr").count()) === 6, "the six roles are listed with their permissions");
   await page.getByLabel("トークン名").fill("modality-router");
   await page.locator("#token-role").selectOption("technologist");

@@ -10,6 +10,8 @@ export interface User {
   locked_until: string | null;
   totp_enrolled: boolean;
   created_at: string;
+  /** DICOM PN with groups, e.g. Tanaka^Taro=田中^太郎=たなか^たろう; null: the login name. */
+  display_name: string | null;
 }
 
 export interface Role {
@@ -153,8 +155,10 @@ function query(params: Record<string, string | number | null | undefined>): stri
 export const adminApi = {
   users: () => request<User[]>("GET", "/api/auth/users"),
   roles: () => request<Role[]>("GET", "/api/auth/roles"),
-  addUser: (name: string, role: string, password: string) =>
-    request<User>("POST", "/api/auth/users", { name, role, password }),
+  addUser: (name: string, role: string, password: string, displayName = "") =>
+    request<User>("POST", "/api/auth/users", { name, role, password, display_name: displayName || null }),
+  setDisplayName: (name: string, displayName: string) =>
+    request<User>("PUT", `/api/auth/users/${enc(name)}/display-name`, { display_name: displayName || null }),
   userAction: (name: string, action: "disable" | "enable" | "unlock" | "reset-2fa") =>
     request<User>("POST", `/api/auth/users/${enc(name)}/${action}`),
   setRole: (name: string, role: string) =>

@@ -26,6 +26,7 @@ function usersSection(roleOptions: [string, string][]) {
   const message = notice("users-notice");
   const { table: tableEl, body } = table("users-table", tr("users.caption"), [
     "users.name",
+    "users.displayName",
     "users.role",
     "users.state",
     "users.2fa",
@@ -55,6 +56,25 @@ function usersSection(roleOptions: [string, string][]) {
       { id: `role-of-${user.name}`, "aria-label": tr("users.roleOf", { name: user.name }) },
       roleOptions,
       user.role,
+    );
+    const shown = h("input", {
+      id: `display-name-of-${user.name}`,
+      "aria-label": tr("users.displayNameOf", { name: user.name }),
+      lang: "ja",
+      maxlength: "200",
+      value: user.display_name ?? "",
+    });
+    const saveName = h(
+      "button",
+      {
+        type: "button",
+        onclick: () =>
+          act(
+            () => adminApi.setDisplayName(user.name, shown.value.trim()),
+            tr("users.displayNameSaved", { name: user.name }),
+          ),
+      },
+      tr("users.saveDisplayName"),
     );
     const buttons = [
       h(
@@ -129,6 +149,7 @@ function usersSection(roleOptions: [string, string][]) {
       "tr",
       { "data-user": user.name },
       cell(h("strong", {}, user.name)),
+      cell(h("span", { class: "role-edit" }, shown, saveName)),
       cell(h("span", { class: "role-edit" }, roleSelect)),
       cell(state),
       cell(user.totp_enrolled ? tr("users.2faOn") : tr("users.2faOff")),
@@ -142,11 +163,18 @@ function usersSection(roleOptions: [string, string][]) {
       const users = await adminApi.users();
       body.replaceChildren(...users.map(row));
     } catch (exc) {
-      body.replaceChildren(h("tr", {}, h("td", { colspan: "6" }, failure(exc))));
+      body.replaceChildren(h("tr", {}, h("td", { colspan: "7" }, failure(exc))));
     }
   }
 
   const name = h("input", { id: "user-name", name: "name", required: true, maxlength: "64" });
+  const displayName = h("input", {
+    id: "user-display-name",
+    name: "display_name",
+    lang: "ja",
+    maxlength: "200",
+    placeholder: "Tanaka^Taro=田中^太郎=たなか^たろう",
+  });
   const role = select({ id: "user-role", name: "role" }, roleOptions, "viewer");
   const password = h("input", {
     id: "user-password",
@@ -161,6 +189,8 @@ function usersSection(roleOptions: [string, string][]) {
     { id: "user-add", class: "admin-form", "aria-labelledby": "user-add-title" },
     h("h3", { id: "user-add-title" }, tr("users.add")),
     field(tr("users.name"), name),
+    field(tr("users.displayName"), displayName),
+    h("p", { class: "help" }, tr("users.displayNameHelp")),
     field(tr("users.role"), role),
     field(tr("users.password"), password),
     h("button", { type: "submit" }, tr("users.addSubmit")),
@@ -170,9 +200,10 @@ function usersSection(roleOptions: [string, string][]) {
     event.preventDefault();
     addMessage.clear();
     try {
-      await adminApi.addUser(name.value.trim(), role.value, password.value);
+      await adminApi.addUser(name.value.trim(), role.value, password.value, displayName.value.trim());
       addMessage.ok(tr("users.added", { name: name.value.trim(), role: role.value }));
       name.value = "";
+      displayName.value = "";
       password.value = "";
       await load();
     } catch (exc) {

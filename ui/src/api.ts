@@ -91,6 +91,8 @@ export interface WhoAmI {
   break_glass: boolean;
   mfa_enrolment_required: boolean;
   permissions: string[];
+  /** The account's display name, a DICOM PN value with groups (reports are signed with it). */
+  display_name?: string | null;
 }
 
 export interface PersonName {

@@ -123,7 +123,8 @@ class Editor {
     private readonly versions: ReportSummary[],
     private readonly principal: WhoAmI,
   ) {
-    this.me = { name: principal.name, id: principal.name };
+    // Signed with the account's display name (kanji, kana, romaji) when it has one.
+    this.me = { name: principal.display_name || principal.name, id: principal.name };
     this.canWrite = principal.permissions.includes("report.write");
     this.canSign = principal.permissions.includes("report.sign");
     if (IN_PROGRESS.has(record.status) && this.canWrite) this.mode = "edit";

@@ -255,7 +255,14 @@ export function statusLabel(status: string): string {
 
 /** A PS3.5 person name (family^given) for display: components separated by a space. */
 export function personText(name: string | null | undefined): string {
-  return (name ?? "")
+  // A display name in PN groups (alphabetic=ideographic=phonetic): kanji with kana.
+  const [alpha = "", ideo = "", phon = ""] = (name ?? "").split("=").map(componentsText);
+  const main = ideo || alpha || phon;
+  return ideo && phon && phon !== main ? `${main} (${phon})` : main;
+}
+
+function componentsText(group: string): string {
+  return group
     .split("^")
     .map((p) => p.trim())
     .filter(Boolean)
