@@ -20,9 +20,9 @@ from dicom_factory import make_dataset, to_part10
 from hl7_samples import IR87, adt, encode, pid
 from raddx.db.models import Instance, Job, Series, Study
 from raddx.hl7 import MessageHandler, MllpServer
-from raddx.jobs import JobService
+from raddx.jobs import JobService, Progress
 from raddx.jobs.merge import RESUMABLE, runners
-from raddx.ris.archive_merge import _move_study
+from raddx.ris.archive_merge import _move_study, run_archive_merge
 from raddx.security import audit
 from raddx.security.audit import EventIDValues
 from raddx.services import Services
@@ -182,3 +182,58 @@ def test_a40_without_stored_studies_queues_nothing(services: Services) -> None:
     assert "|AA|" in merge
     with services.session_factory() as session:
         assert session.scalars(select(Job)).all() == []
+
+
+class _WritesBetweenStudies(Progress):
+    """The job's real progress, which after each moved study (its transaction committed)
+    has other writers do their work: a C-STORE-equivalent ingest of another patient's object
+    and an HL7 ADT^A01 over MLLP. They must get the writer in the middle of the merge."""
+
+    def __init__(self, job_id: int, services: Services, server: MllpServer) -> None:
+        super().__init__(job_id, services.session_factory)
+        self._services, self._server = services, server
+        self.done_in_the_middle: list[str] = []
+
+    def add(self, *, completed: int = 0, failed: int = 0, warning: int = 0) -> None:
+        super().add(completed=completed, failed=failed, warning=warning)
+        if self.completed != 1:
+            return
+        ds = make_dataset(
+            patient_id="PX", patient_name="Sato^Jiro=佐藤^次郎", charset="\\ISO 2022 IR 87"
+        )
+        outcome = self._services.ingest.store(to_part10(ds), source="test")
+        self.done_in_the_middle.append(outcome.outcome.value)
+        with socket.create_connection(self._server.address, 10) as sock:
+            sock.settimeout(10)
+            sock.sendall(b"\x0b" + encode(adt("A01", pid("PX")), IR87) + b"\x1c\r")
+            received = b""
+            while not received.endswith(b"\x1c\r"):
+                chunk = sock.recv(65536)
+                assert chunk, "connection closed before the answer"
+                received += chunk
+        self.done_in_the_middle.append(received[1:-2].decode("iso2022_jp").split("\r")[1])
+
+
+def test_other_writers_go_on_during_a_merge(services: Services, http_url: str) -> None:
+    studies = _store_studies(services, 3)
+    server = MllpServer(MessageHandler(services.session_factory), "127.0.0.1", 0)
+    server.start()
+    try:
+        assert "|AA|" in _a40_over_mllp(MessageHandler(services.session_factory))
+        job = _merge_job(services)
+        progress = _WritesBetweenStudies(job.id, services, server)
+        reason = run_archive_merge(
+            json.loads(job.request),
+            progress,
+            session_factory=services.session_factory,
+            blobs=services.blobs,
+        )
+    finally:
+        server.stop()
+    assert reason is None
+    assert progress.completed == 3
+    # Between the first and the second study: an object stored, an ADT acknowledged.
+    assert progress.done_in_the_middle[0] == "stored"
+    assert progress.done_in_the_middle[1].startswith("MSA|AA|")
+    assert _qido(http_url, "PB") == set(studies)
+    assert len(_qido(http_url, "PX")) == 1
