@@ -183,7 +183,8 @@ def import_(
         Path,
         typer.Argument(
             help="A package (.zip or folder with manifest.json), a .csv file, or a folder of "
-            "CDA (.xml) / FHIR (.json) / ORU (.hl7) / SR (.dcm) / raddx PDF (.pdf) files."
+            "CDA (.xml) / FHIR (.json) / ORU (.hl7) / SR (.dcm) / raddx PDF (.pdf) files, "
+            "or an SS-MIX2 storage tree (its ORU^R01 files with condition flag 1)."
         ),
     ],
     result: Annotated[

@@ -41,9 +41,10 @@ from raddx.errors import InvalidInput
 from raddx.reports import service, store
 from raddx.reports.formats import cda, fhir, hl7v2, kos, pdf, sr
 from raddx.reports.formats import csv as report_csv
-from raddx.reports.profile import PACKAGE
+from raddx.reports.profile import PACKAGE, SSMIX2
 from raddx.reports.record import KeyImage, ReportRecord
 from raddx.reports.results import ImportSummary, ResultWriter
+from raddx.reports.ssmix2 import SsMix2Name, parse_ssmix2_name
 from raddx.reports.status import format_status
 from raddx.reports.store import ReportSelection
 from raddx.storage.atomic import replace_synced
@@ -542,6 +543,28 @@ def _import_stream(
         session_cm.__exit__(None, None, None)
 
 
+def _ssmix2_skip(path: Path, name: SsMix2Name) -> str:
+    """Why a file of an SS-MIX2 tree is not imported ("" when it is to be read)."""
+    if name.flag == SSMIX2.invalid_flag:
+        return (
+            "SS-MIX2 condition flag 0: superseded by a newer version or cancelled (the "
+            "valid file of the report is imported)"
+        )
+    try:
+        with path.open("rb") as f:
+            head = f.read(200)
+    except OSError as exc:
+        return f"unreadable: {exc}"
+    fields = head.split(b"\r", 1)[0].split(b"|")
+    kind = fields[8].decode("ascii", "replace") if len(fields) > 8 else ""
+    if not head.startswith(b"MSH") or not kind.startswith("ORU^R01"):
+        return (
+            f"SS-MIX2 data kind {name.data_kind} ({kind or 'not HL7'}): not a report "
+            "(only ORU^R01 messages are)"
+        )
+    return ""
+
+
 def _is_kos(path: Path) -> bool:
     try:
         kos.from_kos(path.read_bytes())
@@ -569,6 +592,23 @@ def _import_foreign(
             elif suffix.endswith(".pdf"):
                 reader = pdf.from_pdf
             elif suffix.endswith((".hl7", ".oru")):
+                reader = hl7v2.from_oru
+            elif (stored := parse_ssmix2_name(path.name)) is not None:
+                # A file of an SS-MIX2 standardised storage tree (no extension; the name
+                # says what it is): a report's ORU^R01 when valid; older or cancelled
+                # versions (condition flag 0) and other data kinds are listed, not read.
+                skip = _ssmix2_skip(path, stored)
+                if skip:
+                    summary.counts["skipped"] += 1
+                    results.row(
+                        line="",
+                        source=str(path),
+                        report_id="",
+                        version="",
+                        result="skipped",
+                        detail=skip,
+                    )
+                    continue
                 reader = hl7v2.from_oru
             elif suffix.endswith(".dcm") and _is_kos(path):
                 summary.counts["skipped"] += 1

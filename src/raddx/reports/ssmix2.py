@@ -29,7 +29,14 @@ from raddx.reports.profile import SSMIX2, SsMix2Layout
 from raddx.reports.record import ReportRecord
 from raddx.reports.store import ReportSelection
 
-__all__ = ["SsMix2Summary", "export_ssmix2", "ssmix2_message", "ssmix2_path"]
+__all__ = [
+    "SsMix2Name",
+    "SsMix2Summary",
+    "export_ssmix2",
+    "parse_ssmix2_name",
+    "ssmix2_message",
+    "ssmix2_path",
+]
 
 Progress = Callable[[int, int | None], None]
 
@@ -121,6 +128,39 @@ def ssmix2_message(record: ReportRecord, *, layout: SsMix2Layout = SSMIX2) -> by
     fields[9] = hashlib.sha256(key).hexdigest()[:20].upper().encode("ascii")
     fields[20] = layout.message_profile.encode("ascii")
     return b"|".join(fields) + sep + rest
+
+
+@dataclass(frozen=True)
+class SsMix2Name:
+    """The parts of an SS-MIX2 standardised-storage file name."""
+
+    patient_id: str
+    day: str
+    data_kind: str
+    order_no: str
+    timestamp: str
+    department: str
+    flag: str
+
+
+#: ``<PID>_<診療日>_<データ種別>_<オーダNO>_<発生日時>_<診療科>_<コンディションフラグ>``: the
+#: seven parts of a file name of the standardised storage. Cross-checked with a published
+#: sample of the National Hospital Organization's SS-MIX2 module specification
+#: (github.com/duyuxuan/ssmix2_support_documents, standard_root:
+#: ``0123456789_20080126_OML-11_081251234567800_200802031630123_01_1``): the date is 8
+#: digits (or ``-``), the 発生日時 digits, the flag one character. A data kind may hold
+#: ``_``-free text only (``OML-11``, ``ADT-00``; ours ``ORU-RAD``).
+_NAME = re.compile(
+    r"^(?P<patient_id>[^_]+)_(?P<day>\d{8}|-)_(?P<data_kind>[^_]+)_(?P<order_no>[^_]+)_"
+    r"(?P<timestamp>\d{8,17})_(?P<department>[^_]+)_(?P<flag>[0-9])$"
+)
+
+
+def parse_ssmix2_name(name: str) -> SsMix2Name | None:
+    """The parts of ``name`` when it is an SS-MIX2 standardised-storage file name, else
+    ``None`` (how ``raddx report import`` tells an SS-MIX2 tree's files from others)."""
+    m = _NAME.match(name)
+    return SsMix2Name(**m.groupdict()) if m else None
 
 
 def _write(path: Path, data: bytes) -> bool:
