@@ -16,6 +16,7 @@ from pydicom.uid import UltrasoundMultiFrameImageStorage, generate_uid
 
 from dicom_factory import make_dataset, to_part10
 from helpers import api_token, bare_url
+from raddx.archive.measurement_store import list_measurements
 from raddx.services import Services
 
 USER, PASSWORD = "dr-tanaka", "viewer tools passphrase 42"
@@ -85,8 +86,7 @@ def _us_clip(services: Services, study: str, frames: int = 12) -> None:
 def test_viewer_tools_in_chromium(e2e_ready: None, services: Services, http_url: str) -> None:
     add_user(services, USER, "radiologist", PASSWORD)
     study, first, second = generate_uid(), generate_uid(), generate_uid()
-    for number in range(1, 6):
-        _ct(services, study, first, number, series_number=1)
+    first_images = [_ct(services, study, first, n, series_number=1) for n in range(1, 6)]
     for number in range(1, 4):
         _ct(services, study, second, number, series_number=2)
     _us_clip(services, study)
@@ -134,6 +134,10 @@ def test_viewer_tools_in_chromium(e2e_ready: None, services: Services, http_url:
         "ok: a length drawn by mouse matches the pixel spacing",
         "ok: an ROI over the square shows its mean HU",
         "ok: an angle drawn by mouse is listed",
+        "ok: the three measurements are saved with the study",
+        "ok: the saved report is listed with its author after reopening",
+        "ok: the saved measurements are drawn again on their image with the same values",
+        "ok: saving again files nothing twice",
         "ok: a measurement can be deleted",
         "ok: clear removes every measurement",
         "ok: cine on the multi-frame clip advances frames",
@@ -153,4 +157,12 @@ def test_viewer_tools_in_chromium(e2e_ready: None, services: Services, http_url:
         "03-side-by-side.png",
         "04-key-image.png",
         "05-viewer-japanese.png",
+        "01b-measurements-reopened.png",
     }
+    # What another viewer finds in the archive: one Measurement Report by this user, holding
+    # the length, the ROI and the angle drawn on the first series' fourth image.
+    with services.session_factory() as session:
+        [saved] = list_measurements(session=session, blobs=services.blobs, study_uid=study)
+    assert saved.observer == USER
+    assert sorted(m.kind for m in saved.measurements) == ["angle", "ellipse", "length"]
+    assert {m.sop_instance_uid for m in saved.measurements} == {first_images[3]}

@@ -111,6 +111,38 @@ await run(shots, async ({ browser, shot }) => {
   check(Math.abs(angle - 90) < 2, `an angle drawn by mouse is listed (${angle.toFixed(1)}°)`);
   await shot("01-measurements", page);
 
+  // --- saved with the study: reopening the study draws them again ---------------------------------
+  const roiSaved = await item("EllipticalROI").locator(".text").textContent();
+  await page.getByRole("button", { name: "Save to study", exact: true }).click();
+  await page.locator("#measurements-status.ok").waitFor();
+  check(
+    (await page.locator("#measurements-status").textContent()).includes("3 measurement(s) saved"),
+    "the three measurements are saved with the study",
+  );
+  await page.reload();
+  await status.filter({ hasText: "loaded 5/5" }).waitFor({ timeout: 30_000 });
+  await page.locator("#saved-measurements li[data-sop]").waitFor();
+  check(
+    (await page.locator("#saved-measurements li[data-sop]").textContent()).includes("3 measurement(s) by"),
+    "the saved report is listed with its author after reopening",
+  );
+  await page.locator("#viewport").focus();
+  await page.keyboard.press("ArrowDown");
+  await status.filter({ hasText: "Image 4/5" }).waitFor();
+  const again = await settle("Length", length, Math.max(0.05, length * 0.01));
+  const angleAgain = await settle("Angle", angle, 0.5);
+  await settle("EllipticalROI", squareHu, 0.05);
+  const roiAgain = await item("EllipticalROI").locator(".text").textContent();
+  check(
+    Math.abs(again - length) / length < 0.01 && Math.abs(angleAgain - angle) < 0.5 &&
+      roiAgain === roiSaved && (await page.locator("#measurements li.measurement").count()) === 3,
+    `the saved measurements are drawn again on their image with the same values (${again.toFixed(2)} mm, ${angleAgain.toFixed(1)}°, ${roiAgain}; saved: ${roiSaved})`,
+  );
+  await shot("01b-measurements-reopened", page);
+  await page.getByRole("button", { name: "Save to study", exact: true }).click();
+  await page.locator("#measurements-status", { hasText: "No new measurement" }).waitFor();
+  check(true, "saving again files nothing twice");
+
   // --- delete one, then clear -------------------------------------------------------------------
   await page.getByRole("button", { name: "Delete measurement 1" }).click();
   await page.locator("#measurements li.measurement").nth(1).waitFor();
@@ -218,7 +250,7 @@ await run(shots, async ({ browser, shot }) => {
   await status.filter({ hasText: "画像 3/5" }).waitFor({ timeout: 30_000 });
   await page.locator('#report-panel article .status').filter({ hasText: "確定" }).waitFor();
   check(
-    (await page.getByRole("heading", { name: "計測" }).count()) === 1 &&
+    (await page.getByRole("heading", { name: "計測", exact: true }).count()) === 1 &&
       (await page.getByRole("button", { name: "★ キー画像" }).count()) === 1,
     "the viewer's tools, panels and report status are in Japanese",
   );

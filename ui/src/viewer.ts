@@ -21,6 +21,7 @@ import { openSeries } from "./viewer_series";
 import { registerStreamLoader } from "./viewer_bulk";
 import { isKeyImage, keyImagePanel, reportPanel, toggleKeyImage, type KeyImage } from "./viewer_side";
 import { GROUP, addTools, createGroup, measurementPanel, toolbar } from "./viewer_tools";
+import { savedMeasurements } from "./viewer_saved";
 import { tv } from "./viewer_text";
 import "./viewer.css";
 
@@ -151,6 +152,28 @@ export async function renderViewer(main: HTMLElement, study: string, series: str
   const renderAll = () => engine?.render();
   const measurements = measurementPanel(where, renderAll);
   cleanups.push(measurements.stop);
+  const me = await api.whoami().catch(() => null);
+  const saved = savedMeasurements({
+    study,
+    canSave: Boolean(me?.permissions.includes("measurements.write")),
+    where,
+    locate: (imageId) => {
+      for (const pane of panes) {
+        const i = pane.imageIds.indexOf(imageId);
+        if (i >= 0) return pane.refs[i];
+      }
+      return null;
+    },
+    find: (sop, frame) => {
+      for (const pane of panes) {
+        const i = pane.refs.findIndex((r) => r.sop === sop && r.frame === frame);
+        if (i >= 0) return { imageId: pane.imageIds[i], viewportId: pane.viewportId };
+      }
+      return null;
+    },
+  });
+  measurements.element.append(saved.element);
+  cleanups.push(saved.stop);
   const keyLabel = (k: KeyImage) => {
     const pane = panes.find((p) => p.series === k.series);
     const i = pane ? pane.refs.findIndex((r) => r.sop === k.sop && r.frame === k.frame) : -1;
@@ -236,7 +259,10 @@ export async function renderViewer(main: HTMLElement, study: string, series: str
         if (target !== null) following.set(other, target);
       }
     };
-    pane.onLoaded = () => keys.refresh();
+    pane.onLoaded = () => {
+      keys.refresh();
+      saved.draw();
+    };
     pane.root.addEventListener("pointerdown", () => setActive(pane));
     pane.root.addEventListener("focusin", () => setActive(pane));
     pane.picker.addEventListener("change", () => {
