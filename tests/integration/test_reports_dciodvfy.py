@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dicom3tools import dciodvfy_errors
-from raddx.reports import ReportRecord, ReportStatusValues, Sections
+from raddx.reports import Person, ReportRecord, ReportStatusValues, Sections
 from raddx.reports.formats.kos import to_kos
 from raddx.reports.formats.pdf import to_pdf
 from raddx.reports.formats.sr import to_encapsulated_pdf, to_sr
@@ -24,6 +24,12 @@ _AMENDED = amend(
     sections=Sections(impression="訂正: 肺腺癌疑い"),
 )
 _PRELIMINARY = sample_record(8, status=ReportStatusValues.PRELIMINARY)
+#: Author and verifier with account display names (PN with kanji and kana groups).
+_NAMED = _FINAL.replace(
+    author=Person(name="Tanaka^Taro=田中^太郎=たなか^たろう", id="dr-tanaka"),
+    verifier=Person(name="=鈴木^花子=すずき^はなこ", id="dr-suzuki"),
+    content_sha256=None,
+)
 
 
 def _with_prior(record: ReportRecord) -> ReportRecord:
@@ -46,7 +52,9 @@ _MAKERS: dict[str, Callable[[ReportRecord], bytes]] = {
 
 @pytest.mark.parametrize("kind", sorted(_MAKERS))
 @pytest.mark.parametrize(
-    "record", [_FINAL, _AMENDED, _PRELIMINARY], ids=["final", "amended", "preliminary"]
+    "record",
+    [_FINAL, _AMENDED, _PRELIMINARY, _NAMED],
+    ids=["final", "amended", "preliminary", "display-names"],
 )
 def test_report_objects_have_no_iod_error(tmp_path: Path, kind: str, record: ReportRecord) -> None:
     path = tmp_path / f"{kind}.dcm"

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pydicom
+from fhir.resources.R4B.bundle import Bundle
 from lxml import etree
 
 from raddx.reports import Person
@@ -65,7 +66,9 @@ def test_cda_writes_ide_syl_abc_names() -> None:
 
 
 def test_fhir_practitioner_has_a_name_per_form() -> None:
-    bundle = json.loads(fhir.to_fhir(RECORD))
+    data = fhir.to_fhir(RECORD)
+    Bundle.model_validate_json(data)  # FHIR R4 structure, with one HumanName per form
+    bundle = json.loads(data)
     practitioners = [
         e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Practitioner"
     ]
