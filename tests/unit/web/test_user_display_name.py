@@ -132,6 +132,12 @@ def test_whoami_and_reports_use_the_display_name(admin: TestClient, services: Se
     as_tanaka = {"Authorization": ""}
     me = admin.get("/api/auth/whoami", auth=("dr-tanaka", PASSWORD), headers=as_tanaka).json()
     assert me["display_name"] == TANAKA
+    # The login answer (what the web application keeps as "who am I") carries it too.
+    login = TestClient(admin.app).post(
+        "/api/auth/login", json={"name": "dr-tanaka", "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    assert login.json()["display_name"] == TANAKA
     ds = make_dataset(
         study_uid=STUDY,
         accession="A777",

@@ -206,7 +206,7 @@ def login(
     assert live is not None
     principal = auth.session_principal(live, host)
     request.state.principal = principal
-    return _whoami(principal, auth)
+    return _named(_whoami(principal, auth), principal, services)
 
 
 def _whoami(principal: Principal, auth: Authenticator | None) -> WhoAmI:
@@ -239,6 +239,12 @@ def logout(request: Request, services: ServicesDep, auth: AuthDep) -> Response:
 def whoami(principal: CurrentPrincipal, request: Request, services: ServicesDep) -> WhoAmI:
     """Who the request is authenticated as, what that role may do, and the display name."""
     answer = _whoami(principal, getattr(request.app.state, "authenticator", None))
+    return _named(answer, principal, services)
+
+
+def _named(answer: WhoAmI, principal: Principal, services: Any) -> WhoAmI:
+    """``answer`` with the account's display name (the login answer as well as whoami: the
+    web application signs reports with it from the first page on)."""
     if principal.kind == "user":
         with services.session_factory() as s:
             answer.display_name = accounts.display_name_of(session=s, name=principal.name)
