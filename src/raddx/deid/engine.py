@@ -142,9 +142,11 @@ class _Run:
         identity = f"{ds.get('IssuerOfPatientID', '')}\0{ds.get('PatientID', '')}"
         if not ds.get("PatientID"):
             identity += f"\0{ds.get('PatientName', '')}\0{ds.get('PatientBirthDate', '')}"
-        sop_class = _ascii_values(ds.get_item(0x00080016))
+        # Read decoded or not: the runner's checks may have decoded it (they did, and runs
+        # then resolved every composite action without the IOD, unlike the engine alone).
+        sop_class = (_top_text(ds, 0x00080016) or "").strip()
         #: Composite actions of the top level, resolved by the Types of the object's IOD.
-        self.top_actions = engine.top_actions(sop_class[0] if sop_class else "")
+        self.top_actions = engine.top_actions(sop_class)
         # Looked up only when used: a database registry audits every lookup.
         patient = engine.registry.lookup(identity) if engine.needs_patient else None
         self.pseudonym = patient.pseudonym if patient is not None else ""

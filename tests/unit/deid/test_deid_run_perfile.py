@@ -12,9 +12,11 @@ import pytest
 from pydicom.dataelem import RawDataElement
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from deid_corpus import build_corpus
 from dicom_factory import make_dataset, to_part10
-from raddx.deid import run
+from raddx.deid import Deidentifier, ProjectKey, load_policy, run
 from raddx.deid._integrity import truncation_reason
+from raddx.deid._writer import encode_part10
 from raddx.deid.clean import Scrubber, name_tokens
 
 
@@ -85,3 +87,25 @@ def test_truncation_reason_without_rows_names_the_missing_attribute() -> None:
     read = pydicom.dcmread(io.BytesIO(to_part10(ds)))
     with pytest.raises(AttributeError, match="Rows"):
         truncation_reason(read)
+
+
+@pytest.mark.parametrize("policy", ["basic", "pseudonymize", "anonymize"])
+def test_a_run_writes_what_the_engine_alone_gives(tmp_path: Path, policy: str) -> None:
+    """`raddx deid run` and the engine API give the same bytes. They did not: the runner's
+    risk check decoded SOP Class UID, and the engine, which reads it raw to find the IOD,
+    then resolved X/D, X/Z… without the attribute Types (InstitutionName kept as a dummy
+    where the CT IOD lets it be removed)."""
+    corpus = build_corpus(tmp_path / "in", patients=1, images_per_series=1)
+    key = ProjectKey(b"raddx test project key 0001")
+    run.deidentify_paths(
+        corpus.files, out_dir=tmp_path / "out", quarantine_dir=tmp_path / "q",
+        policy=load_policy(policy), key=key,
+    )  # fmt: skip
+    engine = Deidentifier(load_policy(policy), key)
+    for path in corpus.files:
+        alone = engine.deidentify(pydicom.dcmread(path))
+        written = tmp_path / "out" / alone.StudyInstanceUID / alone.SeriesInstanceUID
+        expected = encode_part10(alone)
+        assert (written / f"{alone.SOPInstanceUID}.dcm").read_bytes() == expected, path
+    ct = next(p for p in corpus.files if pydicom.dcmread(p).Modality == "CT")
+    assert "InstitutionName" not in engine.deidentify(pydicom.dcmread(ct))  # Type 3: X
