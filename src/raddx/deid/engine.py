@@ -29,6 +29,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from raddx import __version__
+from raddx.deid._raw import value_or
 from raddx.deid.birth import bucket_age, generalise_birth_date
 from raddx.deid.clean import Scrubber, date_spellings, name_tokens
 from raddx.deid.coerce import IdentityMap, coerce_identity
@@ -139,8 +140,10 @@ class _Run:
         self.engine = engine
         self.log = log
         self.top = ds
-        identity = f"{ds.get('IssuerOfPatientID', '')}\0{ds.get('PatientID', '')}"
-        if not ds.get("PatientID"):
+        # As ds.get(keyword, "") gives them: the identity keys the pseudonym and the offset.
+        patient_id = value_or(ds, 0x00100020)
+        identity = f"{value_or(ds, 0x00100021)}\0{patient_id}"
+        if not patient_id:
             identity += f"\0{ds.get('PatientName', '')}\0{ds.get('PatientBirthDate', '')}"
         # Read decoded or not: the runner's checks may have decoded it (they did, and runs
         # then resolved every composite action without the IOD, unlike the engine alone).
@@ -163,6 +166,8 @@ class _Run:
         #: Whether the walk is where :meth:`Deidentifier.phi_tokens` would look (not inside a
         #: private attribute, nor a sequence that was not encoded as one).
         self.gathering = engine.cleans_text
+        #: The object is in UTF-8 alone: its names decode without pydicom (``_gather``).
+        self.utf8 = engine.cleans_text and value_or(ds, _SPECIFIC_CHARACTER_SET) == _UTF8
         #: Text to clean once every token is known (a description comes before the names):
         #: (dataset, raw element and its ASCII values) or (dataset, decoded element, None).
         self.pending: list[tuple[Dataset, RawDataElement | DataElement, list[str] | None]] = []
@@ -496,6 +501,8 @@ class Deidentifier:
         elif vr != "PN" and self._keeps_dates:
             return raw
         values = _ascii_values(raw)
+        if values is None and vr == "PN" and run.utf8 and ds is run.top:
+            values = _utf8_values(raw)
         if values is None:
             raw = ds[tag]
             value = raw.value
@@ -1041,6 +1048,19 @@ def _ascii_values(elem: DataElement | RawDataElement | None) -> list[str] | None
         return None
     text = value.decode("ascii").rstrip("\0 ")
     return text.split("\\") if text else []
+
+
+def _utf8_values(raw: DataElement | RawDataElement) -> list[str] | None:
+    """The values of a raw element of an object in ISO_IR 192 alone, decoded as pydicom
+    would (``convert_PN``: padding stripped, UTF-8, split at backslashes), or ``None`` for
+    pydicom to decode (escapes, invalid UTF-8: it warns and replaces). Left raw, a name the
+    policy replaces is then never decoded at all."""
+    if not isinstance(raw, RawDataElement) or not raw.value or _ESC in raw.value:
+        return None
+    try:
+        return raw.value.rstrip(b"\0 ").decode("utf-8").split("\\")
+    except UnicodeDecodeError:
+        return None
 
 
 def _dummy_text(vr: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pydicom.uid
 from pydicom.dataset import Dataset
 
+from raddx.deid._raw import value_or
 from raddx.deid.policy import QuarantinePolicy
 
 __all__ = ["quarantine_reason"]
@@ -23,12 +24,13 @@ def quarantine_reason(ds: Dataset, rules: QuarantinePolicy) -> str | None:
     The reason names the attribute and its (non-identifying) value, e.g.
     ``"Modality US: burned-in text risk"``.
     """
-    if rules.burned_in_annotation and str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+    burned = value_or(ds, 0x00280301) if rules.burned_in_annotation else ""
+    if str(burned).upper() == "YES":
         return "BurnedInAnnotation YES: burned-in text in the pixels"
-    modality = str(ds.get("Modality", "")).upper()
+    modality = str(value_or(ds, 0x00080060)).upper()
     if modality in rules.modalities:
         return f"Modality {modality}: burned-in text risk"
-    sop_class = str(ds.get("SOPClassUID", ""))
+    sop_class = str(value_or(ds, 0x00080016)).strip()  # as pydicom's UID strips it
     for keyword in rules.sop_classes:
         if sop_class == getattr(pydicom.uid, keyword):
             return f"SOP Class {keyword}: burned-in text risk"

@@ -109,3 +109,22 @@ def test_a_run_writes_what_the_engine_alone_gives(tmp_path: Path, policy: str) -
         assert (written / f"{alone.SOPInstanceUID}.dcm").read_bytes() == expected, path
     ct = next(p for p in corpus.files if pydicom.dcmread(p).Modality == "CT")
     assert "InstitutionName" not in engine.deidentify(pydicom.dcmread(ct))  # Type 3: X
+
+
+@pytest.mark.parametrize(
+    "patient_id", ["7001234", "7001234 ", " 7001234", "70\\01", "７００１２３４", ""]
+)
+def test_pseudonym_does_not_depend_on_what_was_decoded_before(patient_id: str) -> None:
+    """The patient identity is read from the raw bytes when they are plain ASCII; it must be
+    the string pydicom decodes, or one patient would get two pseudonyms and date offsets."""
+    source = make_dataset(charset="ISO_IR 192")
+    source.PatientID = patient_id
+    source.IssuerOfPatientID = "SHIBA "
+    data = to_part10(source)
+    engine = Deidentifier(load_policy("pseudonymize"), ProjectKey(b"raddx test project key 0001"))
+    raw = engine.deidentify(pydicom.dcmread(io.BytesIO(data)))
+    decoded = pydicom.dcmread(io.BytesIO(data))
+    _ = decoded.PatientID, decoded.IssuerOfPatientID  # decoded by an earlier reader
+    after = engine.deidentify(decoded)
+    assert raw.PatientID == after.PatientID
+    assert raw.StudyDate == after.StudyDate  # the same date offset
