@@ -98,9 +98,12 @@ class Statements:
         return (sql, order) if direct else None
 
     def _run(self, sql: tuple[str, tuple[str, ...]], params: Mapping[str, Any]) -> Any:
-        if self._session.new or self._session.dirty or self._session.deleted:
-            # What Session.execute's autoflush would have written first.
-            self._session.flush()
+        session = self._session
+        # What Session.execute's autoflush would have written first. Dirty and deleted
+        # objects are in the identity map, so an empty map and no new object (the order
+        # path's case) is nothing to flush, found without building the three sets.
+        if session.new or (session.identity_map and (session.dirty or session.deleted)):
+            session.flush()
         text, order = sql
         return self._cursor.execute(text, [_sqlite_value(params[name]) for name in order])
 
