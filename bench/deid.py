@@ -4,8 +4,10 @@ Research notes ``../shared/reference/deidentification.md`` §5: same seeded PHI 
 suite's ``tests/deid_corpus.py``), same output disk, same Python, page cache warm, timing
 around read → de-identify → write only (for raddx: the whole run, with its risk checks,
 atomic writes, input hashes and manifest). Each configuration runs ``--rounds`` times, rounds
-interleaved; the table shows the median files/s and MB/s, and the leak findings of our
-verifier (``raddx deid verify``) on each tool's output under the ``pseudonymize`` policy.
+interleaved; the table shows the median files/s and MB/s, the median files per CPU second
+(this process and its workers: the load-independent figure on a shared host), and the leak
+findings of our verifier (``raddx deid verify``) on each tool's output under the
+``pseudonymize`` policy.
 
 dicognito is the peer named in issue 8 (install it into the venv: ``pip install dicognito``);
 it keeps private attributes by default, so it is also run with ``remove_private_tags()``.
@@ -108,6 +110,13 @@ def _tools() -> dict[str, Tool]:
     return tools
 
 
+def _cpu_seconds(times: os.times_result) -> float:
+    """CPU time of this process and of its children that have ended (pool workers are
+    joined before a tool returns), user + system: what the other load on a shared host
+    does not inflate much, unlike the wall clock."""
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=40)
@@ -128,6 +137,7 @@ def main() -> int:
             path.read_bytes()
         tools = _tools()
         times: dict[str, list[float]] = {name: [] for name in tools}
+        cpu: dict[str, list[float]] = {name: [] for name in tools}
         for round_no in range(args.rounds):
             # Interleaved, and in reverse order every other round: a host that drifts
             # during the run does not favour whoever goes first.
@@ -137,30 +147,42 @@ def main() -> int:
                 shutil.rmtree(out, ignore_errors=True)
                 shutil.rmtree(out.with_name(out.name + "-quarantine"), ignore_errors=True)
                 out.mkdir(parents=True)
-                started = time.perf_counter()
+                started, before = time.perf_counter(), os.times()
                 tool(files, out)
                 times[name].append(time.perf_counter() - started)
+                cpu[name].append(_cpu_seconds(os.times()) - _cpu_seconds(before))
         print(
             f"corpus: {len(files)} files, {size / 1e6:.1f} MB; {platform.processor() or '?'}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}, pydicom "
             f"{pydicom.__version__}; median of {args.rounds} rounds\n"
         )
         rate = {name: len(files) / statistics.median(times[name]) for name in tools}
+        per_cpu = {name: len(files) / statistics.median(cpu[name]) for name in tools}
         peer = rate.get("dicognito")
-        print(f"| {'tool':<34} | files/s | MB/s | × dicognito | files with leaks |")
-        print(f"|{'-' * 36}|---------|------|-------------|------------------|")
+        peer_cpu = per_cpu.get("dicognito")
+        print(
+            f"| {'tool':<34} | files/s | MB/s | × dicognito | files/CPU-s | × dicognito (CPU) "
+            "| files with leaks |"
+        )
+        print(
+            f"|{'-' * 36}|---------|------|-------------|-------------|-------------------"
+            "|------------------|"
+        )
         for name in tools:
             out = work / "out" / name.replace(" ", "_")
             leaks = "–"
             if not name.startswith("pydicom") and not args.no_leak_check:
                 leaks = str(_files_with_leaks(work / "in", out))
             ratio = f"{rate[name] / peer:.2f}×" if peer else "–"
+            cpu_ratio = f"{per_cpu[name] / peer_cpu:.2f}×" if peer_cpu else "–"
             print(
                 f"| {name:<34} | {rate[name]:7.0f} | {rate[name] * size / len(files) / 1e6:4.1f} "
-                f"| {ratio:>11} | {leaks:>16} |"
+                f"| {ratio:>11} | {per_cpu[name]:11.0f} | {cpu_ratio:>17} | {leaks:>16} |"
             )
         one, two = rate["raddx pseudonymize, 1 process"], rate["raddx pseudonymize, --jobs 2"]
         print(f"\nraddx --jobs 2 over 1 process: {two / one:.2f}× (target ≥ 1.7×)")
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(f"load average at the end: {load} ({os.cpu_count()} cores)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
