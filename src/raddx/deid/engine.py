@@ -918,14 +918,24 @@ def _declared_private(ds: Dataset) -> dict[tuple[int, str, int | None], Action]:
 def _declared_entry(
     ds: Dataset, tag: int, creator: str, declared: Mapping[tuple[int, str, int | None], Action]
 ) -> SafePrivateEntry | None:
-    """A safe-private entry for ``tag`` from the input's own declaration, VR as encoded
-    (an implicit-VR or UN element is kept as bytes: the sender vouched for it)."""
+    """A safe-private entry for ``tag`` from the input's own declaration, VR as encoded.
+
+    In implicit VR, or encoded as UN, the VR is the one pydicom's private dictionary knows
+    for the creator; if it knows none, the element is not kept (``None``). Kept as bytes, a
+    UID would not be remapped, a date not shifted and a sequence not walked: the original
+    UIDs and a name inside the sequence went out as they came in, whatever the sender
+    declared the block to be.
+    """
     group, element = tag >> 16, tag & 0xFF
     action = declared.get((group, creator, element), declared.get((group, creator, None)))
     if action is None:
         return None
     raw = ds.get_item(tag)
-    vr = (raw.VR if isinstance(raw, RawDataElement) else ds[tag].VR) or "UN"
+    vr = raw.VR if isinstance(raw, RawDataElement) else ds[tag].VR
+    if vr in (None, "UN"):
+        vr = ds[tag].VR  # decoded by the private dictionary, or still UN
+        if vr in (None, "UN"):
+            return None
     return SafePrivateEntry(group=group, creator=creator, element=element, vr=vr, action=action)
 
 

@@ -366,3 +366,35 @@ def test_malformed_declarations_declare_nothing() -> None:
         item.PrivateGroupReference = 0x0010  # even: not a private group
     out = Deidentifier(_honouring(True), KEY).deidentify(source)
     assert not any(elem.tag.group in (0x0011, 0x0013, 0x0015) for elem in out)
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_a_declared_safe_block_in_implicit_vr_keeps_no_original_uid_name_or_date(
+    syntax: str,
+) -> None:
+    """A block the sender declares SAFE, holding a UID, a date and a sequence with a name.
+    Explicit VR: kept and processed (UID remapped, date shifted, the name in the item
+    replaced). Implicit VR: nothing says what the bytes are (no private dictionary entry for
+    this creator), so none is kept: as bytes, the original UID, date and name went out."""
+    ds = _declaring_dataset()
+    safe = ds.private_block(0x0013, "ACME SAFE")
+    safe.add_new(0x11, "UI", "1.2.826.0.1.3680043.10.999.3")
+    safe.add_new(0x12, "DA", "20240105")
+    inner = Dataset()
+    inner.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.10.999.3"
+    inner.PatientName = "Hasegawa^Hanako"
+    safe.add_new(0x13, "SQ", [inner])
+    ds.file_meta.TransferSyntaxUID = syntax
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    source = pydicom.dcmread(io.BytesIO(buffer.getvalue()))
+    out = Deidentifier(_honouring(True), KEY).deidentify(source)
+    written = encode_part10(out)
+    for original in (b"1.2.826.0.1.3680043.10.999.3", b"20240105", b"Hasegawa"):
+        assert original not in written
+    if syntax == ExplicitVRLittleEndian:
+        assert out[0x00131011].value.startswith("2.25.")
+        assert out[0x00131013].value[0].ReferencedSOPInstanceUID.startswith("2.25.")
+        assert out[0x00131010].value == "KERNEL B30"
+    else:  # even its harmless text: bytes of unknown VR are not kept (creator gone too)
+        assert not any(t in out for t in (0x00130010, 0x00131010, 0x00131011, 0x00131013))
