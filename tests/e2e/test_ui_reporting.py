@@ -104,6 +104,8 @@ def test_reporting_in_chromium(e2e_ready: None, services: Services, http_url: st
         "ok: the reading list speaks English too",
         "ok: the reported study leaves the reading list",
         "ok: the study page links to its report",
+        "ok: a second window's save does not overwrite the first window's text",
+        "ok: after reloading, the saved text is in the editor and the unsaved one shown beside it",
     ):
         assert check in output, output
     # What the browser did is what the server holds.
@@ -130,4 +132,5 @@ def test_reporting_in_chromium(e2e_ready: None, services: Services, http_url: st
         "05-technologist.png",
         "06-final.png",
         "07-reading-list-after.png",
+        "08-two-windows-conflict.png",
     ]

@@ -137,3 +137,44 @@ def test_quarantine_is_listed(client: TestClient, services: Services) -> None:
     assert (item["report_id"], item["source"]) == ("R00000009", "pkg.zip")
     assert "not in the archive" in item["reason"]
     assert item["record"]["patient"]["name_kanji"]
+
+
+def test_two_windows_saving_one_draft_do_not_overwrite_each_other(client: TestClient) -> None:
+    """Editing a draft keeps its version number, so base_version cannot tell two saves
+    apart; the revision can: the second window, whose text was loaded before the first
+    window saved, is refused and the first window's text stays."""
+    assert client.post("/api/reports", json=DRAFT).status_code == 201
+    [summary] = client.get("/api/reports/R-API-1/versions").json()
+    loaded = summary["revision"]
+    first = client.patch(
+        "/api/reports/R-API-1",
+        json={"sections": {"impression": "右肺癌疑い"}, "base_revision": loaded},
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["version"] == 1 and first.json()["revision"] != loaded
+    second = client.patch(
+        "/api/reports/R-API-1",
+        json={"sections": {"impression": "異常なし"}, "base_revision": loaded},
+    )
+    assert "saved by another request" in _problem(second, 409)
+    kept = client.get("/api/reports/R-API-1").json()
+    assert kept["sections"]["impression"] == "右肺癌疑い"
+    # Reloaded, the second window saves on the current revision.
+    [summary] = client.get("/api/reports/R-API-1/versions").json()
+    assert summary["revision"] == first.json()["revision"]
+    again = client.patch(
+        "/api/reports/R-API-1",
+        json={
+            "sections": {"impression": "右肺癌疑い。要精査。"},
+            "base_revision": summary["revision"],
+        },
+    )
+    assert again.status_code == 200, again.text
+    # Nobody signs a text they have not seen: finalising on the first revision is refused.
+    stale = client.post("/api/reports/R-API-1/final", json={**VERIFIER, "base_revision": loaded})
+    assert "saved by another request" in _problem(stale, 409)
+    assert client.get("/api/reports/R-API-1").json()["status"] == "draft"
+    current = again.json()["revision"]
+    signed = client.post("/api/reports/R-API-1/final", json={**VERIFIER, "base_revision": current})
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["sections"]["impression"] == "右肺癌疑い。要精査。"

@@ -207,5 +207,34 @@ await run(shots, async ({ browser, shot }) => {
   await page.locator("#study-reports a.open-report").first().waitFor();
   check((await page.locator("#study-reports a.open-report").getAttribute("href")) === `#/reports/${reportId}`, "the study page links to its report");
 
+
+  // --- one draft open in two windows: the later save does not overwrite the earlier --------
+  await page.goto(`${base}/ui/#/reading`);
+  const open = page.locator(`#reading-list tbody tr[data-uid="${otherUid}"]`);
+  await open.getByRole("link", { name: "レポート作成" }).click();
+  await page.locator("#report-status").filter({ hasText: "下書き" }).waitFor();
+  const draftId = decodeURIComponent(page.url().split("#/reports/")[1]);
+  const second = await context.newPage(); // same session: another tab
+  second.on("pageerror", (err) => errors.push(String(err)));
+  await second.goto(`${base}/ui/#/reports/${encodeURIComponent(draftId)}`);
+  await second.locator("#report-status").filter({ hasText: "下書き" }).waitFor();
+  await page.getByLabel("所見", { exact: true }).fill("一つ目の窓の所見。");
+  await page.keyboard.press("Control+s");
+  await page.locator("#report-save-status").filter({ hasText: "保存しました" }).waitFor();
+  await second.getByLabel("所見", { exact: true }).fill("二つ目の窓の所見。");
+  await second.keyboard.press("Control+s");
+  await second.locator("#report-notice").filter({ hasText: "他の人（または別のウィンドウ）が保存しました" }).waitFor();
+  const kept = await serverReport(page, draftId);
+  check(kept.body.sections.findings === "一つ目の窓の所見。", "a second window's save does not overwrite the first window's text");
+  await shot("08-two-windows-conflict", second);
+  await second.getByRole("button", { name: "レポートを再読み込み" }).click();
+  await second.locator("#report-notice").filter({ hasText: "保存されていません" }).waitFor();
+  check(
+    (await second.getByLabel("所見", { exact: true }).inputValue()) === "一つ目の窓の所見。" &&
+      (await second.locator("#report-notice pre").first().textContent()) === "二つ目の窓の所見。",
+    "after reloading, the saved text is in the editor and the unsaved one shown beside it",
+  );
+  await second.close();
+
   check(errors.length === 0, `no script errors (${errors.join("; ") || "none"})`);
 });

@@ -42,6 +42,9 @@ interface KeptText {
   sections: Sections;
   key_images?: KeyImageRef[];
   at: string;
+  /** The revision the text was typed on: text kept from before someone else saved is shown,
+   * never saved over their text. */
+  revision?: string | null;
 }
 
 /** The viewer's key-image selection (localStorage ``raddx.keyImages.<StudyInstanceUID>``). */
@@ -104,6 +107,8 @@ class Editor {
   private mode: Mode = "view";
   private readonly areas = new Map<SectionName, HTMLTextAreaElement>();
   private dirty = false;
+  /** Someone else saved the draft since it was loaded: no more saves until a reload. */
+  private conflict = false;
   private stopped = false;
   private unauthenticated = false;
   private idle: number | undefined;
@@ -139,6 +144,11 @@ class Editor {
     if (this.mode === "edit" && this.dirty && !this.unauthenticated) void this.save();
   }
 
+  /** The stored revision this editor's text is based on. */
+  private get revision(): string | null {
+    return this.record.revision ?? this.versions.find((v) => v.version === this.record.version)?.revision ?? null;
+  }
+
   private get sections(): Sections {
     const out = { ...this.record.sections };
     for (const [name, area] of this.areas) out[name] = area.value;
@@ -153,6 +163,7 @@ class Editor {
       sections: this.sections,
       key_images: this.mode === "amend" ? this.amendImages : undefined,
       at: new Date().toISOString(),
+      revision: this.revision,
     };
     localStorage.setItem(keptKey(this.principal.name, this.record.report_id), JSON.stringify(kept));
   }
@@ -165,6 +176,7 @@ class Editor {
     this.keep();
     if (this.mode !== "edit") return;
     this.dirty = true;
+    if (this.conflict) return; // kept in this browser; the notice offers the reload
     this.saveLine.textContent = tr("ed.dirty");
     window.clearTimeout(this.idle);
     this.idle = window.setTimeout(() => void this.save(), IDLE_SAVE_MS);
@@ -185,11 +197,12 @@ class Editor {
   private async saveNow(): Promise<boolean> {
     window.clearTimeout(this.idle);
     if (!this.dirty) return true;
+    if (this.conflict) return false;
     const sent = this.sections;
     this.dirty = false;
     this.saveLine.textContent = tr("ed.saving");
     try {
-      this.record = await reportsApi.edit(this.record.report_id, { sections: sent });
+      this.record = await reportsApi.edit(this.record.report_id, { sections: sent }, this.revision);
       this.unauthenticated = false;
       if (sameSections(this.sections, sent)) this.forget();
       else this.dirty = true;
@@ -198,10 +211,31 @@ class Editor {
     } catch (exc) {
       this.dirty = true;
       if (exc instanceof ApiError && exc.status === 401) this.unauthenticated = true;
+      if (exc instanceof ApiError && exc.status === 409 && this.mode === "edit") {
+        this.showConflict();
+        return false;
+      }
       this.saveLine.textContent = tr("ed.saveFailed", { detail: exc instanceof Error ? exc.message : String(exc) });
       this.saveLine.classList.add("error");
       return false;
     }
+  }
+
+  /** Another window or person saved this draft after it was loaded here: stop saving (their
+   * text would be overwritten), keep ours in this browser, offer to reload (which shows ours
+   * beside theirs to copy from, see restore()). */
+  private showConflict(): void {
+    this.conflict = true;
+    window.clearTimeout(this.idle);
+    if (this.dirty) this.keep();
+    const reload = h("button", { type: "button", id: "report-reload" }, tr("ed.reload"));
+    reload.addEventListener("click", () => {
+      this.dirty = false;
+      this.stopped = true;
+      void renderEditor(this.main, this.record.report_id, this.principal);
+    });
+    this.saveLine.textContent = "";
+    this.notice.replaceChildren(h("p", { class: "error" }, tr("ed.conflict")), reload);
   }
 
   /** Put text kept in localStorage back (after a session expiry or a closed tab). */
@@ -215,6 +249,10 @@ class Editor {
         this.forget();
         return;
       }
+      if (kept.revision && kept.revision !== this.revision) {
+        this.showKept(kept, tr("ed.restoredConflict"));
+        return;
+      }
       for (const [name, area] of this.areas) area.value = kept.sections[name] ?? "";
       this.dirty = true;
       if (await this.save()) this.notice.replaceChildren(h("p", { class: "info" }, tr("ed.restored")));
@@ -226,13 +264,18 @@ class Editor {
       return;
     }
     // The report moved on (signed by someone else, cancelled): show the text, lose nothing.
+    this.showKept(kept, tr("ed.restoredStale", { status: statusLabel(this.record.status) }));
+  }
+
+  /** Text kept in this browser that cannot be saved as it is: shown to copy from. */
+  private showKept(kept: KeptText, message: string): void {
     const discard = h("button", { type: "button", id: "kept-discard" }, tr("ed.discard"));
     discard.addEventListener("click", () => {
       this.forget();
       this.notice.replaceChildren();
     });
     this.notice.replaceChildren(
-      h("p", {}, tr("ed.restoredStale", { status: statusLabel(this.record.status) })),
+      h("p", {}, message),
       ...SECTION_NAMES.filter((n) => kept.sections[n]).map((n) =>
         h("div", { class: "kept" }, h("strong", {}, tr(`sec.${n}` as TrKey)), h("pre", {}, kept.sections[n])),
       ),
@@ -341,6 +384,10 @@ class Editor {
         await action();
       } catch (exc) {
         if (this.stopped) return;
+        if (exc instanceof ApiError && exc.status === 409 && this.mode === "edit") {
+          this.showConflict(); // someone saved another text: sign or submit nothing unseen
+          return;
+        }
         const detail = exc instanceof Error ? exc.message : String(exc);
         this.setMessage(tr("ed.actionFailed", { action: tr(label), detail }), true);
       } finally {
@@ -375,7 +422,7 @@ class Editor {
         buttons.push(
           this.button("submit-preliminary", "ed.submit", async () => {
             if (!(await this.save())) return;
-            this.record = await reportsApi.submit(r.report_id, this.me);
+            this.record = await reportsApi.submit(r.report_id, this.me, this.revision);
             await this.reload(tr("ed.submitted"));
           }),
         );
@@ -394,7 +441,7 @@ class Editor {
       buttons.push(
         this.button("finalise", "ed.finalise", async () => {
           if (this.mode === "edit" && !(await this.save())) return;
-          this.record = await reportsApi.finalise(r.report_id, this.me);
+          this.record = await reportsApi.finalise(r.report_id, this.me, this.revision);
           this.forget();
           await this.reload(tr("ed.finalised"));
         }),
@@ -490,7 +537,7 @@ class Editor {
       this.keep();
     } else {
       if (this.dirty && !(await this.save())) return;
-      this.record = await reportsApi.edit(this.record.report_id, { key_images: images });
+      this.record = await reportsApi.edit(this.record.report_id, { key_images: images }, this.revision);
     }
     this.renderKeyImages(message);
   }

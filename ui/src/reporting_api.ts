@@ -72,6 +72,8 @@ export interface ReportRecord {
   verifier: ReportPerson | null;
   verified_at: string | null;
   content_sha256: string | null;
+  /** Digest of the stored content (in PATCH/POST answers): sent back as base_revision. */
+  revision?: string;
 }
 
 export interface ReportSummary {
@@ -83,6 +85,7 @@ export interface ReportSummary {
   verified_at: string | null;
   author: string | null;
   verifier: string | null;
+  revision?: string;
 }
 
 const path = (id: string) => `/api/reports/${encodeURIComponent(id)}`;
@@ -103,14 +106,17 @@ export const reportsApi = {
     request<ReportRecord>("POST", "/api/reports/from-study", { study_uid: studyUid, author }),
   get: (id: string) => request<ReportRecord>("GET", path(id)),
   versions: (id: string) => request<ReportSummary[]>("GET", `${path(id)}/versions`),
-  edit: (id: string, changes: { sections?: Partial<Sections>; key_images?: KeyImageRef[] }) =>
-    request<ReportRecord>("PATCH", path(id), changes),
-  submit: (id: string, author: ReportPerson) =>
-    request<ReportRecord>("POST", `${path(id)}/preliminary`, { author }),
+  /** ``baseRevision``: the revision the change was made on; 409 if the draft was saved by
+   * someone else (or another tab) since. */
+  edit: (id: string, changes: { sections?: Partial<Sections>; key_images?: KeyImageRef[] }, baseRevision?: string | null) =>
+    request<ReportRecord>("PATCH", path(id), baseRevision ? { ...changes, base_revision: baseRevision } : changes),
+  submit: (id: string, author: ReportPerson, baseRevision?: string | null) =>
+    request<ReportRecord>("POST", `${path(id)}/preliminary`, { author, base_revision: baseRevision ?? undefined }),
   /** Withdraw a report that was never signed (the study is unreported again). */
   cancel: (id: string) => request<ReportRecord>("POST", `${path(id)}/cancel`, {}),
-  finalise: (id: string, verifier: ReportPerson) =>
-    request<ReportRecord>("POST", `${path(id)}/final`, { verifier }),
+  /** ``baseRevision``: the text on screen; 409 if someone saved another text since. */
+  finalise: (id: string, verifier: ReportPerson, baseRevision?: string | null) =>
+    request<ReportRecord>("POST", `${path(id)}/final`, { verifier, base_revision: baseRevision ?? undefined }),
   amend: (
     id: string,
     verifier: ReportPerson,

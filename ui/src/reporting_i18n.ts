@@ -91,6 +91,10 @@ export const tr = messages(
     "ed.restoredAmend": "An unsigned amendment typed earlier was restored; sign it or discard it.",
     "ed.restoredStale": "Text typed earlier could not be saved because the report is now {status}:",
     "ed.discard": "Discard this text",
+    "ed.conflict":
+      "This draft was saved by someone else (or in another window) after you opened it. Your text was not saved over theirs; it is kept in this browser. Reload to see their text beside yours.",
+    "ed.reload": "Reload the report",
+    "ed.restoredConflict": "Your text below was typed before someone else saved this draft; it was not saved. Copy what you need into the report:",
     "ed.submitted": "Submitted as preliminary.",
     "ed.finalised": "Finalised and signed.",
     "ed.amended": "Amendment signed (version {version}).",
@@ -211,6 +215,10 @@ export const tr = messages(
     "ed.restoredAmend": "署名前の修正内容を復元しました。署名するか破棄してください。",
     "ed.restoredStale": "以前に入力した内容は、レポートが「{status}」になったため保存できませんでした:",
     "ed.discard": "この内容を破棄",
+    "ed.conflict":
+      "この下書きは、開いた後に他の人（または別のウィンドウ）が保存しました。あなたの入力は上書き保存していません（このブラウザに保存されています）。再読み込みすると、相手の内容と並べて表示します。",
+    "ed.reload": "レポートを再読み込み",
+    "ed.restoredConflict": "以下は他の人がこの下書きを保存する前に入力された内容で、保存されていません。必要な部分をレポートに写してください:",
     "ed.submitted": "一次読影として提出しました。",
     "ed.finalised": "確定・署名しました。",
     "ed.amended": "修正を署名しました（第{version}版）。",

@@ -16,6 +16,7 @@ a Conflict when the report has moved on since, on SQLite as on PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -28,7 +29,7 @@ from raddx.errors import Conflict, InvalidInput, NotFound
 from raddx.outbox import OutboxEventValues, record_event
 from raddx.reports import lifecycle, store
 from raddx.reports.enum import ReportStatusValues as S
-from raddx.reports.record import Person, ReportRecord, StudyRef
+from raddx.reports.record import Person, ReportRecord, StudyRef, canonical_json
 
 __all__ = [
     "ImportOutcome",
@@ -116,14 +117,33 @@ def _announce(session: Session, record: ReportRecord) -> None:
     )
 
 
-def _load_for_change(session: Session, report_id: str, base_version: int | None) -> ReportRecord:
+def revision(record: ReportRecord) -> str:
+    """A short digest of everything the record holds: it changes with every save, including
+    in-place edits of a draft, which keep the version number. An editor sends back the
+    revision it loaded (``base_revision``) so that two people (or two tabs) saving the same
+    draft cannot silently overwrite each other's text."""
+    return hashlib.sha256(canonical_json(record.to_dict()).encode("utf-8")).hexdigest()[:20]
+
+
+def _load_for_change(
+    session: Session,
+    report_id: str,
+    base_version: int | None,
+    base_revision: str | None = None,
+) -> ReportRecord:
     """The latest version, locked; a Conflict when the caller's change was made on another
-    version than the latest (``base_version``, when given)."""
+    version than the latest (``base_version``, when given) or on another revision of it
+    (``base_revision``: the draft was saved by someone else since)."""
     before = store.load(session=session, report_id=report_id, for_update=True)
     if base_version is not None and before.version != base_version:
         raise Conflict(
             f"report {report_id} is at version {before.version}; the change was made on "
             f"version {base_version} (another request changed it meanwhile): reload it"
+        )
+    if base_revision is not None and revision(before) != base_revision:
+        raise Conflict(
+            f"report {report_id} was saved by another request since it was loaded "
+            "(someone else, or another window): reload it to see that text"
         )
     return before
 
@@ -134,31 +154,44 @@ def edit(
     report_id: str,
     changes: dict[str, Any],
     base_version: int | None = None,
+    base_revision: str | None = None,
 ) -> ReportRecord:
     """Change the latest version of a draft or preliminary report in place.
 
     Raises
     ------
     Conflict
-        The latest version is signed (amend it) or cancelled, or is not ``base_version``.
+        The latest version is signed (amend it) or cancelled, or is not ``base_version``,
+        or has another content than ``base_revision``.
     """
-    before = _load_for_change(session, report_id, base_version)
+    before = _load_for_change(session, report_id, base_version, base_revision)
     return _in_place(session, lifecycle.edit(before, **changes), before)
 
 
 def submit_preliminary(
-    *, session: Session, report_id: str, author: Person | None = None
+    *,
+    session: Session,
+    report_id: str,
+    author: Person | None = None,
+    base_revision: str | None = None,
 ) -> ReportRecord:
-    """Draft → preliminary (一次読影)."""
-    before = _load_for_change(session, report_id, None)
+    """Draft → preliminary (一次読影); ``base_revision``: the text the submitter saw."""
+    before = _load_for_change(session, report_id, None, base_revision)
     return _in_place(session, lifecycle.submit_preliminary(before, author=author), before)
 
 
 def finalise(
-    *, session: Session, report_id: str, verifier: Person, at: dt.datetime
+    *,
+    session: Session,
+    report_id: str,
+    verifier: Person,
+    at: dt.datetime,
+    base_revision: str | None = None,
 ) -> ReportRecord:
-    """Sign the latest version (二次読影・確定)."""
-    before = _load_for_change(session, report_id, None)
+    """Sign the latest version (二次読影・確定). With ``base_revision`` (the text the signer
+    has on screen) a Conflict when someone saved another text since: nobody signs a text
+    they have not seen."""
+    before = _load_for_change(session, report_id, None, base_revision)
     record = _in_place(session, lifecycle.finalise(before, verifier=verifier, at=at), before)
     _announce(session, record)
     return record

@@ -138,11 +138,16 @@ class ReportEdit(BaseModel):
     #: request amended or edited it meanwhile). Optional; without it the change applies to
     #: the latest version.
     base_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    #: The ``revision`` the change was made on (PATCH of a draft or preliminary report): 409
+    #: when the report was saved by another request since, even without a new version.
+    base_revision: str | None = Field(default=None, max_length=64)
 
 
 class Finalise(BaseModel):
     verifier: PersonIn
     at: dt.datetime | None = None
+    #: The revision the signer has on screen: 409 when another text was saved since.
+    base_revision: str | None = Field(default=None, max_length=64)
 
 
 class Amendment(ReportEdit):
@@ -162,6 +167,8 @@ class AddendumIn(BaseModel):
 
 class Submit(BaseModel):
     author: PersonIn | None = None
+    #: As in :class:`Finalise`.
+    base_revision: str | None = Field(default=None, max_length=64)
 
 
 class DraftFromStudy(BaseModel):
@@ -216,7 +223,8 @@ def _person(value: PersonIn | None, services: Services) -> Person | None:
 def _changes(current: ReportRecord, edit: ReportEdit) -> dict[str, Any]:
     """The edit as record fields, validated by building the edited record once."""
     given = edit.model_dump(
-        exclude_unset=True, exclude={"verifier", "at", "status", "base_version"}
+        exclude_unset=True,
+        exclude={"verifier", "at", "status", "base_version", "base_revision"},
     )
     if not given:
         return {}
@@ -234,7 +242,7 @@ def _changes(current: ReportRecord, edit: ReportEdit) -> dict[str, Any]:
 
 
 def _record_json(record: ReportRecord) -> dict[str, Any]:
-    return record.to_dict()
+    return {**record.to_dict(), "revision": service.revision(record)}
 
 
 def _signed_json(record: ReportRecord, services: Services) -> dict[str, Any]:
@@ -335,6 +343,7 @@ def _summary(record: ReportRecord) -> dict[str, Any]:
         "content_sha256": record.content_sha256,
         "author": record.author.name if record.author else None,
         "verifier": record.verifier.name if record.verifier else None,
+        "revision": service.revision(record),
     }
 
 
@@ -413,6 +422,7 @@ def edit_report(report_id: str, body: ReportEdit, services: ServicesDep) -> dict
             report_id=report_id,
             changes=_changes(current, body),
             base_version=body.base_version,
+            base_revision=body.base_revision,
         )
     return _record_json(record)
 
@@ -422,7 +432,10 @@ def submit_preliminary(report_id: str, body: Submit, services: ServicesDep) -> d
     """Draft → preliminary (一次読影)."""
     with services.session_factory.begin() as session:
         record = service.submit_preliminary(
-            session=session, report_id=report_id, author=_person(body.author, services)
+            session=session,
+            report_id=report_id,
+            author=_person(body.author, services),
+            base_revision=body.base_revision,
         )
     return _record_json(record)
 
@@ -437,7 +450,11 @@ def finalise_report(
     assert verifier is not None
     with services.session_factory.begin() as session:
         record = service.finalise(
-            session=session, report_id=report_id, verifier=verifier, at=_aware(body.at)
+            session=session,
+            report_id=report_id,
+            verifier=verifier,
+            at=_aware(body.at),
+            base_revision=body.base_revision,
         )
     web_audit.report(request, record, EventActionCodeValues.UPDATE)
     return _signed_json(record, services)
