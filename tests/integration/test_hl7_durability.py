@@ -15,7 +15,7 @@ from sqlalchemy import text
 from hl7_samples import encode, omg
 from raddx.config import Settings, load_settings
 from raddx.hl7 import MessageHandler, MllpServer
-from raddx.server import _hl7_sessions
+from raddx.server import HL7_WAL_AUTOCHECKPOINT, _hl7_sessions
 from raddx.services import Services
 
 _FULL, _NORMAL = 2, 1  # PRAGMA synchronous answers
@@ -76,3 +76,32 @@ def test_normal_sync_is_a_setting(tmp_path: Path) -> None:
 def test_unknown_sync_value_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="OFF, NORMAL, FULL or EXTRA"):
         Settings(data_dir=tmp_path, hl7_sqlite_synchronous="SOMETIMES")
+
+
+def test_the_door_checkpoints_later_but_keeps_the_wal_bounded(
+    sqlite_services: Services,
+) -> None:
+    # An order's commit that checkpoints makes its ACK wait for the database file's flush:
+    # the door's connections leave checkpoints to the index's other writers up to 4000 WAL
+    # pages, and still checkpoint past that when nothing else writes.
+    settings = sqlite_services.settings
+    engine, factory = _hl7_sessions(settings, sqlite_services)
+    assert engine is not None
+    try:
+        with factory() as session:
+            autocheckpoint = text("PRAGMA wal_autocheckpoint")
+            assert session.execute(autocheckpoint).scalar_one() == HL7_WAL_AUTOCHECKPOINT
+        with sqlite_services.session_factory() as session:
+            assert session.execute(autocheckpoint).scalar_one() == 1000  # SQLite's default
+        handler = MessageHandler(factory)
+        orders = 250  # ~35 WAL pages each: ~35 MB of log if nothing checkpointed
+        for i in range(orders):
+            answer = handler(encode(omg(f"ORD{i:04d}", control_id=f"MSG{i:04d}")))
+            assert b"MSA|AA|" in answer
+        wal = Path(settings.resolved_database_url.removeprefix("sqlite:///") + "-wal")
+        assert wal.stat().st_size < 24 * 1024 * 1024
+        with sqlite_services.session_factory() as session:
+            count = text("SELECT count(*) FROM ris_order")
+            assert session.execute(count).scalar_one() == orders
+    finally:
+        engine.dispose()
