@@ -330,14 +330,7 @@ class Deidentifier:
                     continue
                 multi = value if isinstance(value, MultiValue) else [value]
                 values = [str(v) for v in multi]
-            if vr == "PN":
-                for value in values:
-                    tokens |= name_tokens(value)
-            elif vr in ("DA", "DT"):
-                for value in values:
-                    tokens |= date_spellings(value.strip()[:8])
-            else:
-                tokens.update(v.strip() for v in values if v.strip())
+            _add_tokens(tokens, vr, values)
 
     def _birth_date(self, ds: Dataset, run: _Run) -> str | None:
         """The generalised birth date of ``ds`` (read before the walk empties it)."""
@@ -510,15 +503,7 @@ class Deidentifier:
                 return raw
             multi = value if isinstance(value, MultiValue) else [value]
             values = [str(v) for v in multi]
-        tokens = run.tokens
-        if vr == "PN":
-            for value in values:
-                tokens |= name_tokens(value)
-        elif vr in ("DA", "DT"):
-            for value in values:
-                tokens |= date_spellings(value.strip()[:8])
-        else:
-            tokens.update(v.strip() for v in values if v.strip())
+        _add_tokens(run.tokens, vr, values)
         return raw
 
     def _clean_pending(self, run: _Run) -> None:
@@ -1041,6 +1026,20 @@ def _vr_of(elem: DataElement | RawDataElement | None, tag: int) -> str:
     """The VR of an element as read (implicit VR: from the dictionary), without decoding."""
     vr = elem.VR if elem is not None else None
     return vr if vr is not None else _dictionary_vr(tag)
+
+
+def _add_tokens(tokens: set[str], vr: str, values: list[str]) -> None:
+    """The PHI tokens of one element's values: every spelling of a name (all PN groups and
+    their parts), a date's usual spellings, else the trimmed value itself. Shared by the walk
+    and :meth:`Deidentifier.phi_tokens` (its oracle checks which elements are visited)."""
+    if vr == "PN":
+        for value in values:
+            tokens |= name_tokens(value)
+    elif vr in ("DA", "DT"):
+        for value in values:
+            tokens |= date_spellings(value.strip()[:8])
+    else:
+        tokens.update(v.strip() for v in values if v.strip())
 
 
 def _ascii_values(elem: DataElement | RawDataElement | None) -> list[str] | None:

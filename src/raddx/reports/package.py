@@ -582,6 +582,18 @@ def _import_foreign(
 ) -> None:
     paths = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
 
+    def skipped(path: Path, detail: str) -> None:
+        """A file of the folder that is not read as a report: listed with the reason."""
+        summary.counts["skipped"] += 1
+        results.row(
+            line="",
+            source=str(path),
+            report_id="",
+            version="",
+            result="skipped",
+            detail=detail,
+        )
+
     def work() -> Iterator[tuple[int, str, str, str, ReportRecord | None, str]]:
         for path in paths:
             suffix = path.name.lower()
@@ -599,41 +611,19 @@ def _import_foreign(
                 # versions (condition flag 0) and other data kinds are listed, not read.
                 skip = _ssmix2_skip(path, stored)
                 if skip:
-                    summary.counts["skipped"] += 1
-                    results.row(
-                        line="",
-                        source=str(path),
-                        report_id="",
-                        version="",
-                        result="skipped",
-                        detail=skip,
-                    )
+                    skipped(path, skip)
                     continue
                 reader = hl7v2.from_oru
             elif suffix.endswith(".dcm") and _is_kos(path):
-                summary.counts["skipped"] += 1
-                results.row(
-                    line="",
-                    source=str(path),
-                    report_id="",
-                    version="",
-                    result="skipped",
-                    detail="a key object selection, not a report (its report's SR carries "
-                    "the key images)",
+                skipped(
+                    path,
+                    "a key object selection, not a report (its report's SR carries the key images)",
                 )
                 continue
             elif suffix.endswith(".dcm"):
                 reader = sr.from_sr
             else:
-                summary.counts["skipped"] += 1
-                results.row(
-                    line="",
-                    source=str(path),
-                    report_id="",
-                    version="",
-                    result="skipped",
-                    detail=_NOT_A_REPORT,
-                )
+                skipped(path, _NOT_A_REPORT)
                 continue
             try:
                 record = reader(path.read_bytes())

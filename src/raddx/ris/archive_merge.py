@@ -60,7 +60,7 @@ from raddx.db import READ_ONLY_OPTIONS
 from raddx.db.models import Patient, RisPatient, Study
 from raddx.errors import NotFound
 from raddx.jobs.service import JobKindValues, Progress, store_job
-from raddx.ris.reconcile import record_audit
+from raddx.ris.reconcile import patient_changes, record_audit
 from raddx.storage import BlobStore
 
 __all__ = ["archive_has_patient", "queue_archive_merge", "run_archive_merge"]
@@ -131,21 +131,6 @@ def _surviving(session: Session, surviving_fk: int) -> RisPatient:
     raise NotFound(f"surviving patient {surviving_fk}: merge history loops")
 
 
-def _changes(patient: RisPatient) -> dict[str, str]:
-    changes = {
-        "PatientID": patient.patient_id,
-        "IssuerOfPatientID": patient.issuer_of_patient_id,
-    }
-    for keyword, value in (
-        ("PatientName", patient.patient_name),
-        ("PatientBirthDate", patient.patient_birth_date),
-        ("PatientSex", patient.patient_sex),
-    ):
-        if value is not None:
-            changes[keyword] = value
-    return changes
-
-
 def _move_study(
     session_factory: sessionmaker[Any], blobs: BlobStore, uid: str, surviving_fk: int
 ) -> str | None:
@@ -155,7 +140,7 @@ def _move_study(
         with session_factory() as session, session.begin():
             # A snapshot read: the objects are rewritten without holding the write lock.
             session.connection(execution_options=READ_ONLY_OPTIONS)
-            changes = _changes(_surviving(session, surviving_fk))
+            changes = patient_changes(_surviving(session, surviving_fk))
             try:
                 prepared = prepare_correction(
                     session=session, blobs=blobs, study_uids=(uid,), changes=changes
@@ -176,7 +161,7 @@ def _move_study(
             raise
     # Objects keep arriving: correct this one study holding the writer (short, bounded).
     with session_factory() as session, session.begin():
-        changes = _changes(_surviving(session, surviving_fk))
+        changes = patient_changes(_surviving(session, surviving_fk))
         try:
             result = correct_studies(
                 session=session, blobs=blobs, study_uids=(uid,), changes=changes

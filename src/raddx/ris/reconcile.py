@@ -63,6 +63,7 @@ __all__ = [
     "UnmatchedStudy",
     "link_arrived_study",
     "link_waiting_studies",
+    "patient_changes",
     "reconcile_study",
     "unmatched_studies",
 ]
@@ -338,7 +339,8 @@ def link_waiting_studies(*, session: Session, limit: int = 1000) -> list[tuple[s
     return linked
 
 
-def _patient_changes(patient: PatientData | RisPatient) -> dict[str, str]:
+def patient_changes(patient: PatientData | RisPatient) -> dict[str, str]:
+    """The patient attributes a stored study is corrected to (reconciliation, A40 merge)."""
     changes = {
         "PatientID": patient.patient_id,
         "IssuerOfPatientID": patient.issuer_of_patient_id,
@@ -379,10 +381,10 @@ def _changes_for(
             raise Conflict(f"study {study_instance_uid} is already linked to another order")
         ris_patient = session.get(RisPatient, order.patient_fk)
         assert ris_patient is not None  # foreign key
-        changes.update(_patient_changes(ris_patient))
+        changes.update(patient_changes(ris_patient))
         changes["AccessionNumber"] = order.accession_number
     if patient is not None:
-        changes.update(_patient_changes(patient))  # the user's fixes win over the order's
+        changes.update(patient_changes(patient))  # the user's fixes win over the order's
     return changes, order
 
 
