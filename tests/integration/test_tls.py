@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from pydicom import dcmread
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 from sqlalchemy import func, select
@@ -206,6 +207,56 @@ def test_dcmtk_echo_and_store_over_tls(
     # The plain protocol on the TLS port gets nowhere.
     plain = run_tool([dcmtk("echoscu"), "-to", "5", "127.0.0.1", port])
     assert plain.returncode != 0
+
+
+def test_dcmtk_find_over_tls_answers_every_match(
+    dcmtk: Tool, pki: Pki, dicom_tls: DimseServer, tls_services: Services, tmp_path: Path
+) -> None:
+    """C-FIND over TLS: answers leave through pynetdicom's own writer (the direct write path
+    needs a plain socket), each pending response and the final one arrive, Japanese names
+    intact (ISO 2022 IR 87 in and out)."""
+    name = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+    for n in range(5):
+        write_files(
+            tmp_path / f"s{n}",
+            1,
+            patient_id=f"TLS{n}",
+            patient_name=name,
+            charset=["", "ISO 2022 IR 87"],  # type: ignore[arg-type]
+        )
+    files = sorted(str(f) for f in tmp_path.glob("s*/*.dcm"))
+    port = str(dicom_tls.address[1])
+    tls = ["+tls", str(pki.client_key), str(pki.client_cert), "+cf", str(pki.ca_file)]
+    store = run_tool([dcmtk("storescu"), *tls, "127.0.0.1", port, *files])
+    assert store.returncode == 0, store.stderr
+    out = tmp_path / "answers"
+    out.mkdir()
+    find = run_tool(
+        [
+            dcmtk("findscu"),
+            *tls,
+            "-S",
+            "-aec",
+            "RADDX",
+            "-X",
+            "-od",
+            str(out),
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            "PatientID=TLS*",
+            "-k",
+            "PatientName",
+            "-k",
+            "SpecificCharacterSet=\\ISO 2022 IR 87",
+            "127.0.0.1",
+            port,
+        ]
+    )
+    assert find.returncode == 0, find.stderr
+    answers = [dcmread(f) for f in sorted(out.iterdir())]
+    assert sorted(a.PatientID for a in answers) == [f"TLS{n}" for n in range(5)]
+    assert {str(a.PatientName) for a in answers} == {name}
 
 
 def test_plain_dimse_port_unaffected(dcmtk: Tool, tls_services: Services) -> None:
