@@ -42,6 +42,7 @@ from pydicom.sr.coding import Code
 from pydicom.valuerep import DA, TM
 
 from raddx import __version__
+from raddx.archive.names import observer_name
 
 __all__ = [
     "MEASUREMENT_SERIES_NUMBER",
@@ -98,11 +99,6 @@ def report_uids(study_uid: str) -> tuple[str, str]:
     return f"2.25.{series.int}", f"2.25.{uuid.uuid4().int}"
 
 
-def _observer_name(name: str) -> str:
-    """A login name (one component) is a family name: a trailing ``^`` says so."""
-    return name if "^" in name or "=" in name else f"{name}^"
-
-
 def _group(number: int, m: Measurement) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
     source = hd.sr.SourceImageForRegion(
         referenced_sop_class_uid=m.sop_class_uid,
@@ -151,7 +147,7 @@ def build_report(
         observer_person_context=hd.sr.ObserverContext(
             observer_type=codes.DCM.Person,
             observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
-                name=_observer_name(observer)
+                name=observer_name(observer)
             ),
         )
     )

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 import jaconv
 
-__all__ = ["PersonNameGroups", "fuzzy_group", "normalize_group", "split_person_name"]
+__all__ = [
+    "PersonNameGroups",
+    "fuzzy_group",
+    "normalize_group",
+    "observer_name",
+    "split_person_name",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +169,11 @@ def fuzzy_group(group: str | None) -> str | None:
     while components and not components[-1]:
         components.pop()
     return "^".join(components) or None
+
+
+def observer_name(name: str) -> str:
+    """A person (an SR's observer, a report's author or verifier) as a PN value: a name with
+    components or groups (a display name such as ``Tanaka^Taro=田中^太郎=たなか^たろう``) as
+    it is; a one-component name (a login name such as ``dr-tanaka``) is a family name, which
+    the trailing ``^`` says (PS3.5 6.2.1.1), as highdicom asks of a single-component name."""
+    return name if "^" in name or "=" in name else f"{name}^"

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
 
-__all__ = ["atomic_file", "fsync_directory", "replace_synced"]
+__all__ = ["atomic_file", "fsync_dir_fd", "fsync_directory", "replace_synced"]
 
 
 def fsync_directory(folder: Path) -> None:
@@ -25,12 +25,19 @@ def fsync_directory(folder: Path) -> None:
     to fsync a directory)."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fsync(fd)
+        fsync_dir_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir_fd(dir_fd: int) -> None:
+    """fsync an open directory; a filesystem that refuses fsync on directories is not an
+    error (the blob store's hot path holds its directories open and calls this)."""
+    try:
+        os.fsync(dir_fd)
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.EBADF):
             raise
-    finally:
-        os.close(fd)
 
 
 def replace_synced(tmp: Path, target: Path) -> None:

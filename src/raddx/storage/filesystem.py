@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import secrets
@@ -12,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from raddx.storage.atomic import fsync_dir_fd
 from raddx.storage.base import BlobExistsError, BlobInfo, BlobNotFoundError
 from raddx.types import BlobKey
 
@@ -75,14 +75,6 @@ def _close_fds(fds: dict[str, int]) -> None:
     while fds:
         with contextlib.suppress(OSError):
             os.close(fds.popitem()[1])
-
-
-def _fsync_dir(dir_fd: int) -> None:
-    try:
-        os.fsync(dir_fd)
-    except OSError as exc:  # some filesystems refuse fsync on directories
-        if exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise
 
 
 class FileBlobStore:
@@ -213,7 +205,7 @@ class FileBlobStore:
                 try:
                     os.fsync(fd)
                     if self.fsync_directories:
-                        _fsync_dir(dir_fd)
+                        fsync_dir_fd(dir_fd)
                 except OSError:
                     # Not durable: the caller must not index it, so it must not stay either.
                     with contextlib.suppress(FileNotFoundError):

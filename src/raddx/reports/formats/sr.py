@@ -36,6 +36,7 @@ from pydicom.uid import (
 from pydicom.valuerep import DA, TM, PersonName
 
 from raddx import __version__
+from raddx.archive.names import observer_name
 from raddx.reports.enum import ReportStatusValues as S
 from raddx.reports.enum import SexValues
 from raddx.reports.record import (
@@ -98,7 +99,7 @@ def _observer_pn(name: str) -> PersonName:
     name such as ``dr-tanaka``, for a user without a display name) is a family name; the trailing
     ``^`` says so (PS3.5 6.2.1.1), as highdicom asks of a single-component name. The
     record drops trailing carets (``record._name``), so the round trip is unchanged."""
-    return PersonName(name if "^" in name or "=" in name else f"{name}^")
+    return PersonName(observer_name(name))
 
 
 def _da(value: dt.date | None) -> str:
