@@ -85,6 +85,7 @@ export interface ReportSummary {
   verified_at: string | null;
   author: string | null;
   verifier: string | null;
+  /** In GET /versions entries: the version's revision (see ReportRecord.revision). */
   revision?: string;
 }
 

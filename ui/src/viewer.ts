@@ -156,7 +156,6 @@ export async function renderViewer(main: HTMLElement, study: string, series: str
   const saved = savedMeasurements({
     study,
     canSave: Boolean(me?.permissions.includes("measurements.write")),
-    where,
     locate: (imageId) => {
       for (const pane of panes) {
         const i = pane.imageIds.indexOf(imageId);

@@ -45,11 +45,9 @@ const TOOL_OF: Record<Kind, { toolName: string; hydrate: (...args: never[]) => v
   angle: AngleTool as never,
   ellipse: EllipticalROITool as never,
 };
-const KIND_OF: Record<string, Kind> = {
-  [LengthTool.toolName]: "length",
-  [AngleTool.toolName]: "angle",
-  [EllipticalROITool.toolName]: "ellipse",
-};
+const KIND_OF: Record<string, Kind> = Object.fromEntries(
+  (Object.entries(TOOL_OF) as [Kind, { toolName: string }][]).map(([kind, tool]) => [tool.toolName, kind]),
+);
 
 const dist = (a: number[], b: number[]) => Math.hypot(a[0] - b[0], a[1] - b[1]);
 
@@ -140,7 +138,6 @@ export function savedMeasurements(opts: {
   canSave: boolean;
   locate: (imageId: string) => { sop: string; frame: number | null } | null;
   find: (sop: string, frame: number | null) => Located | null;
-  where: (imageId: string) => string;
 }): { element: HTMLElement; draw: () => void; stop: () => void } {
   const status = h("p", { id: "measurements-status", role: "status", class: "notice" });
   const list = h("ul", { id: "saved-measurements", class: "saved" });

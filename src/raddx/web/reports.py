@@ -343,7 +343,6 @@ def _summary(record: ReportRecord) -> dict[str, Any]:
         "content_sha256": record.content_sha256,
         "author": record.author.name if record.author else None,
         "verifier": record.verifier.name if record.verifier else None,
-        "revision": service.revision(record),
     }
 
 
@@ -407,7 +406,9 @@ def list_versions(report_id: str, services: ServicesDep) -> list[dict[str, Any]]
             session=session,
             selection=ReportSelection(report_id=report_id, latest_only=False),
         )
-        return [_summary(r) for r in records]
+        # The revision (a digest of the whole record) only here, where an editor loads it,
+        # not in every listing of reports.
+        return [{**_summary(r), "revision": service.revision(r)} for r in records]
 
 
 @router.patch("/{report_id}", dependencies=[require("report.write")])
