@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -34,6 +34,7 @@ __all__ = [
     "start_dimse_server",
     "start_http_server",
     "start_serve",
+    "stored_objects",
     "wait_for",
 ]
 
@@ -41,6 +42,25 @@ __all__ = [
 def dcmtk_env() -> dict[str, str]:
     """DCMTK reads TCP_NODELAY from the environment; without it each message waits ~40 ms."""
     return {**os.environ, "TCP_NODELAY": "1"}
+
+
+def stored_objects(services: Services, study_uid: str) -> list[Any]:
+    """The stored objects (decoded datasets) of one study, as the blob store holds them."""
+    import io
+
+    from pydicom import dcmread
+    from sqlalchemy import select
+
+    from raddx.db.models import Instance, Series, Study
+
+    with services.session_factory() as session:
+        keys = session.scalars(
+            select(Instance.blob_key)
+            .join(Series, Instance.series_fk == Series.id)
+            .join(Study, Series.study_fk == Study.id)
+            .where(Study.study_instance_uid == study_uid)
+        ).all()
+    return [dcmread(io.BytesIO(services.blobs.get(key))) for key in keys]
 
 
 def free_port() -> int:

@@ -5,20 +5,19 @@ Real MLLP socket, real SQLite/PostgreSQL, QIDO-RS and the jobs API over HTTP."""
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 import time
 from typing import Any
 
 import httpx
-from pydicom import dcmread
 from pydicom.uid import generate_uid
 from sqlalchemy import select, update
 
 from dicom_factory import make_dataset, to_part10
+from helpers import stored_objects
 from hl7_samples import IR87, adt, encode, pid
-from raddx.db.models import Instance, Job, Series, Study
+from raddx.db.models import Job
 from raddx.hl7 import MessageHandler, MllpServer
 from raddx.jobs import JobService, Progress
 from raddx.jobs.merge import RESUMABLE, runners
@@ -100,14 +99,7 @@ def _qido(http_url: str, patient_id: str) -> set[str]:
 
 def _rewrites(services: Services, study: str) -> list[int]:
     """How many OriginalAttributesSequence items each stored object of ``study`` has."""
-    with services.session_factory() as session:
-        keys = session.scalars(
-            select(Instance.blob_key)
-            .join(Series, Instance.series_fk == Series.id)
-            .join(Study, Series.study_fk == Study.id)
-            .where(Study.study_instance_uid == study)
-        ).all()
-    objects = [dcmread(io.BytesIO(services.blobs.get(key))) for key in keys]
+    objects = stored_objects(services, study)
     assert all(ds.PatientID == "PB" for ds in objects if "OriginalAttributesSequence" in ds)
     return [len(ds.get("OriginalAttributesSequence", [])) for ds in objects]
 

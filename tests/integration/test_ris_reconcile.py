@@ -4,7 +4,6 @@ over HTTP; ADT^A40 re-points stored studies; DCMTK findscu/getscu see the correc
 
 from __future__ import annotations
 
-import io
 import socket
 import threading
 import time
@@ -14,16 +13,15 @@ from pathlib import Path
 
 import httpx
 from pydicom import dcmread
-from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
 from dicom_factory import make_dataset, to_part10
-from helpers import run_tool
+from helpers import run_tool, stored_objects
 from hl7_samples import IR87, adt, encode, pid
 from raddx.archive.deletion import soft_delete
 from raddx.archive.query import QueryRetrieveLevelValues
-from raddx.db.models import Instance, Job, RisOrder, RisStudyLink, Series, Study
+from raddx.db.models import Job, RisOrder, RisStudyLink
 from raddx.hl7 import MessageHandler, MllpServer
 from raddx.jobs import JobService
 from raddx.jobs.merge import RESUMABLE
@@ -59,17 +57,6 @@ def _store(services: Services, count: int = 1, issuer: str = "", **kwargs: objec
 def _order(services: Services, accession: str) -> RisOrder:
     with services.session_factory() as session:
         return session.scalars(select(RisOrder).where(RisOrder.accession_number == accession)).one()
-
-
-def _objects(services: Services, study: str) -> list[Dataset]:
-    with services.session_factory() as session:
-        keys = session.scalars(
-            select(Instance.blob_key)
-            .join(Series, Instance.series_fk == Series.id)
-            .join(Study, Series.study_fk == Study.id)
-            .where(Study.study_instance_uid == study)
-        ).all()
-    return [dcmread(io.BytesIO(services.blobs.get(k))) for k in keys]
 
 
 def test_arrival_links_by_accession_and_study_uid(services: Services) -> None:
@@ -116,7 +103,7 @@ def test_unmatched_study_reconciled_over_http(services: Services, http_url: str)
     listed = httpx.get(f"{http_url}/api/studies", params={"PatientID": "P1"}).json()
     assert [s["StudyInstanceUID"] for s in listed["items"]] == [study]
     assert listed["items"][0]["AccessionNumber"] == order.accession_number
-    for ds in _objects(services, study):
+    for ds in stored_objects(services, study):
         assert ds.PatientID == "P1"
         assert str(ds.PatientName) == "Yamada^Taro=山田^太郎"
         assert ds.SpecificCharacterSet == "ISO_IR 192"  # kanji did not fit the default
@@ -152,7 +139,9 @@ def test_reconcile_refusals(services: Services, http_url: str) -> None:
     assert deleted.status_code == 409
     assert "deleted" in deleted.json()["detail"]
     # Nothing was rewritten by any refusal.
-    assert all(not hasattr(ds, "OriginalAttributesSequence") for ds in _objects(services, study))
+    assert all(
+        not hasattr(ds, "OriginalAttributesSequence") for ds in stored_objects(services, study)
+    )
 
 
 def test_reconcile_during_concurrent_ingest(services: Services, http_url: str) -> None:
@@ -180,7 +169,7 @@ def test_reconcile_during_concurrent_ingest(services: Services, http_url: str) -
     thread.join()
     assert errors == []
     assert answer.status_code in (200, 409), answer.text
-    objects = _objects(services, study)  # every indexed object's blob exists and reads
+    objects = stored_objects(services, study)  # every indexed object's blob exists and reads
     assert len(objects) == 25
     rewritten = [ds for ds in objects if "OriginalAttributesSequence" in ds]
     assert all(ds.PatientID == "P7" for ds in rewritten)
@@ -329,4 +318,4 @@ def test_images_before_their_order(services: Services, http_url: str) -> None:
     assert httpx.get(f"{http_url}/api/reconciliation/unmatched").json() == []
     assert _order(services, "ER-1").status == "IN_PROGRESS"
     assert httpx.post(f"{http_url}/api/reconciliation/auto").json() == []  # nothing left
-    assert all("OriginalAttributesSequence" not in ds for ds in _objects(services, study))
+    assert all("OriginalAttributesSequence" not in ds for ds in stored_objects(services, study))
