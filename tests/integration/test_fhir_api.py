@@ -171,6 +171,8 @@ def test_create_read_search_service_request(http_url: str, master: None) -> None
     _outcome(httpx.get(url, params={"status": "done"}), 400, "not a ServiceRequest status")
     _outcome(httpx.get(url, params={"authored": "sa2026"}), 400, "not supported")
     _outcome(httpx.get(f"{url}/999999"), 404, "no ServiceRequest/999999")
+    # A superscript digit is a digit to str.isdigit but not to int(): 404, not a 500.
+    _outcome(httpx.get(f"{url}/%C2%B9"), 404, "no ServiceRequest/¹")
 
 
 def test_create_refusals(http_url: str, services: Services, master: None) -> None:

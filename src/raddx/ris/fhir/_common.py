@@ -106,7 +106,7 @@ def fhir_datetime(date: str | None, time: str | None, offset: dt.timezone) -> st
     except ValueError:
         return None
     digits = (time or "").split(".")[0]
-    if len(digits) < 4 or not digits.isdigit():
+    if len(digits) < 4 or not (digits.isascii() and digits.isdigit()):
         return day.isoformat()
     hh, mm, ss = int(digits[:2]), int(digits[2:4]), int(digits[4:6] or 0)
     if hh > 23 or mm > 59 or ss > 59:

@@ -60,7 +60,8 @@ _MEDIA_TYPES = ("application/fhir+json", "application/json")
 
 
 def _row_id(value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    # isascii: str.isdigit also accepts digits int() refuses ("¹", found by the API fuzz test).
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise NotFound(f"no ServiceRequest/{value}")
     return int(value)
 
